@@ -1,0 +1,33 @@
+//! `Secret-Token` authentication: the partner every API call acts for.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use super::ApiError;
+use crate::domain::token::TokenHash;
+use crate::startup::AppState;
+use crate::store::PartnerRecord;
+
+/// The authenticated partner. Handlers take this and scope every query by its id.
+pub struct AuthPartner(pub PartnerRecord);
+
+impl FromRequestParts<AppState> for AuthPartner {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let presented = parts
+            .headers
+            .get("secret-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= 256)
+            .ok_or(ApiError::Unauthorized)?;
+        let now = state.clock.now().timestamp_millis();
+        state
+            .store
+            .partner_by_token(&TokenHash::of(presented), now)
+            .await?
+            .map(AuthPartner)
+            .ok_or(ApiError::Unauthorized)
+    }
+}

@@ -1,0 +1,73 @@
+//! `POST /api/v1/cover/customer`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::json::ApiJson;
+use super::{ApiError, AuthPartner};
+use crate::domain::customer::{CustomerInput, NewCustomer};
+use crate::startup::AppState;
+use crate::store::{CustomerRecord, UpsertOutcome};
+
+/// The request as StepCover documents it. Every field is optional here so a
+/// missing one is reported by name with the others, not as a parse failure.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateCustomer {
+    name: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    partner_customer_id: Option<String>,
+    #[serde(default)]
+    replace_if_exists: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerDto {
+    id: i64,
+    name: String,
+    email: String,
+    phone: String,
+    partner_customer_id: String,
+}
+
+impl From<CustomerRecord> for CustomerDto {
+    fn from(c: CustomerRecord) -> Self {
+        CustomerDto {
+            id: c.id,
+            name: c.name,
+            email: c.email,
+            phone: c.phone,
+            partner_customer_id: c.partner_customer_id,
+        }
+    }
+}
+
+/// 201 with the new customer; 200 with the existing one (replaced when
+/// `replaceIfExists` is true) if the partner already sent this `partnerCustomerId`.
+pub async fn create(
+    State(state): State<AppState>,
+    AuthPartner(partner): AuthPartner,
+    ApiJson(body): ApiJson<CreateCustomer>,
+) -> Result<(StatusCode, Json<CustomerDto>), ApiError> {
+    let customer = NewCustomer::parse(CustomerInput {
+        name: body.name.as_deref(),
+        email: body.email.as_deref(),
+        phone: body.phone.as_deref(),
+        partner_customer_id: body.partner_customer_id.as_deref(),
+    })
+    .map_err(ApiError::Validation)?;
+    let now = state.clock.now().timestamp_millis();
+    let (record, outcome) = state
+        .store
+        .upsert_customer(partner.id, &customer, body.replace_if_exists, now)
+        .await?;
+    let status = match outcome {
+        UpsertOutcome::Created => StatusCode::CREATED,
+        UpsertOutcome::Existing | UpsertOutcome::Replaced => StatusCode::OK,
+    };
+    Ok((status, Json(record.into())))
+}

@@ -1,0 +1,90 @@
+//! The one place API errors become responses, in StepPay's error shape
+//! `{traceId, errorCode, errorMessage, details}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::domain::FieldError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("The request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("Send the body as JSON with Content-Type: application/json")]
+    UnsupportedMediaType,
+    #[error("The request body is larger than 1 MiB")]
+    PayloadTooLarge,
+    #[error("Some fields are invalid")]
+    Validation(Vec<FieldError>),
+    #[error("Missing or invalid Secret-Token header")]
+    Unauthorized,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("Internal error; quote the traceId when contacting support")]
+    Internal(#[from] StoreError),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorBody {
+    trace_id: String,
+    error_code: &'static str,
+    error_message: String,
+    details: Option<Vec<Detail>>,
+}
+
+#[derive(Serialize)]
+struct Detail {
+    field: String,
+    message: String,
+}
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::Validation(vec![FieldError::new(field, message)])
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::MalformedJson(_) => (StatusCode::BAD_REQUEST, "MALFORMED_JSON"),
+            ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
+            ApiError::Validation(_) => (StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if let ApiError::Internal(e) = &self {
+            // The cause goes to the log, not to the partner.
+            tracing::error!(error = %e, "request failed");
+        }
+        let details = match &self {
+            ApiError::Validation(errors) => Some(
+                errors
+                    .iter()
+                    .map(|e| Detail {
+                        field: e.field.clone(),
+                        message: e.message.clone(),
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        };
+        let body = ErrorBody {
+            trace_id: super::trace::current(),
+            error_code: code,
+            error_message: self.to_string(),
+            details,
+        };
+        (status, Json(body)).into_response()
+    }
+}

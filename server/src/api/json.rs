@@ -1,0 +1,123 @@
+//! `ApiJson<T>`: a JSON body extractor whose every failure is an [`ApiError`]
+//! naming the offending field (serde_path_to_error), instead of axum's
+//! plain-text rejections.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_TYPE;
+use serde::de::DeserializeOwned;
+
+use super::ApiError;
+
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim();
+                mime.eq_ignore_ascii_case("application/json")
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::MalformedJson(rejection.body_text())
+            }
+        })?;
+        parse(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses a body, turning serde's errors into field-level validation errors.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::MalformedJson(inner.to_string())
+        } else if path == "." {
+            // Problems with the whole body: not an object, unknown field, missing field.
+            let msg = strip_position(&inner.to_string());
+            match field_in_message(&msg) {
+                Some(field) => ApiError::invalid(field, msg),
+                None => ApiError::MalformedJson(msg),
+            }
+        } else {
+            ApiError::invalid(path, strip_position(&inner.to_string()))
+        }
+    })
+}
+
+/// serde_json appends " at line 1 column 42"; the field name says more.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+/// "unknown field `foo`, expected ..." / "missing field `foo`" -> "foo".
+fn field_in_message(msg: &str) -> Option<String> {
+    let start = msg.find('`')? + 1;
+    let end = start + msg[start..].find('`')?;
+    Some(msg[start..end].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Body {
+        name: Option<String>,
+        replace_if_exists: Option<bool>,
+    }
+
+    fn field_of(err: ApiError) -> String {
+        match err {
+            ApiError::Validation(v) => v[0].field.clone(),
+            other => panic!("expected validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_the_field_with_the_wrong_type() {
+        let err = parse::<Body>(br#"{"name": 5}"#).unwrap_err();
+        assert_eq!(field_of(err), "name");
+        let err = parse::<Body>(br#"{"replaceIfExists": "yes"}"#).unwrap_err();
+        assert_eq!(field_of(err), "replaceIfExists");
+    }
+
+    #[test]
+    fn names_unknown_fields() {
+        let err = parse::<Body>(br#"{"nmae": "x"}"#).unwrap_err();
+        assert_eq!(field_of(err), "nmae");
+    }
+
+    #[test]
+    fn syntax_errors_are_malformed_json() {
+        assert!(matches!(parse::<Body>(b"{\"name\": "), Err(ApiError::MalformedJson(_))));
+        assert!(matches!(parse::<Body>(b"not json"), Err(ApiError::MalformedJson(_))));
+        assert!(matches!(parse::<Body>(b"[1]"), Err(ApiError::MalformedJson(_))));
+    }
+}

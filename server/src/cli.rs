@@ -1,0 +1,159 @@
+//! The `server` command line: serve, seed the demo, manage partners.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::domain::origin::{AllowedOrigins, Origin};
+use crate::domain::token::{TokenHash, new_secret_token};
+use crate::gateway::SandboxGateway;
+use crate::startup::{Application, shutdown_signal};
+use crate::store::Store;
+use crate::{demo, telemetry};
+
+#[derive(Parser)]
+#[command(name = "server", version, about = "Rebound payment-recovery server")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Start the server (the default).
+    Serve {
+        /// Also seed the demo partner and serve its site on --demo-listen.
+        #[arg(long)]
+        demo: bool,
+        #[arg(long, env = "REBOUND_DEMO_LISTEN", default_value = "127.0.0.1:3001")]
+        demo_listen: SocketAddr,
+    },
+    /// Create the demo partner (or give it a new Secret-Token) and seed one
+    /// failed order; prints the token and the recovery link token.
+    SeedDemo {
+        /// Port of the demo partner site, for its registered origins.
+        #[arg(long, default_value_t = 3001)]
+        demo_port: u16,
+    },
+    /// Manage partners.
+    #[command(subcommand)]
+    Partner(PartnerCommand),
+}
+
+#[derive(Subcommand)]
+pub enum PartnerCommand {
+    /// Create a partner and print its Secret-Token (shown only this once).
+    Create {
+        /// Unique short name, e.g. `acme`.
+        #[arg(long)]
+        name: String,
+        /// Shown to customers on the recovery page.
+        #[arg(long)]
+        business_name: String,
+        /// An origin allowed to embed the recovery page; repeat for several.
+        #[arg(long = "origin", required = true)]
+        origins: Vec<String>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Startup(#[from] crate::startup::StartupError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    telemetry::init();
+    let config = Config::from_env()?;
+    let clock: SharedClock = Arc::new(SystemClock);
+    match cli.command.unwrap_or(Command::Serve {
+        demo: false,
+        demo_listen: "127.0.0.1:3001".parse().expect("valid address"),
+    }) {
+        Command::Serve { demo, demo_listen } => serve(config, clock, demo.then_some(demo_listen)).await,
+        Command::SeedDemo { demo_port } => {
+            let store = Store::connect(&config.database_url).await?;
+            let (partner, secret) =
+                demo::ensure_partner(&store, clock.as_ref(), &demo::default_origins(demo_port)).await?;
+            let order = demo::seed_case(&store, clock.as_ref(), &partner).await?;
+            println!("demo partner Secret-Token: {secret}");
+            println!("recovery token: {}", order.token);
+            println!("partner order id: {}", order.partner_order_id);
+            println!("open: http://localhost:{demo_port}/?token={}", order.token);
+            Ok(())
+        }
+        Command::Partner(PartnerCommand::Create {
+            name,
+            business_name,
+            origins,
+        }) => {
+            let origins = origins
+                .iter()
+                .map(|o| Origin::parse(o))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(CliError::Usage)?;
+            let store = Store::connect(&config.database_url).await?;
+            let secret = new_secret_token();
+            let now = chrono::Utc::now().timestamp_millis();
+            let partner = store
+                .create_partner(&name, &business_name, &AllowedOrigins::new(origins), &TokenHash::of(&secret), now)
+                .await?;
+            println!("partner {} created (id {})", partner.name, partner.id);
+            println!("Secret-Token (shown once, store it now): {secret}");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config, clock: SharedClock, demo_listen: Option<SocketAddr>) -> Result<(), CliError> {
+    let public_url = config.public_url.clone();
+    let app = Application::build(config, clock.clone(), Arc::new(SandboxGateway::default())).await?;
+    let shutdown = tokio::sync::watch::channel(false);
+    let mut demo_task = None;
+    if let Some(addr) = demo_listen {
+        let store = app.state().store.clone();
+        let (partner, secret) = demo::ensure_partner(&store, clock.as_ref(), &demo::default_origins(addr.port())).await?;
+        let token = demo::seed_case(&store, clock.as_ref(), &partner).await?.token;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let mut rx = shutdown.1.clone();
+        demo_task = Some(tokio::spawn(async move {
+            let _ = axum::serve(listener, demo::site_router(public_url))
+                .with_graceful_shutdown(async move {
+                    let _ = rx.changed().await;
+                })
+                .await;
+        }));
+        println!();
+        println!("  Rebound is running with a demo partner.");
+        println!("  Open the partner's recovery page:  http://localhost:{}/?token={token}", addr.port());
+        println!("  Demo partner Secret-Token (new at each start):  {secret}");
+        println!("  Try the API:  curl -X POST http://127.0.0.1:{}/api/v1/cover/customer \\", app.port());
+        println!("      -H 'Secret-Token: {secret}' -H 'Content-Type: application/json' \\");
+        println!(
+            "      -d '{{\"name\":\"김길동\",\"email\":\"gildong@domain.com\",\"phone\":\"01012345678\",\"partnerCustomerId\":\"10424\"}}'"
+        );
+        println!();
+    }
+    tracing::info!(port = app.port(), "listening");
+    let tx = shutdown.0;
+    app.run_until(async move {
+        shutdown_signal().await;
+        let _ = tx.send(true);
+    })
+    .await?;
+    if let Some(t) = demo_task {
+        let _ = t.await;
+    }
+    Ok(())
+}

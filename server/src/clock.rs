@@ -1,0 +1,60 @@
+//! Time is injected so tests can run a 12-day scenario in milliseconds.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use chrono::{DateTime, TimeZone, Utc};
+
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub type SharedClock = Arc<dyn Clock>;
+
+/// The wall clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that moves only when told to.
+pub struct ManualClock {
+    millis: AtomicI64,
+}
+
+impl ManualClock {
+    pub fn starting_at(t: DateTime<Utc>) -> Self {
+        ManualClock {
+            millis: AtomicI64::new(t.timestamp_millis()),
+        }
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        self.millis.fetch_add(by.num_milliseconds(), Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(self.millis.load(Ordering::SeqCst))
+            .single()
+            .expect("manual clock holds a valid timestamp")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_clock_moves_only_when_advanced() {
+        let start = Utc.with_ymd_and_hms(2026, 11, 22, 0, 0, 0).unwrap();
+        let clock = ManualClock::starting_at(start);
+        assert_eq!(clock.now(), start);
+        clock.advance(chrono::Duration::days(12));
+        assert_eq!(clock.now(), start + chrono::Duration::days(12));
+    }
+}

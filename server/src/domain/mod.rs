@@ -1,0 +1,59 @@
+//! Domain types and rules: parse-don't-validate inputs, tokens, origins.
+//! Nothing here knows about HTTP or SQL.
+
+pub mod customer;
+pub mod origin;
+pub mod token;
+
+/// One invalid input field, as reported in an error's `details`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field's name in the partner's JSON (camelCase).
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Collects field errors so one response names every bad field, not just the first.
+#[derive(Debug, Default)]
+pub struct Problems(Vec<FieldError>);
+
+impl Problems {
+    /// Runs a parser and keeps its error, if any.
+    pub fn check<T>(&mut self, result: Result<T, FieldError>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(e);
+                None
+            }
+        }
+    }
+
+    pub fn into_result(self) -> Result<(), Vec<FieldError>> {
+        if self.0.is_empty() { Ok(()) } else { Err(self.0) }
+    }
+}
+
+/// A required, trimmed, bounded text field.
+pub fn required_text(field: &str, value: Option<&str>, max_chars: usize) -> Result<String, FieldError> {
+    let v = value.map(str::trim).unwrap_or_default();
+    if v.is_empty() {
+        return Err(FieldError::new(field, "is required"));
+    }
+    if v.chars().count() > max_chars {
+        return Err(FieldError::new(field, format!("must be at most {max_chars} characters")));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(FieldError::new(field, "must not contain control characters"));
+    }
+    Ok(v.to_owned())
+}

@@ -1,0 +1,104 @@
+//! Partner embed origins: the only places our page may be framed by and post to.
+
+use std::fmt;
+
+/// An exact web origin (`https://shop.example.com`, or http on localhost).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin(String);
+
+impl Origin {
+    pub fn parse(s: &str) -> Result<Origin, String> {
+        if protocol::is_exact_origin(s) {
+            Ok(Origin(s.to_owned()))
+        } else {
+            Err(format!(
+                "{s:?} is not an exact origin: use scheme://host[:port] in lower case, \
+                 https (http only for localhost), no path or trailing slash"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A partner's registered origins, stored space-separated.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AllowedOrigins(Vec<Origin>);
+
+impl AllowedOrigins {
+    pub fn new(origins: Vec<Origin>) -> Self {
+        AllowedOrigins(origins)
+    }
+
+    /// Reads the stored form; entries that no longer parse are skipped.
+    pub fn from_stored(s: &str) -> Self {
+        AllowedOrigins(s.split_whitespace().filter_map(|o| Origin::parse(o).ok()).collect())
+    }
+
+    pub fn to_stored(&self) -> String {
+        self.0.iter().map(Origin::as_str).collect::<Vec<_>>().join(" ")
+    }
+
+    /// The origin messages go to. An explicit request must match a registered
+    /// origin exactly; without one (StepCover partners forward only `?token=`)
+    /// a partner with a single registered origin gets that one.
+    pub fn resolve(&self, requested: Option<&str>) -> Option<&Origin> {
+        match requested {
+            Some(r) => self.0.iter().find(|o| o.as_str() == r),
+            None if self.0.len() == 1 => self.0.first(),
+            None => None,
+        }
+    }
+
+    /// The `frame-ancestors` source list; `'none'` when nothing is registered.
+    pub fn frame_ancestors(&self) -> String {
+        if self.0.is_empty() {
+            "'none'".into()
+        } else {
+            self.to_stored()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origins(list: &[&str]) -> AllowedOrigins {
+        AllowedOrigins::new(list.iter().map(|o| Origin::parse(o).unwrap()).collect())
+    }
+
+    #[test]
+    fn resolves_only_registered_origins() {
+        let two = origins(&["https://a.example", "https://b.example"]);
+        assert_eq!(two.resolve(Some("https://b.example")).unwrap().as_str(), "https://b.example");
+        assert!(two.resolve(Some("https://evil.example")).is_none());
+        assert!(two.resolve(Some("https://a.example/")).is_none());
+        assert!(two.resolve(None).is_none(), "ambiguous without an explicit origin");
+        let one = origins(&["https://a.example"]);
+        assert_eq!(one.resolve(None).unwrap().as_str(), "https://a.example");
+        assert!(AllowedOrigins::default().resolve(None).is_none());
+    }
+
+    #[test]
+    fn stored_form_round_trips_and_builds_frame_ancestors() {
+        let two = origins(&["https://a.example", "http://localhost:3001"]);
+        assert_eq!(AllowedOrigins::from_stored(&two.to_stored()), two);
+        assert_eq!(two.frame_ancestors(), "https://a.example http://localhost:3001");
+        assert_eq!(AllowedOrigins::default().frame_ancestors(), "'none'");
+    }
+
+    #[test]
+    fn rejects_wildcards_and_paths() {
+        assert!(Origin::parse("*").is_err());
+        assert!(Origin::parse("https://a.example/path").is_err());
+    }
+}

@@ -1,0 +1,16 @@
+//! Rebound's server: the StepCover-compatible partner API, the recovery page
+//! host, storage and payment gateways. `main.rs` is a thin CLI over this crate,
+//! and integration tests drive it through [`startup::Application`].
+
+pub mod api;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod embed;
+pub mod gateway;
+pub mod sdk;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,230 @@
+//! Recovery cases and the charges made against them.
+
+use sqlx::FromRow;
+
+use super::{Store, StoreError};
+use crate::domain::origin::AllowedOrigins;
+use crate::domain::token::TokenHash;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseStatus {
+    Open,
+    /// A charge is in flight; nobody else may start one.
+    Paying,
+    Recovered,
+    Canceled,
+}
+
+impl CaseStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseStatus::Open => "OPEN",
+            CaseStatus::Paying => "PAYING",
+            CaseStatus::Recovered => "RECOVERED",
+            CaseStatus::Canceled => "CANCELED",
+        }
+    }
+
+    fn parse(s: &str) -> CaseStatus {
+        match s {
+            "OPEN" => CaseStatus::Open,
+            "PAYING" => CaseStatus::Paying,
+            "RECOVERED" => CaseStatus::Recovered,
+            _ => CaseStatus::Canceled,
+        }
+    }
+}
+
+/// Everything the recovery page shows about a case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseRecord {
+    pub id: i64,
+    pub status: CaseStatus,
+    pub business_name: String,
+    pub origins: AllowedOrigins,
+    pub product_name: String,
+    pub amount: i64,
+    pub failed_at_ms: i64,
+    pub failure_reason: Option<String>,
+    pub payment_info: Option<String>,
+    pub partner_order_id: String,
+    pub id_key: Option<String>,
+    pub paid_at_ms: Option<i64>,
+}
+
+#[derive(FromRow)]
+struct CaseRow {
+    id: i64,
+    status: String,
+    business_name: String,
+    embed_origins: String,
+    product_name: Option<String>,
+    amount: i64,
+    failed_at: i64,
+    failure_reason: Option<String>,
+    payment_info: Option<String>,
+    partner_order_id: String,
+    id_key: Option<String>,
+    payment_date: Option<i64>,
+}
+
+/// The result of trying to start a charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChargeClaim {
+    /// This caller owns the charge with this id; go ahead.
+    Claimed { charge_id: i64 },
+    /// Someone else is charging, or the case is closed.
+    Busy(CaseStatus),
+}
+
+impl Store {
+    /// The case a recovery-link token opens, with what the page shows.
+    pub async fn case_by_token(&self, token: &TokenHash) -> Result<Option<CaseRecord>, StoreError> {
+        // The product shown is the order's first item's product; orders from
+        // the seed guide have one item.
+        let row: Option<CaseRow> = sqlx::query_as(
+            "SELECT c.id, c.status, p.business_name, p.embed_origins, \
+                    (SELECT pr.name FROM order_items oi JOIN prices pc ON pc.id = oi.price_id \
+                     JOIN products pr ON pr.id = pc.product_id WHERE oi.order_id = o.id \
+                     ORDER BY oi.price_id LIMIT 1) AS product_name, \
+                    o.amount, c.failed_at, c.failure_reason, o.payment_info, o.partner_order_id, \
+                    o.id_key, o.payment_date \
+             FROM recovery_cases c \
+             JOIN partners p ON p.id = c.partner_id \
+             JOIN orders o ON o.id = c.order_id \
+             WHERE c.token_hash = $1",
+        )
+        .bind(&token.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| CaseRecord {
+            id: r.id,
+            status: CaseStatus::parse(&r.status),
+            business_name: r.business_name,
+            origins: AllowedOrigins::from_stored(&r.embed_origins),
+            product_name: r.product_name.unwrap_or_default(),
+            amount: r.amount,
+            failed_at_ms: r.failed_at,
+            failure_reason: r.failure_reason,
+            payment_info: r.payment_info,
+            partner_order_id: r.partner_order_id,
+            id_key: r.id_key,
+            paid_at_ms: r.payment_date,
+        }))
+    }
+
+    /// Moves the case from OPEN to PAYING and records the attempt, in one
+    /// transaction. The conditional update is the lock: of any number of
+    /// concurrent callers exactly one sees a changed row.
+    pub async fn claim_charge(
+        &self,
+        case_id: i64,
+        idempotency_key: &str,
+        amount: i64,
+        now_ms: i64,
+    ) -> Result<ChargeClaim, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let claimed = sqlx::query(
+            "UPDATE recovery_cases SET status = 'PAYING' WHERE id = $1 AND status = 'OPEN'",
+        )
+        .bind(case_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed != 1 {
+            let status: (String,) = sqlx::query_as("SELECT status FROM recovery_cases WHERE id = $1")
+                .bind(case_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            return Ok(ChargeClaim::Busy(CaseStatus::parse(&status.0)));
+        }
+        let (charge_id,): (i64,) = sqlx::query_as(
+            "INSERT INTO charges (case_id, idempotency_key, amount, status, created_at) \
+             VALUES ($1, $2, $3, 'PENDING', $4) RETURNING id",
+        )
+        .bind(case_id)
+        .bind(idempotency_key)
+        .bind(amount)
+        .bind(now_ms)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(ChargeClaim::Claimed { charge_id })
+    }
+
+    /// Records a successful charge: the charge, the case and the order change
+    /// together or not at all.
+    pub async fn complete_charge(
+        &self,
+        case_id: i64,
+        charge_id: i64,
+        gateway_ref: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE charges SET status = 'SUCCEEDED', gateway_ref = $2 WHERE id = $1")
+            .bind(charge_id)
+            .bind(gateway_ref)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE recovery_cases SET status = 'RECOVERED', closed_at = $2, next_stage_at = NULL \
+             WHERE id = $1",
+        )
+        .bind(case_id)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE orders SET status = 'PAID', payment_date = $2, error_code = NULL, error_message = NULL \
+             WHERE id = (SELECT order_id FROM recovery_cases WHERE id = $1)",
+        )
+        .bind(case_id)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a declined charge and reopens the case for another try.
+    pub async fn fail_charge(&self, case_id: i64, charge_id: i64, reason: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE charges SET status = 'FAILED', failure_reason = $2 WHERE id = $1")
+            .bind(charge_id)
+            .bind(reason)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE recovery_cases SET status = 'OPEN' WHERE id = $1 AND status = 'PAYING'")
+            .bind(case_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Number of successful charges for a case (tests and audits).
+    pub async fn successful_charges(&self, case_id: i64) -> Result<i64, StoreError> {
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM charges WHERE case_id = $1 AND status = 'SUCCEEDED'")
+                .bind(case_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(n)
+    }
+}
+
+impl Store {
+    /// Just the framing origins for a token's partner: what the header
+    /// middleware needs, without loading the whole case.
+    pub async fn embed_origins_by_token(&self, token: &TokenHash) -> Result<Option<AllowedOrigins>, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT p.embed_origins FROM recovery_cases c JOIN partners p ON p.id = c.partner_id \
+             WHERE c.token_hash = $1",
+        )
+        .bind(&token.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(o,)| AllowedOrigins::from_stored(&o)))
+    }
+}

@@ -1,0 +1,139 @@
+//! Partners and their Secret-Token hashes.
+
+use sqlx::FromRow;
+
+use super::{Store, StoreError};
+use crate::domain::origin::AllowedOrigins;
+use crate::domain::token::TokenHash;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerRecord {
+    pub id: i64,
+    pub name: String,
+    pub business_name: String,
+    pub origins: AllowedOrigins,
+}
+
+#[derive(FromRow)]
+struct PartnerRow {
+    id: i64,
+    name: String,
+    business_name: String,
+    embed_origins: String,
+}
+
+#[derive(FromRow)]
+struct TokenRow {
+    token_hash: String,
+    expires_at: Option<i64>,
+}
+
+impl From<PartnerRow> for PartnerRecord {
+    fn from(r: PartnerRow) -> Self {
+        PartnerRecord {
+            id: r.id,
+            name: r.name,
+            business_name: r.business_name,
+            origins: AllowedOrigins::from_stored(&r.embed_origins),
+        }
+    }
+}
+
+impl Store {
+    /// Creates a partner with its first token (stored hashed), atomically.
+    pub async fn create_partner(
+        &self,
+        name: &str,
+        business_name: &str,
+        origins: &AllowedOrigins,
+        token: &TokenHash,
+        now_ms: i64,
+    ) -> Result<PartnerRecord, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row: PartnerRow = sqlx::query_as(
+            "INSERT INTO partners (name, business_name, embed_origins, created_at) \
+             VALUES ($1, $2, $3, $4) RETURNING id, name, business_name, embed_origins",
+        )
+        .bind(name)
+        .bind(business_name)
+        .bind(origins.to_stored())
+        .bind(now_ms)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO partner_tokens (partner_id, token_hash, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(row.id)
+        .bind(&token.0)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(row.into())
+    }
+
+    pub async fn partner_by_name(&self, name: &str) -> Result<Option<PartnerRecord>, StoreError> {
+        let row: Option<PartnerRow> = sqlx::query_as(
+            "SELECT id, name, business_name, embed_origins FROM partners WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Into::into))
+    }
+
+    /// The partner a presented Secret-Token belongs to, if the token is current
+    /// or still in its grace period.
+    pub async fn partner_by_token(
+        &self,
+        presented: &TokenHash,
+        now_ms: i64,
+    ) -> Result<Option<PartnerRecord>, StoreError> {
+        let token: Option<TokenRow> =
+            sqlx::query_as("SELECT token_hash, expires_at FROM partner_tokens WHERE token_hash = $1")
+                .bind(&presented.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        // The index lookup finds the row; the constant-time comparison is the
+        // actual check, so correctness never rests on the database's collation.
+        let valid = token.is_some_and(|t| {
+            presented.matches(&t.token_hash) && t.expires_at.is_none_or(|exp| exp > now_ms)
+        });
+        if !valid {
+            return Ok(None);
+        }
+        let row: Option<PartnerRow> = sqlx::query_as(
+            "SELECT p.id, p.name, p.business_name, p.embed_origins FROM partners p \
+             JOIN partner_tokens t ON t.partner_id = p.id WHERE t.token_hash = $1",
+        )
+        .bind(&presented.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Into::into))
+    }
+
+    /// Replaces every token of the partner with a new one at once (no grace
+    /// period). Used for the demo partner, whose token is printed at each start.
+    pub async fn replace_partner_tokens(
+        &self,
+        partner_id: i64,
+        token: &TokenHash,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM partner_tokens WHERE partner_id = $1")
+            .bind(partner_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO partner_tokens (partner_id, token_hash, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(partner_id)
+        .bind(&token.0)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
