@@ -125,7 +125,7 @@ test-rust:
 test-postgres:
 	@if [ -z "$(TEST_POSTGRES_URL)" ]; then echo "TEST_POSTGRES_URL is empty: skipping the Postgres suite"; else \
 	  printf '\n==> integration tests on PostgreSQL (%s)\n' "$(TEST_POSTGRES_URL)"; \
-	  REBOUND_TEST_DB=postgres TEST_POSTGRES_URL="$(TEST_POSTGRES_URL)" cargo test -p server --tests; fi
+	  REBOUND_TEST_DB=postgres TEST_POSTGRES_URL="$(TEST_POSTGRES_URL)" cargo test -p server --test '*'; fi
 
 .PHONY: test-e2e
 test-e2e:

@@ -32,9 +32,33 @@ pub struct TestApp {
     pub secret: String,
     _dir: tempfile::TempDir,
     _shutdown: tokio::sync::oneshot::Sender<()>,
+    /// (server URL, database name) of a per-test Postgres database to drop.
+    pg_database: Option<(String, String)>,
 }
 
-async fn fresh_database_url(dir: &tempfile::TempDir) -> String {
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let Some((base, name)) = self.pg_database.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime, which cannot block on itself:
+        // use a short-lived runtime on another thread.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let mut conn = sqlx::postgres::PgConnection::connect(&base).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// A fresh database's URL, and for Postgres the (server URL, name) to drop.
+async fn fresh_database(dir: &tempfile::TempDir) -> (String, Option<(String, String)>) {
     match std::env::var("REBOUND_TEST_DB").as_deref() {
         Ok("postgres") => {
             let base = std::env::var("TEST_POSTGRES_URL")
@@ -48,15 +72,15 @@ async fn fresh_database_url(dir: &tempfile::TempDir) -> String {
                 .await
                 .expect("create test database");
             let (prefix, _) = base.rsplit_once('/').expect("database URL has a path");
-            format!("{prefix}/{name}")
+            (format!("{prefix}/{name}"), Some((base, name)))
         }
-        _ => format!("sqlite://{}", dir.path().join("test.db").display()),
+        _ => (format!("sqlite://{}", dir.path().join("test.db").display()), None),
     }
 }
 
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let database_url = fresh_database_url(&dir).await;
+    let (database_url, pg_database) = fresh_database(&dir).await;
     let config = Config::from_lookup(|k| match k {
         "REBOUND_LISTEN" => Some("127.0.0.1:0".into()),
         "DATABASE_URL" => Some(database_url.clone()),
@@ -87,6 +111,7 @@ pub async fn spawn_app() -> TestApp {
         secret,
         _dir: dir,
         _shutdown: tx,
+        pg_database,
     }
 }
 
