@@ -114,6 +114,13 @@ impl RecoveryListener {
     }
 }
 
+impl Drop for RecoveryListener {
+    /// `listener.free()` from JS must not leave a handler pointing at freed memory.
+    fn drop(&mut self) {
+        self.destroy();
+    }
+}
+
 fn string_option(options: &Object, name: &str) -> Option<String> {
     Reflect::get(options, &JsValue::from_str(name)).ok()?.as_string()
 }

@@ -12,6 +12,10 @@ fn page_url(app: &TestApp, token: &str, origin: &str) -> String {
     app.url(&format!("/embed/recovery?{q}"))
 }
 
+async fn get_html(app: &TestApp, url: String) -> String {
+    app.client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 async fn pay(app: &TestApp, token: &str, origin: &str) -> Result<PayOutcome, PageError> {
     let res = app
         .client
@@ -51,15 +55,7 @@ async fn renders_the_case_with_framing_headers() {
 async fn english_with_lang_en() {
     let app = spawn_app().await;
     let case = seed_case(&app, "sandbox_success").await;
-    let html = app
-        .client
-        .get(format!("{}&lang=en", page_url(&app, &case.token, PARTNER_ORIGIN)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_html(&app, format!("{}&lang=en", page_url(&app, &case.token, PARTNER_ORIGIN))).await;
     assert!(html.contains("Pay now"));
     assert!(html.contains("₩10,000"));
 }
@@ -75,7 +71,7 @@ async fn unknown_token_gets_a_clear_page() {
     assert!(html.contains("링크를 확인할 수 없어요"));
     assert!(!html.contains("지금 결제하기"));
 
-    let html = app.client.get(app.url("/embed/recovery")).send().await.unwrap().text().await.unwrap();
+    let html = get_html(&app, app.url("/embed/recovery")).await;
     assert!(html.contains("링크를 확인할 수 없어요"), "no token at all");
 }
 
@@ -83,15 +79,7 @@ async fn unknown_token_gets_a_clear_page() {
 async fn an_unregistered_origin_gets_no_page_and_no_charge() {
     let app = spawn_app().await;
     let case = seed_case(&app, "sandbox_success").await;
-    let html = app
-        .client
-        .get(page_url(&app, &case.token, "https://evil.example"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_html(&app, page_url(&app, &case.token, "https://evil.example")).await;
     assert!(html.contains("이 페이지를 열 수 없어요"));
     assert!(!html.contains("10,000원"));
     assert_eq!(pay(&app, &case.token, "https://evil.example").await, Err(PageError::OriginNotAllowed));
@@ -124,7 +112,7 @@ async fn paying_posts_payment_complete_to_the_checked_origin_and_closes_the_case
     assert_eq!(app.gateway.charged_count(), 1);
 
     // The page now says it is paid instead of offering to pay.
-    let html = app.client.get(page_url(&app, &case.token, PARTNER_ORIGIN)).send().await.unwrap().text().await.unwrap();
+    let html = get_html(&app, page_url(&app, &case.token, PARTNER_ORIGIN)).await;
     assert!(html.contains("결제가 완료되었어요"));
     assert!(!html.contains("지금 결제하기"));
 }
@@ -160,7 +148,7 @@ async fn a_declined_card_posts_payment_failed_and_leaves_the_case_open() {
             token: case.token.clone()
         }
     );
-    let html = app.client.get(page_url(&app, &case.token, PARTNER_ORIGIN)).send().await.unwrap().text().await.unwrap();
+    let html = get_html(&app, page_url(&app, &case.token, PARTNER_ORIGIN)).await;
     assert!(html.contains("지금 결제하기"), "the customer can try again");
     assert_eq!(app.store.successful_charges(case.case_id).await.unwrap(), 0);
 }

@@ -60,14 +60,7 @@ impl Store {
         .bind(now_ms)
         .fetch_one(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO partner_tokens (partner_id, token_hash, created_at) VALUES ($1, $2, $3)",
-        )
-        .bind(row.id)
-        .bind(&token.0)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
+        insert_token(&mut tx, row.id, token, now_ms).await?;
         tx.commit().await?;
         Ok(row.into())
     }
@@ -125,15 +118,23 @@ impl Store {
             .bind(partner_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO partner_tokens (partner_id, token_hash, created_at) VALUES ($1, $2, $3)",
-        )
-        .bind(partner_id)
-        .bind(&token.0)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
+        insert_token(&mut tx, partner_id, token, now_ms).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+async fn insert_token(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    partner_id: i64,
+    token: &TokenHash,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO partner_tokens (partner_id, token_hash, created_at) VALUES ($1, $2, $3)")
+        .bind(partner_id)
+        .bind(&token.0)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

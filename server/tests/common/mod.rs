@@ -30,6 +30,8 @@ pub struct TestApp {
     /// A partner with origins `PARTNER_ORIGIN` and `OTHER_PARTNER_ORIGIN`.
     pub partner: PartnerRecord,
     pub secret: String,
+    /// Where this app serves `/sdk/` from.
+    pub sdk_dir: std::path::PathBuf,
     _dir: tempfile::TempDir,
     _shutdown: tokio::sync::oneshot::Sender<()>,
     /// (server URL, database name) of a per-test Postgres database to drop.
@@ -109,6 +111,7 @@ pub async fn spawn_app() -> TestApp {
         clock,
         partner,
         secret,
+        sdk_dir: dir.path().join("sdk"),
         _dir: dir,
         _shutdown: tx,
         pg_database,
