@@ -22,6 +22,16 @@ LISTENER_WASM := target/$(WASM_TARGET)/wasm-release/listener.wasm
 WASM_OPT_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
 	--enable-mutable-globals --enable-reference-types --enable-multivalue
 
+# cargo-leptos would build the page (wasm) and the server at the same time;
+# on two cores one after the other is as fast and keeps memory and logs sane.
+# It copies public/ only on a combined build, so that is done here.
+leptos_build = cargo leptos build --frontend-only $(1) && cargo leptos build --server-only $(1) \
+	&& cp -R public/. target/site/
+
+# `cargo leptos build` (dev) compiles with these; giving `cargo test` the same
+# lets it reuse the server's dependencies instead of building them again.
+LEPTOS_DEV_ENV := RUSTFLAGS="--cfg erase_components" LEPTOS_OUTPUT_NAME=rebound
+
 # Postgres runs on every dev/CI machine; set TEST_POSTGRES_URL= (empty) to skip.
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 
@@ -89,12 +99,12 @@ listener: tool-wasm-target tool-wasm-bindgen tool-node
 .PHONY: build-dev
 build-dev: setup listener
 	$(call say,building server and page (cargo leptos build, dev profile))
-	cargo leptos build
+	$(call leptos_build,)
 
 .PHONY: build-release
 build-release: setup listener
 	$(call say,building server and page (cargo leptos build --release))
-	cargo leptos build --release
+	$(call leptos_build,--release)
 
 # ------------------------------------------------------------------ run ----
 
@@ -119,13 +129,13 @@ lint:
 .PHONY: test-rust
 test-rust:
 	$(call say,unit and integration tests (SQLite))
-	cargo test --workspace --exclude frontend
+	$(LEPTOS_DEV_ENV) cargo test --workspace --exclude frontend
 
 .PHONY: test-postgres
 test-postgres:
 	@if [ -z "$(TEST_POSTGRES_URL)" ]; then echo "TEST_POSTGRES_URL is empty: skipping the Postgres suite"; else \
 	  printf '\n==> integration tests on PostgreSQL (%s)\n' "$(TEST_POSTGRES_URL)"; \
-	  REBOUND_TEST_DB=postgres TEST_POSTGRES_URL="$(TEST_POSTGRES_URL)" cargo test -p server --test '*'; fi
+	  REBOUND_TEST_DB=postgres TEST_POSTGRES_URL="$(TEST_POSTGRES_URL)" $(LEPTOS_DEV_ENV) cargo test -p server --test '*'; fi
 
 .PHONY: test-e2e
 test-e2e:

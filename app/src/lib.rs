@@ -35,6 +35,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="robots" content="noindex"/>
                 <title>"Rebound"</title>
                 <link rel="stylesheet" href="/pkg/rebound.css"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <HydrationScripts options islands=true/>
             </head>
             <body>

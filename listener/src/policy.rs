@@ -125,7 +125,9 @@ mod tests {
     #[test]
     fn accepts_only_exact_origin_bound_frame_and_embed_id() {
         let p = policy();
-        let ok = p.check("https://pay.rebound.example", true, &ready(Some("e1"))).unwrap();
+        let ok = p
+            .check("https://pay.rebound.example", true, &ready(Some("e1")))
+            .unwrap();
         assert_eq!(ok.action, Action::Ready);
 
         for origin in [
@@ -136,7 +138,11 @@ mod tests {
             "null",
             "",
         ] {
-            assert_eq!(p.check(origin, true, &ready(Some("e1"))), Err(Drop::WrongOrigin), "{origin}");
+            assert_eq!(
+                p.check(origin, true, &ready(Some("e1"))),
+                Err(Drop::WrongOrigin),
+                "{origin}"
+            );
         }
         assert_eq!(
             p.check("https://pay.rebound.example", false, &ready(Some("e1"))),
@@ -156,7 +162,9 @@ mod tests {
     fn malformed_messages_are_dropped_with_the_reason() {
         let mut m = ready(Some("e1"));
         m.insert("action".into(), Value::Text("exfiltrate".into()));
-        let err = policy().check("https://pay.rebound.example", true, &m).unwrap_err();
+        let err = policy()
+            .check("https://pay.rebound.example", true, &m)
+            .unwrap_err();
         assert_eq!(err.code(), "unknown-action");
     }
 

@@ -73,7 +73,9 @@ impl RecoveryListener {
             } else if event.origin() != policy.host() {
                 Err(crate::policy::Drop::WrongOrigin)
             } else {
-                Err(crate::policy::Drop::Invalid(protocol::Rejection::NotAnObject))
+                Err(crate::policy::Drop::Invalid(
+                    protocol::Rejection::NotAnObject,
+                ))
             };
             match result {
                 Ok(message) => {
@@ -122,5 +124,7 @@ impl Drop for RecoveryListener {
 }
 
 fn string_option(options: &Object, name: &str) -> Option<String> {
-    Reflect::get(options, &JsValue::from_str(name)).ok()?.as_string()
+    Reflect::get(options, &JsValue::from_str(name))
+        .ok()?
+        .as_string()
 }

@@ -103,7 +103,10 @@ fn payment_complete_json_has_steppay_flat_fields_and_envelope() {
             "sentAt": "2026-11-22T04:05:00Z"
         })
     );
-    assert!(json.get("idKey").is_none(), "billing keys never go over postMessage");
+    assert!(
+        json.get("idKey").is_none(),
+        "billing keys never go over postMessage"
+    );
 }
 
 #[cfg(feature = "serde")]
@@ -128,17 +131,28 @@ fn rejects_bad_messages_with_a_reason() {
     let long = "x".repeat(MAX_FIELD_CHARS + 1);
     let cases: Vec<(BTreeMap<String, Value>, Rejection)> = vec![
         (BTreeMap::new(), Rejection::MissingField("action")),
-        (text_map(&[("action", "steal-cookies")]), Rejection::UnknownAction),
+        (
+            text_map(&[("action", "steal-cookies")]),
+            Rejection::UnknownAction,
+        ),
         (
             text_map(&[("action", "payment-failed"), ("token", "t")]),
             Rejection::MissingField("reason"),
         ),
         (
-            text_map(&[("action", "payment-failed"), ("token", "t"), ("reason", &long)]),
+            text_map(&[
+                ("action", "payment-failed"),
+                ("token", "t"),
+                ("reason", &long),
+            ]),
             Rejection::FieldTooLong("reason"),
         ),
         (
-            text_map(&[("action", "change-date"), ("orderId", "1"), ("selectedDate", "tomorrow")]),
+            text_map(&[
+                ("action", "change-date"),
+                ("orderId", "1"),
+                ("selectedDate", "tomorrow"),
+            ]),
             Rejection::InvalidValue("selectedDate"),
         ),
         (
@@ -165,22 +179,32 @@ fn rejects_bad_messages_with_a_reason() {
 
 #[test]
 fn rejects_wrong_version_absurd_heights_and_non_scalar_fields() {
-    let mut m = text_map(&[("action", "ready"), ("protocol", "rebound"), ("messageId", "1"), ("sentAt", "x")]);
+    let mut m = text_map(&[
+        ("action", "ready"),
+        ("protocol", "rebound"),
+        ("messageId", "1"),
+        ("sentAt", "x"),
+    ]);
     m.insert("version".into(), Value::Number(2.0));
     assert_eq!(PageMessage::read(&m), Err(Rejection::UnsupportedVersion));
 
     for h in [-1.0, f64::from(MAX_HEIGHT) + 1.0, f64::NAN, f64::INFINITY] {
         let mut m = text_map(&[("action", "resize")]);
         m.insert("height".into(), Value::Number(h));
-        assert_eq!(PageMessage::read(&m), Err(Rejection::InvalidValue("height")));
+        assert_eq!(
+            PageMessage::read(&m),
+            Err(Rejection::InvalidValue("height"))
+        );
     }
 
     #[cfg(feature = "serde")]
     {
-    let err = serde_json::from_str::<PageMessage>(r#"{"action":"payment-failed","reason":{"a":1},"token":"t"}"#)
+        let err = serde_json::from_str::<PageMessage>(
+            r#"{"action":"payment-failed","reason":{"a":1},"token":"t"}"#,
+        )
         .unwrap_err();
-    assert!(err.to_string().contains("wrong-type:reason"), "{err}");
-    assert!(serde_json::from_str::<PageMessage>("[1,2]").is_err());
+        assert!(err.to_string().contains("wrong-type:reason"), "{err}");
+        assert!(serde_json::from_str::<PageMessage>("[1,2]").is_err());
     }
 }
 
@@ -188,5 +212,8 @@ fn rejects_wrong_version_absurd_heights_and_non_scalar_fields() {
 fn fractional_heights_round_up() {
     let mut m = text_map(&[("action", "resize")]);
     m.insert("height".into(), Value::Number(640.2));
-    assert_eq!(PageMessage::read(&m).unwrap().action, Action::Resize { height: 641 });
+    assert_eq!(
+        PageMessage::read(&m).unwrap().action,
+        Action::Resize { height: 641 }
+    );
 }

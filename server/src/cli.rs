@@ -81,11 +81,14 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         demo: false,
         demo_listen: "127.0.0.1:3001".parse().expect("valid address"),
     }) {
-        Command::Serve { demo, demo_listen } => serve(config, clock, demo.then_some(demo_listen)).await,
+        Command::Serve { demo, demo_listen } => {
+            serve(config, clock, demo.then_some(demo_listen)).await
+        }
         Command::SeedDemo { demo_port } => {
             let store = Store::connect(&config.database_url).await?;
             let (partner, secret) =
-                demo::ensure_partner(&store, clock.as_ref(), &demo::default_origins(demo_port)).await?;
+                demo::ensure_partner(&store, clock.as_ref(), &demo::default_origins(demo_port))
+                    .await?;
             let order = demo::seed_case(&store, clock.as_ref(), &partner).await?;
             println!("demo partner Secret-Token: {secret}");
             println!("recovery token: {}", order.token);
@@ -107,7 +110,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let secret = new_secret_token();
             let now = chrono::Utc::now().timestamp_millis();
             let partner = store
-                .create_partner(&name, &business_name, &AllowedOrigins::new(origins), &TokenHash::of(&secret), now)
+                .create_partner(
+                    &name,
+                    &business_name,
+                    &AllowedOrigins::new(origins),
+                    &TokenHash::of(&secret),
+                    now,
+                )
                 .await?;
             println!("partner {} created (id {})", partner.name, partner.id);
             println!("Secret-Token (shown once, store it now): {secret}");
@@ -116,15 +125,24 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-async fn serve(config: Config, clock: SharedClock, demo_listen: Option<SocketAddr>) -> Result<(), CliError> {
+async fn serve(
+    config: Config,
+    clock: SharedClock,
+    demo_listen: Option<SocketAddr>,
+) -> Result<(), CliError> {
     let public_url = config.public_url.clone();
-    let app = Application::build(config, clock.clone(), Arc::new(SandboxGateway::default())).await?;
+    let app =
+        Application::build(config, clock.clone(), Arc::new(SandboxGateway::default())).await?;
     let shutdown = tokio::sync::watch::channel(false);
     let mut demo_task = None;
     if let Some(addr) = demo_listen {
         let store = app.state().store.clone();
-        let (partner, secret) = demo::ensure_partner(&store, clock.as_ref(), &demo::default_origins(addr.port())).await?;
-        let token = demo::seed_case(&store, clock.as_ref(), &partner).await?.token;
+        let (partner, secret) =
+            demo::ensure_partner(&store, clock.as_ref(), &demo::default_origins(addr.port()))
+                .await?;
+        let token = demo::seed_case(&store, clock.as_ref(), &partner)
+            .await?
+            .token;
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let mut rx = shutdown.1.clone();
         demo_task = Some(tokio::spawn(async move {
@@ -136,9 +154,15 @@ async fn serve(config: Config, clock: SharedClock, demo_listen: Option<SocketAdd
         }));
         println!();
         println!("  Rebound is running with a demo partner.");
-        println!("  Open the partner's recovery page:  http://localhost:{}/?token={token}", addr.port());
+        println!(
+            "  Open the partner's recovery page:  http://localhost:{}/?token={token}",
+            addr.port()
+        );
         println!("  Demo partner Secret-Token (new at each start):  {secret}");
-        println!("  Try the API:  curl -X POST http://127.0.0.1:{}/api/v1/cover/customer \\", app.port());
+        println!(
+            "  Try the API:  curl -X POST http://127.0.0.1:{}/api/v1/cover/customer \\",
+            app.port()
+        );
         println!("      -H 'Secret-Token: {secret}' -H 'Content-Type: application/json' \\");
         println!(
             "      -d '{{\"name\":\"김길동\",\"email\":\"gildong@domain.com\",\"phone\":\"01012345678\",\"partnerCustomerId\":\"10424\"}}'"

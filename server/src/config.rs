@@ -56,7 +56,9 @@ impl Config {
             site_root: get("REBOUND_SITE_ROOT")
                 .unwrap_or_else(|| "target/site".into())
                 .into(),
-            sdk_dir: get("REBOUND_SDK_DIR").unwrap_or_else(|| "target/sdk".into()).into(),
+            sdk_dir: get("REBOUND_SDK_DIR")
+                .unwrap_or_else(|| "target/sdk".into())
+                .into(),
             public_url: get("REBOUND_PUBLIC_URL").unwrap_or_else(|| format!("http://{listen}")),
             sandbox_payments: true,
         })
@@ -77,9 +79,11 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_setting() {
-        let err = Config::from_lookup(|k| (k == "REBOUND_LISTEN").then(|| "nope".into())).unwrap_err();
+        let err =
+            Config::from_lookup(|k| (k == "REBOUND_LISTEN").then(|| "nope".into())).unwrap_err();
         assert!(err.to_string().contains("REBOUND_LISTEN"));
-        let err = Config::from_lookup(|k| (k == "REBOUND_GATEWAY").then(|| "paypal".into())).unwrap_err();
+        let err =
+            Config::from_lookup(|k| (k == "REBOUND_GATEWAY").then(|| "paypal".into())).unwrap_err();
         assert!(err.to_string().contains("sandbox"));
     }
 }

@@ -64,12 +64,13 @@ impl Application {
         gateway: SharedGateway,
     ) -> Result<Application, StartupError> {
         let store = Store::connect(&config.database_url).await?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: config.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
         let leptos = LeptosOptions::builder()
             .output_name("rebound")
             .site_root(config.site_root.to_string_lossy().into_owned())
@@ -91,7 +92,10 @@ impl Application {
     }
 
     pub fn port(&self) -> u16 {
-        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
     }
 
     pub fn state(&self) -> &AppState {
@@ -99,7 +103,10 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await?;
@@ -122,7 +129,10 @@ pub fn router(state: AppState) -> Router {
             move || provide_context(backend.clone()),
             move || shell(leptos.clone()),
         )
-        .route_layer(middleware::from_fn_with_state(state.clone(), embed::headers::middleware));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            embed::headers::middleware,
+        ));
     let site_root = state.config.site_root.clone();
     Router::new()
         .route("/healthz", get(healthz))

@@ -18,8 +18,14 @@ fn seed_guide_customer() -> Value {
 
 fn assert_error_shape(body: &Value, code: &str) {
     assert_eq!(body["errorCode"], code, "{body}");
-    assert!(body["traceId"].as_str().is_some_and(|t| t.len() == 32), "{body}");
-    assert!(body["errorMessage"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        body["traceId"].as_str().is_some_and(|t| t.len() == 32),
+        "{body}"
+    );
+    assert!(
+        body["errorMessage"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
     assert!(body.get("details").is_some(), "{body}");
 }
 
@@ -34,7 +40,9 @@ async fn healthz_answers() {
 #[tokio::test]
 async fn create_returns_201_then_the_existing_record_then_replaces_on_request() {
     let app = spawn_app().await;
-    let res = app.post_json("/api/v1/cover/customer", &seed_guide_customer()).await;
+    let res = app
+        .post_json("/api/v1/cover/customer", &seed_guide_customer())
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let created: Value = res.json().await.unwrap();
     assert!(created["id"].as_i64().is_some());
@@ -46,7 +54,10 @@ async fn create_returns_201_then_the_existing_record_then_replaces_on_request() 
     let res = app.post_json("/api/v1/cover/customer", &changed).await;
     assert_eq!(res.status(), StatusCode::OK);
     let existing: Value = res.json().await.unwrap();
-    assert_eq!(existing, created, "without replaceIfExists the record is unchanged");
+    assert_eq!(
+        existing, created,
+        "without replaceIfExists the record is unchanged"
+    );
 
     changed["replaceIfExists"] = json!(true);
     let res = app.post_json("/api/v1/cover/customer", &changed).await;
@@ -60,7 +71,9 @@ async fn create_returns_201_then_the_existing_record_then_replaces_on_request() 
 async fn partners_have_separate_id_spaces() {
     let app = spawn_app().await;
     let (_, other_secret) = create_partner(&app.store, "other", &["https://other.example"]).await;
-    let res = app.post_json("/api/v1/cover/customer", &seed_guide_customer()).await;
+    let res = app
+        .post_json("/api/v1/cover/customer", &seed_guide_customer())
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let mine: Value = res.json().await.unwrap();
     let res = app
@@ -71,7 +84,11 @@ async fn partners_have_separate_id_spaces() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED, "same partnerCustomerId, other partner: a new record");
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "same partnerCustomerId, other partner: a new record"
+    );
     let theirs: Value = res.json().await.unwrap();
     assert_ne!(mine["id"], theirs["id"]);
 }
@@ -79,8 +96,16 @@ async fn partners_have_separate_id_spaces() {
 #[tokio::test]
 async fn missing_or_wrong_token_is_401_in_steppay_shape() {
     let app = spawn_app().await;
-    for token in [None, Some(""), Some("rb_sk_wrong"), Some(&app.secret[..app.secret.len() - 1])] {
-        let mut req = app.client.post(app.url("/api/v1/cover/customer")).json(&seed_guide_customer());
+    for token in [
+        None,
+        Some(""),
+        Some("rb_sk_wrong"),
+        Some(&app.secret[..app.secret.len() - 1]),
+    ] {
+        let mut req = app
+            .client
+            .post(app.url("/api/v1/cover/customer"))
+            .json(&seed_guide_customer());
         if let Some(t) = token {
             req = req.header("Secret-Token", t);
         }
@@ -120,7 +145,10 @@ async fn bad_bodies_get_400_naming_the_field_and_write_nothing() {
         (with("phone", json!("123")), "phone"),
         (with("phone", json!(1012345678)), "phone"),
         (with("partnerCustomerId", json!(10424)), "partnerCustomerId"),
-        (with("partnerCustomerId", json!("x".repeat(101))), "partnerCustomerId"),
+        (
+            with("partnerCustomerId", json!("x".repeat(101))),
+            "partnerCustomerId",
+        ),
         (with("replaceIfExists", json!("yes")), "replaceIfExists"),
         (with("nickname", json!("gil")), "nickname"),
     ];
@@ -138,7 +166,9 @@ async fn bad_bodies_get_400_naming_the_field_and_write_nothing() {
         assert!(fields.contains(&field), "expected {field} in {err}");
     }
     // Nothing above was stored: the guide's customer is still new.
-    let res = app.post_json("/api/v1/cover/customer", &seed_guide_customer()).await;
+    let res = app
+        .post_json("/api/v1/cover/customer", &seed_guide_customer())
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
 }
 
@@ -153,20 +183,26 @@ async fn malformed_json_wrong_media_type_and_huge_bodies_are_refused() {
             .body(body)
             .send()
     };
-    let res = post_raw(b"{\"name\": ".to_vec(), "application/json").await.unwrap();
+    let res = post_raw(b"{\"name\": ".to_vec(), "application/json")
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_error_shape(&res.json().await.unwrap(), "MALFORMED_JSON");
 
     let res = post_raw(b"[]".to_vec(), "application/json").await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 
-    let res = post_raw(seed_guide_customer().to_string().into_bytes(), "text/plain").await.unwrap();
+    let res = post_raw(seed_guide_customer().to_string().into_bytes(), "text/plain")
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_error_shape(&res.json().await.unwrap(), "UNSUPPORTED_MEDIA_TYPE");
 
     let mut huge = seed_guide_customer();
     huge["name"] = json!("a".repeat(1024 * 1024 + 1));
-    let res = post_raw(huge.to_string().into_bytes(), "application/json").await.unwrap();
+    let res = post_raw(huge.to_string().into_bytes(), "application/json")
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_error_shape(&res.json().await.unwrap(), "PAYLOAD_TOO_LARGE");
 }
@@ -176,11 +212,29 @@ async fn sdk_files_are_served_cross_origin() {
     let app = spawn_app().await;
     std::fs::create_dir_all(&app.sdk_dir).unwrap();
     std::fs::write(app.sdk_dir.join("rebound_listener.js"), "export default 1;").unwrap();
-    let res = app.client.get(app.url("/sdk/rebound_listener.js")).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/sdk/rebound_listener.js"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["access-control-allow-origin"], "*");
-    assert_eq!(res.headers()["cross-origin-resource-policy"], "cross-origin");
-    assert!(res.headers()["content-type"].to_str().unwrap().contains("javascript"));
-    let res = app.client.get(app.url("/sdk/missing.js")).send().await.unwrap();
+    assert_eq!(
+        res.headers()["cross-origin-resource-policy"],
+        "cross-origin"
+    );
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+    let res = app
+        .client
+        .get(app.url("/sdk/missing.js"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }

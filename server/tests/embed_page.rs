@@ -8,12 +8,20 @@ use protocol::Action;
 use reqwest::StatusCode;
 
 fn page_url(app: &TestApp, token: &str, origin: &str) -> String {
-    let q = serde_urlencoded::to_string([("token", token), ("origin", origin), ("embedId", "e-1")]).unwrap();
+    let q = serde_urlencoded::to_string([("token", token), ("origin", origin), ("embedId", "e-1")])
+        .unwrap();
     app.url(&format!("/embed/recovery?{q}"))
 }
 
 async fn get_html(app: &TestApp, url: String) -> String {
-    app.client.get(url).send().await.unwrap().text().await.unwrap()
+    app.client
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 async fn pay(app: &TestApp, token: &str, origin: &str) -> Result<PayOutcome, PageError> {
@@ -32,7 +40,12 @@ async fn pay(app: &TestApp, token: &str, origin: &str) -> Result<PayOutcome, Pag
 async fn renders_the_case_with_framing_headers() {
     let app = spawn_app().await;
     let case = seed_case(&app, "sandbox_success").await;
-    let res = app.client.get(page_url(&app, &case.token, PARTNER_ORIGIN)).send().await.unwrap();
+    let res = app
+        .client
+        .get(page_url(&app, &case.token, PARTNER_ORIGIN))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let h = res.headers();
     assert_eq!(
@@ -48,14 +61,21 @@ async fn renders_the_case_with_framing_headers() {
     assert!(html.contains("2026-11-22 13:05"), "failed date in KST");
     assert!(html.contains("지금 결제하기"), "pay button");
     assert!(html.contains("테스트 모드"), "sandbox banner");
-    assert!(!html.contains("sandbox_success"), "the billing key never reaches the page");
+    assert!(
+        !html.contains("sandbox_success"),
+        "the billing key never reaches the page"
+    );
 }
 
 #[tokio::test]
 async fn english_with_lang_en() {
     let app = spawn_app().await;
     let case = seed_case(&app, "sandbox_success").await;
-    let html = get_html(&app, format!("{}&lang=en", page_url(&app, &case.token, PARTNER_ORIGIN))).await;
+    let html = get_html(
+        &app,
+        format!("{}&lang=en", page_url(&app, &case.token, PARTNER_ORIGIN)),
+    )
+    .await;
     assert!(html.contains("Pay now"));
     assert!(html.contains("₩10,000"));
 }
@@ -63,9 +83,17 @@ async fn english_with_lang_en() {
 #[tokio::test]
 async fn unknown_token_gets_a_clear_page() {
     let app = spawn_app().await;
-    let res = app.client.get(page_url(&app, "no-such-token", PARTNER_ORIGIN)).send().await.unwrap();
+    let res = app
+        .client
+        .get(page_url(&app, "no-such-token", PARTNER_ORIGIN))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(res.headers()["content-security-policy"], "frame-ancestors *");
+    assert_eq!(
+        res.headers()["content-security-policy"],
+        "frame-ancestors *"
+    );
     let html = res.text().await.unwrap();
     assert!(html.contains("data-testid=\"page-error\""));
     assert!(html.contains("링크를 확인할 수 없어요"));
@@ -82,7 +110,10 @@ async fn an_unregistered_origin_gets_no_page_and_no_charge() {
     let html = get_html(&app, page_url(&app, &case.token, "https://evil.example")).await;
     assert!(html.contains("이 페이지를 열 수 없어요"));
     assert!(!html.contains("10,000원"));
-    assert_eq!(pay(&app, &case.token, "https://evil.example").await, Err(PageError::OriginNotAllowed));
+    assert_eq!(
+        pay(&app, &case.token, "https://evil.example").await,
+        Err(PageError::OriginNotAllowed)
+    );
     assert_eq!(app.gateway.charged_count(), 0);
 }
 
@@ -108,7 +139,10 @@ async fn paying_posts_payment_complete_to_the_checked_origin_and_closes_the_case
     assert_eq!(app.store.successful_charges(case.case_id).await.unwrap(), 1);
 
     // Paying again (second tab, retry) answers the same and charges nothing.
-    assert!(matches!(pay(&app, &case.token, PARTNER_ORIGIN).await, Ok(PayOutcome::Paid { .. })));
+    assert!(matches!(
+        pay(&app, &case.token, PARTNER_ORIGIN).await,
+        Ok(PayOutcome::Paid { .. })
+    ));
     assert_eq!(app.gateway.charged_count(), 1);
 
     // The page now says it is paid instead of offering to pay.
@@ -121,11 +155,18 @@ async fn paying_posts_payment_complete_to_the_checked_origin_and_closes_the_case
 async fn twenty_concurrent_pay_requests_charge_once() {
     let app = spawn_app().await;
     let case = seed_case(&app, "sandbox_success").await;
-    let results = futures::future::join_all((0..20).map(|_| pay(&app, &case.token, PARTNER_ORIGIN))).await;
-    let paid = results.iter().filter(|r| matches!(r, Ok(PayOutcome::Paid { .. }))).count();
+    let results =
+        futures::future::join_all((0..20).map(|_| pay(&app, &case.token, PARTNER_ORIGIN))).await;
+    let paid = results
+        .iter()
+        .filter(|r| matches!(r, Ok(PayOutcome::Paid { .. })))
+        .count();
     assert!(paid >= 1, "{results:?}");
     assert!(
-        results.iter().all(|r| matches!(r, Ok(PayOutcome::Paid { .. }) | Err(PageError::AlreadyClosed))),
+        results.iter().all(|r| matches!(
+            r,
+            Ok(PayOutcome::Paid { .. }) | Err(PageError::AlreadyClosed)
+        )),
         "{results:?}"
     );
     assert_eq!(app.gateway.charged_count(), 1);
@@ -137,7 +178,10 @@ async fn a_declined_card_posts_payment_failed_and_leaves_the_case_open() {
     let app = spawn_app().await;
     let case = seed_case(&app, rebound::gateway::sandbox::KEY_INSUFFICIENT_FUNDS).await;
     let outcome = pay(&app, &case.token, PARTNER_ORIGIN).await.unwrap();
-    let PayOutcome::Declined { reason, message, .. } = outcome else {
+    let PayOutcome::Declined {
+        reason, message, ..
+    } = outcome
+    else {
         panic!("expected Declined, got {outcome:?}");
     };
     assert_eq!(reason, "한도초과");

@@ -126,15 +126,19 @@ pub fn PayNowButton(
 
     Effect::new(move |_| {
         if let Some(Ok(Ok(outcome))) = pay.value().get() {
-            let (PayOutcome::Paid { message, target } | PayOutcome::Declined { message, target, .. }) =
-                outcome;
+            let (PayOutcome::Paid { message, target }
+            | PayOutcome::Declined {
+                message, target, ..
+            }) = outcome;
             crate::post::to_parent(&message, &target.origin);
         }
     });
 
     let paid = move || matches!(pay.value().get(), Some(Ok(Ok(PayOutcome::Paid { .. }))));
     let problem = move || match pay.value().get() {
-        Some(Ok(Ok(PayOutcome::Declined { reason, .. }))) => Some(format!("{} ({reason})", s.declined_heading)),
+        Some(Ok(Ok(PayOutcome::Declined { reason, .. }))) => {
+            Some(format!("{} ({reason})", s.declined_heading))
+        }
         Some(Ok(Err(_))) | Some(Err(_)) => Some(s.unavailable_heading.to_string()),
         _ => None,
     };

@@ -14,7 +14,10 @@ pub struct AuthPartner(pub PartnerRecord);
 impl FromRequestParts<AppState> for AuthPartner {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let presented = parts
             .headers
             .get("secret-token")

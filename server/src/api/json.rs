@@ -48,7 +48,9 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // serde accepts a JSON array for a struct (fields by position); a partner
     // sending one has made a mistake worth naming plainly.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(ApiError::MalformedJson("the body must be a JSON object".into()));
+        return Err(ApiError::MalformedJson(
+            "the body must be a JSON object".into(),
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|err| {
@@ -121,8 +123,17 @@ mod tests {
 
     #[test]
     fn syntax_errors_are_malformed_json() {
-        assert!(matches!(parse::<Body>(b"{\"name\": "), Err(ApiError::MalformedJson(_))));
-        assert!(matches!(parse::<Body>(b"not json"), Err(ApiError::MalformedJson(_))));
-        assert!(matches!(parse::<Body>(b"[1]"), Err(ApiError::MalformedJson(_))));
+        assert!(matches!(
+            parse::<Body>(b"{\"name\": "),
+            Err(ApiError::MalformedJson(_))
+        ));
+        assert!(matches!(
+            parse::<Body>(b"not json"),
+            Err(ApiError::MalformedJson(_))
+        ));
+        assert!(matches!(
+            parse::<Body>(b"[1]"),
+            Err(ApiError::MalformedJson(_))
+        ));
     }
 }

@@ -29,7 +29,11 @@ pub async fn ensure_partner(
             store.replace_partner_tokens(p.id, &hash, now).await?;
             p
         }
-        None => store.create_partner(DEMO_PARTNER, "Rebound 데모 상점", origins, &hash, now).await?,
+        None => {
+            store
+                .create_partner(DEMO_PARTNER, "Rebound 데모 상점", origins, &hash, now)
+                .await?
+        }
     };
     Ok((partner, token))
 }
@@ -41,7 +45,11 @@ pub struct SeededOrder {
 }
 
 /// Seeds one failed order with a sandbox billing key that pays successfully.
-pub async fn seed_case(store: &Store, clock: &dyn Clock, partner: &PartnerRecord) -> Result<SeededOrder, StoreError> {
+pub async fn seed_case(
+    store: &Store,
+    clock: &dyn Clock,
+    partner: &PartnerRecord,
+) -> Result<SeededOrder, StoreError> {
     let token = new_recovery_token();
     let now = clock.now().timestamp_millis();
     // Unique even for two seeds in the same millisecond (the e2e tests seed fast).
@@ -72,10 +80,13 @@ pub async fn seed_case(store: &Store, clock: &dyn Clock, partner: &PartnerRecord
 /// Default origins of the demo partner site.
 pub fn default_origins(demo_port: u16) -> AllowedOrigins {
     AllowedOrigins::new(
-        [format!("http://localhost:{demo_port}"), format!("http://127.0.0.1:{demo_port}")]
-            .iter()
-            .filter_map(|o| Origin::parse(o).ok())
-            .collect(),
+        [
+            format!("http://localhost:{demo_port}"),
+            format!("http://127.0.0.1:{demo_port}"),
+        ]
+        .iter()
+        .filter_map(|o| Origin::parse(o).ok())
+        .collect(),
     )
 }
 

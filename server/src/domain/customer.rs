@@ -29,8 +29,11 @@ impl NewCustomer {
         let name = p.check(required_text("name", input.name, MAX_NAME));
         let email = p.check(parse_email(input.email));
         let phone = p.check(parse_phone(input.phone));
-        let partner_customer_id =
-            p.check(required_text("partnerCustomerId", input.partner_customer_id, MAX_PARTNER_ID));
+        let partner_customer_id = p.check(required_text(
+            "partnerCustomerId",
+            input.partner_customer_id,
+            MAX_PARTNER_ID,
+        ));
         p.into_result()?;
         Ok(NewCustomer {
             name: name.expect("checked"),
@@ -59,7 +62,10 @@ fn parse_email(value: Option<&str>) -> Result<String, FieldError> {
     if valid {
         Ok(v)
     } else {
-        Err(FieldError::new("email", "must be an email address like name@example.com"))
+        Err(FieldError::new(
+            "email",
+            "must be an email address like name@example.com",
+        ))
     }
 }
 
@@ -71,8 +77,14 @@ fn parse_phone(value: Option<&str>) -> Result<String, FieldError> {
         Some(rest) => ("+", rest),
         None => ("", v.as_str()),
     };
-    if !rest.chars().all(|c| c.is_ascii_digit() || c == '-' || c == ' ') {
-        return Err(FieldError::new("phone", "must contain only digits, spaces, dashes and a leading +"));
+    if !rest
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == '-' || c == ' ')
+    {
+        return Err(FieldError::new(
+            "phone",
+            "must contain only digits, spaces, dashes and a leading +",
+        ));
     }
     let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
     if !(8..=15).contains(&digits.len()) {
@@ -96,7 +108,13 @@ mod tests {
 
     #[test]
     fn parses_the_seed_guide_example() {
-        let c = NewCustomer::parse(input("김길동", "gildong@domain.com", "01012345678", "10424")).unwrap();
+        let c = NewCustomer::parse(input(
+            "김길동",
+            "gildong@domain.com",
+            "01012345678",
+            "10424",
+        ))
+        .unwrap();
         assert_eq!(c.name, "김길동");
         assert_eq!(c.phone, "01012345678");
     }
@@ -111,7 +129,8 @@ mod tests {
 
     #[test]
     fn reports_every_bad_field() {
-        let errs = NewCustomer::parse(input(" ", "not-an-email", "12", &"x".repeat(101))).unwrap_err();
+        let errs =
+            NewCustomer::parse(input(" ", "not-an-email", "12", &"x".repeat(101))).unwrap_err();
         let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["name", "email", "phone", "partnerCustomerId"]);
     }
@@ -133,7 +152,10 @@ mod tests {
     fn rejects_control_characters_and_odd_emails() {
         assert!(NewCustomer::parse(input("a\u{0}b", "a@b.co", "01012345678", "1")).is_err());
         for bad in ["a@b", "@b.co", "a@.co", "a@b.co.", "a b@c.co", "a@b@c.co"] {
-            assert!(NewCustomer::parse(input("a", bad, "01012345678", "1")).is_err(), "{bad}");
+            assert!(
+                NewCustomer::parse(input("a", bad, "01012345678", "1")).is_err(),
+                "{bad}"
+            );
         }
     }
 }

@@ -39,21 +39,35 @@ impl Problems {
     }
 
     pub fn into_result(self) -> Result<(), Vec<FieldError>> {
-        if self.0.is_empty() { Ok(()) } else { Err(self.0) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.0)
+        }
     }
 }
 
 /// A required, trimmed, bounded text field.
-pub fn required_text(field: &str, value: Option<&str>, max_chars: usize) -> Result<String, FieldError> {
+pub fn required_text(
+    field: &str,
+    value: Option<&str>,
+    max_chars: usize,
+) -> Result<String, FieldError> {
     let v = value.map(str::trim).unwrap_or_default();
     if v.is_empty() {
         return Err(FieldError::new(field, "is required"));
     }
     if v.chars().count() > max_chars {
-        return Err(FieldError::new(field, format!("must be at most {max_chars} characters")));
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {max_chars} characters"),
+        ));
     }
     if v.chars().any(char::is_control) {
-        return Err(FieldError::new(field, "must not contain control characters"));
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(v.to_owned())
 }

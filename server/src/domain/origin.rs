@@ -40,11 +40,19 @@ impl AllowedOrigins {
 
     /// Reads the stored form; entries that no longer parse are skipped.
     pub fn from_stored(s: &str) -> Self {
-        AllowedOrigins(s.split_whitespace().filter_map(|o| Origin::parse(o).ok()).collect())
+        AllowedOrigins(
+            s.split_whitespace()
+                .filter_map(|o| Origin::parse(o).ok())
+                .collect(),
+        )
     }
 
     pub fn to_stored(&self) -> String {
-        self.0.iter().map(Origin::as_str).collect::<Vec<_>>().join(" ")
+        self.0
+            .iter()
+            .map(Origin::as_str)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// The origin messages go to. An explicit request must match a registered
@@ -79,10 +87,16 @@ mod tests {
     #[test]
     fn resolves_only_registered_origins() {
         let two = origins(&["https://a.example", "https://b.example"]);
-        assert_eq!(two.resolve(Some("https://b.example")).unwrap().as_str(), "https://b.example");
+        assert_eq!(
+            two.resolve(Some("https://b.example")).unwrap().as_str(),
+            "https://b.example"
+        );
         assert!(two.resolve(Some("https://evil.example")).is_none());
         assert!(two.resolve(Some("https://a.example/")).is_none());
-        assert!(two.resolve(None).is_none(), "ambiguous without an explicit origin");
+        assert!(
+            two.resolve(None).is_none(),
+            "ambiguous without an explicit origin"
+        );
         let one = origins(&["https://a.example"]);
         assert_eq!(one.resolve(None).unwrap().as_str(), "https://a.example");
         assert!(AllowedOrigins::default().resolve(None).is_none());
@@ -92,7 +106,10 @@ mod tests {
     fn stored_form_round_trips_and_builds_frame_ancestors() {
         let two = origins(&["https://a.example", "http://localhost:3001"]);
         assert_eq!(AllowedOrigins::from_stored(&two.to_stored()), two);
-        assert_eq!(two.frame_ancestors(), "https://a.example http://localhost:3001");
+        assert_eq!(
+            two.frame_ancestors(),
+            "https://a.example http://localhost:3001"
+        );
         assert_eq!(AllowedOrigins::default().frame_ancestors(), "'none'");
     }
 

@@ -67,7 +67,10 @@ mod tests {
         let b = new_recovery_token();
         assert_ne!(a, b);
         assert_eq!(a.len(), 43);
-        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
         assert!(new_secret_token().starts_with(SECRET_TOKEN_PREFIX));
     }
 

@@ -17,7 +17,8 @@ fn kst() -> FixedOffset {
 }
 
 fn kst_text(ms: i64, format: &str) -> String {
-    kst().timestamp_millis_opt(ms)
+    kst()
+        .timestamp_millis_opt(ms)
         .single()
         .map(|t| t.format(format).to_string())
         .unwrap_or_default()
@@ -33,7 +34,9 @@ pub struct StoreBackend {
 /// rather than echoed back into messages.
 fn clean_embed_id(id: Option<String>) -> Option<String> {
     id.filter(|e| {
-        (1..=64).contains(&e.len()) && e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        (1..=64).contains(&e.len())
+            && e.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     })
 }
 
@@ -74,7 +77,10 @@ impl StoreBackend {
             envelope: Some(Envelope {
                 message_id: new_id(),
                 embed_id: target.embed_id.clone(),
-                sent_at: self.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                sent_at: self
+                    .clock
+                    .now()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             }),
         }
     }
@@ -111,7 +117,10 @@ impl StoreBackend {
         let complete = |this: &Self, paid_at: DateTime<Utc>| {
             let action = Action::PaymentComplete {
                 payment_info: case.payment_info.clone().unwrap_or_default(),
-                payment_date: paid_at.with_timezone(&kst()).format("%Y-%m-%d %H:%M:%S").to_string(),
+                payment_date: paid_at
+                    .with_timezone(&kst())
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string(),
                 token: req.token.clone(),
                 order_id: case.partner_order_id.clone(),
             };
@@ -124,7 +133,9 @@ impl StoreBackend {
             CaseStatus::Open => {}
             // A second tab or a repeated click after success: same answer, no charge.
             CaseStatus::Recovered => {
-                let paid_at = case.paid_at_ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single());
+                let paid_at = case
+                    .paid_at_ms
+                    .and_then(|ms| Utc.timestamp_millis_opt(ms).single());
                 return Ok(complete(self, paid_at.unwrap_or_else(|| self.clock.now())));
             }
             CaseStatus::Paying | CaseStatus::Canceled => return Err(PageError::AlreadyClosed),
@@ -137,7 +148,12 @@ impl StoreBackend {
         let now = self.clock.now();
         let charge_id = match self
             .store
-            .claim_charge(case.id, &idempotency_key, case.amount, now.timestamp_millis())
+            .claim_charge(
+                case.id,
+                &idempotency_key,
+                case.amount,
+                now.timestamp_millis(),
+            )
             .await
             .map_err(store_err)?
         {
@@ -149,7 +165,10 @@ impl StoreBackend {
         };
         let Some(billing_key) = case.id_key.clone() else {
             let reason = "등록된 결제 수단이 없어요".to_owned();
-            self.store.fail_charge(case.id, charge_id, &reason).await.map_err(store_err)?;
+            self.store
+                .fail_charge(case.id, charge_id, &reason)
+                .await
+                .map_err(store_err)?;
             return Ok(self.declined(reason, &req, &target));
         };
         let charge = ChargeRequest {
@@ -162,19 +181,30 @@ impl StoreBackend {
             Ok(receipt) => {
                 let paid_at = self.clock.now();
                 self.store
-                    .complete_charge(case.id, charge_id, &receipt.gateway_ref, paid_at.timestamp_millis())
+                    .complete_charge(
+                        case.id,
+                        charge_id,
+                        &receipt.gateway_ref,
+                        paid_at.timestamp_millis(),
+                    )
                     .await
                     .map_err(store_err)?;
                 tracing::info!(case_id = case.id, "case recovered by payment");
                 Ok(complete(self, paid_at))
             }
             Err(ChargeError::Declined { reason, .. }) => {
-                self.store.fail_charge(case.id, charge_id, &reason).await.map_err(store_err)?;
+                self.store
+                    .fail_charge(case.id, charge_id, &reason)
+                    .await
+                    .map_err(store_err)?;
                 Ok(self.declined(reason, &req, &target))
             }
             Err(ChargeError::Unavailable(e)) => {
                 tracing::warn!(error = %e, case_id = case.id, "gateway unavailable");
-                self.store.fail_charge(case.id, charge_id, &e).await.map_err(store_err)?;
+                self.store
+                    .fail_charge(case.id, charge_id, &e)
+                    .await
+                    .map_err(store_err)?;
                 Err(PageError::Unavailable)
             }
         }
@@ -212,7 +242,10 @@ mod tests {
 
     #[test]
     fn embed_ids_are_short_safe_nonces() {
-        assert_eq!(clean_embed_id(Some("a1-B_2".into())).as_deref(), Some("a1-B_2"));
+        assert_eq!(
+            clean_embed_id(Some("a1-B_2".into())).as_deref(),
+            Some("a1-B_2")
+        );
         assert_eq!(clean_embed_id(Some(String::new())), None);
         assert_eq!(clean_embed_id(Some("<script>".into())), None);
         assert_eq!(clean_embed_id(Some("x".repeat(65))), None);
@@ -222,7 +255,10 @@ mod tests {
     #[test]
     fn times_are_shown_in_kst() {
         // 2026-11-22T04:05:00Z is 13:05 in Seoul.
-        let ms = Utc.with_ymd_and_hms(2026, 11, 22, 4, 5, 0).unwrap().timestamp_millis();
+        let ms = Utc
+            .with_ymd_and_hms(2026, 11, 22, 4, 5, 0)
+            .unwrap()
+            .timestamp_millis();
         assert_eq!(kst_text(ms, "%Y-%m-%d %H:%M"), "2026-11-22 13:05");
     }
 }

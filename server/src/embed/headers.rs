@@ -16,9 +16,7 @@ use crate::domain::token::TokenHash;
 use crate::startup::AppState;
 
 pub async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let token = req.uri().query().and_then(|q| {
-        url_query_value(q, "token")
-    });
+    let token = req.uri().query().and_then(|q| url_query_value(q, "token"));
     // Only the partner's registered origins may frame a case's page. A page
     // without a known case shows only an explanation, no data and no actions,
     // so it may be framed anywhere: the customer then sees our message
@@ -58,7 +56,10 @@ mod tests {
 
     #[test]
     fn reads_query_values() {
-        assert_eq!(url_query_value("token=abc&origin=x", "token").as_deref(), Some("abc"));
+        assert_eq!(
+            url_query_value("token=abc&origin=x", "token").as_deref(),
+            Some("abc")
+        );
         assert_eq!(
             url_query_value("origin=http%3A%2F%2Flocalhost%3A3001", "origin").as_deref(),
             Some("http://localhost:3001")

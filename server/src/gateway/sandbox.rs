@@ -77,14 +77,26 @@ mod tests {
     async fn billing_keys_pick_the_outcome() {
         let g = SandboxGateway::default();
         assert!(g.charge(req("sandbox_ok")).await.is_ok());
-        assert!(g.charge(req("sandbox_ok")).await.is_ok(), "a retry with the same key");
+        assert!(
+            g.charge(req("sandbox_ok")).await.is_ok(),
+            "a retry with the same key"
+        );
         assert_eq!(g.charged_count(), 1, "one charge per idempotency key");
         assert!(matches!(
             g.charge(req(KEY_INSUFFICIENT_FUNDS)).await,
             Err(ChargeError::Declined { code, .. }) if code == "INSUFFICIENT_FUNDS"
         ));
-        assert!(matches!(g.charge(req(KEY_EXPIRED_CARD)).await, Err(ChargeError::Declined { .. })));
-        assert!(matches!(g.charge(req(KEY_DO_NOT_HONOR)).await, Err(ChargeError::Declined { .. })));
-        assert!(matches!(g.charge(req(KEY_NETWORK_ERROR)).await, Err(ChargeError::Unavailable(_))));
+        assert!(matches!(
+            g.charge(req(KEY_EXPIRED_CARD)).await,
+            Err(ChargeError::Declined { .. })
+        ));
+        assert!(matches!(
+            g.charge(req(KEY_DO_NOT_HONOR)).await,
+            Err(ChargeError::Declined { .. })
+        ));
+        assert!(matches!(
+            g.charge(req(KEY_NETWORK_ERROR)).await,
+            Err(ChargeError::Unavailable(_))
+        ));
     }
 }

@@ -132,10 +132,11 @@ impl Store {
         .await?
         .rows_affected();
         if claimed != 1 {
-            let status: (String,) = sqlx::query_as("SELECT status FROM recovery_cases WHERE id = $1")
-                .bind(case_id)
-                .fetch_one(&mut *tx)
-                .await?;
+            let status: (String,) =
+                sqlx::query_as("SELECT status FROM recovery_cases WHERE id = $1")
+                    .bind(case_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
             return Ok(ChargeClaim::Busy(CaseStatus::parse(&status.0)));
         }
         let (charge_id,): (i64,) = sqlx::query_as(
@@ -188,28 +189,36 @@ impl Store {
     }
 
     /// Records a declined charge and reopens the case for another try.
-    pub async fn fail_charge(&self, case_id: i64, charge_id: i64, reason: &str) -> Result<(), StoreError> {
+    pub async fn fail_charge(
+        &self,
+        case_id: i64,
+        charge_id: i64,
+        reason: &str,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE charges SET status = 'FAILED', failure_reason = $2 WHERE id = $1")
             .bind(charge_id)
             .bind(reason)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE recovery_cases SET status = 'OPEN' WHERE id = $1 AND status = 'PAYING'")
-            .bind(case_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE recovery_cases SET status = 'OPEN' WHERE id = $1 AND status = 'PAYING'",
+        )
+        .bind(case_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Number of successful charges for a case (tests and audits).
     pub async fn successful_charges(&self, case_id: i64) -> Result<i64, StoreError> {
-        let (n,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM charges WHERE case_id = $1 AND status = 'SUCCEEDED'")
-                .bind(case_id)
-                .fetch_one(&self.pool)
-                .await?;
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM charges WHERE case_id = $1 AND status = 'SUCCEEDED'",
+        )
+        .bind(case_id)
+        .fetch_one(&self.pool)
+        .await?;
         Ok(n)
     }
 }
@@ -217,7 +226,10 @@ impl Store {
 impl Store {
     /// Just the framing origins for a token's partner: what the header
     /// middleware needs, without loading the whole case.
-    pub async fn embed_origins_by_token(&self, token: &TokenHash) -> Result<Option<AllowedOrigins>, StoreError> {
+    pub async fn embed_origins_by_token(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<AllowedOrigins>, StoreError> {
         let row: Option<(String,)> = sqlx::query_as(
             "SELECT p.embed_origins FROM recovery_cases c JOIN partners p ON p.id = c.partner_id \
              WHERE c.token_hash = $1",

@@ -79,7 +79,11 @@ impl Store {
     }
 
     /// A customer by our id, only if it belongs to the partner.
-    pub async fn customer(&self, partner_id: i64, id: i64) -> Result<Option<CustomerRecord>, StoreError> {
+    pub async fn customer(
+        &self,
+        partner_id: i64,
+        id: i64,
+    ) -> Result<Option<CustomerRecord>, StoreError> {
         Ok(sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM customers WHERE partner_id = $1 AND id = $2"
         ))

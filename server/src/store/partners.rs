@@ -82,11 +82,12 @@ impl Store {
         presented: &TokenHash,
         now_ms: i64,
     ) -> Result<Option<PartnerRecord>, StoreError> {
-        let token: Option<TokenRow> =
-            sqlx::query_as("SELECT token_hash, expires_at FROM partner_tokens WHERE token_hash = $1")
-                .bind(&presented.0)
-                .fetch_optional(&self.pool)
-                .await?;
+        let token: Option<TokenRow> = sqlx::query_as(
+            "SELECT token_hash, expires_at FROM partner_tokens WHERE token_hash = $1",
+        )
+        .bind(&presented.0)
+        .fetch_optional(&self.pool)
+        .await?;
         // The index lookup finds the row; the constant-time comparison is the
         // actual check, so correctness never rests on the database's collation.
         let valid = token.is_some_and(|t| {
@@ -130,11 +131,13 @@ async fn insert_token(
     token: &TokenHash,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO partner_tokens (partner_id, token_hash, created_at) VALUES ($1, $2, $3)")
-        .bind(partner_id)
-        .bind(&token.0)
-        .bind(now_ms)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO partner_tokens (partner_id, token_hash, created_at) VALUES ($1, $2, $3)",
+    )
+    .bind(partner_id)
+    .bind(&token.0)
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }

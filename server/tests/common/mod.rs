@@ -46,7 +46,10 @@ impl Drop for TestApp {
         // Drop runs inside the test's runtime, which cannot block on itself:
         // use a short-lived runtime on another thread.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(async {
                 let mut conn = sqlx::postgres::PgConnection::connect(&base).await.ok()?;
                 sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -76,7 +79,10 @@ async fn fresh_database(dir: &tempfile::TempDir) -> (String, Option<(String, Str
             let (prefix, _) = base.rsplit_once('/').expect("database URL has a path");
             (format!("{prefix}/{name}"), Some((base, name)))
         }
-        _ => (format!("sqlite://{}", dir.path().join("test.db").display()), None),
+        _ => (
+            format!("sqlite://{}", dir.path().join("test.db").display()),
+            None,
+        ),
     }
 }
 
@@ -91,7 +97,9 @@ pub async fn spawn_app() -> TestApp {
         _ => None,
     })
     .expect("config");
-    let clock = Arc::new(ManualClock::starting_at(Utc.with_ymd_and_hms(2026, 11, 22, 4, 5, 0).unwrap()));
+    let clock = Arc::new(ManualClock::starting_at(
+        Utc.with_ymd_and_hms(2026, 11, 22, 4, 5, 0).unwrap(),
+    ));
     let gateway = Arc::new(SandboxGateway::default());
     let app = Application::build(config, clock.clone(), gateway.clone())
         .await
@@ -102,7 +110,8 @@ pub async fn spawn_app() -> TestApp {
     tokio::spawn(app.run_until(async {
         let _ = rx.await;
     }));
-    let (partner, secret) = create_partner(&store, "acme", &[PARTNER_ORIGIN, OTHER_PARTNER_ORIGIN]).await;
+    let (partner, secret) =
+        create_partner(&store, "acme", &[PARTNER_ORIGIN, OTHER_PARTNER_ORIGIN]).await;
     TestApp {
         base,
         store,
@@ -118,11 +127,21 @@ pub async fn spawn_app() -> TestApp {
     }
 }
 
-pub async fn create_partner(store: &Store, name: &str, origins: &[&str]) -> (PartnerRecord, String) {
+pub async fn create_partner(
+    store: &Store,
+    name: &str,
+    origins: &[&str],
+) -> (PartnerRecord, String) {
     let secret = new_secret_token();
     let origins = AllowedOrigins::new(origins.iter().map(|o| Origin::parse(o).unwrap()).collect());
     let partner = store
-        .create_partner(name, &format!("{name} 주식회사"), &origins, &TokenHash::of(&secret), 0)
+        .create_partner(
+            name,
+            &format!("{name} 주식회사"),
+            &origins,
+            &TokenHash::of(&secret),
+            0,
+        )
         .await
         .expect("create partner");
     (partner, secret)
@@ -151,7 +170,10 @@ pub async fn seed_case(app: &TestApp, id_key: &str) -> SeededCase {
                 id_key,
                 payment_info: "신한카드 1234*",
                 failure_reason: "한도초과",
-                failed_at_ms: Utc.with_ymd_and_hms(2026, 11, 22, 4, 5, 0).unwrap().timestamp_millis(),
+                failed_at_ms: Utc
+                    .with_ymd_and_hms(2026, 11, 22, 4, 5, 0)
+                    .unwrap()
+                    .timestamp_millis(),
                 token: &TokenHash::of(&token),
             },
         )
