@@ -10,6 +10,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 export CARGO_BUILD_JOBS ?= 2
+# Build outputs go to a per-user cache shared by every checkout on the machine,
+# so a fresh clone (CI) reuses compiled dependencies instead of spending twenty
+# minutes on them. Override with CARGO_TARGET_DIR=target for an in-tree build.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/rebound/target
 export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
 CARGO_LEPTOS_VERSION := 0.3.10
@@ -17,7 +21,7 @@ CARGO_LEPTOS_VERSION := 0.3.10
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/"/, "", $$3); print $$3}' Cargo.lock)
 WASM_TARGET := wasm32-unknown-unknown
 SDK_DIR := target/sdk
-LISTENER_WASM := target/$(WASM_TARGET)/wasm-release/listener.wasm
+LISTENER_WASM := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/wasm-release/listener.wasm
 # wasm-opt must accept what rustc's wasm target emits by default.
 WASM_OPT_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
 	--enable-mutable-globals --enable-reference-types --enable-multivalue
@@ -111,7 +115,7 @@ build-release: setup listener
 .PHONY: run
 run: build-release
 	$(call say,starting Rebound on http://127.0.0.1:3000 with the demo partner on http://localhost:3001)
-	REBOUND_SITE_ROOT=target/site REBOUND_SDK_DIR=$(SDK_DIR) target/release/server serve --demo
+	REBOUND_SITE_ROOT=target/site REBOUND_SDK_DIR=$(SDK_DIR) $(CARGO_TARGET_DIR)/release/server serve --demo
 
 # ----------------------------------------------------------------- test ----
 
@@ -140,7 +144,7 @@ test-postgres:
 .PHONY: test-e2e
 test-e2e:
 	$(call say,Playwright: recovery page and partner listener on two origins)
-	cd end2end && REBOUND_SERVER_BIN=../target/debug/server npx playwright test
+	cd end2end && REBOUND_SERVER_BIN=$(CARGO_TARGET_DIR)/debug/server npx playwright test
 
 # ---------------------------------------------------------------- bench ----
 

@@ -7,6 +7,7 @@ export const HOST_PORT = Number(process.env.E2E_HOST_PORT ?? 3180);
 export const PARTNER_PORT = Number(process.env.E2E_PARTNER_PORT ?? 3181);
 export const HOST_URL = `http://127.0.0.1:${HOST_PORT}`;
 export const PARTNER_URL = `http://localhost:${PARTNER_PORT}`;
+// Relative paths are relative to end2end/ (the Makefile passes an absolute one).
 export const SERVER_BIN = path.resolve(__dirname, "..", process.env.REBOUND_SERVER_BIN ?? "../target/debug/server");
 
 // One fresh SQLite file per `playwright test` run. The config is loaded first
