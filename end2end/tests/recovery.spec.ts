@@ -14,7 +14,8 @@ async function dropped(page: Page): Promise<string[]> {
 /** Opens the partner's recovery page and waits until the embed says `ready`. */
 async function openPartnerPage(page: Page, token: string) {
   await page.goto(`${PARTNER_URL}/?token=${encodeURIComponent(token)}`);
-  await expect(page.getByTestId("received")).toContainText('"action":"ready"');
+  // Generous: the dev-profile page WASM is megabytes and CI machines are busy.
+  await expect(page.getByTestId("received")).toContainText('"action":"ready"', { timeout: 20_000 });
   const frame = page.frameLocator("[data-testid=recovery-frame]");
   const embedSrc = await page.getByTestId("recovery-frame").getAttribute("src");
   const embedId = new URL(embedSrc!).searchParams.get("embedId")!;

@@ -1,15 +1,15 @@
-//! `POST /api/v1/cover/customer`.
+//! `POST /api/v1/cover/customer`, `GET /api/v1/cover/customer/{id}`.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::json::ApiJson;
-use super::{ApiError, AuthPartner};
+use super::{ApiError, AuthPartner, create_status, parse_id};
 use crate::domain::customer::{CustomerInput, NewCustomer};
 use crate::startup::AppState;
-use crate::store::{CustomerRecord, UpsertOutcome};
+use crate::store::CustomerRecord;
 
 /// The request as StepCover documents it. Every field is optional here so a
 /// missing one is reported by name with the others, not as a parse failure.
@@ -65,9 +65,19 @@ pub async fn create(
         .store
         .upsert_customer(partner.id, &customer, body.replace_if_exists, now)
         .await?;
-    let status = match outcome {
-        UpsertOutcome::Created => StatusCode::CREATED,
-        UpsertOutcome::Existing | UpsertOutcome::Replaced => StatusCode::OK,
-    };
-    Ok((status, Json(record.into())))
+    Ok((create_status(outcome), Json(record.into())))
+}
+
+/// The partner's own customer; another partner's id is a 404 like a missing one.
+pub async fn get(
+    State(state): State<AppState>,
+    AuthPartner(partner): AuthPartner,
+    Path(id): Path<String>,
+) -> Result<Json<CustomerDto>, ApiError> {
+    let record = state
+        .store
+        .customer(partner.id, parse_id(&id, "customer")?)
+        .await?
+        .ok_or(ApiError::NotFound("customer"))?;
+    Ok(Json(record.into()))
 }

@@ -23,6 +23,13 @@ pub enum ApiError {
     Unauthorized,
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The body names a record the partner does not have (another partner's
+    /// records count as missing).
+    #[error("{field} does not name one of your {resource} records")]
+    UnknownReference {
+        field: &'static str,
+        resource: &'static str,
+    },
     #[error("Internal error; quote the traceId when contacting support")]
     Internal(#[from] StoreError),
 }
@@ -57,6 +64,9 @@ impl ApiError {
             ApiError::Validation(_) => (StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            ApiError::UnknownReference { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "UNKNOWN_REFERENCE")
+            }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
         }
     }
@@ -79,6 +89,10 @@ impl IntoResponse for ApiError {
                     })
                     .collect(),
             ),
+            ApiError::UnknownReference { field, resource } => Some(vec![Detail {
+                field: (*field).to_owned(),
+                message: format!("no {resource} with this id"),
+            }]),
             _ => None,
         };
         let body = ErrorBody {

@@ -5,12 +5,19 @@ mod auth;
 mod customers;
 pub mod error;
 mod json;
+mod lifecycle;
+mod orders;
+mod prices;
+mod products;
+mod subscriptions;
 pub mod trace;
 
 use axum::Router;
-use axum::routing::post;
+use axum::http::StatusCode;
+use axum::routing::{get, patch, post, put};
 
 use crate::startup::AppState;
+use crate::store::UpsertOutcome;
 
 pub use auth::AuthPartner;
 pub use error::ApiError;
@@ -19,5 +26,49 @@ pub use error::ApiError;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/cover/customer", post(customers::create))
+    Router::new()
+        .route("/api/v1/cover/customer", post(customers::create))
+        .route("/api/v1/cover/customer/{id}", get(customers::get))
+        .route("/api/v1/cover/product", post(products::create))
+        .route("/api/v1/cover/product/{id}", get(products::get))
+        .route("/api/v1/cover/price", post(prices::create))
+        .route("/api/v1/cover/price/{id}", get(prices::get))
+        .route("/api/v1/cover/order", post(orders::create))
+        .route("/api/v1/cover/order/{id}", get(orders::get))
+        .route("/api/v1/cover/subscription", post(subscriptions::create))
+        .route("/api/v1/cover/subscription/{id}", get(subscriptions::get))
+        .route(
+            "/api/v1/cover/subscription/{id}/active",
+            put(lifecycle::subscription_active),
+        )
+        .route(
+            "/api/v1/cover/subscription/{id}/cancel",
+            put(lifecycle::subscription_cancel),
+        )
+        .route(
+            "/api/v1/cover/order/success/{id}",
+            patch(lifecycle::order_success),
+        )
+        .route(
+            "/api/v1/cover/order/cancel/{id}",
+            patch(lifecycle::order_cancel),
+        )
+        .route("/api/v1/cover/order/{id}/idKey", get(lifecycle::id_key))
+        .route("/api/v1/cover/recovery", post(lifecycle::start_recovery))
+}
+
+/// 201 for a new record; 200 when the partner id already existed.
+fn create_status(outcome: UpsertOutcome) -> StatusCode {
+    match outcome {
+        UpsertOutcome::Created => StatusCode::CREATED,
+        UpsertOutcome::Existing | UpsertOutcome::Replaced => StatusCode::OK,
+    }
+}
+
+/// Our ids are positive int64s; anything else names no record, so 404.
+fn parse_id(raw: &str, resource: &'static str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or(ApiError::NotFound(resource))
 }

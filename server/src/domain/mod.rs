@@ -2,7 +2,11 @@
 //! Nothing here knows about HTTP or SQL.
 
 pub mod customer;
+pub mod order;
 pub mod origin;
+pub mod price;
+pub mod product;
+pub mod subscription;
 pub mod token;
 
 /// One invalid input field, as reported in an error's `details`.

@@ -8,8 +8,14 @@
 
 mod cases;
 mod customers;
+mod lifecycle;
+mod orders;
 mod partners;
+mod prices;
+mod products;
 mod seed;
+mod subscriptions;
+mod upsert;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -18,9 +24,15 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use cases::{CaseRecord, CaseStatus, ChargeClaim};
-pub use customers::{CustomerRecord, UpsertOutcome};
+pub use customers::CustomerRecord;
+pub use lifecycle::{CaseEnd, Recovery};
+pub use orders::{OrderRow, OrderView, UnknownRef};
 pub use partners::PartnerRecord;
+pub use prices::PriceRecord;
+pub use products::ProductRecord;
 pub use seed::{DemoCase, FailedOrderSeed};
+pub use subscriptions::SubscriptionRecord;
+pub use upsert::UpsertOutcome;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -28,6 +40,9 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Stored data broke an invariant the schema cannot express.
+    #[error("data integrity: {0}")]
+    Integrity(&'static str),
     #[error("unsupported DATABASE_URL {0:?}: use sqlite://path or postgres://...")]
     UnsupportedUrl(String),
 }

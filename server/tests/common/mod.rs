@@ -191,6 +191,16 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    /// GETs with this app's partner token.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .header("Secret-Token", &self.secret)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// POSTs JSON with this app's partner token.
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
         self.client

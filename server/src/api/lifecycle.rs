@@ -1,0 +1,201 @@
+//! Calls that move a recovery case: `POST /recovery`, `GET /order/{token}/idKey`,
+//! `PATCH /order/success|cancel/{id}`, `PUT /subscription/{id}/active|cancel`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::json::ApiJson;
+use super::orders::{OrderDto, rfc3339};
+use super::{ApiError, AuthPartner, parse_id};
+use crate::domain::price::id;
+use crate::domain::token::{TokenHash, new_recovery_token};
+use crate::domain::{FieldError, Problems};
+use crate::startup::AppState;
+use crate::store::CaseEnd;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StartRecovery {
+    subscription_id: Option<i64>,
+    order_id: Option<i64>,
+    error_code: Option<String>,
+    error_message: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoveryDto {
+    cover_id: i64,
+    /// The next stage's time; null once the scenario has ended.
+    retry_date: Option<String>,
+}
+
+fn bounded(field: &str, v: Option<&str>, max: usize) -> Result<Option<String>, FieldError> {
+    match v {
+        Some(s) if s.chars().count() > max => Err(FieldError::new(
+            field,
+            format!("must be at most {max} characters"),
+        )),
+        other => Ok(other.map(str::to_owned)),
+    }
+}
+
+pub async fn start_recovery(
+    State(state): State<AppState>,
+    AuthPartner(partner): AuthPartner,
+    ApiJson(body): ApiJson<StartRecovery>,
+) -> Result<(StatusCode, Json<RecoveryDto>), ApiError> {
+    let mut p = Problems::default();
+    let sub = p.check(id("subscriptionId", body.subscription_id));
+    let order = p.check(id("orderId", body.order_id));
+    let code = p.check(bounded("errorCode", body.error_code.as_deref(), 100));
+    let message = p.check(bounded("errorMessage", body.error_message.as_deref(), 500));
+    p.into_result().map_err(ApiError::Validation)?;
+    let (sub, order) = (sub.expect("checked"), order.expect("checked"));
+    let (code, message) = (code.expect("checked"), message.expect("checked"));
+    if state.store.subscription(partner.id, sub).await?.is_none() {
+        return Err(ApiError::UnknownReference {
+            field: "subscriptionId",
+            resource: "subscription",
+        });
+    }
+    if !state.store.owns_order(partner.id, order).await? {
+        return Err(ApiError::UnknownReference {
+            field: "orderId",
+            resource: "order",
+        });
+    }
+    let now = state.clock.now().timestamp_millis();
+    let recovery = state
+        .store
+        .start_recovery(
+            partner.id,
+            sub,
+            order,
+            code.as_deref(),
+            message.as_deref(),
+            &TokenHash::of(&new_recovery_token()),
+            now,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RecoveryDto {
+            cover_id: recovery.case_id,
+            retry_date: recovery.next_stage_at_ms.and_then(rfc3339),
+        }),
+    ))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdKeyDto {
+    id_key: Option<String>,
+    order_id: i64,
+    payment_gateway: String,
+}
+
+/// The partner's backend asks for the (possibly new) billing key after a
+/// `change-method` message; the key never travels through the browser.
+pub async fn id_key(
+    State(state): State<AppState>,
+    AuthPartner(partner): AuthPartner,
+    Path(token): Path<String>,
+) -> Result<Json<IdKeyDto>, ApiError> {
+    if token.is_empty() || token.len() > 128 {
+        return Err(ApiError::NotFound("recovery token"));
+    }
+    let (id_key, order_id, payment_gateway) = state
+        .store
+        .id_key_by_token(partner.id, &TokenHash::of(&token))
+        .await?
+        .ok_or(ApiError::NotFound("recovery token"))?;
+    Ok(Json(IdKeyDto {
+        id_key,
+        order_id,
+        payment_gateway,
+    }))
+}
+
+async fn settle_order(
+    state: &AppState,
+    partner_id: i64,
+    raw_id: &str,
+    status: &str,
+    end: CaseEnd,
+) -> Result<Json<OrderDto>, ApiError> {
+    let order_id = parse_id(raw_id, "order")?;
+    let now = state.clock.now().timestamp_millis();
+    state
+        .store
+        .settle_order(partner_id, order_id, status, end, now)
+        .await?
+        .ok_or(ApiError::NotFound("order"))?;
+    let view = state
+        .store
+        .order_view(partner_id, order_id)
+        .await?
+        .ok_or(ApiError::NotFound("order"))?;
+    Ok(Json(view.into()))
+}
+
+/// Paid outside the recovery page: the case closes as recovered.
+pub async fn order_success(
+    State(state): State<AppState>,
+    AuthPartner(partner): AuthPartner,
+    Path(id): Path<String>,
+) -> Result<Json<OrderDto>, ApiError> {
+    settle_order(&state, partner.id, &id, "PAID", CaseEnd::Recovered).await
+}
+
+pub async fn order_cancel(
+    State(state): State<AppState>,
+    AuthPartner(partner): AuthPartner,
+    Path(id): Path<String>,
+) -> Result<Json<OrderDto>, ApiError> {
+    settle_order(&state, partner.id, &id, "CANCELED", CaseEnd::Canceled).await
+}
+
+#[derive(Debug, Serialize)]
+pub struct ResultDto {
+    result: bool,
+    message: String,
+}
+
+async fn settle_subscription(
+    state: &AppState,
+    partner_id: i64,
+    raw_id: &str,
+    status: &str,
+    end: CaseEnd,
+) -> Result<Json<ResultDto>, ApiError> {
+    let sub = parse_id(raw_id, "subscription")?;
+    let now = state.clock.now().timestamp_millis();
+    state
+        .store
+        .settle_subscription(partner_id, sub, status, end, now)
+        .await?
+        .ok_or(ApiError::NotFound("subscription"))?;
+    Ok(Json(ResultDto {
+        result: true,
+        message: format!("subscription {sub} is {status}"),
+    }))
+}
+
+pub async fn subscription_active(
+    State(state): State<AppState>,
+    AuthPartner(partner): AuthPartner,
+    Path(id): Path<String>,
+) -> Result<Json<ResultDto>, ApiError> {
+    settle_subscription(&state, partner.id, &id, "ACTIVE", CaseEnd::Recovered).await
+}
+
+pub async fn subscription_cancel(
+    State(state): State<AppState>,
+    AuthPartner(partner): AuthPartner,
+    Path(id): Path<String>,
+) -> Result<Json<ResultDto>, ApiError> {
+    settle_subscription(&state, partner.id, &id, "CANCELED", CaseEnd::Canceled).await
+}

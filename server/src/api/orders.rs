@@ -1,0 +1,175 @@
+//! `POST /api/v1/cover/order`, `GET /api/v1/cover/order/{id}`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{SecondsFormat, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::customers::CustomerDto;
+use super::json::ApiJson;
+use super::prices::PriceDto;
+use super::{ApiError, AuthPartner, create_status, parse_id};
+use crate::domain::order::{ItemInput, NewOrder, OrderInput};
+use crate::domain::token::{TokenHash, new_recovery_token};
+use crate::startup::AppState;
+use crate::store::{OrderView, UnknownRef};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateItem {
+    price_id: Option<i64>,
+    quantity: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateOrder {
+    customer_id: Option<i64>,
+    amount: Option<i64>,
+    amount_returned: Option<i64>,
+    items: Option<Vec<CreateItem>>,
+    partner_order_id: Option<String>,
+    payment_gateway: Option<String>,
+    payment_date: Option<String>,
+    id_key: Option<String>,
+    subscription_id: Option<i64>,
+    payment_info: Option<String>,
+    payment_failed: Option<bool>,
+    error_code: Option<String>,
+    error_message: Option<String>,
+    /// Accepted for StepCover compatibility; cancellation goes through
+    /// `PATCH /order/cancel/{id}`.
+    #[allow(dead_code)]
+    canceled_date: Option<String>,
+    #[serde(default)]
+    replace_if_exists: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderItemDto {
+    price: PriceDto,
+    quantity: i64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderDto {
+    id: i64,
+    customer: CustomerDto,
+    amount: i64,
+    amount_returned: i64,
+    items: Vec<OrderItemDto>,
+    status: String,
+    payment_gateway: String,
+    payment_date: Option<String>,
+    id_key: Option<String>,
+    /// When the next recovery message goes out; null without an open case.
+    retry_date: Option<String>,
+    partner_order_id: String,
+}
+
+pub fn rfc3339(ms: i64) -> Option<String> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+impl From<OrderView> for OrderDto {
+    fn from(v: OrderView) -> Self {
+        OrderDto {
+            id: v.order.id,
+            customer: v.customer.into(),
+            amount: v.order.amount,
+            amount_returned: v.order.amount_returned,
+            items: v
+                .items
+                .into_iter()
+                .map(|(price, product, quantity)| OrderItemDto {
+                    price: PriceDto::new(price, product),
+                    quantity,
+                })
+                .collect(),
+            status: v.order.status,
+            payment_gateway: v.order.payment_gateway,
+            payment_date: v.order.payment_date.and_then(rfc3339),
+            id_key: v.order.id_key,
+            retry_date: v.retry_at_ms.and_then(rfc3339),
+            partner_order_id: v.order.partner_order_id,
+        }
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    AuthPartner(partner): AuthPartner,
+    ApiJson(body): ApiJson<CreateOrder>,
+) -> Result<(StatusCode, Json<OrderDto>), ApiError> {
+    let items: Option<Vec<ItemInput>> = body.items.as_ref().map(|items| {
+        items
+            .iter()
+            .map(|i| ItemInput {
+                price_id: i.price_id,
+                quantity: i.quantity,
+            })
+            .collect()
+    });
+    let order = NewOrder::parse(OrderInput {
+        customer_id: body.customer_id,
+        amount: body.amount,
+        amount_returned: body.amount_returned,
+        items: items.as_deref(),
+        partner_order_id: body.partner_order_id.as_deref(),
+        payment_gateway: body.payment_gateway.as_deref(),
+        payment_date: body.payment_date.as_deref(),
+        id_key: body.id_key.as_deref(),
+        subscription_id: body.subscription_id,
+        payment_info: body.payment_info.as_deref(),
+        payment_failed: body.payment_failed,
+        error_code: body.error_code.as_deref(),
+        error_message: body.error_message.as_deref(),
+    })
+    .map_err(ApiError::Validation)?;
+    let now = state.clock.now().timestamp_millis();
+    // The link token goes into the recovery messages the scenario engine
+    // sends; only its hash is stored.
+    let link_token = TokenHash::of(&new_recovery_token());
+    let (id, outcome) = state
+        .store
+        .create_order(partner.id, &order, body.replace_if_exists, &link_token, now)
+        .await?
+        .map_err(|r| match r {
+            UnknownRef::Customer => ApiError::UnknownReference {
+                field: "customerId",
+                resource: "customer",
+            },
+            UnknownRef::Price(_) => ApiError::UnknownReference {
+                field: "items[].priceId",
+                resource: "price",
+            },
+            UnknownRef::Subscription => ApiError::UnknownReference {
+                field: "subscriptionId",
+                resource: "subscription",
+            },
+        })?;
+    let view = state
+        .store
+        .order_view(partner.id, id)
+        .await?
+        .ok_or(ApiError::NotFound("order"))?;
+    Ok((create_status(outcome), Json(view.into())))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    AuthPartner(partner): AuthPartner,
+    Path(id): Path<String>,
+) -> Result<Json<OrderDto>, ApiError> {
+    let view = state
+        .store
+        .order_view(partner.id, parse_id(&id, "order")?)
+        .await?
+        .ok_or(ApiError::NotFound("order"))?;
+    Ok(Json(view.into()))
+}

@@ -1,0 +1,207 @@
+//! Case lifecycle driven by the partner: recovery started by API, orders paid
+//! or canceled elsewhere, subscriptions reactivated or canceled. Each call
+//! changes the record and closes or opens cases in one transaction.
+
+use sqlx::{Any, Transaction};
+
+use super::{Store, StoreError};
+use crate::domain::token::TokenHash;
+
+/// How a case ended, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseEnd {
+    Recovered,
+    Canceled,
+}
+
+impl CaseEnd {
+    fn as_str(self) -> &'static str {
+        match self {
+            CaseEnd::Recovered => "RECOVERED",
+            CaseEnd::Canceled => "CANCELED",
+        }
+    }
+}
+
+/// A started recovery: the case id (StepCover's `coverId`) and when its next
+/// stage is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recovery {
+    pub case_id: i64,
+    pub next_stage_at_ms: Option<i64>,
+}
+
+impl Store {
+    /// Sets the order's status and closes its open cases. `None` if the order
+    /// is not the partner's.
+    pub async fn settle_order(
+        &self,
+        partner_id: i64,
+        order_id: i64,
+        order_status: &str,
+        end: CaseEnd,
+        now_ms: i64,
+    ) -> Result<Option<()>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let paid_at = (end == CaseEnd::Recovered).then_some(now_ms);
+        let changed = sqlx::query(
+            "UPDATE orders SET status = $3, payment_date = COALESCE($4, payment_date) \
+             WHERE partner_id = $1 AND id = $2",
+        )
+        .bind(partner_id)
+        .bind(order_id)
+        .bind(order_status)
+        .bind(paid_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Ok(None);
+        }
+        close_cases(&mut tx, Owner::Order(order_id), end, now_ms).await?;
+        tx.commit().await?;
+        Ok(Some(()))
+    }
+
+    /// Sets the subscription's status and closes its open cases.
+    pub async fn settle_subscription(
+        &self,
+        partner_id: i64,
+        subscription_id: i64,
+        status: &str,
+        end: CaseEnd,
+        now_ms: i64,
+    ) -> Result<Option<()>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let changed = sqlx::query(
+            "UPDATE subscriptions SET status = $3, updated_at = $4 WHERE partner_id = $1 AND id = $2",
+        )
+        .bind(partner_id)
+        .bind(subscription_id)
+        .bind(status)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Ok(None);
+        }
+        close_cases(&mut tx, Owner::Subscription(subscription_id), end, now_ms).await?;
+        tx.commit().await?;
+        Ok(Some(()))
+    }
+
+    /// `POST /recovery`: marks the order failed and the subscription unpaid,
+    /// and opens a case unless one is open for the order (then returns it).
+    /// The caller has checked both records are the partner's.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn start_recovery(
+        &self,
+        partner_id: i64,
+        subscription_id: i64,
+        order_id: i64,
+        error_code: Option<&str>,
+        error_message: Option<&str>,
+        link_token: &TokenHash,
+        now_ms: i64,
+    ) -> Result<Recovery, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let open: Option<(i64, Option<i64>)> = sqlx::query_as(
+            "SELECT id, next_stage_at FROM recovery_cases WHERE order_id = $1 AND status IN ('OPEN', 'PAYING')",
+        )
+        .bind(order_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((case_id, next)) = open {
+            tx.commit().await?;
+            return Ok(Recovery {
+                case_id,
+                next_stage_at_ms: next,
+            });
+        }
+        sqlx::query(
+            "UPDATE orders SET status = 'PAYMENT_FAILURE', subscription_id = $2, \
+                               error_code = COALESCE($3, error_code), error_message = COALESCE($4, error_message) \
+             WHERE id = $1",
+        )
+        .bind(order_id)
+        .bind(subscription_id)
+        .bind(error_code)
+        .bind(error_message)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE subscriptions SET status = 'UNPAID', updated_at = $2 WHERE id = $1")
+            .bind(subscription_id)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        let (case_id,): (i64,) = sqlx::query_as(
+            "INSERT INTO recovery_cases (partner_id, order_id, subscription_id, token_hash, status, failed_at, \
+                                         failure_code, failure_reason, next_stage_at, opened_at) \
+             SELECT $1, $2, $3, $4, 'OPEN', $5, error_code, error_message, $5, $5 FROM orders WHERE id = $2 \
+             RETURNING id",
+        )
+        .bind(partner_id)
+        .bind(order_id)
+        .bind(subscription_id)
+        .bind(&link_token.0)
+        .bind(now_ms)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Recovery {
+            case_id,
+            next_stage_at_ms: Some(now_ms),
+        })
+    }
+
+    /// `GET /order/{token}/idKey`: the billing key of the order a link token
+    /// opens, with our order id and the gateway, if the token is the partner's.
+    pub async fn id_key_by_token(
+        &self,
+        partner_id: i64,
+        token: &TokenHash,
+    ) -> Result<Option<(Option<String>, i64, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT o.id_key, o.id, o.payment_gateway FROM recovery_cases c JOIN orders o ON o.id = c.order_id \
+             WHERE c.token_hash = $1 AND c.partner_id = $2",
+        )
+        .bind(&token.0)
+        .bind(partner_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+}
+
+/// Whose open cases to close.
+enum Owner {
+    Order(i64),
+    Subscription(i64),
+}
+
+async fn close_cases(
+    tx: &mut Transaction<'_, Any>,
+    owner: Owner,
+    end: CaseEnd,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let (sql, id) = match owner {
+        Owner::Order(id) => (
+            "UPDATE recovery_cases SET status = $2, closed_at = $3, next_stage_at = NULL \
+             WHERE order_id = $1 AND status IN ('OPEN', 'PAYING')",
+            id,
+        ),
+        Owner::Subscription(id) => (
+            "UPDATE recovery_cases SET status = $2, closed_at = $3, next_stage_at = NULL \
+             WHERE subscription_id = $1 AND status IN ('OPEN', 'PAYING')",
+            id,
+        ),
+    };
+    sqlx::query(sql)
+        .bind(id)
+        .bind(end.as_str())
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

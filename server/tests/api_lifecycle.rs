@@ -1,0 +1,219 @@
+//! Starting and ending recovery through the API: POST /recovery, the idKey
+//! lookup by link token, order success/cancel and subscription active/cancel.
+
+mod common;
+
+use common::{TestApp, seed_case, spawn_app};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn setup(app: &TestApp) -> (i64, i64) {
+    let customer: Value = app
+        .post_json(
+            "/api/v1/cover/customer",
+            &json!({"name": "a", "email": "a@b.co", "phone": "01012345678", "partnerCustomerId": "c1"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let product: Value = app
+        .post_json(
+            "/api/v1/cover/product",
+            &json!({"name": "p", "partnerProductId": "p1"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let price: Value = app
+        .post_json(
+            "/api/v1/cover/price",
+            &json!({"name": "m", "partnerPriceId": "pr1", "productId": product["id"], "price": 9900, "recurringInterval": "MONTH"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let order: Value = app
+        .post_json(
+            "/api/v1/cover/order",
+            &json!({"items": [{"priceId": price["id"], "quantity": 1}], "paymentGateway": "TOSS",
+                    "customerId": customer["id"], "amount": 9900, "amountReturned": 0, "partnerOrderId": "o1"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let sub: Value = app
+        .post_json(
+            "/api/v1/cover/subscription",
+            &json!({"recurringInterval": "MONTH", "customerId": customer["id"], "currentPeriodStart": "2026-11-01T00:00:00Z",
+                    "currentPeriodEnd": "2026-12-01T00:00:00Z", "partnerSubscriptionId": "s1", "recurringIntervalCount": 1}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    (sub["id"].as_i64().unwrap(), order["id"].as_i64().unwrap())
+}
+
+async fn send(app: &TestApp, method: reqwest::Method, path: &str) -> (StatusCode, Value) {
+    let res = app
+        .client
+        .request(method, app.url(path))
+        .header("Secret-Token", &app.secret)
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn post_recovery_opens_one_case_and_success_closes_it() {
+    let app = spawn_app().await;
+    let (sub, order) = setup(&app).await;
+    let body = json!({"subscriptionId": sub, "orderId": order, "errorMessage": "한도초과"});
+    let res = app.post_json("/api/v1/cover/recovery", &body).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let first: Value = res.json().await.unwrap();
+    assert!(first["coverId"].as_i64().is_some());
+    assert_eq!(first["retryDate"], "2026-11-22T04:05:00Z");
+    let again: Value = app
+        .post_json("/api/v1/cover/recovery", &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        again["coverId"], first["coverId"],
+        "one open case per order"
+    );
+
+    let (_, o) = send(
+        &app,
+        reqwest::Method::GET,
+        &format!("/api/v1/cover/order/{order}"),
+    )
+    .await;
+    assert_eq!(o["status"], "PAYMENT_FAILURE");
+    let (_, s) = send(
+        &app,
+        reqwest::Method::GET,
+        &format!("/api/v1/cover/subscription/{sub}"),
+    )
+    .await;
+    assert_eq!(s["status"], "UNPAID");
+
+    let (status, o) = send(
+        &app,
+        reqwest::Method::PATCH,
+        &format!("/api/v1/cover/order/success/{order}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(o["status"], "PAID");
+    assert_eq!(o["retryDate"], Value::Null, "the case is closed");
+
+    let (status, r) = send(
+        &app,
+        reqwest::Method::PUT,
+        &format!("/api/v1/cover/subscription/{sub}/active"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(r["result"], true);
+    let (_, s) = send(
+        &app,
+        reqwest::Method::GET,
+        &format!("/api/v1/cover/subscription/{sub}"),
+    )
+    .await;
+    assert_eq!(s["status"], "ACTIVE");
+}
+
+#[tokio::test]
+async fn cancel_closes_the_case_and_unknown_ids_are_404() {
+    let app = spawn_app().await;
+    let (sub, order) = setup(&app).await;
+    app.post_json(
+        "/api/v1/cover/recovery",
+        &json!({"subscriptionId": sub, "orderId": order}),
+    )
+    .await;
+    let (status, o) = send(
+        &app,
+        reqwest::Method::PATCH,
+        &format!("/api/v1/cover/order/cancel/{order}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(o["status"], "CANCELED");
+    assert_eq!(o["retryDate"], Value::Null);
+    let (status, _) = send(
+        &app,
+        reqwest::Method::PUT,
+        &format!("/api/v1/cover/subscription/{sub}/cancel"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    for (method, path) in [
+        (
+            reqwest::Method::PATCH,
+            "/api/v1/cover/order/success/999999".to_string(),
+        ),
+        (
+            reqwest::Method::PATCH,
+            "/api/v1/cover/order/cancel/x".to_string(),
+        ),
+        (
+            reqwest::Method::PUT,
+            "/api/v1/cover/subscription/999999/active".to_string(),
+        ),
+    ] {
+        let (status, body) = send(&app, method, &path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(body["errorCode"], "NOT_FOUND");
+    }
+    let res = app
+        .post_json(
+            "/api/v1/cover/recovery",
+            &json!({"subscriptionId": 999999, "orderId": order}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn id_key_by_link_token_only_for_the_owning_partner() {
+    let app = spawn_app().await;
+    let case = seed_case(&app, "billing-key-7").await;
+    let (status, body) = send(
+        &app,
+        reqwest::Method::GET,
+        &format!("/api/v1/cover/order/{}/idKey", case.token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["idKey"], "billing-key-7");
+    assert!(body["orderId"].as_i64().is_some());
+    assert_eq!(body["paymentGateway"], "UNKNOWN");
+
+    let (_, other) = common::create_partner(&app.store, "other", &["https://other.example"]).await;
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/cover/order/{}/idKey", case.token)))
+        .header("Secret-Token", other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let (status, _) = send(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/cover/order/not-a-token/idKey",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
