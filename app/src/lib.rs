@@ -22,7 +22,9 @@ use leptos_router::{
     components::{FlatRoutes, Route, Router},
 };
 
-pub use pages::recovery::PayNowButton;
+pub use pages::recovery::RecoveryCard;
+
+const IDLE_DEADLINE_SCRIPT: &str = "(function(){var r=window.requestIdleCallback;if(r){window.requestIdleCallback=function(c,o){return r.call(window,c,Object.assign({timeout:300},o))}}})();";
 
 /// The HTML document around every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -36,6 +38,13 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <title>"Rebound"</title>
                 <link rel="stylesheet" href="/pkg/rebound.css"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                // Leptos starts island hydration in requestIdleCallback without a
+                // timeout. In a cross-origin iframe that idle time can be
+                // starved for many seconds (seen in headless Chromium, and
+                // in-app browsers behave alike), leaving the pay button inert.
+                // Give every idle callback a short deadline; must run before
+                // the (deferred) module script below.
+                <script>{IDLE_DEADLINE_SCRIPT}</script>
                 <HydrationScripts options islands=true/>
             </head>
             <body>

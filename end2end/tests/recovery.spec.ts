@@ -32,6 +32,7 @@ test("pay now on the embedded page tells the partner page payment-complete", asy
 
   await frame.getByRole("button", { name: "지금 결제하기" }).click();
   await expect(frame.getByTestId("paid")).toBeVisible();
+  await expect(frame.getByTestId("heading")).toHaveText("결제가 완료되었어요");
   await expect(page.getByTestId("partner-status")).toHaveAttribute("data-state", "payment-complete");
   await page.screenshot({ path: info.outputPath("after-pay.png"), fullPage: true });
 

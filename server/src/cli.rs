@@ -57,6 +57,29 @@ pub enum PartnerCommand {
         #[arg(long = "origin", required = true)]
         origins: Vec<String>,
     },
+    /// List partners and their embed origins (never tokens).
+    List,
+    /// Issue a new Secret-Token; the old one keeps working for --grace-hours.
+    RotateToken {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value_t = 24)]
+        grace_hours: u32,
+    },
+    /// Replace the origins allowed to embed the recovery page.
+    SetOrigins {
+        #[arg(long)]
+        name: String,
+        #[arg(long = "origin", required = true)]
+        origins: Vec<String>,
+    },
+    /// Set the URL that receives server-to-server notifications.
+    SetNotifyUrl {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        url: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,33 +119,91 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             println!("open: http://localhost:{demo_port}/?token={}", order.token);
             Ok(())
         }
-        Command::Partner(PartnerCommand::Create {
+        Command::Partner(cmd) => partner(cmd, &Store::connect(&config.database_url).await?).await,
+    }
+}
+
+fn parse_origins(origins: &[String]) -> Result<AllowedOrigins, CliError> {
+    origins
+        .iter()
+        .map(|o| Origin::parse(o))
+        .collect::<Result<Vec<_>, _>>()
+        .map(AllowedOrigins::new)
+        .map_err(CliError::Usage)
+}
+
+async fn find_partner(store: &Store, name: &str) -> Result<crate::store::PartnerRecord, CliError> {
+    store.partner_by_name(name).await?.ok_or_else(|| {
+        CliError::Usage(format!(
+            "no partner named {name:?} (see `server partner list`)"
+        ))
+    })
+}
+
+async fn partner(cmd: PartnerCommand, store: &Store) -> Result<(), CliError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    match cmd {
+        PartnerCommand::Create {
             name,
             business_name,
             origins,
-        }) => {
-            let origins = origins
-                .iter()
-                .map(|o| Origin::parse(o))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(CliError::Usage)?;
-            let store = Store::connect(&config.database_url).await?;
+        } => {
+            let origins = parse_origins(&origins)?;
             let secret = new_secret_token();
-            let now = chrono::Utc::now().timestamp_millis();
             let partner = store
                 .create_partner(
                     &name,
                     &business_name,
-                    &AllowedOrigins::new(origins),
+                    &origins,
                     &TokenHash::of(&secret),
                     now,
                 )
                 .await?;
             println!("partner {} created (id {})", partner.name, partner.id);
             println!("Secret-Token (shown once, store it now): {secret}");
-            Ok(())
+        }
+        PartnerCommand::List => {
+            for p in store.list_partners().await? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    p.id,
+                    p.name,
+                    p.business_name,
+                    p.origins.to_stored()
+                );
+            }
+        }
+        PartnerCommand::RotateToken { name, grace_hours } => {
+            let p = find_partner(store, &name).await?;
+            let secret = new_secret_token();
+            let grace_ms = i64::from(grace_hours) * 3_600_000;
+            store
+                .rotate_partner_token(p.id, &TokenHash::of(&secret), grace_ms, now)
+                .await?;
+            println!("new Secret-Token for {name} (shown once): {secret}");
+            println!("the previous token stops working in {grace_hours} h");
+        }
+        PartnerCommand::SetOrigins { name, origins } => {
+            let p = find_partner(store, &name).await?;
+            let origins = parse_origins(&origins)?;
+            store.set_partner_origins(p.id, &origins).await?;
+            println!("{name} may embed from: {}", origins.to_stored());
+        }
+        PartnerCommand::SetNotifyUrl { name, url } => {
+            let p = find_partner(store, &name).await?;
+            let secure = url.starts_with("https://")
+                || url.starts_with("http://localhost")
+                || url.starts_with("http://127.0.0.1");
+            if !secure || url.contains(char::is_whitespace) {
+                return Err(CliError::Usage(
+                    "the notify URL must be an absolute https URL (http only for localhost)".into(),
+                ));
+            }
+            store.set_partner_notify_url(p.id, Some(&url)).await?;
+            println!("{name} notifications go to {url}");
         }
     }
+    Ok(())
 }
 
 async fn serve(

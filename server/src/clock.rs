@@ -32,6 +32,10 @@ impl ManualClock {
         }
     }
 
+    pub fn now_ms(&self) -> i64 {
+        self.millis.load(Ordering::SeqCst)
+    }
+
     pub fn advance(&self, by: chrono::Duration) {
         self.millis
             .fetch_add(by.num_milliseconds(), Ordering::SeqCst);

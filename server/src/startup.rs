@@ -136,7 +136,7 @@ pub fn router(state: AppState) -> Router {
     let site_root = state.config.site_root.clone();
     Router::new()
         .route("/healthz", get(healthz))
-        .merge(api::router().layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES)))
+        .merge(api::router(&state).layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES)))
         .merge(page_routes)
         .nest_service("/sdk", sdk::service(&state.config.sdk_dir))
         .fallback_service(ServeDir::new(site_root))

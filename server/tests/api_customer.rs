@@ -238,3 +238,49 @@ async fn sdk_files_are_served_cross_origin() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_rotated_token_keeps_the_old_one_for_the_grace_period() {
+    let app = spawn_app().await;
+    let new_secret = rebound::domain::token::new_secret_token();
+    let now = app.clock.now_ms();
+    app.store
+        .rotate_partner_token(
+            app.partner.id,
+            &rebound::domain::token::TokenHash::of(&new_secret),
+            3_600_000,
+            now,
+        )
+        .await
+        .unwrap();
+    let call = |secret: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url("/api/v1/cover/customer/1"))
+                .header("Secret-Token", secret)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // 404 (no such customer) means authenticated; 401 means not.
+    assert_eq!(
+        call(app.secret.clone()).await,
+        StatusCode::NOT_FOUND,
+        "old token in grace"
+    );
+    assert_eq!(
+        call(new_secret.clone()).await,
+        StatusCode::NOT_FOUND,
+        "new token"
+    );
+    app.clock.advance(chrono::Duration::minutes(61));
+    assert_eq!(
+        call(app.secret.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "old token expired"
+    );
+    assert_eq!(call(new_secret).await, StatusCode::NOT_FOUND);
+}

@@ -24,7 +24,7 @@ pub fn RecoveryPage() -> impl IntoView {
         <Suspense>
             {Suspend::new(async move {
                 match load_recovery(req).await {
-                    Ok(Ok(view)) => Main(MainProps { view, token, lang }).into_any(),
+                    Ok(Ok(view)) => RecoveryCard(RecoveryCardProps { view, token, lang }).into_any(),
                     Ok(Err(err)) => ErrorNotice(ErrorNoticeProps { err, lang }).into_any(),
                     Err(_) => ErrorNotice(ErrorNoticeProps { err: PageError::Unavailable, lang }).into_any(),
                 }
@@ -33,8 +33,11 @@ pub fn RecoveryPage() -> impl IntoView {
     }
 }
 
-#[component]
-fn Main(view: RecoveryView, token: String, lang: Lang) -> impl IntoView {
+/// The case and its actions. An island as a whole, because paying changes
+/// the heading as well as the button; it is still rendered on the server, so
+/// it shows (and its form posts) without WASM.
+#[island]
+pub fn RecoveryCard(view: RecoveryView, token: String, lang: Lang) -> impl IntoView {
     let s = lang.strings();
     let RecoveryView {
         business_name,
@@ -48,18 +51,26 @@ fn Main(view: RecoveryView, token: String, lang: Lang) -> impl IntoView {
         ready,
         test_mode,
     } = view;
+    let pay = ServerAction::<PayNow>::new();
+    let paid_here = move || matches!(pay.value().get(), Some(Ok(Ok(PayOutcome::Paid { .. }))));
+    let heading = {
+        let state = state.clone();
+        move || match (&state, paid_here()) {
+            (CaseState::Open, false) => s.heading,
+            (CaseState::Closed, false) => s.closed_heading,
+            _ => s.paid_heading,
+        }
+    };
     let body = match state {
-        CaseState::Open => view! { <PayNowButton token target ready lang/> }.into_any(),
+        CaseState::Open => view! { <PayNowButton pay token target ready lang/> }.into_any(),
         CaseState::Recovered { paid_at } => view! {
             <div class="result success" role="status">
-                <h2>{s.paid_heading}</h2>
                 <p>{paid_at}</p>
             </div>
         }
         .into_any(),
         CaseState::Closed => view! {
             <div class="result" role="status">
-                <h2>{s.closed_heading}</h2>
                 <p>{s.closed_body}</p>
             </div>
         }
@@ -69,14 +80,16 @@ fn Main(view: RecoveryView, token: String, lang: Lang) -> impl IntoView {
         <section class="card" aria-labelledby="heading" lang=lang.code()>
             {test_mode.then(|| view! { <p class="test-banner" role="note">{s.test_mode}</p> })}
             <p class="business">{business_name}</p>
-            <h1 id="heading">{s.heading}</h1>
-            <p class="lead">{s.lead}</p>
+            <h1 id="heading" data-testid="heading">{heading}</h1>
+            <Show when=move || !paid_here()>
+                <p class="lead">{s.lead}</p>
+            </Show>
             <dl class="facts">
-                <Fact label=s.product value=product_name testid="product-name"/>
+                <Fact label=s.product value=product_name.clone() testid="product-name"/>
                 <Fact label=s.amount value=format_krw(amount, lang) testid="amount"/>
-                <Fact label=s.failed_at value=failed_at testid="failed-at"/>
-                {failure_reason.map(|r| view! { <Fact label=s.reason value=r testid="reason"/> })}
-                {payment_info.map(|p| view! { <Fact label=s.payment_method value=p testid="payment-info"/> })}
+                <Fact label=s.failed_at value=failed_at.clone() testid="failed-at"/>
+                {failure_reason.clone().map(|r| view! { <Fact label=s.reason value=r testid="reason"/> })}
+                {payment_info.clone().map(|p| view! { <Fact label=s.payment_method value=p testid="payment-info"/> })}
             </dl>
             {body}
         </section>
@@ -110,16 +123,16 @@ fn ErrorNotice(err: PageError, lang: Lang) -> impl IntoView {
     }
 }
 
-/// The interactive part: pays, then tells the partner page.
-#[island]
-pub fn PayNowButton(
+/// Pays, then tells the partner page.
+#[component]
+fn PayNowButton(
+    pay: ServerAction<PayNow>,
     token: String,
     target: MessageTarget,
     ready: PageMessage,
     lang: Lang,
 ) -> impl IntoView {
     let s = lang.strings();
-    let pay = ServerAction::<PayNow>::new();
 
     let origin = target.origin.clone();
     Effect::new(move |_| crate::post::to_parent(&ready, &origin));
@@ -163,7 +176,6 @@ pub fn PayNowButton(
             }
         >
             <div class="result success" role="status" data-testid="paid">
-                <h2>{s.paid_heading}</h2>
                 <p>{s.paid_body}</p>
             </div>
         </Show>

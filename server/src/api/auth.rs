@@ -1,6 +1,7 @@
 //! `Secret-Token` authentication: the partner every API call acts for.
 
 use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
 use super::ApiError;
@@ -11,6 +12,25 @@ use crate::store::PartnerRecord;
 /// The authenticated partner. Handlers take this and scope every query by its id.
 pub struct AuthPartner(pub PartnerRecord);
 
+/// The partner whose Secret-Token the request carries.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<PartnerRecord, ApiError> {
+    let presented = headers
+        .get("secret-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 256)
+        .ok_or(ApiError::Unauthorized)?;
+    let now = state.clock.now().timestamp_millis();
+    state
+        .store
+        .partner_by_token(&TokenHash::of(presented), now)
+        .await?
+        .ok_or(ApiError::Unauthorized)
+}
+
 impl FromRequestParts<AppState> for AuthPartner {
     type Rejection = ApiError;
 
@@ -18,19 +38,10 @@ impl FromRequestParts<AppState> for AuthPartner {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let presented = parts
-            .headers
-            .get("secret-token")
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|t| !t.is_empty() && t.len() <= 256)
-            .ok_or(ApiError::Unauthorized)?;
-        let now = state.clock.now().timestamp_millis();
-        state
-            .store
-            .partner_by_token(&TokenHash::of(presented), now)
-            .await?
-            .map(AuthPartner)
-            .ok_or(ApiError::Unauthorized)
+        // Middleware that already authenticated (idempotency) leaves the partner here.
+        if let Some(partner) = parts.extensions.get::<PartnerRecord>() {
+            return Ok(AuthPartner(partner.clone()));
+        }
+        authenticate(state, &parts.headers).await.map(AuthPartner)
     }
 }

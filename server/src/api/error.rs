@@ -30,6 +30,10 @@ pub enum ApiError {
         field: &'static str,
         resource: &'static str,
     },
+    #[error("This Idempotency-Key was used with a different request")]
+    IdempotencyKeyReused,
+    #[error("A request with this Idempotency-Key is still being processed; retry shortly")]
+    IdempotencyInFlight,
     #[error("Internal error; quote the traceId when contacting support")]
     Internal(#[from] StoreError),
 }
@@ -67,6 +71,8 @@ impl ApiError {
             ApiError::UnknownReference { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "UNKNOWN_REFERENCE")
             }
+            ApiError::IdempotencyKeyReused => (StatusCode::CONFLICT, "IDEMPOTENCY_KEY_REUSED"),
+            ApiError::IdempotencyInFlight => (StatusCode::CONFLICT, "IDEMPOTENCY_KEY_IN_FLIGHT"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
         }
     }

@@ -57,16 +57,20 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = err.path().to_string();
         let inner = err.into_inner();
         if inner.is_syntax() || inner.is_eof() {
-            ApiError::MalformedJson(inner.to_string())
-        } else if path == "." {
-            // Problems with the whole body: not an object, unknown field, missing field.
-            let msg = strip_position(&inner.to_string());
-            match field_in_message(&msg) {
-                Some(field) => ApiError::invalid(field, msg),
-                None => ApiError::MalformedJson(msg),
+            return ApiError::MalformedJson(inner.to_string());
+        }
+        let msg = strip_position(&inner.to_string());
+        // Unknown and missing fields are reported on the enclosing object;
+        // name the field itself.
+        let named = field_in_message(&msg)
+            .filter(|_| msg.starts_with("unknown field") || msg.starts_with("missing field"));
+        match (path.as_str(), named) {
+            (".", Some(name)) => ApiError::invalid(name, msg),
+            (".", None) => ApiError::MalformedJson(msg),
+            (p, Some(name)) if !p.ends_with(name.as_str()) => {
+                ApiError::invalid(format!("{p}.{name}"), msg)
             }
-        } else {
-            ApiError::invalid(path, strip_position(&inner.to_string()))
+            (p, _) => ApiError::invalid(p, msg),
         }
     })
 }
@@ -119,6 +123,19 @@ mod tests {
     fn names_unknown_fields() {
         let err = parse::<Body>(br#"{"nmae": "x"}"#).unwrap_err();
         assert_eq!(field_of(err), "nmae");
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        items: Vec<Body>,
+    }
+
+    #[test]
+    fn names_nested_unknown_fields_with_their_path() {
+        let err = parse::<Outer>(br#"{"items": [{"name": "a"}, {"x": 1}]}"#).unwrap_err();
+        assert_eq!(field_of(err), "items[1].x");
     }
 
     #[test]

@@ -4,8 +4,10 @@
 mod auth;
 mod customers;
 pub mod error;
+mod idempotency;
 mod json;
 mod lifecycle;
+mod lists;
 mod orders;
 mod prices;
 mod products;
@@ -25,17 +27,32 @@ pub use error::ApiError;
 /// Bodies larger than this are refused with 413 before they are parsed.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
-        .route("/api/v1/cover/customer", post(customers::create))
+        .route(
+            "/api/v1/cover/customer",
+            post(customers::create).get(lists::customers),
+        )
         .route("/api/v1/cover/customer/{id}", get(customers::get))
-        .route("/api/v1/cover/product", post(products::create))
+        .route(
+            "/api/v1/cover/product",
+            post(products::create).get(lists::products),
+        )
         .route("/api/v1/cover/product/{id}", get(products::get))
-        .route("/api/v1/cover/price", post(prices::create))
+        .route(
+            "/api/v1/cover/price",
+            post(prices::create).get(lists::prices),
+        )
         .route("/api/v1/cover/price/{id}", get(prices::get))
-        .route("/api/v1/cover/order", post(orders::create))
+        .route(
+            "/api/v1/cover/order",
+            post(orders::create).get(lists::orders),
+        )
         .route("/api/v1/cover/order/{id}", get(orders::get))
-        .route("/api/v1/cover/subscription", post(subscriptions::create))
+        .route(
+            "/api/v1/cover/subscription",
+            post(subscriptions::create).get(lists::subscriptions),
+        )
         .route("/api/v1/cover/subscription/{id}", get(subscriptions::get))
         .route(
             "/api/v1/cover/subscription/{id}/active",
@@ -55,6 +72,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/cover/order/{id}/idKey", get(lifecycle::id_key))
         .route("/api/v1/cover/recovery", post(lifecycle::start_recovery))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::middleware,
+        ))
 }
 
 /// 201 for a new record; 200 when the partner id already existed.

@@ -142,15 +142,25 @@ pub async fn create(
     Ok((create_status(outcome), Json(dto)))
 }
 
+/// The partner's subscription with its customer, if it exists.
+pub async fn load(
+    state: &AppState,
+    partner_id: i64,
+    id: i64,
+) -> Result<Option<SubscriptionDto>, ApiError> {
+    match state.store.subscription(partner_id, id).await? {
+        Some(record) => Ok(Some(dto(state, partner_id, record).await?)),
+        None => Ok(None),
+    }
+}
+
 pub async fn get(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
     Path(id): Path<String>,
 ) -> Result<Json<SubscriptionDto>, ApiError> {
-    let record = state
-        .store
-        .subscription(partner.id, parse_id(&id, "subscription")?)
+    let dto = load(&state, partner.id, parse_id(&id, "subscription")?)
         .await?
         .ok_or(ApiError::NotFound("subscription"))?;
-    Ok(Json(dto(&state, partner.id, record).await?))
+    Ok(Json(dto))
 }

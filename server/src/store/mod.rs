@@ -8,8 +8,10 @@
 
 mod cases;
 mod customers;
+mod idempotency;
 mod lifecycle;
 mod orders;
+mod pages;
 mod partners;
 mod prices;
 mod products;
@@ -25,8 +27,10 @@ use sqlx::{AnyPool, Executor};
 
 pub use cases::{CaseRecord, CaseStatus, ChargeClaim};
 pub use customers::CustomerRecord;
+pub use idempotency::KeyState;
 pub use lifecycle::{CaseEnd, Recovery};
 pub use orders::{OrderRow, OrderView, UnknownRef};
+pub use pages::Listing;
 pub use partners::PartnerRecord;
 pub use prices::PriceRecord;
 pub use products::ProductRecord;

@@ -141,3 +141,63 @@ async fn insert_token(
     .await?;
     Ok(())
 }
+
+impl Store {
+    pub async fn list_partners(&self) -> Result<Vec<PartnerRecord>, StoreError> {
+        let rows: Vec<PartnerRow> = sqlx::query_as(
+            "SELECT id, name, business_name, embed_origins FROM partners ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// Adds a new token; the partner's current tokens stay valid until
+    /// `now + grace_ms`, so its servers can switch without an outage.
+    pub async fn rotate_partner_token(
+        &self,
+        partner_id: i64,
+        token: &TokenHash,
+        grace_ms: i64,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE partner_tokens SET expires_at = $2 \
+             WHERE partner_id = $1 AND (expires_at IS NULL OR expires_at > $2)",
+        )
+        .bind(partner_id)
+        .bind(now_ms + grace_ms)
+        .execute(&mut *tx)
+        .await?;
+        insert_token(&mut tx, partner_id, token, now_ms).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn set_partner_origins(
+        &self,
+        partner_id: i64,
+        origins: &AllowedOrigins,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE partners SET embed_origins = $2 WHERE id = $1")
+            .bind(partner_id)
+            .bind(origins.to_stored())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_partner_notify_url(
+        &self,
+        partner_id: i64,
+        url: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE partners SET notify_url = $2 WHERE id = $1")
+            .bind(partner_id)
+            .bind(url)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
