@@ -148,8 +148,15 @@ test-e2e:
 
 # ---------------------------------------------------------------- bench ----
 
+.PHONY: tool-wrk
+tool-wrk:
+	@command -v wrk >/dev/null || { printf '==> installing wrk (load generator)\n'; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; $$SUDO apt-get install -y wrk; }
+
 .PHONY: bench
-bench: build-release
+bench: build-release tool-wrk
+	$(call say,API: order creates per second as a ratio to /healthz, SQLite and Postgres)
+	TEST_POSTGRES_URL="$(TEST_POSTGRES_URL)" bench/run.sh $(CARGO_TARGET_DIR)/release/server
 	$(call say,sizes (gzip -9))
 	@for f in target/site/pkg/rebound.wasm target/site/pkg/rebound.js $(SDK_DIR)/rebound_listener_bg.wasm $(SDK_DIR)/rebound_listener.js; do \
 	  printf '%-45s %8d bytes raw %8d bytes gzip\n' $$f $$(stat -c %s $$f) $$(gzip -9c $$f | wc -c); done

@@ -137,3 +137,23 @@ async fn an_order_may_only_name_the_partners_own_customer_and_prices() {
     // Nothing was written: the order id is still free.
     created(&app, "/api/v1/cover/order", step4(customer, price)).await;
 }
+
+#[tokio::test]
+async fn concurrent_creates_all_succeed() {
+    // SQLite serialises writers; a transaction that read first and wrote
+    // later used to fail with "database is locked" under this load.
+    let app = spawn_app().await;
+    let (customer, price) = customer_and_price(&app).await;
+    let requests = (0..40).map(|i| {
+        let mut body = step4(customer, price);
+        body["partnerOrderId"] = json!(format!("c-{i}"));
+        body["paymentFailed"] = json!(true);
+        let app = &app;
+        async move { app.post_json("/api/v1/cover/order", &body).await.status() }
+    });
+    let statuses = futures::future::join_all(requests).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::CREATED),
+        "{statuses:?}"
+    );
+}

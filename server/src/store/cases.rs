@@ -123,7 +123,7 @@ impl Store {
         amount: i64,
         now_ms: i64,
     ) -> Result<ChargeClaim, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let claimed = sqlx::query(
             "UPDATE recovery_cases SET status = 'PAYING' WHERE id = $1 AND status = 'OPEN'",
         )
@@ -162,7 +162,7 @@ impl Store {
         gateway_ref: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE charges SET status = 'SUCCEEDED', gateway_ref = $2 WHERE id = $1")
             .bind(charge_id)
             .bind(gateway_ref)
@@ -195,7 +195,7 @@ impl Store {
         charge_id: i64,
         reason: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE charges SET status = 'FAILED', failure_reason = $2 WHERE id = $1")
             .bind(charge_id)
             .bind(reason)

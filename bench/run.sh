@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# API benchmark: order creates per second as a ratio to GET /healthz requests
+# per second, on SQLite and on PostgreSQL, in one run on this machine.
+# Usage: bench/run.sh <server binary>   (make bench builds it first)
+set -euo pipefail
+BIN=$1
+PORT=${BENCH_PORT:-3190}
+DURATION=${BENCH_DURATION:-10s}
+CONNS=${BENCH_CONNECTIONS:-16}
+PG_BASE=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
+HERE=$(cd "$(dirname "$0")" && pwd)
+WORK=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+rps() { # wrk output -> requests/sec
+  awk '/Requests\/sec/ {print $2}'
+}
+
+bench_one() { # $1 = label, $2 = DATABASE_URL
+  local label=$1 url=$2
+  DATABASE_URL=$url REBOUND_LISTEN=127.0.0.1:$PORT RUST_LOG=warn "$BIN" serve >"$WORK/$label.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 50); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
+  local token
+  token=$(DATABASE_URL=$url "$BIN" partner create --name "bench" --business-name Bench \
+    --origin https://bench.example | awk '/Secret-Token/ {print $NF}')
+  local api="http://127.0.0.1:$PORT/api/v1/cover"
+  local post=(curl -fs -H "Secret-Token: $token" -H 'Content-Type: application/json')
+  local customer product price
+  customer=$("${post[@]}" "$api/customer" -d '{"name":"b","email":"b@e.co","phone":"01012345678","partnerCustomerId":"b"}' | sed -E 's/^\{"id":([0-9]+).*/\1/')
+  product=$("${post[@]}" "$api/product" -d '{"name":"b","partnerProductId":"b"}' | sed -E 's/^\{"id":([0-9]+).*/\1/')
+  price=$("${post[@]}" "$api/price" -d "{\"name\":\"b\",\"partnerPriceId\":\"b\",\"productId\":$product,\"price\":10000,\"recurringInterval\":\"MONTH\"}" | sed -E 's/^\{"id":([0-9]+).*/\1/')
+  local health orders
+  health=$(wrk -t2 -c"$CONNS" -d"$DURATION" "http://127.0.0.1:$PORT/healthz" | rps)
+  orders=$(SECRET_TOKEN=$token CUSTOMER_ID=$customer PRICE_ID=$price \
+    wrk -t2 -c"$CONNS" -d"$DURATION" -s "$HERE/create_order.lua" "http://127.0.0.1:$PORT" 2>"$WORK/$label.wrk.err" | rps)
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  printf '%-9s healthz %9.0f req/s   order creates %8.0f /s   ratio creates/healthz %.3f   (%s)\n' \
+    "$label" "$health" "$orders" "$(echo "$orders / $health" | bc -l)" "$(tr -d '\n' <"$WORK/$label.wrk.err")"
+}
+
+echo "API benchmark: $CONNS connections, $DURATION per measurement, wrk with 2 threads"
+bench_one sqlite "sqlite://$WORK/bench.db"
+if [ -n "${TEST_POSTGRES_URL-x}" ]; then
+  db="rebound_bench_$$"
+  psql "$PG_BASE" -qc "CREATE DATABASE $db"
+  bench_one postgres "${PG_BASE%/*}/$db"
+  psql "$PG_BASE" -qc "DROP DATABASE $db WITH (FORCE)"
+fi
