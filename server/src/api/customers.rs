@@ -13,7 +13,7 @@ use crate::store::CustomerRecord;
 
 /// The request as StepCover documents it. Every field is optional here so a
 /// missing one is reported by name with the others, not as a parse failure.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateCustomer {
     name: Option<String>,
@@ -24,7 +24,7 @@ pub struct CreateCustomer {
     replace_if_exists: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerDto {
     id: i64,
@@ -48,6 +48,7 @@ impl From<CustomerRecord> for CustomerDto {
 
 /// 201 with the new customer; 200 with the existing one (replaced when
 /// `replaceIfExists` is true) if the partner already sent this `partnerCustomerId`.
+#[utoipa::path(post, path = "/api/v1/cover/customer", request_body = CreateCustomer, responses((status = 201, body = CustomerDto), (status = 200, body = CustomerDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn create(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -69,6 +70,7 @@ pub async fn create(
 }
 
 /// The partner's own customer; another partner's id is a 404 like a missing one.
+#[utoipa::path(get, path = "/api/v1/cover/customer/{id}", params(("id" = i64, Path)), responses((status = 200, body = CustomerDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn get(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,

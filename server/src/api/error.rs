@@ -38,17 +38,18 @@ pub enum ApiError {
     Internal(#[from] StoreError),
 }
 
-#[derive(Serialize)]
+/// StepPay's error shape.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct ErrorBody {
+pub struct ErrorBody {
     trace_id: String,
     error_code: &'static str,
     error_message: String,
     details: Option<Vec<Detail>>,
 }
 
-#[derive(Serialize)]
-struct Detail {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Detail {
     field: String,
     message: String,
 }

@@ -15,7 +15,7 @@ use crate::domain::{FieldError, Problems};
 use crate::startup::AppState;
 use crate::store::CaseEnd;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct StartRecovery {
     subscription_id: Option<i64>,
@@ -24,7 +24,7 @@ pub struct StartRecovery {
     error_message: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecoveryDto {
     cover_id: i64,
@@ -42,6 +42,7 @@ fn bounded(field: &str, v: Option<&str>, max: usize) -> Result<Option<String>, F
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/cover/recovery", request_body = StartRecovery, responses((status = 201, body = RecoveryDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn start_recovery(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -89,7 +90,7 @@ pub async fn start_recovery(
     ))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IdKeyDto {
     id_key: Option<String>,
@@ -99,6 +100,7 @@ pub struct IdKeyDto {
 
 /// The partner's backend asks for the (possibly new) billing key after a
 /// `change-method` message; the key never travels through the browser.
+#[utoipa::path(get, path = "/api/v1/cover/order/{id}/idKey", params(("id" = String, Path, description = "recovery link token")), responses((status = 200, body = IdKeyDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn id_key(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -142,6 +144,7 @@ async fn settle_order(
 }
 
 /// Paid outside the recovery page: the case closes as recovered.
+#[utoipa::path(patch, path = "/api/v1/cover/order/success/{id}", params(("id" = i64, Path)), responses((status = 200, body = OrderDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn order_success(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -150,6 +153,7 @@ pub async fn order_success(
     settle_order(&state, partner.id, &id, "PAID", CaseEnd::Recovered).await
 }
 
+#[utoipa::path(patch, path = "/api/v1/cover/order/cancel/{id}", params(("id" = i64, Path)), responses((status = 200, body = OrderDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn order_cancel(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -158,7 +162,7 @@ pub async fn order_cancel(
     settle_order(&state, partner.id, &id, "CANCELED", CaseEnd::Canceled).await
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ResultDto {
     result: bool,
     message: String,
@@ -184,6 +188,7 @@ async fn settle_subscription(
     }))
 }
 
+#[utoipa::path(put, path = "/api/v1/cover/subscription/{id}/active", params(("id" = i64, Path)), responses((status = 200, body = ResultDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn subscription_active(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -192,6 +197,7 @@ pub async fn subscription_active(
     settle_subscription(&state, partner.id, &id, "ACTIVE", CaseEnd::Recovered).await
 }
 
+#[utoipa::path(put, path = "/api/v1/cover/subscription/{id}/cancel", params(("id" = i64, Path)), responses((status = 200, body = ResultDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn subscription_cancel(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,

@@ -15,13 +15,14 @@ use crate::store::{Listing, StoreError};
 pub const MAX_PAGE_SIZE: i64 = 100;
 
 /// Raw query values, parsed here so a bad one is named like a bad body field.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     page: Option<String>,
     size: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Page<T> {
     content: Vec<T>,
@@ -88,6 +89,7 @@ where
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/cover/customer", params(PageQuery), responses((status = 200, body = Page<CustomerDto>), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn customers(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -100,6 +102,7 @@ pub async fn customers(
     .await
 }
 
+#[utoipa::path(get, path = "/api/v1/cover/product", params(PageQuery), responses((status = 200, body = Page<ProductDto>), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn products(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -112,6 +115,7 @@ pub async fn products(
     .await
 }
 
+#[utoipa::path(get, path = "/api/v1/cover/price", params(PageQuery), responses((status = 200, body = Page<PriceDto>), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn prices(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -127,6 +131,7 @@ pub async fn prices(
     .await
 }
 
+#[utoipa::path(get, path = "/api/v1/cover/order", params(PageQuery), responses((status = 200, body = Page<OrderDto>), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn orders(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -143,6 +148,7 @@ pub async fn orders(
     .await
 }
 
+#[utoipa::path(get, path = "/api/v1/cover/subscription", params(PageQuery), responses((status = 200, body = Page<super::subscriptions::SubscriptionDto>), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn subscriptions(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,

@@ -8,6 +8,7 @@ mod idempotency;
 mod json;
 mod lifecycle;
 mod lists;
+mod openapi;
 mod orders;
 mod prices;
 mod products;
@@ -76,6 +77,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
             state.clone(),
             idempotency::middleware,
         ))
+        // After route_layer: the document needs no Secret-Token or key.
+        .route("/api/openapi.json", get(openapi::document))
 }
 
 /// 201 for a new record; 200 when the partner id already existed.

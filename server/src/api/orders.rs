@@ -15,14 +15,14 @@ use crate::domain::token::{TokenHash, new_recovery_token};
 use crate::startup::AppState;
 use crate::store::{OrderView, UnknownRef};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateItem {
     price_id: Option<i64>,
     quantity: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateOrder {
     customer_id: Option<i64>,
@@ -46,14 +46,14 @@ pub struct CreateOrder {
     replace_if_exists: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderItemDto {
     price: PriceDto,
     quantity: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderDto {
     id: i64,
@@ -101,6 +101,7 @@ impl From<OrderView> for OrderDto {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/cover/order", request_body = CreateOrder, responses((status = 201, body = OrderDto), (status = 200, body = OrderDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn create(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -161,6 +162,7 @@ pub async fn create(
     Ok((create_status(outcome), Json(view.into())))
 }
 
+#[utoipa::path(get, path = "/api/v1/cover/order/{id}", params(("id" = i64, Path)), responses((status = 200, body = OrderDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn get(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,

@@ -12,7 +12,7 @@ use crate::domain::price::{NewPrice, PriceInput};
 use crate::startup::AppState;
 use crate::store::{PriceRecord, ProductRecord, Store, StoreError};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreatePrice {
     name: Option<String>,
@@ -26,7 +26,7 @@ pub struct CreatePrice {
     replace_if_exists: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PriceDto {
     id: i64,
@@ -70,6 +70,7 @@ impl PriceDto {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/cover/price", request_body = CreatePrice, responses((status = 201, body = PriceDto), (status = 200, body = PriceDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn create(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -107,6 +108,7 @@ pub async fn create(
     Ok((create_status(outcome), Json(dto)))
 }
 
+#[utoipa::path(get, path = "/api/v1/cover/price/{id}", params(("id" = i64, Path)), responses((status = 200, body = PriceDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn get(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,

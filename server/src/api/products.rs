@@ -11,7 +11,7 @@ use crate::domain::product::{NewProduct, ProductInput};
 use crate::startup::AppState;
 use crate::store::ProductRecord;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateProduct {
     name: Option<String>,
@@ -21,7 +21,7 @@ pub struct CreateProduct {
     replace_if_exists: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductDto {
     id: i64,
@@ -41,6 +41,7 @@ impl From<ProductRecord> for ProductDto {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/cover/product", request_body = CreateProduct, responses((status = 201, body = ProductDto), (status = 200, body = ProductDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn create(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -60,6 +61,7 @@ pub async fn create(
     Ok((create_status(outcome), Json(record.into())))
 }
 
+#[utoipa::path(get, path = "/api/v1/cover/product/{id}", params(("id" = i64, Path)), responses((status = 200, body = ProductDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn get(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,

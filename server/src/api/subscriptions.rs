@@ -14,7 +14,7 @@ use crate::domain::subscription::{NewSubscription, SubscriptionInput};
 use crate::startup::AppState;
 use crate::store::{CustomerRecord, StoreError, SubscriptionRecord};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateSubscription {
     customer_id: Option<i64>,
@@ -29,6 +29,7 @@ pub struct CreateSubscription {
     initial_order_id: Option<i64>,
     /// StepCover's guide shows `paymentFailed` here by mistake; it is named
     /// in the error instead of being silently ignored.
+    #[schema(value_type = Option<bool>)]
     payment_failed: Option<IgnoredAny>,
     #[allow(dead_code)]
     start: Option<String>,
@@ -38,7 +39,7 @@ pub struct CreateSubscription {
     replace_if_exists: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscriptionDto {
     id: i64,
@@ -89,6 +90,7 @@ async fn dto(
     Ok(SubscriptionDto::new(s, customer))
 }
 
+#[utoipa::path(post, path = "/api/v1/cover/subscription", request_body = CreateSubscription, responses((status = 201, body = SubscriptionDto), (status = 200, body = SubscriptionDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn create(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -154,6 +156,7 @@ pub async fn load(
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/cover/subscription/{id}", params(("id" = i64, Path)), responses((status = 200, body = SubscriptionDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn get(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
