@@ -17,33 +17,7 @@ struct Endpoint {
 
 async fn endpoints(app: &TestApp) -> Vec<Endpoint> {
     // Records the valid bodies refer to.
-    let customer: Value = app
-        .post_json(
-            "/api/v1/cover/customer",
-            &json!({"name": "ref", "email": "r@e.co", "phone": "01012345678", "partnerCustomerId": "ref"}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let product: Value = app
-        .post_json(
-            "/api/v1/cover/product",
-            &json!({"name": "ref", "partnerProductId": "ref"}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let price: Value = app
-        .post_json(
-            "/api/v1/cover/price",
-            &json!({"name": "ref", "partnerPriceId": "ref", "productId": product["id"], "price": 100, "isRecurring": false}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (customer, product, price) = common::create_catalog(app).await;
     vec![
         Endpoint {
             path: "/api/v1/cover/customer",
@@ -59,15 +33,15 @@ async fn endpoints(app: &TestApp) -> Vec<Endpoint> {
         },
         Endpoint {
             path: "/api/v1/cover/price",
-            body: json!({"name": "월", "partnerPriceId": "new", "productId": product["id"], "price": 10000,
+            body: json!({"name": "월", "partnerPriceId": "new", "productId": product, "price": 10000,
                          "recurringInterval": "MONTH", "recurringIntervalCount": 1}),
             required: &["name", "partnerPriceId", "productId", "price"],
             strings: &["name", "partnerPriceId", "recurringInterval"],
         },
         Endpoint {
             path: "/api/v1/cover/order",
-            body: json!({"items": [{"priceId": price["id"], "quantity": 1}], "paymentGateway": "NICE",
-                         "customerId": customer["id"], "amount": 10000, "amountReturned": 0, "partnerOrderId": "new",
+            body: json!({"items": [{"priceId": price, "quantity": 1}], "paymentGateway": "NICE",
+                         "customerId": customer, "amount": 10000, "amountReturned": 0, "partnerOrderId": "new",
                          "paymentDate": "2026-11-22T00:00:00Z", "idKey": "k", "paymentInfo": "카드",
                          "errorCode": "E", "errorMessage": "m"}),
             required: &[
@@ -90,7 +64,7 @@ async fn endpoints(app: &TestApp) -> Vec<Endpoint> {
         },
         Endpoint {
             path: "/api/v1/cover/subscription",
-            body: json!({"recurringInterval": "MONTH", "customerId": customer["id"],
+            body: json!({"recurringInterval": "MONTH", "customerId": customer,
                          "currentPeriodStart": "2023-01-01T12:00:00Z", "currentPeriodEnd": "2023-01-31T12:00:00Z",
                          "partnerSubscriptionId": "new", "recurringIntervalCount": 1}),
             required: &[

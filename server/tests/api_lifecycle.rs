@@ -8,38 +8,12 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 async fn setup(app: &TestApp) -> (i64, i64) {
-    let customer: Value = app
-        .post_json(
-            "/api/v1/cover/customer",
-            &json!({"name": "a", "email": "a@b.co", "phone": "01012345678", "partnerCustomerId": "c1"}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let product: Value = app
-        .post_json(
-            "/api/v1/cover/product",
-            &json!({"name": "p", "partnerProductId": "p1"}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let price: Value = app
-        .post_json(
-            "/api/v1/cover/price",
-            &json!({"name": "m", "partnerPriceId": "pr1", "productId": product["id"], "price": 9900, "recurringInterval": "MONTH"}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (customer, _, price) = common::create_catalog(app).await;
     let order: Value = app
         .post_json(
             "/api/v1/cover/order",
-            &json!({"items": [{"priceId": price["id"], "quantity": 1}], "paymentGateway": "TOSS",
-                    "customerId": customer["id"], "amount": 9900, "amountReturned": 0, "partnerOrderId": "o1"}),
+            &json!({"items": [{"priceId": price, "quantity": 1}], "paymentGateway": "TOSS",
+                    "customerId": customer, "amount": 9900, "amountReturned": 0, "partnerOrderId": "o1"}),
         )
         .await
         .json()
@@ -48,7 +22,7 @@ async fn setup(app: &TestApp) -> (i64, i64) {
     let sub: Value = app
         .post_json(
             "/api/v1/cover/subscription",
-            &json!({"recurringInterval": "MONTH", "customerId": customer["id"], "currentPeriodStart": "2026-11-01T00:00:00Z",
+            &json!({"recurringInterval": "MONTH", "customerId": customer, "currentPeriodStart": "2026-11-01T00:00:00Z",
                     "currentPeriodEnd": "2026-12-01T00:00:00Z", "partnerSubscriptionId": "s1", "recurringIntervalCount": 1}),
         )
         .await

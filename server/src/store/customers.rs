@@ -24,35 +24,33 @@ impl Store {
         replace: bool,
         now_ms: i64,
     ) -> Result<(CustomerRecord, UpsertOutcome), StoreError> {
+        // Insert and update take the same parameters.
+        let bind = |sql: &'static str| {
+            sqlx::query_as(sql)
+                .bind(partner_id)
+                .bind(&c.partner_customer_id)
+                .bind(&c.name)
+                .bind(&c.email)
+                .bind(&c.phone)
+                .bind(now_ms)
+        };
         upsert::run(
             &self.pool,
             replace,
             || {
-                sqlx::query_as(
+                bind(
                     "INSERT INTO customers (partner_id, partner_customer_id, name, email, phone, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $6) \
                      ON CONFLICT (partner_id, partner_customer_id) DO NOTHING \
                      RETURNING id, name, email, phone, partner_customer_id",
                 )
-                .bind(partner_id)
-                .bind(&c.partner_customer_id)
-                .bind(&c.name)
-                .bind(&c.email)
-                .bind(&c.phone)
-                .bind(now_ms)
             },
             || {
-                sqlx::query_as(
+                bind(
                     "UPDATE customers SET name = $3, email = $4, phone = $5, updated_at = $6 \
                      WHERE partner_id = $1 AND partner_customer_id = $2 \
                      RETURNING id, name, email, phone, partner_customer_id",
                 )
-                .bind(partner_id)
-                .bind(&c.partner_customer_id)
-                .bind(&c.name)
-                .bind(&c.email)
-                .bind(&c.phone)
-                .bind(now_ms)
             },
             || {
                 sqlx::query_as(

@@ -212,3 +212,39 @@ impl TestApp {
             .expect("request")
     }
 }
+
+/// A customer, a product and a monthly price of the app's partner, via the
+/// API; returns their ids.
+pub async fn create_catalog(app: &TestApp) -> (i64, i64, i64) {
+    let id = |v: serde_json::Value| v["id"].as_i64().expect("created record has an id");
+    let customer = app
+        .post_json(
+            "/api/v1/cover/customer",
+            &serde_json::json!({"name": "ref", "email": "r@e.co", "phone": "01012345678", "partnerCustomerId": "ref"}),
+        )
+        .await
+        .json()
+        .await
+        .expect("customer json");
+    let product = app
+        .post_json(
+            "/api/v1/cover/product",
+            &serde_json::json!({"name": "ref", "partnerProductId": "ref"}),
+        )
+        .await
+        .json()
+        .await
+        .expect("product json");
+    let product = id(product);
+    let price = app
+        .post_json(
+            "/api/v1/cover/price",
+            &serde_json::json!({"name": "ref", "partnerPriceId": "ref", "productId": product, "price": 9900,
+                                "recurringInterval": "MONTH"}),
+        )
+        .await
+        .json()
+        .await
+        .expect("price json");
+    (id(customer), product, id(price))
+}
