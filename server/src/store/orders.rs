@@ -57,38 +57,9 @@ impl Store {
             return Ok(Err(missing));
         }
         let status = o.status();
-        let inserted: Option<(i64,)> = sqlx::query_as(
-            "INSERT INTO orders (partner_id, partner_order_id, customer_id, subscription_id, amount, \
-                                 amount_returned, status, payment_gateway, payment_date, id_key, payment_info, \
-                                 error_code, error_message, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-             ON CONFLICT (partner_id, partner_order_id) DO NOTHING RETURNING id",
-        )
-        .bind(partner_id)
-        .bind(&o.partner_order_id)
-        .bind(o.customer_id)
-        .bind(o.subscription_id)
-        .bind(o.amount)
-        .bind(o.amount_returned)
-        .bind(status)
-        .bind(o.payment_gateway)
-        .bind(o.payment_date_ms)
-        .bind(&o.id_key)
-        .bind(&o.payment_info)
-        .bind(&o.error_code)
-        .bind(&o.error_message)
-        .bind(now_ms)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (order_id, outcome) = match inserted {
-            Some((id,)) => (id, UpsertOutcome::Created),
-            None if replace => {
-                let (id,): (i64,) = sqlx::query_as(
-                    "UPDATE orders SET customer_id = $3, subscription_id = $4, amount = $5, amount_returned = $6, \
-                                       status = $7, payment_gateway = $8, payment_date = $9, id_key = $10, \
-                                       payment_info = $11, error_code = $12, error_message = $13 \
-                     WHERE partner_id = $1 AND partner_order_id = $2 RETURNING id",
-                )
+        // Insert and update take the same parameters.
+        let bind = |sql: &'static str| {
+            sqlx::query_as::<_, (i64,)>(sql)
                 .bind(partner_id)
                 .bind(&o.partner_order_id)
                 .bind(o.customer_id)
@@ -102,6 +73,26 @@ impl Store {
                 .bind(&o.payment_info)
                 .bind(&o.error_code)
                 .bind(&o.error_message)
+                .bind(now_ms)
+        };
+        let inserted = bind(
+            "INSERT INTO orders (partner_id, partner_order_id, customer_id, subscription_id, amount, \
+                                 amount_returned, status, payment_gateway, payment_date, id_key, payment_info, \
+                                 error_code, error_message, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
+             ON CONFLICT (partner_id, partner_order_id) DO NOTHING RETURNING id",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (order_id, outcome) = match inserted {
+            Some((id,)) => (id, UpsertOutcome::Created),
+            None if replace => {
+                let (id,) = bind(
+                    "UPDATE orders SET customer_id = $3, subscription_id = $4, amount = $5, amount_returned = $6, \
+                                       status = $7, payment_gateway = $8, payment_date = $9, id_key = $10, \
+                                       payment_info = $11, error_code = $12, error_message = $13, updated_at = $14 \
+                     WHERE partner_id = $1 AND partner_order_id = $2 RETURNING id",
+                )
                 .fetch_one(&mut *tx)
                 .await?;
                 sqlx::query("DELETE FROM order_items WHERE order_id = $1")

@@ -30,18 +30,9 @@ impl Store {
         let interval = p.recurrence.as_ref().map(|r| r.interval.as_str());
         let count = p.recurrence.as_ref().map(|r| r.count);
         let recurring = i64::from(p.recurrence.is_some());
-        upsert::run(
-            &self.pool,
-            replace,
-            || {
-                sqlx::query_as(
-                    "INSERT INTO prices (partner_id, partner_price_id, product_id, name, price, is_recurring, \
-                                         recurring_interval, recurring_interval_count, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                     ON CONFLICT (partner_id, partner_price_id) DO NOTHING \
-                     RETURNING id, name, partner_price_id, product_id, price, is_recurring, \
-                               recurring_interval, recurring_interval_count",
-                )
+        // Insert and update take the same parameters.
+        let bind = |sql: &'static str| {
+            sqlx::query_as(sql)
                 .bind(partner_id)
                 .bind(&p.partner_price_id)
                 .bind(p.product_id)
@@ -51,23 +42,28 @@ impl Store {
                 .bind(interval)
                 .bind(count)
                 .bind(now_ms)
+        };
+        upsert::run(
+            &self.pool,
+            replace,
+            || {
+                bind(
+                    "INSERT INTO prices (partner_id, partner_price_id, product_id, name, price, is_recurring, \
+                                         recurring_interval, recurring_interval_count, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+                     ON CONFLICT (partner_id, partner_price_id) DO NOTHING \
+                     RETURNING id, name, partner_price_id, product_id, price, is_recurring, \
+                               recurring_interval, recurring_interval_count",
+                )
             },
             || {
-                sqlx::query_as(
+                bind(
                     "UPDATE prices SET product_id = $3, name = $4, price = $5, is_recurring = $6, \
-                                       recurring_interval = $7, recurring_interval_count = $8 \
+                                       recurring_interval = $7, recurring_interval_count = $8, updated_at = $9 \
                      WHERE partner_id = $1 AND partner_price_id = $2 \
                      RETURNING id, name, partner_price_id, product_id, price, is_recurring, \
                                recurring_interval, recurring_interval_count",
                 )
-                .bind(partner_id)
-                .bind(&p.partner_price_id)
-                .bind(p.product_id)
-                .bind(&p.name)
-                .bind(p.price)
-                .bind(recurring)
-                .bind(interval)
-                .bind(count)
             },
             || {
                 sqlx::query_as(
