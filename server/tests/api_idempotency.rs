@@ -106,3 +106,32 @@ async fn malformed_keys_and_missing_tokens() {
     let res = post_with_key(&app, "wrong", "k-1", &customer("1")).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn an_abandoned_request_does_not_lock_its_key() {
+    let app = spawn_app().await;
+    // A request that claimed the key and never finished (client gone).
+    let now = app.clock.now_ms();
+    let claim = app
+        .store
+        .claim_idempotency_key(app.partner.id, "k-lost", "some-hash", now, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(claim, rebound::store::KeyState::Claimed);
+    let res = post_with_key(&app, &app.secret, "k-lost", &customer("1")).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT, "still in flight");
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["errorCode"],
+        "IDEMPOTENCY_KEY_IN_FLIGHT"
+    );
+
+    app.clock.advance(chrono::Duration::minutes(2));
+    let res = post_with_key(&app, &app.secret, "k-lost", &customer("1")).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "the abandoned claim is taken over"
+    );
+    let retry = post_with_key(&app, &app.secret, "k-lost", &customer("1")).await;
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+}

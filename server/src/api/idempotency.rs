@@ -18,6 +18,9 @@ use crate::store::KeyState;
 
 const HEADER: &str = "idempotency-key";
 const KEEP_MS: i64 = 24 * 60 * 60 * 1000;
+/// A request still unfinished after this long was abandoned (every API call
+/// is far shorter); its key may be claimed again.
+const ABANDONED_MS: i64 = 60 * 1000;
 
 fn valid_key(k: &str) -> bool {
     (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic())
@@ -74,7 +77,7 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
     }
     let claim = state
         .store
-        .claim_idempotency_key(partner.id, &key, &hash, now)
+        .claim_idempotency_key(partner.id, &key, &hash, now, ABANDONED_MS)
         .await;
     match claim {
         Err(e) => ApiError::from(e).into_response(),

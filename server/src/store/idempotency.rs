@@ -18,14 +18,33 @@ pub enum KeyState {
 }
 
 impl Store {
-    /// Claims the key for a request with `request_hash`, or reports what it holds.
+    /// Claims the key for a request with `request_hash`, or reports what it
+    /// holds. A claim older than `stale_ms` that never finished (the client
+    /// went away and the request was dropped, or the process died) is taken
+    /// over, so a retry is not refused for the rest of the key's life.
     pub async fn claim_idempotency_key(
         &self,
         partner_id: i64,
         key: &str,
         request_hash: &str,
         now_ms: i64,
+        stale_ms: i64,
     ) -> Result<KeyState, StoreError> {
+        let taken_over = sqlx::query(
+            "UPDATE idempotency_keys SET request_hash = $3, created_at = $4 \
+             WHERE partner_id = $1 AND idempotency_key = $2 AND status = 0 AND created_at < $5",
+        )
+        .bind(partner_id)
+        .bind(key)
+        .bind(request_hash)
+        .bind(now_ms)
+        .bind(now_ms - stale_ms)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if taken_over == 1 {
+            return Ok(KeyState::Claimed);
+        }
         let inserted = sqlx::query(
             "INSERT INTO idempotency_keys (partner_id, idempotency_key, request_hash, status, created_at) \
              VALUES ($1, $2, $3, 0, $4) ON CONFLICT (partner_id, idempotency_key) DO NOTHING",
