@@ -107,17 +107,31 @@ async fn malformed_keys_and_missing_tokens() {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// The middleware's request hash for a customer create with this body.
+fn customer_request_hash(body: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"POST /api/v1/cover/customer\n");
+    h.update(serde_json::to_vec(body).unwrap());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[tokio::test]
 async fn an_abandoned_request_does_not_lock_its_key() {
     let app = spawn_app().await;
-    // A request that claimed the key and never finished (client gone).
+    // Requests that claimed their keys and never finished (client gone).
     let now = app.clock.now_ms();
-    let claim = app
-        .store
-        .claim_idempotency_key(app.partner.id, "k-lost", "some-hash", now, 60_000)
-        .await
-        .unwrap();
-    assert_eq!(claim, rebound::store::KeyState::Claimed);
+    for (key, hash) in [
+        ("k-lost", customer_request_hash(&customer("1"))),
+        ("k-other", "another request".into()),
+    ] {
+        let claim = app
+            .store
+            .claim_idempotency_key(app.partner.id, key, &hash, now, 60_000)
+            .await
+            .unwrap();
+        assert_eq!(claim, rebound::store::KeyState::Claimed);
+    }
     let res = post_with_key(&app, &app.secret, "k-lost", &customer("1")).await;
     assert_eq!(res.status(), StatusCode::CONFLICT, "still in flight");
     assert_eq!(
@@ -130,8 +144,19 @@ async fn an_abandoned_request_does_not_lock_its_key() {
     assert_eq!(
         res.status(),
         StatusCode::CREATED,
-        "the abandoned claim is taken over"
+        "the same request takes the abandoned claim over"
     );
     let retry = post_with_key(&app, &app.secret, "k-lost", &customer("1")).await;
     assert_eq!(retry.headers()["idempotent-replayed"], "true");
+
+    let res = post_with_key(&app, &app.secret, "k-other", &customer("1")).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::CONFLICT,
+        "another request never takes a key over"
+    );
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["errorCode"],
+        "IDEMPOTENCY_KEY_REUSED"
+    );
 }

@@ -191,3 +191,51 @@ async fn id_key_by_link_token_only_for_the_owning_partner() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn concurrent_recovery_calls_open_one_case() {
+    let app = spawn_app().await;
+    let (sub, order) = setup(&app).await;
+    let body = json!({"subscriptionId": sub, "orderId": order});
+    let calls = (0..10).map(|_| {
+        let (app, body) = (&app, &body);
+        async move {
+            let res = app.post_json("/api/v1/cover/recovery", body).await;
+            (
+                res.status(),
+                res.json::<Value>().await.unwrap()["coverId"].clone(),
+            )
+        }
+    });
+    let results = futures::future::join_all(calls).await;
+    assert_eq!(
+        results
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::CREATED)
+            .count(),
+        1,
+        "{results:?}"
+    );
+    assert!(results.iter().all(|(s, _)| s.is_success()), "{results:?}");
+    assert!(
+        results.iter().all(|(_, id)| *id == results[0].1),
+        "one case: {results:?}"
+    );
+}
+
+#[tokio::test]
+async fn control_characters_are_refused_not_stored() {
+    let app = spawn_app().await;
+    let (sub, order) = setup(&app).await;
+    let res = app
+        .post_json(
+            "/api/v1/cover/recovery",
+            &json!({"subscriptionId": sub, "orderId": order, "errorMessage": "a\u{0}b"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["details"][0]["field"],
+        "errorMessage"
+    );
+}

@@ -196,3 +196,69 @@ async fn a_declined_card_posts_payment_failed_and_leaves_the_case_open() {
     assert!(html.contains("지금 결제하기"), "the customer can try again");
     assert_eq!(app.store.successful_charges(case.case_id).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn ambiguous_tokens_are_never_framable() {
+    let app = spawn_app().await;
+    let case = seed_case(&app, "sandbox_success").await;
+    // The header middleware and the page must not resolve different tokens:
+    // a duplicate or double-encoded token frames nowhere.
+    let double_encoded = format!("%25{:02X}{}", case.token.as_bytes()[0], &case.token[1..]);
+    for query in [
+        format!("token=x&token={}", case.token),
+        format!("token={double_encoded}"),
+    ] {
+        let res = app
+            .client
+            .get(app.url(&format!("/embed/recovery?{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.headers()["content-security-policy"],
+            "frame-ancestors 'none'",
+            "{query}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_charge_finishing_after_the_partner_canceled_does_not_reopen_the_order() {
+    let app = spawn_app().await;
+    let case = seed_case(&app, "sandbox_success").await;
+    let now = app.clock.now_ms();
+    let claim = app
+        .store
+        .claim_charge(case.case_id, "k-1", 10_000, now)
+        .await
+        .unwrap();
+    let rebound::store::ChargeClaim::Claimed { charge_id } = claim else {
+        panic!("{claim:?}");
+    };
+    // The partner cancels the order while the gateway call is in flight.
+    let res = app
+        .client
+        .patch(app.url(&format!("/api/v1/cover/order/cancel/{}", case.order_id)))
+        .header("Secret-Token", &app.secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let recovered = app
+        .store
+        .complete_charge(case.case_id, charge_id, "pg-1", now)
+        .await
+        .unwrap();
+    assert!(!recovered, "the cancel stands");
+    assert_eq!(
+        app.store.charge_statuses(case.case_id).await.unwrap(),
+        ["NEEDS_REFUND"]
+    );
+    let order: serde_json::Value = app
+        .get(&format!("/api/v1/cover/order/{}", case.order_id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(order["status"], "CANCELED");
+}

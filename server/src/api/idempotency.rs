@@ -81,7 +81,10 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
         .await;
     match claim {
         Err(e) => ApiError::from(e).into_response(),
-        Ok(KeyState::InFlight) => ApiError::IdempotencyInFlight.into_response(),
+        Ok(KeyState::InFlight { request_hash }) if request_hash != hash => {
+            ApiError::IdempotencyKeyReused.into_response()
+        }
+        Ok(KeyState::InFlight { .. }) => ApiError::IdempotencyInFlight.into_response(),
         Ok(KeyState::Done {
             request_hash,
             status,

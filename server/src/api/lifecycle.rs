@@ -11,7 +11,7 @@ use super::orders::{OrderDto, rfc3339};
 use super::{ApiError, AuthPartner, parse_id};
 use crate::domain::price::id;
 use crate::domain::token::{TokenHash, new_recovery_token};
-use crate::domain::{FieldError, Problems};
+use crate::domain::{Problems, optional_text};
 use crate::startup::AppState;
 use crate::store::CaseEnd;
 
@@ -32,16 +32,6 @@ pub struct RecoveryDto {
     retry_date: Option<String>,
 }
 
-fn bounded(field: &str, v: Option<&str>, max: usize) -> Result<Option<String>, FieldError> {
-    match v {
-        Some(s) if s.chars().count() > max => Err(FieldError::new(
-            field,
-            format!("must be at most {max} characters"),
-        )),
-        other => Ok(other.map(str::to_owned)),
-    }
-}
-
 #[utoipa::path(post, path = "/api/v1/cover/recovery", request_body = StartRecovery, responses((status = 201, body = RecoveryDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn start_recovery(
     State(state): State<AppState>,
@@ -51,8 +41,12 @@ pub async fn start_recovery(
     let mut p = Problems::default();
     let sub = p.check(id("subscriptionId", body.subscription_id));
     let order = p.check(id("orderId", body.order_id));
-    let code = p.check(bounded("errorCode", body.error_code.as_deref(), 100));
-    let message = p.check(bounded("errorMessage", body.error_message.as_deref(), 500));
+    let code = p.check(optional_text("errorCode", body.error_code.as_deref(), 100));
+    let message = p.check(optional_text(
+        "errorMessage",
+        body.error_message.as_deref(),
+        500,
+    ));
     p.into_result().map_err(ApiError::Validation)?;
     let (sub, order) = (sub.expect("checked"), order.expect("checked"));
     let (code, message) = (code.expect("checked"), message.expect("checked"));
@@ -82,7 +76,11 @@ pub async fn start_recovery(
         )
         .await?;
     Ok((
-        StatusCode::CREATED,
+        if recovery.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
         Json(RecoveryDto {
             cover_id: recovery.case_id,
             retry_date: recovery.next_stage_at_ms.and_then(rfc3339),

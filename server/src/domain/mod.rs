@@ -75,3 +75,15 @@ pub fn required_text(
     }
     Ok(v.to_owned())
 }
+
+/// An optional bounded text field; empty means absent.
+pub fn optional_text(
+    field: &str,
+    value: Option<&str>,
+    max_chars: usize,
+) -> Result<Option<String>, FieldError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => required_text(field, Some(v), max_chars).map(Some),
+    }
+}

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::price::{id, won};
-use super::{FieldError, Problems, required_text};
+use super::{FieldError, Problems, optional_text, required_text};
 
 pub const MAX_ITEMS: usize = 100;
 pub const MAX_QUANTITY: i64 = 10_000;
@@ -88,17 +88,6 @@ pub struct OrderInput<'a> {
     pub payment_failed: Option<bool>,
     pub error_code: Option<&'a str>,
     pub error_message: Option<&'a str>,
-}
-
-fn optional_text(
-    field: &str,
-    value: Option<&str>,
-    max: usize,
-) -> Result<Option<String>, FieldError> {
-    match value.map(str::trim).filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(v) => required_text(field, Some(v), max).map(Some),
-    }
 }
 
 /// RFC 3339 with an offset, as everywhere in the API.

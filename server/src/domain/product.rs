@@ -55,7 +55,11 @@ fn optional_image_url(value: Option<&str>) -> Result<Option<String>, FieldError>
         .strip_prefix("https://")
         .or_else(|| v.strip_prefix("http://"));
     match rest {
-        Some(r) if !r.is_empty() && !r.starts_with('/') && !v.contains(char::is_whitespace) => {
+        Some(r)
+            if !r.is_empty()
+                && !r.starts_with('/')
+                && !v.contains(|c: char| c.is_whitespace() || c.is_control()) =>
+        {
             Ok(Some(v.to_owned()))
         }
         _ => Err(FieldError::new(field, "must be an absolute http(s) URL")),

@@ -43,7 +43,7 @@ fn clean_embed_id(id: Option<String>) -> Option<String> {
 impl StoreBackend {
     /// The case behind the token and where its messages may go.
     async fn resolve(&self, req: &EmbedRequest) -> Result<(CaseRecord, MessageTarget), PageError> {
-        if req.token.is_empty() || req.token.len() > 128 {
+        if !super::headers::is_token_shaped(&req.token) {
             return Err(PageError::UnknownToken);
         }
         let case = self
@@ -180,7 +180,8 @@ impl StoreBackend {
         match self.gateway.charge(charge).await {
             Ok(receipt) => {
                 let paid_at = self.clock.now();
-                self.store
+                let recovered = self
+                    .store
                     .complete_charge(
                         case.id,
                         charge_id,
@@ -189,7 +190,17 @@ impl StoreBackend {
                     )
                     .await
                     .map_err(store_err)?;
-                tracing::info!(case_id = case.id, "case recovered by payment");
+                if recovered {
+                    tracing::info!(case_id = case.id, "case recovered by payment");
+                } else {
+                    // The money moved, so the customer is told it did; the
+                    // charge row is marked NEEDS_REFUND for the operator.
+                    tracing::error!(
+                        case_id = case.id,
+                        charge_id,
+                        "charged a case closed meanwhile; refund needed"
+                    );
+                }
                 Ok(complete(self, paid_at))
             }
             Err(ChargeError::Declined { reason, .. }) => {

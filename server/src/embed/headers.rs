@@ -16,13 +16,21 @@ use crate::domain::token::TokenHash;
 use crate::startup::AppState;
 
 pub async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let token = req.uri().query().and_then(|q| url_query_value(q, "token"));
+    let tokens = req
+        .uri()
+        .query()
+        .map(|q| url_query_values(q, "token"))
+        .unwrap_or_default();
     // Only the partner's registered origins may frame a case's page. A page
     // without a known case shows only an explanation, no data and no actions,
     // so it may be framed anywhere: the customer then sees our message
     // instead of the browser's blocked-frame error.
-    let ancestors = match token {
-        Some(t) => match state.store.embed_origins_by_token(&TokenHash::of(&t)).await {
+    let ancestors = match tokens.as_slice() {
+        // Two tokens, or one that is not a token's shape (e.g. encoded twice),
+        // could make this lookup and the page's disagree: frame nowhere.
+        [t] if !is_token_shaped(t) => "'none'".to_owned(),
+        [_, _, ..] => "'none'".to_owned(),
+        [t] => match state.store.embed_origins_by_token(&TokenHash::of(t)).await {
             Ok(Some(origins)) => origins.frame_ancestors(),
             Ok(None) => "*".to_owned(),
             Err(e) => {
@@ -30,7 +38,7 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
                 "'none'".to_owned()
             }
         },
-        None => "*".to_owned(),
+        [] => "*".to_owned(),
     };
     let mut res = next.run(req).await;
     let h = res.headers_mut();
@@ -44,10 +52,24 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
     res
 }
 
-/// The first value of `name` in a query string, percent-decoded.
-fn url_query_value(query: &str, name: &str) -> Option<String> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).ok()?;
-    pairs.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+/// Every value of `name` in a query string, percent-decoded; an undecodable
+/// query counts as two values (ambiguous).
+fn url_query_values(query: &str, name: &str) -> Vec<String> {
+    match serde_urlencoded::from_str::<Vec<(String, String)>>(query) {
+        Ok(pairs) => pairs
+            .into_iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v)
+            .collect(),
+        Err(_) => vec![String::new(), String::new()],
+    }
+}
+
+/// Recovery tokens are base64url; anything else cannot name a case.
+pub fn is_token_shaped(t: &str) -> bool {
+    (1..=128).contains(&t.len())
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]
@@ -56,14 +78,20 @@ mod tests {
 
     #[test]
     fn reads_query_values() {
+        assert_eq!(url_query_values("token=abc&origin=x", "token"), ["abc"]);
         assert_eq!(
-            url_query_value("token=abc&origin=x", "token").as_deref(),
-            Some("abc")
+            url_query_values("origin=http%3A%2F%2Flocalhost%3A3001", "origin"),
+            ["http://localhost:3001"]
         );
-        assert_eq!(
-            url_query_value("origin=http%3A%2F%2Flocalhost%3A3001", "origin").as_deref(),
-            Some("http://localhost:3001")
-        );
-        assert_eq!(url_query_value("a=1", "token"), None);
+        assert!(url_query_values("a=1", "token").is_empty());
+        assert_eq!(url_query_values("token=a&token=b", "token").len(), 2);
+    }
+
+    #[test]
+    fn token_shape() {
+        assert!(is_token_shaped("AbC-_09"));
+        assert!(!is_token_shaped("abc%2D"));
+        assert!(!is_token_shaped(""));
+        assert!(!is_token_shaped(&"a".repeat(129)));
     }
 }

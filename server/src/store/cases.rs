@@ -154,38 +154,49 @@ impl Store {
     }
 
     /// Records a successful charge: the charge, the case and the order change
-    /// together or not at all.
+    /// together or not at all. Returns false when the case was closed while
+    /// the charge was in flight (the partner canceled or settled it): then
+    /// the partner's decision stands and the charge is marked for refund.
     pub async fn complete_charge(
         &self,
         case_id: i64,
         charge_id: i64,
         gateway_ref: &str,
         now_ms: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE charges SET status = 'SUCCEEDED', gateway_ref = $2 WHERE id = $1")
+        let recovered = sqlx::query(
+            "UPDATE recovery_cases SET status = 'RECOVERED', closed_at = $2, next_stage_at = NULL \
+             WHERE id = $1 AND status = 'PAYING'",
+        )
+        .bind(case_id)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        sqlx::query("UPDATE charges SET status = $3, gateway_ref = $2 WHERE id = $1")
             .bind(charge_id)
             .bind(gateway_ref)
+            .bind(if recovered {
+                "SUCCEEDED"
+            } else {
+                "NEEDS_REFUND"
+            })
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "UPDATE recovery_cases SET status = 'RECOVERED', closed_at = $2, next_stage_at = NULL \
-             WHERE id = $1",
-        )
-        .bind(case_id)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE orders SET status = 'PAID', payment_date = $2, error_code = NULL, error_message = NULL \
-             WHERE id = (SELECT order_id FROM recovery_cases WHERE id = $1)",
-        )
-        .bind(case_id)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
+        if recovered {
+            sqlx::query(
+                "UPDATE orders SET status = 'PAID', payment_date = $2, error_code = NULL, error_message = NULL \
+                 WHERE id = (SELECT order_id FROM recovery_cases WHERE id = $1)",
+            )
+            .bind(case_id)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(recovered)
     }
 
     /// Records a declined charge and reopens the case for another try.
@@ -209,6 +220,16 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Status of every charge of a case, oldest first (tests and audits).
+    pub async fn charge_statuses(&self, case_id: i64) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT status FROM charges WHERE case_id = $1 ORDER BY id")
+                .bind(case_id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(s,)| s).collect())
     }
 
     /// Number of successful charges for a case (tests and audits).

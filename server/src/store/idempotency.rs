@@ -7,8 +7,8 @@ use super::{Store, StoreError};
 pub enum KeyState {
     /// First use: the caller owns the key and must `finish` it.
     Claimed,
-    /// A request with this key is still running.
-    InFlight,
+    /// A request with this key is still running (or was abandoned).
+    InFlight { request_hash: String },
     /// Done before: the request's hash and the response to replay.
     Done {
         request_hash: String,
@@ -32,7 +32,8 @@ impl Store {
     ) -> Result<KeyState, StoreError> {
         let taken_over = sqlx::query(
             "UPDATE idempotency_keys SET request_hash = $3, created_at = $4 \
-             WHERE partner_id = $1 AND idempotency_key = $2 AND status = 0 AND created_at < $5",
+             WHERE partner_id = $1 AND idempotency_key = $2 AND request_hash = $3 \
+               AND status = 0 AND created_at < $5",
         )
         .bind(partner_id)
         .bind(key)
@@ -68,7 +69,9 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         Ok(match (status, body) {
-            (0, _) | (_, None) => KeyState::InFlight,
+            (0, _) | (_, None) => KeyState::InFlight {
+                request_hash: stored_hash,
+            },
             (status, Some(body)) => KeyState::Done {
                 request_hash: stored_hash,
                 status: u16::try_from(status).unwrap_or(500),

@@ -29,6 +29,8 @@ impl CaseEnd {
 pub struct Recovery {
     pub case_id: i64,
     pub next_stage_at_ms: Option<i64>,
+    /// False when the order already had an open case (returned instead).
+    pub created: bool,
 }
 
 impl Store {
@@ -117,6 +119,7 @@ impl Store {
             return Ok(Recovery {
                 case_id,
                 next_stage_at_ms: next,
+                created: false,
             });
         }
         sqlx::query(
@@ -135,24 +138,44 @@ impl Store {
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;
-        let (case_id,): (i64,) = sqlx::query_as(
+        // A concurrent call may have opened the case since the check above
+        // (Postgres runs both); the partial unique index settles it.
+        let inserted: Option<(i64,)> = sqlx::query_as(
             "INSERT INTO recovery_cases (partner_id, order_id, subscription_id, token_hash, status, failed_at, \
                                          failure_code, failure_reason, next_stage_at, opened_at) \
              SELECT $1, $2, $3, $4, 'OPEN', $5, error_code, error_message, $5, $5 FROM orders WHERE id = $2 \
-             RETURNING id",
+             ON CONFLICT (order_id) WHERE status IN ('OPEN', 'PAYING') DO NOTHING RETURNING id",
         )
         .bind(partner_id)
         .bind(order_id)
         .bind(subscription_id)
         .bind(&link_token.0)
         .bind(now_ms)
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
+        let recovery = match inserted {
+            Some((case_id,)) => Recovery {
+                case_id,
+                next_stage_at_ms: Some(now_ms),
+                created: true,
+            },
+            None => {
+                let (case_id, next): (i64, Option<i64>) = sqlx::query_as(
+                    "SELECT id, next_stage_at FROM recovery_cases \
+                     WHERE order_id = $1 AND status IN ('OPEN', 'PAYING')",
+                )
+                .bind(order_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                Recovery {
+                    case_id,
+                    next_stage_at_ms: next,
+                    created: false,
+                }
+            }
+        };
         tx.commit().await?;
-        Ok(Recovery {
-            case_id,
-            next_stage_at_ms: Some(now_ms),
-        })
+        Ok(recovery)
     }
 
     /// `GET /order/{token}/idKey`: the billing key of the order a link token

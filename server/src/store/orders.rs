@@ -241,19 +241,12 @@ async fn open_case(
     link_token: &TokenHash,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    let open: Option<(i64,)> = sqlx::query_as(
-        "SELECT id FROM recovery_cases WHERE order_id = $1 AND status IN ('OPEN', 'PAYING')",
-    )
-    .bind(order_id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    if open.is_some() {
-        return Ok(());
-    }
+    // An order already being recovered keeps its case (partial unique index).
     sqlx::query(
         "INSERT INTO recovery_cases (partner_id, order_id, subscription_id, token_hash, status, failed_at, \
                                      failure_code, failure_reason, next_stage_at, opened_at) \
-         VALUES ($1, $2, $3, $4, 'OPEN', $5, $6, $7, $8, $8)",
+         VALUES ($1, $2, $3, $4, 'OPEN', $5, $6, $7, $8, $8) \
+         ON CONFLICT (order_id) WHERE status IN ('OPEN', 'PAYING') DO NOTHING",
     )
     .bind(partner_id)
     .bind(order_id)

@@ -150,6 +150,7 @@ pub async fn create_partner(
 pub struct SeededCase {
     pub token: String,
     pub case_id: i64,
+    pub order_id: i64,
     pub partner_order_id: String,
 }
 
@@ -182,6 +183,7 @@ pub async fn seed_case(app: &TestApp, id_key: &str) -> SeededCase {
     SeededCase {
         token,
         case_id: seeded.case_id,
+        order_id: seeded.order_id,
         partner_order_id,
     }
 }
