@@ -23,9 +23,3 @@ impl Fields for std::collections::BTreeMap<String, Value> {
         std::collections::BTreeMap::get(self, name).cloned()
     }
 }
-
-impl Fields for std::collections::HashMap<String, Value> {
-    fn get(&self, name: &str) -> Option<Value> {
-        std::collections::HashMap::get(self, name).cloned()
-    }
-}

@@ -23,9 +23,13 @@ struct PartnerRow {
 }
 
 #[derive(FromRow)]
-struct TokenRow {
+struct TokenPartnerRow {
     token_hash: String,
     expires_at: Option<i64>,
+    id: i64,
+    name: String,
+    business_name: String,
+    embed_origins: String,
 }
 
 impl From<PartnerRow> for PartnerRecord {
@@ -82,28 +86,28 @@ impl Store {
         presented: &TokenHash,
         now_ms: i64,
     ) -> Result<Option<PartnerRecord>, StoreError> {
-        let token: Option<TokenRow> = sqlx::query_as(
-            "SELECT token_hash, expires_at FROM partner_tokens WHERE token_hash = $1",
+        // One round trip on every API call: the token row and its partner.
+        let row: Option<TokenPartnerRow> = sqlx::query_as(
+            "SELECT t.token_hash, t.expires_at, p.id, p.name, p.business_name, p.embed_origins \
+             FROM partner_tokens t JOIN partners p ON p.id = t.partner_id WHERE t.token_hash = $1",
         )
         .bind(&presented.0)
         .fetch_optional(&self.pool)
         .await?;
         // The index lookup finds the row; the constant-time comparison is the
         // actual check, so correctness never rests on the database's collation.
-        let valid = token.is_some_and(|t| {
+        let row = row.filter(|t| {
             presented.matches(&t.token_hash) && t.expires_at.is_none_or(|exp| exp > now_ms)
         });
-        if !valid {
-            return Ok(None);
-        }
-        let row: Option<PartnerRow> = sqlx::query_as(
-            "SELECT p.id, p.name, p.business_name, p.embed_origins FROM partners p \
-             JOIN partner_tokens t ON t.partner_id = p.id WHERE t.token_hash = $1",
-        )
-        .bind(&presented.0)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(Into::into))
+        Ok(row.map(|t| {
+            PartnerRow {
+                id: t.id,
+                name: t.name,
+                business_name: t.business_name,
+                embed_origins: t.embed_origins,
+            }
+            .into()
+        }))
     }
 
     /// Replaces every token of the partner with a new one at once (no grace
