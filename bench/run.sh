@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# API benchmark: order creates per second as a ratio to GET /healthz requests
-# per second, on SQLite and on PostgreSQL, in one run on this machine.
+# Benchmarks, each a ratio of two figures measured in one run on this machine,
+# on SQLite and on PostgreSQL: order creates per second to GET /healthz, and
+# the server-rendered recovery page to a static file from the same server.
 # Usage: bench/run.sh <server binary>   (make bench builds it first)
 set -euo pipefail
 BIN=$1
@@ -34,7 +35,16 @@ bench_one() { # $1 = label, $2 = DATABASE_URL
   health=$(wrk -t2 -c"$CONNS" -d"$DURATION" "http://127.0.0.1:$PORT/healthz" | rps)
   orders=$(SECRET_TOKEN=$token CUSTOMER_ID=$customer PRICE_ID=$price \
     wrk -t2 -c"$CONNS" -d"$DURATION" -s "$HERE/create_order.lua" "http://127.0.0.1:$PORT" 2>"$WORK/$label.wrk.err" | rps)
+  # The recovery page (SSR, two indexed queries) against a static file
+  # served by the same process.
+  local case_token page static
+  case_token=$(DATABASE_URL=$url "$BIN" seed-demo | awk '/recovery token/ {print $NF}')
+  page=$(wrk -t2 -c"$CONNS" -d"$DURATION" \
+    "http://127.0.0.1:$PORT/embed/recovery?token=$case_token&origin=http%3A%2F%2Flocalhost%3A3001&embedId=bench" | rps)
+  static=$(wrk -t2 -c"$CONNS" -d"$DURATION" "http://127.0.0.1:$PORT/pkg/rebound.css" | rps)
   kill "$pid"; wait "$pid" 2>/dev/null || true
+  printf '%-9s static file %9.0f req/s   recovery page (SSR) %8.0f req/s   ratio page/static %.3f\n' \
+    "$label" "$static" "$page" "$(echo "$page / $static" | bc -l)"
   printf '%-9s healthz %9.0f req/s   order creates %8.0f /s   ratio creates/healthz %.3f   (%s)\n' \
     "$label" "$health" "$orders" "$(echo "$orders / $health" | bc -l)" "$(tr -d '\n' <"$WORK/$label.wrk.err")"
 }

@@ -5,15 +5,15 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::model::{EmbedRequest, PageError, PayOutcome, RecoveryView};
+use crate::model::{PageError, PageRequest, PageView};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 pub trait RecoveryBackend: Send + Sync + 'static {
-    /// Resolves the token and checks the origin; the page's data.
-    fn load(&self, req: EmbedRequest) -> BoxFuture<'_, Result<RecoveryView, PageError>>;
-    /// Charges the case's amount once, whatever the number of clicks.
-    fn pay_now(&self, req: EmbedRequest) -> BoxFuture<'_, Result<PayOutcome, PageError>>;
+    /// Resolves the token, checks the origin, and decides which page to show
+    /// and which messages it posts. Actions (pay, change method or date,
+    /// remind later) are form posts the server handles outside Leptos.
+    fn load(&self, req: PageRequest) -> BoxFuture<'_, Result<PageView, PageError>>;
 }
 
 /// How the backend travels through Leptos context.

@@ -10,10 +10,10 @@
 
 pub mod backend;
 pub mod copy;
+mod links;
 pub mod model;
 pub mod money;
 mod pages;
-mod post;
 pub mod server_fns;
 
 use leptos::prelude::*;
@@ -22,15 +22,46 @@ use leptos_router::{
     components::{FlatRoutes, Route, Router},
 };
 
-pub use pages::recovery::RecoveryCard;
+use crate::copy::Lang;
+use crate::model::PageKind;
+pub use pages::recovery::PendingForm;
 
 const IDLE_DEADLINE_SCRIPT: &str = "(function(){var r=window.requestIdleCallback;if(r){window.requestIdleCallback=function(c,o){return r.call(window,c,Object.assign({timeout:300},o))}}})();";
 
+/// Posts the page's messages (`#rb-outbox`, rendered by the server) to the
+/// partner page, then a `resize` whenever the content height changes. Plain
+/// inline JS rather than WASM, so a customer whose WASM fails to load still
+/// reports the outcome. The target origin comes from the server, which
+/// checked it against the partner's registered origins; never `*`. Written
+/// without `<`, `>` or `&` so it can sit in the HTML as is. The body's own
+/// height is measured, not the viewport's, so the partner growing the
+/// iframe cannot feed back into another resize.
+const OUTBOX_SCRIPT: &str = r#"(function(){var el=document.getElementById("rb-outbox");if(!el||window.parent===window)return;var box;try{box=JSON.parse(el.textContent)}catch(e){return}if(!box||!box.origin)return;function post(m){try{window.parent.postMessage(m,box.origin)}catch(e){}}box.messages.forEach(post);function id(){var a=new Uint8Array(16);crypto.getRandomValues(a);var s="";for(var i=0;i!==16;i++){s+=(a[i]+256).toString(16).slice(1)}return s}var last=0;function measure(){var h=Math.ceil(document.body.getBoundingClientRect().height);if(h===last||h===0)return;last=h;var m={action:"resize",height:h,protocol:"rebound",version:1,messageId:id(),sentAt:new Date().toISOString()};if(box.embedId)m.embedId=box.embedId;post(m)}if(window.ResizeObserver){new ResizeObserver(measure).observe(document.body)}else{measure()}})();"#;
+
+/// `lang=en` in the request's query, read while rendering on the server.
+fn request_lang() -> Lang {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<http::request::Parts>()
+            .and_then(|parts| {
+                parts
+                    .uri
+                    .query()
+                    .map(|q| q.split('&').any(|kv| kv.eq_ignore_ascii_case("lang=en")))
+            })
+            .map(|en| if en { Lang::En } else { Lang::Ko })
+            .unwrap_or_default()
+    }
+    #[cfg(not(feature = "ssr"))]
+    Lang::Ko
+}
+
 /// The HTML document around every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let lang = request_lang();
     view! {
         <!DOCTYPE html>
-        <html lang="ko">
+        <html lang=lang.code()>
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
@@ -49,6 +80,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </head>
             <body>
                 <App/>
+                <script inner_html=OUTBOX_SCRIPT></script>
             </body>
         </html>
     }
@@ -63,13 +95,50 @@ pub fn App() -> impl IntoView {
                     // Async: the whole page is rendered before the first byte, so
                     // nothing depends on streaming scripts (no-JS customers) and
                     // response headers are final.
-                    <Route
-                        path=(StaticSegment("embed"), StaticSegment("recovery"))
-                        view=pages::recovery::RecoveryPage
-                        ssr=SsrMode::Async
-                    />
+                    <Route path=(StaticSegment("embed"), StaticSegment("recovery"))
+                        view=|| page(PageKind::Main) ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("embed"), StaticSegment("recovery"), StaticSegment("method"))
+                        view=|| page(PageKind::Method) ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("embed"), StaticSegment("recovery"), StaticSegment("date"))
+                        view=|| page(PageKind::Date) ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("embed"), StaticSegment("recovery"), StaticSegment("paid"))
+                        view=|| page(PageKind::Paid) ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("embed"), StaticSegment("recovery"), StaticSegment("failed"))
+                        view=|| page(PageKind::Failed) ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("embed"), StaticSegment("recovery"), StaticSegment("date-changed"))
+                        view=|| page(PageKind::DateChanged) ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("embed"), StaticSegment("recovery"), StaticSegment("reminded"))
+                        view=|| page(PageKind::Reminded) ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("embed"), StaticSegment("recovery"), StaticSegment("home"))
+                        view=|| page(PageKind::Home) ssr=SsrMode::Async/>
                 </FlatRoutes>
             </main>
         </Router>
+    }
+}
+
+fn page(kind: PageKind) -> impl IntoView {
+    view! { <pages::recovery::RecoveryPage kind/> }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_outbox_script_is_safe_inline_html() {
+        for c in ['<', '>', '&'] {
+            assert!(!super::OUTBOX_SCRIPT.contains(c), "{c}");
+        }
+    }
+
+    #[test]
+    fn every_page_kind_has_a_route() {
+        let src = include_str!("lib.rs");
+        for kind in crate::model::PageKind::ALL {
+            let last = kind.path().rsplit('/').next().unwrap();
+            assert!(
+                src.contains(&format!("StaticSegment(\"{last}\"))")),
+                "{last}"
+            );
+        }
     }
 }

@@ -1,8 +1,10 @@
-//! What the server hands the page. Plain data, serializable so islands can
-//! receive it as props.
+//! What the server hands the page. Plain data, serializable so it can travel
+//! through server functions and island props.
 
 use protocol::PageMessage;
 use serde::{Deserialize, Serialize};
+
+use crate::copy::Lang;
 
 /// What the iframe URL asked for: `?token=&origin=&embedId=`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,55 +16,197 @@ pub struct EmbedRequest {
     pub embed_id: Option<String>,
 }
 
-/// Where the page's messages may go. Only ever built by the server after it
-/// matched the requested origin against the partner's registered origins.
+/// The pages of design section 3. Action pages (`Method`, `Date`) show a
+/// form; result pages are where the server sends the customer after an
+/// action, and post that action's message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PageKind {
+    Main,
+    Method,
+    Date,
+    Paid,
+    Failed,
+    DateChanged,
+    Reminded,
+    Home,
+}
+
+impl PageKind {
+    pub const ALL: [PageKind; 8] = [
+        PageKind::Main,
+        PageKind::Method,
+        PageKind::Date,
+        PageKind::Paid,
+        PageKind::Failed,
+        PageKind::DateChanged,
+        PageKind::Reminded,
+        PageKind::Home,
+    ];
+
+    /// The page's path; every page shares the query (`token`, `origin`,
+    /// `embedId`, `lang`).
+    pub fn path(self) -> &'static str {
+        match self {
+            PageKind::Main => "/embed/recovery",
+            PageKind::Method => "/embed/recovery/method",
+            PageKind::Date => "/embed/recovery/date",
+            PageKind::Paid => "/embed/recovery/paid",
+            PageKind::Failed => "/embed/recovery/failed",
+            PageKind::DateChanged => "/embed/recovery/date-changed",
+            PageKind::Reminded => "/embed/recovery/reminded",
+            PageKind::Home => "/embed/recovery/home",
+        }
+    }
+}
+
+/// Form targets: every action is a plain form post, handled by the server
+/// and answered with a redirect to a result page, so it works without WASM.
+pub mod actions {
+    pub const PAY: &str = "/embed/recovery/action/pay";
+    pub const METHOD: &str = "/embed/recovery/action/method";
+    pub const DATE: &str = "/embed/recovery/action/date";
+    pub const REMIND: &str = "/embed/recovery/action/remind";
+}
+
+/// A short status the server asks a page to show after a redirect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Notice {
+    /// The PG could not be reached; nothing was charged twice, try again.
+    Unavailable,
+    /// Remind-later was already used the maximum number of times.
+    RemindLimit,
+    /// The chosen date is outside the allowed window.
+    BadDate,
+    /// The customer closed the card window.
+    AuthCanceled,
+    /// The card could not be registered.
+    AuthFailed,
+}
+
+impl Notice {
+    pub fn code(self) -> &'static str {
+        match self {
+            Notice::Unavailable => "unavailable",
+            Notice::RemindLimit => "remind-limit",
+            Notice::BadDate => "bad-date",
+            Notice::AuthCanceled => "auth-canceled",
+            Notice::AuthFailed => "auth-failed",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Notice> {
+        [
+            Notice::Unavailable,
+            Notice::RemindLimit,
+            Notice::BadDate,
+            Notice::AuthCanceled,
+            Notice::AuthFailed,
+        ]
+        .into_iter()
+        .find(|n| n.code() == code)
+    }
+}
+
+/// One page load: which page, for which iframe URL.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MessageTarget {
+pub struct PageRequest {
+    pub embed: EmbedRequest,
+    pub kind: PageKind,
+    /// The customer arrives from registering a new card (`changed=method`):
+    /// the result page also posts `change-method`.
+    pub method_changed: bool,
+    pub lang: Lang,
+}
+
+/// The parameters every link and form on the page carries forward. Built by
+/// the server after it checked the origin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkParams {
+    pub token: String,
     pub origin: String,
     pub embed_id: Option<String>,
+    pub lang: Lang,
+}
+
+impl LinkParams {
+    /// `(name, value)` pairs, for query strings and hidden form fields.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        let mut pairs = vec![
+            ("token".to_owned(), self.token.clone()),
+            ("origin".to_owned(), self.origin.clone()),
+        ];
+        if let Some(e) = &self.embed_id {
+            pairs.push(("embedId".to_owned(), e.clone()));
+        }
+        if self.lang != Lang::Ko {
+            pairs.push(("lang".to_owned(), self.lang.code().to_owned()));
+        }
+        pairs
+    }
+
+    pub fn href(&self, path: &str) -> String {
+        let query: Vec<String> = self
+            .pairs()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={}", crate::links::encode(&v)))
+            .collect();
+        format!("{path}?{}", query.join("&"))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CaseState {
     /// The payment is still outstanding.
     Open,
-    /// Paid; `paid_at` is display text in the partner's time zone.
+    /// Paid; `paid_at` is display text in Korean time.
     Recovered { paid_at: String },
     /// Canceled or otherwise closed without payment.
     Closed,
+}
+
+/// Where the page's messages go and what it posts on load. Only ever built
+/// by the server after it matched the requested origin against the
+/// partner's registered origins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outbox {
+    pub origin: String,
+    pub embed_id: Option<String>,
+    pub messages: Vec<PageMessage>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecoveryView {
     pub business_name: String,
     pub product_name: String,
-    /// Minor units of KRW (= won).
+    /// Won (KRW has no minor unit).
     pub amount: i64,
-    /// `YYYY-MM-DD HH:MM` in the partner's time zone.
+    /// `YYYY-MM-DD HH:MM` in Korean time.
     pub failed_at: String,
     pub failure_reason: Option<String>,
     pub payment_info: Option<String>,
     pub state: CaseState,
-    pub target: MessageTarget,
-    /// Posted on load so the listener knows the page is up.
-    pub ready: PageMessage,
     /// True when payments go to the sandbox gateway.
     pub test_mode: bool,
+    /// How many more times "remind me later" may be used.
+    pub remind_left: u32,
+    /// The change-date window, `YYYY-MM-DD`, inclusive.
+    pub date_min: String,
+    pub date_max: String,
+    pub selected_date: Option<String>,
+    /// Why the latest charge was declined, if it was.
+    pub last_decline: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PayOutcome {
-    /// Charged; the message to post and where.
-    Paid {
-        message: PageMessage,
-        target: MessageTarget,
-    },
-    /// The gateway declined; the case stays open.
-    Declined {
-        reason: String,
-        message: PageMessage,
-        target: MessageTarget,
-    },
+pub struct PageView {
+    /// The page to show: the one asked for, unless the case's state says
+    /// otherwise (a result page for something that did not happen shows the
+    /// main page instead).
+    pub kind: PageKind,
+    pub view: RecoveryView,
+    pub link: LinkParams,
+    pub outbox: Outbox,
 }
 
 /// Why a page cannot be shown. Each has its own clear page; none is a crash.

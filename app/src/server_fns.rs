@@ -1,9 +1,11 @@
-//! Server functions: the page's only way to reach the server. On the server they
-//! delegate to the [`RecoveryBackend`](crate::backend::RecoveryBackend) in context.
+//! Server functions: how the page reaches the server while rendering. On the
+//! server they delegate to the [`RecoveryBackend`](crate::backend::RecoveryBackend)
+//! in context. No island calls them, so none of their client code ships in
+//! the WASM bundle.
 
 use leptos::prelude::*;
 
-use crate::model::{EmbedRequest, PageError, PayOutcome, RecoveryView};
+use crate::model::{PageError, PageRequest, PageView};
 
 #[cfg(feature = "ssr")]
 fn backend() -> Result<crate::backend::SharedBackend, ServerFnError> {
@@ -11,26 +13,8 @@ fn backend() -> Result<crate::backend::SharedBackend, ServerFnError> {
         .ok_or_else(|| ServerFnError::new("recovery backend missing from context"))
 }
 
-/// Loads the page's data; called while rendering on the server.
+/// Loads a page's data; called while rendering on the server.
 #[server(prefix = "/embed/fn", endpoint = "load")]
-pub async fn load_recovery(
-    req: EmbedRequest,
-) -> Result<Result<RecoveryView, PageError>, ServerFnError> {
+pub async fn load_page(req: PageRequest) -> Result<Result<PageView, PageError>, ServerFnError> {
     Ok(backend()?.load(req).await)
-}
-
-/// Pays the case's outstanding amount with the stored payment method. The
-/// amount is the server's, never the browser's: the form carries only the token.
-#[server(prefix = "/embed/fn", endpoint = "pay")]
-pub async fn pay_now(
-    token: String,
-    origin: Option<String>,
-    embed_id: Option<String>,
-) -> Result<Result<PayOutcome, PageError>, ServerFnError> {
-    let req = EmbedRequest {
-        token,
-        origin,
-        embed_id,
-    };
-    Ok(backend()?.pay_now(req).await)
 }

@@ -21,8 +21,8 @@ export interface SeededCase {
 }
 
 /** A new failed order for the demo partner, through the operator CLI. */
-export function seedCase(): SeededCase {
-  const out = execFileSync(SERVER_BIN, ["seed-demo", "--demo-port", String(PARTNER_PORT)], {
+export function seedCase(idKey = "sandbox_success"): SeededCase {
+  const out = execFileSync(SERVER_BIN, ["seed-demo", "--demo-port", String(PARTNER_PORT), "--id-key", idKey], {
     env: { ...process.env, DATABASE_URL, RUST_LOG: "warn" },
     encoding: "utf8",
   });
@@ -30,4 +30,13 @@ export function seedCase(): SeededCase {
   const orderId = /partner order id: (\S+)/.exec(out)?.[1];
   if (!token || !orderId) throw new Error(`unexpected seed-demo output:\n${out}`);
   return { token, orderId };
+}
+
+/** The recovery page's URL as the partner's iframe would load it. */
+export function embedUrl(path: string, token: string, extra: Record<string, string> = {}): string {
+  const url = new URL(`${HOST_URL}${path}`);
+  url.searchParams.set("token", token);
+  url.searchParams.set("origin", PARTNER_URL);
+  for (const [k, v] of Object.entries(extra)) url.searchParams.set(k, v);
+  return url.href;
 }

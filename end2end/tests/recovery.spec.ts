@@ -1,26 +1,6 @@
-import { expect, test, type Page } from "@playwright/test";
-import { HOST_URL, PARTNER_URL, seedCase } from "./env";
-
-/** Messages the partner page's listener accepted, oldest first. */
-async function received(page: Page): Promise<Record<string, unknown>[]> {
-  const items = await page.getByTestId("received").locator("li").allTextContents();
-  return items.map((t) => JSON.parse(t));
-}
-
-async function dropped(page: Page): Promise<string[]> {
-  return page.getByTestId("dropped").locator("li").allTextContents();
-}
-
-/** Opens the partner's recovery page and waits until the embed says `ready`. */
-async function openPartnerPage(page: Page, token: string) {
-  await page.goto(`${PARTNER_URL}/?token=${encodeURIComponent(token)}`);
-  // Generous: the dev-profile page WASM is megabytes and CI machines are busy.
-  await expect(page.getByTestId("received")).toContainText('"action":"ready"', { timeout: 20_000 });
-  const frame = page.frameLocator("[data-testid=recovery-frame]");
-  const embedSrc = await page.getByTestId("recovery-frame").getAttribute("src");
-  const embedId = new URL(embedSrc!).searchParams.get("embedId")!;
-  return { frame, embedId };
-}
+import { expect, test } from "@playwright/test";
+import { HOST_URL, seedCase } from "./env";
+import { dropped, openPartnerPage, outcomes, received, waitFor } from "./partner";
 
 test("pay now on the embedded page tells the partner page payment-complete", async ({ page }, info) => {
   const seeded = seedCase();
@@ -36,9 +16,9 @@ test("pay now on the embedded page tells the partner page payment-complete", asy
   await expect(page.getByTestId("partner-status")).toHaveAttribute("data-state", "payment-complete");
   await page.screenshot({ path: info.outputPath("after-pay.png"), fullPage: true });
 
-  const messages = await received(page);
-  expect(messages.map((m) => m.action)).toEqual(["ready", "payment-complete"]);
-  const done = messages[1];
+  const messages = await outcomes(page);
+  expect(messages.map((m) => m.action)).toEqual(["payment-complete"]);
+  const done = messages[0];
   expect(done).toMatchObject({
     action: "payment-complete",
     orderId: seeded.orderId,
@@ -51,6 +31,24 @@ test("pay now on the embedded page tells the partner page payment-complete", asy
   expect(done.paymentDate).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
   expect(done).not.toHaveProperty("idKey");
   expect(await dropped(page)).toEqual([]);
+});
+
+test("the page reports its height and the partner sizes the iframe to it", async ({ page }) => {
+  const seeded = seedCase();
+  await openPartnerPage(page, seeded.token);
+  await waitFor(page, "resize");
+  const resize = (await received(page)).find((m) => m.action === "resize")!;
+  expect(resize.height).toBeGreaterThan(300);
+  expect(resize.height).toBeLessThan(2000);
+  const last = (await received(page)).filter((m) => m.action === "resize").pop()!;
+  await expect
+    .poll(() => page.getByTestId("recovery-frame").evaluate((f) => (f as HTMLElement).style.height))
+    .toBe(`${last.height}px`);
+  // No resize loop: the height settles.
+  await page.waitForTimeout(500);
+  const count = (await received(page)).filter((m) => m.action === "resize").length;
+  await page.waitForTimeout(500);
+  expect((await received(page)).filter((m) => m.action === "resize").length).toBe(count);
 });
 
 test("messages from other windows, origins or embeds are ignored", async ({ page }) => {
@@ -96,7 +94,7 @@ test("messages from other windows, origins or embeds are ignored", async ({ page
     "unknown-action",
     "not-an-object",
   ]);
-  expect((await received(page)).map((m) => m.action)).toEqual(["ready"]);
+  expect(await outcomes(page)).toEqual([]);
   await expect(page.getByTestId("partner-status")).not.toHaveAttribute("data-state", "payment-complete");
 });
 

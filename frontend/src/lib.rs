@@ -5,7 +5,7 @@
 pub fn hydrate() {
     // Link the app so its islands are registered with the hydrator.
     #[allow(unused_imports)]
-    use app::RecoveryCard as _;
+    use app::PendingForm as _;
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_islands();
 }

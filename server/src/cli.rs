@@ -9,7 +9,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::domain::origin::{AllowedOrigins, Origin};
 use crate::domain::token::{TokenHash, new_secret_token};
-use crate::gateway::SandboxGateway;
+use crate::gateway;
 use crate::startup::{Application, shutdown_signal};
 use crate::store::Store;
 use crate::{demo, telemetry};
@@ -37,6 +37,10 @@ pub enum Command {
         /// Port of the demo partner site, for its registered origins.
         #[arg(long, default_value_t = 3001)]
         demo_port: u16,
+        /// The order's billing key; with the sandbox gateway it picks the
+        /// outcome (e.g. `sandbox_insufficient_funds` declines).
+        #[arg(long, default_value = "sandbox_success")]
+        id_key: String,
     },
     /// Manage partners.
     #[command(subcommand)]
@@ -107,12 +111,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve { demo, demo_listen } => {
             serve(config, clock, demo.then_some(demo_listen)).await
         }
-        Command::SeedDemo { demo_port } => {
+        Command::SeedDemo { demo_port, id_key } => {
             let store = Store::connect(&config.database_url).await?;
             let (partner, secret) =
                 demo::ensure_partner(&store, clock.as_ref(), &demo::default_origins(demo_port))
                     .await?;
-            let order = demo::seed_case(&store, clock.as_ref(), &partner).await?;
+            let order = demo::seed_case(&store, clock.as_ref(), &partner, &id_key).await?;
             println!("demo partner Secret-Token: {secret}");
             println!("recovery token: {}", order.token);
             println!("partner order id: {}", order.partner_order_id);
@@ -212,8 +216,8 @@ async fn serve(
     demo_listen: Option<SocketAddr>,
 ) -> Result<(), CliError> {
     let public_url = config.public_url.clone();
-    let app =
-        Application::build(config, clock.clone(), Arc::new(SandboxGateway::default())).await?;
+    let gateway = gateway::from_config(&config.gateway);
+    let app = Application::build(config, clock.clone(), gateway).await?;
     let shutdown = tokio::sync::watch::channel(false);
     let mut demo_task = None;
     if let Some(addr) = demo_listen {
@@ -221,7 +225,7 @@ async fn serve(
         let (partner, secret) =
             demo::ensure_partner(&store, clock.as_ref(), &demo::default_origins(addr.port()))
                 .await?;
-        let token = demo::seed_case(&store, clock.as_ref(), &partner)
+        let token = demo::seed_case(&store, clock.as_ref(), &partner, "sandbox_success")
             .await?
             .token;
         let listener = tokio::net::TcpListener::bind(addr).await?;

@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::gateway::{GatewayConfig, TossConfig, toss};
+
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -19,8 +21,10 @@ pub struct Config {
     pub sdk_dir: PathBuf,
     /// `REBOUND_PUBLIC_URL`, default `http://<listen>`: how partners reach us.
     pub public_url: String,
-    /// `REBOUND_GATEWAY`: only `sandbox` exists so far.
-    pub sandbox_payments: bool,
+    /// `REBOUND_GATEWAY`: `sandbox` (default, no money moves) or `toss`
+    /// (with `REBOUND_TOSS_SECRET_KEY`, `REBOUND_TOSS_CLIENT_KEY`, and
+    /// optionally `REBOUND_TOSS_API_BASE`).
+    pub gateway: GatewayConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,13 +47,29 @@ impl Config {
                 name: "REBOUND_LISTEN",
                 reason: format!("{e}"),
             })?;
-        let gateway = get("REBOUND_GATEWAY").unwrap_or_else(|| "sandbox".into());
-        if gateway != "sandbox" {
-            return Err(ConfigError::Invalid {
-                name: "REBOUND_GATEWAY",
-                reason: format!("unknown gateway {gateway:?}; supported: sandbox"),
-            });
-        }
+        let required = |name: &'static str| {
+            get(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| ConfigError::Invalid {
+                    name,
+                    reason: "required when REBOUND_GATEWAY=toss".into(),
+                })
+        };
+        let gateway = match get("REBOUND_GATEWAY").as_deref().unwrap_or("sandbox") {
+            "sandbox" => GatewayConfig::Sandbox,
+            "toss" => GatewayConfig::Toss(TossConfig {
+                secret_key: required("REBOUND_TOSS_SECRET_KEY")?,
+                client_key: required("REBOUND_TOSS_CLIENT_KEY")?,
+                api_base: get("REBOUND_TOSS_API_BASE")
+                    .unwrap_or_else(|| toss::DEFAULT_API_BASE.into()),
+            }),
+            other => {
+                return Err(ConfigError::Invalid {
+                    name: "REBOUND_GATEWAY",
+                    reason: format!("unknown gateway {other:?}; supported: sandbox, toss"),
+                });
+            }
+        };
         Ok(Config {
             listen,
             database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://rebound.db".into()),
@@ -60,7 +80,7 @@ impl Config {
                 .unwrap_or_else(|| "target/sdk".into())
                 .into(),
             public_url: get("REBOUND_PUBLIC_URL").unwrap_or_else(|| format!("http://{listen}")),
-            sandbox_payments: true,
+            gateway,
         })
     }
 }
@@ -85,5 +105,24 @@ mod tests {
         let err =
             Config::from_lookup(|k| (k == "REBOUND_GATEWAY").then(|| "paypal".into())).unwrap_err();
         assert!(err.to_string().contains("sandbox"));
+        let err =
+            Config::from_lookup(|k| (k == "REBOUND_GATEWAY").then(|| "toss".into())).unwrap_err();
+        assert!(err.to_string().contains("REBOUND_TOSS_SECRET_KEY"));
+    }
+
+    #[test]
+    fn toss_takes_its_keys_from_the_environment() {
+        let c = Config::from_lookup(|k| match k {
+            "REBOUND_GATEWAY" => Some("toss".into()),
+            "REBOUND_TOSS_SECRET_KEY" => Some("test_sk_1".into()),
+            "REBOUND_TOSS_CLIENT_KEY" => Some("test_ck_1".into()),
+            _ => None,
+        })
+        .unwrap();
+        let GatewayConfig::Toss(toss) = c.gateway else {
+            panic!("toss selected")
+        };
+        assert_eq!(toss.api_base, "https://api.tosspayments.com");
+        assert_eq!(toss.secret_key, "test_sk_1");
     }
 }

@@ -120,6 +120,7 @@ pub fn router(state: AppState) -> Router {
         store: state.store.clone(),
         gateway: state.gateway.clone(),
         clock: state.clock.clone(),
+        public_url: state.config.public_url.clone(),
     });
     let leptos = state.leptos.clone();
     let page_routes = Router::new()
@@ -129,6 +130,8 @@ pub fn router(state: AppState) -> Router {
             move || provide_context(backend.clone()),
             move || shell(leptos.clone()),
         )
+        .merge(embed::actions::router())
+        .merge(embed::sandbox_page::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             embed::headers::middleware,

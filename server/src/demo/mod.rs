@@ -49,6 +49,7 @@ pub async fn seed_case(
     store: &Store,
     clock: &dyn Clock,
     partner: &PartnerRecord,
+    id_key: &str,
 ) -> Result<SeededOrder, StoreError> {
     let token = new_recovery_token();
     let now = clock.now().timestamp_millis();
@@ -63,7 +64,7 @@ pub async fn seed_case(
                 product_name: "프리미엄 멤버십 1개월",
                 amount: 10_000,
                 partner_order_id: &order_id,
-                id_key: "sandbox_success",
+                id_key,
                 payment_info: "신한카드 1234*",
                 failure_reason: "한도초과",
                 failed_at_ms: now,

@@ -1,14 +1,29 @@
-//! The page's backend: resolves tokens, checks origins, charges once.
+//! The page's backend: resolves tokens, checks origins, decides which page
+//! and messages a case calls for, and carries out the page's actions
+//! (charge once, register a new card, change the date, remind later).
 
 use app::backend::{BoxFuture, RecoveryBackend};
-use app::model::{CaseState, EmbedRequest, MessageTarget, PageError, PayOutcome, RecoveryView};
-use chrono::{DateTime, FixedOffset, TimeZone, Utc};
-use protocol::{Action, Envelope, PageMessage};
+use app::copy::Lang;
+use app::model::{
+    CaseState, EmbedRequest, LinkParams, Outbox, PageError, PageKind, PageRequest, PageView,
+    RecoveryView,
+};
+use chrono::{DateTime, Days, FixedOffset, NaiveDate, TimeZone, Utc};
+use protocol::{Action, Envelope, PageMessage, RedirectTarget};
 
 use crate::clock::SharedClock;
-use crate::domain::token::{TokenHash, new_id, redact};
-use crate::gateway::{ChargeError, ChargeRequest, SharedGateway};
-use crate::store::{CaseRecord, CaseStatus, ChargeClaim, Store};
+use crate::domain::token::{new_id, redact};
+use crate::gateway::{
+    BillingAuthLaunch, BillingAuthRequest, ChargeError, ChargeRequest, SharedGateway,
+};
+use crate::store::{CaseRecord, CaseStatus, ChargeClaim, Store, StoreError};
+
+/// How often a customer may ask to be reminded later, per case.
+pub const REMIND_LIMIT: i64 = 3;
+/// A charge whose outcome is unknown may be resent (same idempotency key)
+/// after this long; shorter than any PG's own request timeout would risk
+/// two requests in flight at once.
+pub const CHARGE_RETRY_AFTER_MS: i64 = 60_000;
 
 /// Korea has one time zone and no daylight saving: dates shown to customers
 /// and sent to partners are in KST, as StepPay's are.
@@ -24,10 +39,34 @@ fn kst_text(ms: i64, format: &str) -> String {
         .unwrap_or_default()
 }
 
+/// What a pay attempt came to; the action handler turns it into a redirect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayResult {
+    Paid,
+    /// The card was declined; the case stays open. The reason is on the case.
+    Declined,
+    /// The PG's answer is unknown; the case stays PAYING and the same charge
+    /// is resent on the next attempt.
+    Unavailable,
+    /// Another attempt is in flight, or the case was closed.
+    Busy,
+}
+
+/// Why a date change was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateRefusal {
+    /// Not `YYYY-MM-DD`, or outside the partner's window.
+    OutOfWindow,
+    Closed,
+}
+
+#[derive(Clone)]
 pub struct StoreBackend {
     pub store: Store,
     pub gateway: SharedGateway,
     pub clock: SharedClock,
+    /// Our public base URL; the PG's card window returns there.
+    pub public_url: String,
 }
 
 /// An embed id is a nonce the embedding page chose; anything odd is dropped
@@ -40,20 +79,58 @@ fn clean_embed_id(id: Option<String>) -> Option<String> {
     })
 }
 
+/// The dates a customer may choose: tomorrow through `window_days` from
+/// today, in Korean days.
+pub fn date_window(now: DateTime<Utc>, window_days: i64) -> (NaiveDate, NaiveDate) {
+    let today = now.with_timezone(&kst()).date_naive();
+    let first = today + Days::new(1);
+    let last = today + Days::new(window_days.clamp(1, 365) as u64);
+    (first, last)
+}
+
+/// Parses the form's date and checks it against the window.
+pub fn parse_selected_date(
+    input: &str,
+    now: DateTime<Utc>,
+    window_days: i64,
+) -> Result<NaiveDate, DateRefusal> {
+    let date = NaiveDate::parse_from_str(input.trim(), "%Y-%m-%d")
+        .map_err(|_| DateRefusal::OutOfWindow)?;
+    let (first, last) = date_window(now, window_days);
+    if date < first || date > last {
+        return Err(DateRefusal::OutOfWindow);
+    }
+    Ok(date)
+}
+
+/// When the next stage is due after a date change: 10:00 Korean time on the
+/// chosen day, a civil hour for a message.
+fn stage_time_on(date: NaiveDate) -> i64 {
+    date.and_hms_opt(10, 0, 0)
+        .and_then(|t| kst().from_local_datetime(&t).single())
+        .map(|t| t.timestamp_millis())
+        .unwrap_or_default()
+}
+
+type Resolved = (CaseRecord, String, Option<String>);
+
 impl StoreBackend {
-    /// The case behind the token and where its messages may go.
-    async fn resolve(&self, req: &EmbedRequest) -> Result<(CaseRecord, MessageTarget), PageError> {
+    fn unavailable(&self, e: StoreError, token: &str) -> PageError {
+        tracing::error!(error = %e, token = %redact(token), "recovery store");
+        PageError::Unavailable
+    }
+
+    /// The case behind the token and where its messages may go (origin,
+    /// embed id).
+    pub async fn resolve(&self, req: &EmbedRequest) -> Result<Resolved, PageError> {
         if !super::headers::is_token_shaped(&req.token) {
             return Err(PageError::UnknownToken);
         }
         let case = self
             .store
-            .case_by_token(&TokenHash::of(&req.token))
+            .case_by_token(&crate::domain::token::TokenHash::of(&req.token))
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, token = %redact(&req.token), "loading case");
-                PageError::Unavailable
-            })?
+            .map_err(|e| self.unavailable(e, &req.token))?
             .ok_or(PageError::UnknownToken)?;
         let origin = case
             .origins
@@ -64,19 +141,15 @@ impl StoreBackend {
             })?
             .as_str()
             .to_owned();
-        let target = MessageTarget {
-            origin,
-            embed_id: clean_embed_id(req.embed_id.clone()),
-        };
-        Ok((case, target))
+        Ok((case, origin, clean_embed_id(req.embed_id.clone())))
     }
 
-    fn message(&self, action: Action, target: &MessageTarget) -> PageMessage {
+    fn message(&self, action: Action, embed_id: &Option<String>) -> PageMessage {
         PageMessage {
             action,
             envelope: Some(Envelope {
                 message_id: new_id(),
-                embed_id: target.embed_id.clone(),
+                embed_id: embed_id.clone(),
                 sent_at: self
                     .clock
                     .now()
@@ -85,8 +158,71 @@ impl StoreBackend {
         }
     }
 
-    async fn load_view(&self, req: EmbedRequest) -> Result<RecoveryView, PageError> {
-        let (case, target) = self.resolve(&req).await?;
+    /// The page to show for a request: the one asked for when the case's
+    /// state bears it out, else the main page. Result pages post the
+    /// message of what happened; a URL alone cannot make the page claim
+    /// something that did not.
+    fn decide(&self, req: &PageRequest, case: &CaseRecord) -> (PageKind, Vec<Action>) {
+        let token = req.embed.token.clone();
+        let open = case.status == CaseStatus::Open || case.status == CaseStatus::Paying;
+        let method_changed = req.method_changed && case.method_changed_at_ms.is_some();
+        let change_method = || Action::ChangeMethod {
+            token: token.clone(),
+            order_id: case.partner_order_id.clone(),
+        };
+        match req.kind {
+            PageKind::Paid if case.status == CaseStatus::Recovered => {
+                let complete = Action::PaymentComplete {
+                    payment_info: case.payment_info.clone().unwrap_or_default(),
+                    payment_date: case
+                        .paid_at_ms
+                        .map(|ms| kst_text(ms, "%Y-%m-%d %H:%M:%S"))
+                        .unwrap_or_default(),
+                    token: token.clone(),
+                    order_id: case.partner_order_id.clone(),
+                };
+                let mut actions = Vec::new();
+                if method_changed {
+                    actions.push(change_method());
+                }
+                actions.push(complete);
+                (PageKind::Paid, actions)
+            }
+            PageKind::Failed if open && case.last_decline.is_some() => {
+                let mut actions = Vec::new();
+                if method_changed {
+                    actions.push(change_method());
+                }
+                actions.push(Action::PaymentFailed {
+                    reason: case.last_decline.clone().unwrap_or_default(),
+                    token: token.clone(),
+                });
+                (PageKind::Failed, actions)
+            }
+            PageKind::DateChanged if case.selected_date.is_some() => (
+                PageKind::DateChanged,
+                vec![Action::ChangeDate {
+                    order_id: case.partner_order_id.clone(),
+                    selected_date: case.selected_date.clone().unwrap_or_default(),
+                }],
+            ),
+            PageKind::Reminded if open && case.remind_count > 0 => (PageKind::Reminded, vec![]),
+            PageKind::Method | PageKind::Date if open => (req.kind, vec![]),
+            PageKind::Home => (
+                PageKind::Home,
+                vec![Action::Redirect {
+                    target: RedirectTarget::Home,
+                }],
+            ),
+            _ => (PageKind::Main, vec![]),
+        }
+    }
+
+    async fn load_page(&self, req: PageRequest) -> Result<PageView, PageError> {
+        let (case, origin, embed_id) = self.resolve(&req.embed).await?;
+        let (kind, actions) = self.decide(&req, &case);
+        let mut messages = vec![self.message(Action::Ready, &embed_id)];
+        messages.extend(actions.into_iter().map(|a| self.message(a, &embed_id)));
         let state = match case.status {
             CaseStatus::Open | CaseStatus::Paying => CaseState::Open,
             CaseStatus::Recovered => CaseState::Recovered {
@@ -97,8 +233,8 @@ impl StoreBackend {
             },
             CaseStatus::Canceled => CaseState::Closed,
         };
-        let ready = self.message(Action::Ready, &target);
-        Ok(RecoveryView {
+        let (date_min, date_max) = date_window(self.clock.now(), case.change_date_window_days);
+        let view = RecoveryView {
             business_name: case.business_name,
             product_name: case.product_name,
             amount: case.amount,
@@ -106,144 +242,236 @@ impl StoreBackend {
             failure_reason: case.failure_reason,
             payment_info: case.payment_info,
             state,
-            target,
-            ready,
             test_mode: self.gateway.is_sandbox(),
+            remind_left: (REMIND_LIMIT - case.remind_count).max(0) as u32,
+            date_min: date_min.to_string(),
+            date_max: date_max.to_string(),
+            selected_date: case.selected_date,
+            last_decline: case.last_decline,
+        };
+        Ok(PageView {
+            kind,
+            view,
+            link: LinkParams {
+                token: req.embed.token,
+                origin: origin.clone(),
+                embed_id: embed_id.clone(),
+                lang: req.lang,
+            },
+            outbox: Outbox {
+                origin,
+                embed_id,
+                messages,
+            },
         })
     }
 
-    async fn pay(&self, req: EmbedRequest) -> Result<PayOutcome, PageError> {
-        let (case, target) = self.resolve(&req).await?;
-        let complete = |this: &Self, paid_at: DateTime<Utc>| {
-            let action = Action::PaymentComplete {
-                payment_info: case.payment_info.clone().unwrap_or_default(),
-                payment_date: paid_at
-                    .with_timezone(&kst())
-                    .format("%Y-%m-%d %H:%M:%S")
-                    .to_string(),
-                token: req.token.clone(),
-                order_id: case.partner_order_id.clone(),
-            };
-            PayOutcome::Paid {
-                message: this.message(action, &target),
-                target: target.clone(),
-            }
-        };
+    /// Charges the case's amount with the order's billing key, once however
+    /// many requests arrive: the first claims the case (OPEN -> PAYING), the
+    /// rest see it busy or paid.
+    pub async fn pay(&self, req: &EmbedRequest) -> Result<PayResult, PageError> {
+        let (case, _, _) = self.resolve(req).await?;
         match case.status {
-            CaseStatus::Open => {}
-            // A second tab or a repeated click after success: same answer, no charge.
-            CaseStatus::Recovered => {
-                let paid_at = case
-                    .paid_at_ms
-                    .and_then(|ms| Utc.timestamp_millis_opt(ms).single());
-                return Ok(complete(self, paid_at.unwrap_or_else(|| self.clock.now())));
-            }
-            CaseStatus::Paying | CaseStatus::Canceled => return Err(PageError::AlreadyClosed),
+            CaseStatus::Open | CaseStatus::Paying => {}
+            CaseStatus::Recovered => return Ok(PayResult::Paid),
+            CaseStatus::Canceled => return Err(PageError::AlreadyClosed),
         }
-        let store_err = |e: crate::store::StoreError| {
-            tracing::error!(error = %e, case_id = case.id, "recording charge");
-            PageError::Unavailable
-        };
-        let idempotency_key = format!("rb-{}-{}", case.id, new_id());
-        let now = self.clock.now();
-        let charge_id = match self
+        let store_err = |e| self.unavailable(e, &req.token);
+        let now = self.clock.now().timestamp_millis();
+        let fresh_key = format!("rb-{}-{}", case.id, new_id());
+        let (charge_id, idempotency_key) = match self
             .store
             .claim_charge(
                 case.id,
-                &idempotency_key,
+                &fresh_key,
                 case.amount,
-                now.timestamp_millis(),
+                now,
+                now - CHARGE_RETRY_AFTER_MS,
             )
             .await
             .map_err(store_err)?
         {
-            ChargeClaim::Claimed { charge_id } => charge_id,
-            ChargeClaim::Busy(CaseStatus::Recovered) => {
-                return Ok(complete(self, now));
-            }
-            ChargeClaim::Busy(_) => return Err(PageError::AlreadyClosed),
+            ChargeClaim::Claimed {
+                charge_id,
+                idempotency_key,
+            } => (charge_id, idempotency_key),
+            ChargeClaim::Busy(CaseStatus::Recovered) => return Ok(PayResult::Paid),
+            ChargeClaim::Busy(CaseStatus::Canceled) => return Err(PageError::AlreadyClosed),
+            ChargeClaim::Busy(_) => return Ok(PayResult::Busy),
         };
         let Some(billing_key) = case.id_key.clone() else {
-            let reason = "등록된 결제 수단이 없어요".to_owned();
             self.store
-                .fail_charge(case.id, charge_id, &reason)
+                .fail_charge(case.id, charge_id, "등록된 결제 수단이 없어요")
                 .await
                 .map_err(store_err)?;
-            return Ok(self.declined(reason, &req, &target));
+            return Ok(PayResult::Declined);
         };
         let charge = ChargeRequest {
             billing_key,
+            customer_key: case
+                .customer_key
+                .clone()
+                .unwrap_or_else(|| format!("rb_case_{}", case.id)),
             amount: case.amount,
             order_name: case.product_name.clone(),
             idempotency_key,
         };
         match self.gateway.charge(charge).await {
             Ok(receipt) => {
-                let paid_at = self.clock.now();
+                let paid_at = self.clock.now().timestamp_millis();
                 let recovered = self
                     .store
-                    .complete_charge(
-                        case.id,
-                        charge_id,
-                        &receipt.gateway_ref,
-                        paid_at.timestamp_millis(),
-                    )
+                    .complete_charge(case.id, charge_id, &receipt.gateway_ref, paid_at)
                     .await
                     .map_err(store_err)?;
                 if recovered {
                     tracing::info!(case_id = case.id, "case recovered by payment");
+                    Ok(PayResult::Paid)
                 } else {
-                    // The money moved, so the customer is told it did; the
-                    // charge row is marked NEEDS_REFUND for the operator.
+                    // The partner closed the case while the charge was in
+                    // flight: their decision stands and the charge row is
+                    // marked NEEDS_REFUND for the operator.
                     tracing::error!(
                         case_id = case.id,
                         charge_id,
                         "charged a case closed meanwhile; refund needed"
                     );
+                    Err(PageError::AlreadyClosed)
                 }
-                Ok(complete(self, paid_at))
             }
-            Err(ChargeError::Declined { reason, .. }) => {
+            Err(ChargeError::Declined { code, reason }) => {
+                tracing::info!(case_id = case.id, code, "charge declined");
                 self.store
                     .fail_charge(case.id, charge_id, &reason)
                     .await
                     .map_err(store_err)?;
-                Ok(self.declined(reason, &req, &target))
+                Ok(PayResult::Declined)
             }
             Err(ChargeError::Unavailable(e)) => {
-                tracing::warn!(error = %e, case_id = case.id, "gateway unavailable");
+                tracing::warn!(error = %e, case_id = case.id, "charge outcome unknown; will resend");
                 self.store
-                    .fail_charge(case.id, charge_id, &e)
+                    .charge_outcome_unknown(charge_id, self.clock.now().timestamp_millis())
                     .await
                     .map_err(store_err)?;
-                Err(PageError::Unavailable)
+                Ok(PayResult::Unavailable)
             }
         }
     }
 
-    fn declined(&self, reason: String, req: &EmbedRequest, target: &MessageTarget) -> PayOutcome {
-        let message = self.message(
-            Action::PaymentFailed {
-                reason: reason.clone(),
-                token: req.token.clone(),
-            },
-            target,
-        );
-        PayOutcome::Declined {
-            reason,
-            message,
-            target: target.clone(),
+    /// Where to send the customer to register a card. The return URLs carry
+    /// the iframe's parameters, so the flow comes back to the same case and
+    /// origin.
+    pub async fn start_method_change(
+        &self,
+        req: &EmbedRequest,
+        lang: Lang,
+    ) -> Result<BillingAuthLaunch, PageError> {
+        let (case, origin, embed_id) = self.resolve(req).await?;
+        if !matches!(case.status, CaseStatus::Open | CaseStatus::Paying) {
+            return Err(PageError::AlreadyClosed);
         }
+        let link = LinkParams {
+            token: req.token.clone(),
+            origin,
+            embed_id,
+            lang,
+        };
+        let base = self.public_url.trim_end_matches('/');
+        Ok(self.gateway.billing_auth(&BillingAuthRequest {
+            customer_key: case
+                .customer_key
+                .clone()
+                .unwrap_or_else(|| format!("rb_c_{}", new_id())),
+            success_url: format!("{base}{}", link.href(super::actions::METHOD_RETURN)),
+            fail_url: format!("{base}{}", link.href(super::actions::METHOD_CANCEL)),
+        }))
+    }
+
+    /// The card window came back with an auth key: issue the billing key,
+    /// store it on the order (the partner reads it with
+    /// `GET /order/{token}/idKey`), then charge it.
+    pub async fn complete_method_change(
+        &self,
+        req: &EmbedRequest,
+        auth_key: String,
+        customer_key: String,
+    ) -> Result<Result<PayResult, ()>, PageError> {
+        let (case, _, _) = self.resolve(req).await?;
+        match case.status {
+            CaseStatus::Open | CaseStatus::Paying => {}
+            CaseStatus::Recovered => return Ok(Ok(PayResult::Paid)),
+            CaseStatus::Canceled => return Err(PageError::AlreadyClosed),
+        }
+        let issued = match self
+            .gateway
+            .issue_billing_key(auth_key, customer_key.clone())
+            .await
+        {
+            Ok(issued) => issued,
+            Err(e) => {
+                tracing::info!(error = %e, case_id = case.id, "billing key not issued");
+                return Ok(Err(()));
+            }
+        };
+        let now = self.clock.now().timestamp_millis();
+        let stored = self
+            .store
+            .replace_billing_key(
+                case.id,
+                &issued.billing_key,
+                &customer_key,
+                &issued.payment_info,
+                now,
+            )
+            .await
+            .map_err(|e| self.unavailable(e, &req.token))?;
+        if !stored {
+            return Ok(Ok(PayResult::Busy));
+        }
+        tracing::info!(case_id = case.id, "payment method changed");
+        self.pay(req).await.map(Ok)
+    }
+
+    pub async fn change_date(
+        &self,
+        req: &EmbedRequest,
+        selected: &str,
+    ) -> Result<Result<(), DateRefusal>, PageError> {
+        let (case, _, _) = self.resolve(req).await?;
+        if case.status != CaseStatus::Open {
+            return Ok(Err(DateRefusal::Closed));
+        }
+        let date =
+            match parse_selected_date(selected, self.clock.now(), case.change_date_window_days) {
+                Ok(d) => d,
+                Err(r) => return Ok(Err(r)),
+            };
+        let changed = self
+            .store
+            .change_date(case.id, &date.to_string(), stage_time_on(date))
+            .await
+            .map_err(|e| self.unavailable(e, &req.token))?;
+        Ok(if changed {
+            Ok(())
+        } else {
+            Err(DateRefusal::Closed)
+        })
+    }
+
+    /// Postpones the next stage by a day; false once the limit is reached.
+    pub async fn remind_later(&self, req: &EmbedRequest) -> Result<bool, PageError> {
+        let (case, _, _) = self.resolve(req).await?;
+        let next = self.clock.now().timestamp_millis() + 24 * 3600 * 1000;
+        self.store
+            .remind_later(case.id, REMIND_LIMIT, next)
+            .await
+            .map_err(|e| self.unavailable(e, &req.token))
     }
 }
 
 impl RecoveryBackend for StoreBackend {
-    fn load(&self, req: EmbedRequest) -> BoxFuture<'_, Result<RecoveryView, PageError>> {
-        Box::pin(self.load_view(req))
-    }
-
-    fn pay_now(&self, req: EmbedRequest) -> BoxFuture<'_, Result<PayOutcome, PageError>> {
-        Box::pin(self.pay(req))
+    fn load(&self, req: PageRequest) -> BoxFuture<'_, Result<PageView, PageError>> {
+        Box::pin(self.load_page(req))
     }
 }
 
@@ -271,5 +499,39 @@ mod tests {
             .unwrap()
             .timestamp_millis();
         assert_eq!(kst_text(ms, "%Y-%m-%d %H:%M"), "2026-11-22 13:05");
+    }
+
+    #[test]
+    fn the_date_window_is_tomorrow_to_the_partners_limit_in_korean_days() {
+        // 2026-11-22 16:00 UTC is already 2026-11-23 01:00 in Seoul.
+        let late = Utc.with_ymd_and_hms(2026, 11, 22, 16, 0, 0).unwrap();
+        let (first, last) = date_window(late, 14);
+        assert_eq!(first.to_string(), "2026-11-24");
+        assert_eq!(last.to_string(), "2026-12-07");
+        assert!(parse_selected_date("2026-11-24", late, 14).is_ok());
+        assert!(parse_selected_date(" 2026-12-07 ", late, 14).is_ok());
+        for bad in [
+            "2026-11-23",
+            "2026-12-08",
+            "2026-13-01",
+            "tomorrow",
+            "",
+            "2026-11-30T00:00",
+        ] {
+            assert_eq!(
+                parse_selected_date(bad, late, 14),
+                Err(DateRefusal::OutOfWindow),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_changed_date_is_due_at_ten_in_seoul() {
+        let d = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        assert_eq!(
+            kst_text(stage_time_on(d), "%Y-%m-%d %H:%M"),
+            "2026-11-30 10:00"
+        );
     }
 }

@@ -1,7 +1,10 @@
-//! Hosting the recovery page: response headers for framing, and the
-//! [`app::backend::RecoveryBackend`] the page's server functions call.
+//! Hosting the recovery page: response headers for framing, the
+//! [`app::backend::RecoveryBackend`] the page renders from, the page's
+//! actions (form posts), and the sandbox gateway's card window.
 
+pub mod actions;
 pub mod backend;
 pub mod headers;
+pub mod sandbox_page;
 
 pub use backend::StoreBackend;

@@ -1,23 +1,28 @@
-//! Payment gateways behind one trait. The sandbox is the default; real PG
-//! adapters (Toss Payments) implement the same trait.
+//! Payment gateways behind one trait. The sandbox is the default; the Toss
+//! Payments adapter implements the same trait against Toss's billing API.
 
 pub mod sandbox;
+pub mod toss;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
 pub use sandbox::SandboxGateway;
+pub use toss::{TossConfig, TossGateway};
 
 /// A charge of a stored billing key (StepPay's `idKey`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChargeRequest {
     pub billing_key: String,
+    /// The PG's customer key the billing key belongs to (Toss's `customerKey`).
+    pub customer_key: String,
     /// KRW, from our database, never from the browser.
     pub amount: i64,
     /// Shown on the customer's statement.
     pub order_name: String,
-    /// Sent to the PG so a retried request cannot charge twice.
+    /// Sent to the PG so a retried request cannot charge twice; also the
+    /// PG-side order id.
     pub idempotency_key: String,
 }
 
@@ -29,20 +34,106 @@ pub struct Receipt {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChargeError {
-    /// The card issuer said no; the reason is safe to show the customer.
+    /// The card issuer (or the PG) said no; the reason is safe to show the
+    /// customer. Nothing was charged.
     #[error("declined: {reason}")]
     Declined { code: String, reason: String },
-    /// We could not reach the PG or it failed; the outcome is unknown.
+    /// We could not reach the PG or it failed; the outcome is unknown, so the
+    /// charge must be retried with the same idempotency key, never a new one.
     #[error("gateway unavailable: {0}")]
     Unavailable(String),
+}
+
+/// Where the customer registers a new card: the PG's hosted window stands
+/// between our "change method" page and our return URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BillingAuthRequest {
+    pub customer_key: String,
+    /// Absolute URLs on our host; the PG appends its own query parameters
+    /// (`authKey`, `customerKey` on success; `code`, `message` on failure).
+    pub success_url: String,
+    pub fail_url: String,
+}
+
+/// How to send the customer to the card window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BillingAuthLaunch {
+    /// A plain redirect (the sandbox's page).
+    Redirect(String),
+    /// A small HTML page that opens the PG's window with its JS SDK.
+    Page(String),
+}
+
+/// A billing key the PG issued after the customer registered a card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedKey {
+    pub billing_key: String,
+    /// Display text such as `신한카드 4330*`: never the full number.
+    pub payment_info: String,
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 pub trait PaymentGateway: Send + Sync + 'static {
     fn charge(&self, req: ChargeRequest) -> BoxFuture<'_, Result<Receipt, ChargeError>>;
+    /// Starts card registration.
+    fn billing_auth(&self, req: &BillingAuthRequest) -> BillingAuthLaunch;
+    /// Exchanges the one-time `authKey` from the card window for a billing key.
+    fn issue_billing_key(
+        &self,
+        auth_key: String,
+        customer_key: String,
+    ) -> BoxFuture<'_, Result<IssuedKey, ChargeError>>;
     /// True for gateways that move no real money; the page shows a banner.
     fn is_sandbox(&self) -> bool;
 }
 
 pub type SharedGateway = Arc<dyn PaymentGateway>;
+
+/// Which gateway the server uses (`REBOUND_GATEWAY`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayConfig {
+    Sandbox,
+    Toss(TossConfig),
+}
+
+pub fn from_config(config: &GatewayConfig) -> SharedGateway {
+    match config {
+        GatewayConfig::Sandbox => Arc::new(SandboxGateway::default()),
+        GatewayConfig::Toss(toss) => Arc::new(TossGateway::new(toss.clone())),
+    }
+}
+
+/// `신한카드 4330*` from a card company and a masked number such as
+/// `43301234****123*`: the company and the first four digits, as StepPay shows.
+pub fn card_label(company: &str, masked_number: &str) -> String {
+    let digits: String = masked_number
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(4)
+        .collect();
+    let company = company.trim();
+    let company = if company.is_empty() || company.ends_with("카드") {
+        company.to_owned()
+    } else {
+        format!("{company}카드")
+    };
+    match (company.is_empty(), digits.is_empty()) {
+        (_, true) => company,
+        (true, false) => format!("{digits}*"),
+        (false, false) => format!("{company} {digits}*"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::card_label;
+
+    #[test]
+    fn card_labels_show_company_and_four_digits() {
+        assert_eq!(card_label("신한", "43301234****123*"), "신한카드 4330*");
+        assert_eq!(card_label("현대카드", "5310********1234"), "현대카드 5310*");
+        assert_eq!(card_label("", "1234"), "1234*");
+        assert_eq!(card_label("국민", ""), "국민카드");
+    }
+}

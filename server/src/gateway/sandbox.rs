@@ -1,16 +1,36 @@
 //! A gateway that moves no money. Billing keys choose the outcome, so tests and
-//! demos can exercise every path deterministically.
+//! demos can exercise every path deterministically. Its card window is our own
+//! page (`/embed/sandbox/billing-auth`, see `embed::sandbox_page`), standing in
+//! for the PG's hosted window.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use super::{BoxFuture, ChargeError, ChargeRequest, PaymentGateway, Receipt};
+use super::{
+    BillingAuthLaunch, BillingAuthRequest, BoxFuture, ChargeError, ChargeRequest, IssuedKey,
+    PaymentGateway, Receipt,
+};
 
 /// Billing keys with a fixed outcome. Any other key succeeds.
 pub const KEY_INSUFFICIENT_FUNDS: &str = "sandbox_insufficient_funds";
 pub const KEY_EXPIRED_CARD: &str = "sandbox_expired_card";
 pub const KEY_DO_NOT_HONOR: &str = "sandbox_do_not_honor";
 pub const KEY_NETWORK_ERROR: &str = "sandbox_network_error";
+
+/// The test cards the sandbox card window offers: (outcome, card label).
+/// The outcome travels in the auth key and picks the billing key.
+pub const TEST_CARDS: &[(&str, &str)] = &[
+    ("ok", "테스트카드 4242*"),
+    ("insufficient_funds", "테스트카드 9995*"),
+    ("expired_card", "테스트카드 0069*"),
+    ("do_not_honor", "테스트카드 0002*"),
+    ("network_error", "테스트카드 0119*"),
+];
+
+/// The auth key the sandbox window hands back for a test card.
+pub fn auth_key_for(outcome: &str, nonce: &str) -> String {
+    format!("sandbox_auth.{outcome}.{nonce}")
+}
 
 #[derive(Default)]
 pub struct SandboxGateway {
@@ -41,6 +61,35 @@ impl SandboxGateway {
             }),
         }
     }
+
+    fn issue(auth_key: &str) -> Result<IssuedKey, ChargeError> {
+        let invalid = || ChargeError::Declined {
+            code: "INVALID_AUTH_KEY".into(),
+            reason: "카드 등록을 확인할 수 없어요".into(),
+        };
+        let mut parts = auth_key.splitn(3, '.');
+        let (Some("sandbox_auth"), Some(outcome), Some(nonce)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(invalid());
+        };
+        let label = TEST_CARDS
+            .iter()
+            .find(|(o, _)| *o == outcome)
+            .map(|(_, label)| *label)
+            .ok_or_else(invalid)?;
+        if nonce.is_empty() || !nonce.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(invalid());
+        }
+        let billing_key = match outcome {
+            "ok" => format!("sandbox_ok_{nonce}"),
+            other => format!("sandbox_{other}"),
+        };
+        Ok(IssuedKey {
+            billing_key,
+            payment_info: label.to_owned(),
+        })
+    }
 }
 
 impl PaymentGateway for SandboxGateway {
@@ -55,6 +104,24 @@ impl PaymentGateway for SandboxGateway {
         })
     }
 
+    fn billing_auth(&self, req: &BillingAuthRequest) -> BillingAuthLaunch {
+        let query = serde_urlencoded::to_string([
+            ("customerKey", req.customer_key.as_str()),
+            ("successUrl", req.success_url.as_str()),
+            ("failUrl", req.fail_url.as_str()),
+        ])
+        .unwrap_or_default();
+        BillingAuthLaunch::Redirect(format!("/embed/sandbox/billing-auth?{query}"))
+    }
+
+    fn issue_billing_key(
+        &self,
+        auth_key: String,
+        _customer_key: String,
+    ) -> BoxFuture<'_, Result<IssuedKey, ChargeError>> {
+        Box::pin(async move { Self::issue(&auth_key) })
+    }
+
     fn is_sandbox(&self) -> bool {
         true
     }
@@ -67,6 +134,7 @@ mod tests {
     fn req(key: &str) -> ChargeRequest {
         ChargeRequest {
             billing_key: key.into(),
+            customer_key: "c1".into(),
             amount: 10_000,
             order_name: "구독".into(),
             idempotency_key: "k1".into(),
@@ -97,6 +165,50 @@ mod tests {
         assert!(matches!(
             g.charge(req(KEY_NETWORK_ERROR)).await,
             Err(ChargeError::Unavailable(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn test_cards_issue_keys_with_their_outcome() {
+        let g = SandboxGateway::default();
+        let ok = g
+            .issue_billing_key(auth_key_for("ok", "n1"), "c1".into())
+            .await
+            .unwrap();
+        assert_eq!(ok.billing_key, "sandbox_ok_n1");
+        assert_eq!(ok.payment_info, "테스트카드 4242*");
+        assert!(g.charge(req(&ok.billing_key)).await.is_ok());
+        let declining = g
+            .issue_billing_key(auth_key_for("expired_card", "n2"), "c1".into())
+            .await
+            .unwrap();
+        assert_eq!(declining.billing_key, KEY_EXPIRED_CARD);
+        for bad in [
+            "",
+            "sandbox_auth.ok.",
+            "sandbox_auth.stolen.n1",
+            "other.ok.n1",
+            "sandbox_auth.ok.a/b",
+        ] {
+            assert!(
+                g.issue_billing_key(bad.into(), "c1".into()).await.is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_card_window_is_our_sandbox_page() {
+        let launch = SandboxGateway::default().billing_auth(&BillingAuthRequest {
+            customer_key: "c 1".into(),
+            success_url: "http://h/embed/recovery/method/return?token=t".into(),
+            fail_url: "http://h/embed/recovery/method/cancel".into(),
+        });
+        let BillingAuthLaunch::Redirect(url) = launch else {
+            panic!("sandbox redirects")
+        };
+        assert!(url.starts_with(
+            "/embed/sandbox/billing-auth?customerKey=c+1&successUrl=http%3A%2F%2Fh%2F"
         ));
     }
 }

@@ -49,7 +49,17 @@ pub struct CaseRecord {
     pub payment_info: Option<String>,
     pub partner_order_id: String,
     pub id_key: Option<String>,
+    /// The PG customer key `id_key` was issued under, if we issued it.
+    pub customer_key: Option<String>,
     pub paid_at_ms: Option<i64>,
+    /// `YYYY-MM-DD` the customer chose on the page, if they did.
+    pub selected_date: Option<String>,
+    pub remind_count: i64,
+    pub method_changed_at_ms: Option<i64>,
+    /// The partner's limit on how far ahead the date may move.
+    pub change_date_window_days: i64,
+    /// Why the latest declined charge was declined, if the latest failed.
+    pub last_decline: Option<String>,
 }
 
 #[derive(FromRow)]
@@ -65,14 +75,24 @@ struct CaseRow {
     payment_info: Option<String>,
     partner_order_id: String,
     id_key: Option<String>,
+    billing_customer_key: Option<String>,
     payment_date: Option<i64>,
+    selected_date: Option<String>,
+    remind_count: i64,
+    method_changed_at: Option<i64>,
+    change_date_window_days: i64,
+    last_decline: Option<String>,
 }
 
 /// The result of trying to start a charge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChargeClaim {
-    /// This caller owns the charge with this id; go ahead.
-    Claimed { charge_id: i64 },
+    /// This caller owns the charge with this id and must send it with this
+    /// idempotency key (a retried charge keeps its first key).
+    Claimed {
+        charge_id: i64,
+        idempotency_key: String,
+    },
     /// Someone else is charging, or the case is closed.
     Busy(CaseStatus),
 }
@@ -88,7 +108,10 @@ impl Store {
                      JOIN products pr ON pr.id = pc.product_id WHERE oi.order_id = o.id \
                      ORDER BY oi.price_id LIMIT 1) AS product_name, \
                     o.amount, c.failed_at, c.failure_reason, o.payment_info, o.partner_order_id, \
-                    o.id_key, o.payment_date \
+                    o.id_key, o.billing_customer_key, o.payment_date, c.selected_date, \
+                    c.remind_count, c.method_changed_at, p.change_date_window_days, \
+                    (SELECT ch.failure_reason FROM charges ch WHERE ch.case_id = c.id \
+                     ORDER BY ch.id DESC LIMIT 1) AS last_decline \
              FROM recovery_cases c \
              JOIN partners p ON p.id = c.partner_id \
              JOIN orders o ON o.id = c.order_id \
@@ -109,19 +132,32 @@ impl Store {
             payment_info: r.payment_info,
             partner_order_id: r.partner_order_id,
             id_key: r.id_key,
+            customer_key: r.billing_customer_key,
             paid_at_ms: r.payment_date,
+            selected_date: r.selected_date,
+            remind_count: r.remind_count,
+            method_changed_at_ms: r.method_changed_at,
+            change_date_window_days: r.change_date_window_days,
+            last_decline: r.last_decline,
         }))
     }
 
     /// Moves the case from OPEN to PAYING and records the attempt, in one
     /// transaction. The conditional update is the lock: of any number of
     /// concurrent callers exactly one sees a changed row.
+    ///
+    /// A case left PAYING by a charge whose outcome never got recorded (PG
+    /// timeout, process killed mid-charge) is taken over once the attempt is
+    /// older than `stale_before_ms`: the caller resends the same charge with
+    /// the same idempotency key, so the PG answers with the first outcome
+    /// instead of charging twice.
     pub async fn claim_charge(
         &self,
         case_id: i64,
         idempotency_key: &str,
         amount: i64,
         now_ms: i64,
+        stale_before_ms: i64,
     ) -> Result<ChargeClaim, StoreError> {
         let mut tx = self.begin_write().await?;
         let claimed = sqlx::query(
@@ -137,11 +173,35 @@ impl Store {
                     .bind(case_id)
                     .fetch_one(&mut *tx)
                     .await?;
-            return Ok(ChargeClaim::Busy(CaseStatus::parse(&status.0)));
+            let status = CaseStatus::parse(&status.0);
+            if status == CaseStatus::Paying {
+                // Take over a stale attempt: again a conditional update, so
+                // only one of several retrying callers wins.
+                let stale: Option<(i64, String)> = sqlx::query_as(
+                    "UPDATE charges SET attempted_at = $3 \
+                     WHERE id = (SELECT id FROM charges WHERE case_id = $1 AND status = 'PENDING' \
+                                 ORDER BY id DESC LIMIT 1) \
+                       AND COALESCE(attempted_at, created_at) < $2 \
+                     RETURNING id, idempotency_key",
+                )
+                .bind(case_id)
+                .bind(stale_before_ms)
+                .bind(now_ms)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some((charge_id, idempotency_key)) = stale {
+                    tx.commit().await?;
+                    return Ok(ChargeClaim::Claimed {
+                        charge_id,
+                        idempotency_key,
+                    });
+                }
+            }
+            return Ok(ChargeClaim::Busy(status));
         }
         let (charge_id,): (i64,) = sqlx::query_as(
-            "INSERT INTO charges (case_id, idempotency_key, amount, status, created_at) \
-             VALUES ($1, $2, $3, 'PENDING', $4) RETURNING id",
+            "INSERT INTO charges (case_id, idempotency_key, amount, status, created_at, attempted_at) \
+             VALUES ($1, $2, $3, 'PENDING', $4, $4) RETURNING id",
         )
         .bind(case_id)
         .bind(idempotency_key)
@@ -150,7 +210,26 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(ChargeClaim::Claimed { charge_id })
+        Ok(ChargeClaim::Claimed {
+            charge_id,
+            idempotency_key: idempotency_key.to_owned(),
+        })
+    }
+
+    /// Leaves a charge of unknown outcome pending (the case stays PAYING)
+    /// so the next attempt resends it with the same key; only the time of
+    /// this attempt is recorded.
+    pub async fn charge_outcome_unknown(
+        &self,
+        charge_id: i64,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE charges SET attempted_at = $2 WHERE id = $1 AND status = 'PENDING'")
+            .bind(charge_id)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Records a successful charge: the charge, the case and the order change
@@ -241,6 +320,100 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         Ok(n)
+    }
+}
+
+/// What a page action asks of a case.
+impl Store {
+    /// Stores a newly issued billing key on the case's order, for this and
+    /// every later charge (the partner reads it with `GET /order/{token}/idKey`).
+    /// False if the case is no longer open.
+    pub async fn replace_billing_key(
+        &self,
+        case_id: i64,
+        id_key: &str,
+        customer_key: &str,
+        payment_info: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let open = sqlx::query(
+            "UPDATE recovery_cases SET method_changed_at = $2 WHERE id = $1 AND status = 'OPEN'",
+        )
+        .bind(case_id)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if open {
+            sqlx::query(
+                "UPDATE orders SET id_key = $2, billing_customer_key = $3, payment_info = $4, \
+                 updated_at = $5 WHERE id = (SELECT order_id FROM recovery_cases WHERE id = $1)",
+            )
+            .bind(case_id)
+            .bind(id_key)
+            .bind(customer_key)
+            .bind(payment_info)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(open)
+    }
+
+    /// Records the customer's new payment date and moves the next stage to
+    /// it. False if the case is no longer open.
+    pub async fn change_date(
+        &self,
+        case_id: i64,
+        selected_date: &str,
+        next_stage_at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE recovery_cases SET selected_date = $2, next_stage_at = $3 \
+             WHERE id = $1 AND status = 'OPEN'",
+        )
+        .bind(case_id)
+        .bind(selected_date)
+        .bind(next_stage_at_ms)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    /// Counts a "remind me later" and postpones the next stage, at most
+    /// `limit` times per case. The limit is in the statement, so two tabs
+    /// cannot both take the last one.
+    pub async fn remind_later(
+        &self,
+        case_id: i64,
+        limit: i64,
+        next_stage_at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE recovery_cases SET remind_count = remind_count + 1, next_stage_at = $3 \
+             WHERE id = $1 AND status = 'OPEN' AND remind_count < $2",
+        )
+        .bind(case_id)
+        .bind(limit)
+        .bind(next_stage_at_ms)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    /// The next stage's due time (tests; the API answers it as `retryDate`).
+    pub async fn next_stage_at(&self, case_id: i64) -> Result<Option<i64>, StoreError> {
+        let (at,): (Option<i64>,) =
+            sqlx::query_as("SELECT next_stage_at FROM recovery_cases WHERE id = $1")
+                .bind(case_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(at)
     }
 }
 

@@ -13,7 +13,7 @@ use rebound::clock::ManualClock;
 use rebound::config::Config;
 use rebound::domain::origin::{AllowedOrigins, Origin};
 use rebound::domain::token::{TokenHash, new_id, new_recovery_token, new_secret_token};
-use rebound::gateway::SandboxGateway;
+use rebound::gateway::{SandboxGateway, SharedGateway};
 use rebound::startup::Application;
 use rebound::store::{FailedOrderSeed, PartnerRecord, Store};
 use sqlx::Connection;
@@ -25,6 +25,9 @@ pub struct TestApp {
     pub base: String,
     pub store: Store,
     pub client: reqwest::Client,
+    /// A client that does not follow redirects, to see each `303`.
+    pub browser: reqwest::Client,
+    /// The sandbox gateway, unless the test chose another one.
     pub gateway: Arc<SandboxGateway>,
     pub clock: Arc<ManualClock>,
     /// A partner with origins `PARTNER_ORIGIN` and `OTHER_PARTNER_ORIGIN`.
@@ -87,6 +90,11 @@ async fn fresh_database(dir: &tempfile::TempDir) -> (String, Option<(String, Str
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(None).await
+}
+
+/// `spawn_app` with another payment gateway than the sandbox.
+pub async fn spawn_app_with(gateway: Option<SharedGateway>) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let (database_url, pg_database) = fresh_database(&dir).await;
     let config = Config::from_lookup(|k| match k {
@@ -100,8 +108,9 @@ pub async fn spawn_app() -> TestApp {
     let clock = Arc::new(ManualClock::starting_at(
         Utc.with_ymd_and_hms(2026, 11, 22, 4, 5, 0).unwrap(),
     ));
-    let gateway = Arc::new(SandboxGateway::default());
-    let app = Application::build(config, clock.clone(), gateway.clone())
+    let sandbox = Arc::new(SandboxGateway::default());
+    let gateway = gateway.unwrap_or_else(|| sandbox.clone() as SharedGateway);
+    let app = Application::build(config, clock.clone(), gateway)
         .await
         .expect("build app");
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -116,7 +125,11 @@ pub async fn spawn_app() -> TestApp {
         base,
         store,
         client: reqwest::Client::new(),
-        gateway,
+        browser: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        gateway: sandbox,
         clock,
         partner,
         secret,

@@ -1,0 +1,96 @@
+import { expect, test } from "@playwright/test";
+import { seedCase } from "./env";
+import { dropped, openPartnerPage, outcomes, waitFor } from "./partner";
+
+// Every action on the embedded page, across two origins, checking what the
+// partner page's listener receives. Runs on desktop and on a 360 px phone.
+
+test("a declined payment tells the partner payment-failed with the reason", async ({ page }) => {
+  const seeded = seedCase("sandbox_insufficient_funds");
+  const { frame, embedId } = await openPartnerPage(page, seeded.token);
+  await frame.getByRole("button", { name: "지금 결제하기" }).click();
+  await expect(frame.getByTestId("heading")).toHaveText("결제에 실패했어요");
+  await expect(frame.getByTestId("decline-reason")).toHaveText("한도초과");
+  await waitFor(page, "payment-failed");
+  expect(await outcomes(page)).toEqual([
+    expect.objectContaining({ action: "payment-failed", reason: "한도초과", token: seeded.token, embedId }),
+  ]);
+  // The failed page offers another method.
+  await expect(frame.getByRole("link", { name: "다른 결제 수단으로 결제" })).toBeVisible();
+});
+
+test("changing the payment method registers a card, pays, and sends change-method", async ({ page }) => {
+  const seeded = seedCase("sandbox_expired_card");
+  const { frame, embedId } = await openPartnerPage(page, seeded.token);
+  await frame.getByRole("link", { name: "결제 수단 변경" }).click();
+  await expect(frame.getByTestId("heading")).toHaveText("결제 수단 변경");
+  await frame.getByRole("button", { name: "새 카드 등록하기" }).click();
+  // The sandbox's card window stands in for the PG's.
+  await frame.getByRole("button", { name: /테스트카드 4242\*/ }).click();
+  await expect(frame.getByTestId("heading")).toHaveText("결제가 완료되었어요");
+  await expect(frame.getByTestId("payment-info")).toHaveText("테스트카드 4242*");
+  await waitFor(page, "payment-complete");
+  const got = await outcomes(page);
+  expect(got.map((m) => m.action)).toEqual(["change-method", "payment-complete"]);
+  expect(got[0]).toMatchObject({ action: "change-method", token: seeded.token, orderId: seeded.orderId, embedId });
+  for (const m of got) expect(m).not.toHaveProperty("idKey");
+});
+
+test("changing the date sends change-date with the chosen day", async ({ page }) => {
+  const seeded = seedCase();
+  const { frame } = await openPartnerPage(page, seeded.token);
+  await frame.getByRole("link", { name: "결제일 변경" }).click();
+  const input = frame.getByLabel("새 결제일");
+  const max = (await input.getAttribute("max"))!;
+  await input.fill(max);
+  await frame.getByRole("button", { name: "이 날로 변경하기" }).click();
+  await expect(frame.getByTestId("heading")).toHaveText("결제일이 변경되었어요");
+  await waitFor(page, "change-date");
+  expect(await outcomes(page)).toEqual([
+    expect.objectContaining({ action: "change-date", orderId: seeded.orderId, selectedDate: max }),
+  ]);
+});
+
+test("remind me later works three times, then the option is gone", async ({ page }) => {
+  const seeded = seedCase();
+  const { frame } = await openPartnerPage(page, seeded.token);
+  for (const left of ["2회 남음", "1회 남음", "0회 남음"]) {
+    await frame.getByRole("button", { name: /나중에 알림 받기/ }).click();
+    await expect(frame.getByTestId("heading")).toHaveText("나중에 다시 알려드릴게요");
+    await expect(frame.getByTestId("remind-left")).toHaveText(left);
+    await frame.getByRole("link", { name: "돌아가기" }).click();
+    await expect(frame.getByTestId("heading")).toHaveText("결제에 실패했어요");
+  }
+  await expect(frame.getByRole("button", { name: /나중에 알림 받기/ })).toHaveCount(0);
+  expect(await outcomes(page)).toEqual([]);
+});
+
+test("home sends a symbolic redirect, never a URL", async ({ page }) => {
+  const seeded = seedCase();
+  const { frame } = await openPartnerPage(page, seeded.token);
+  await frame.getByRole("link", { name: "홈으로" }).click();
+  await waitFor(page, "redirect");
+  expect(await outcomes(page)).toEqual([expect.objectContaining({ action: "redirect", target: "home" })]);
+  expect(await dropped(page)).toEqual([]);
+});
+
+test("a double tap on pay sends one request and lands on the outcome", async ({ page }) => {
+  const seeded = seedCase();
+  const { frame } = await openPartnerPage(page, seeded.token);
+  // Wait for the island to hydrate (it marks the form), then tap twice.
+  const button = frame.getByRole("button", { name: "지금 결제하기" });
+  await button.dblclick();
+  await expect(frame.getByTestId("heading")).toHaveText("결제가 완료되었어요");
+  await waitFor(page, "payment-complete");
+  expect((await outcomes(page)).map((m) => m.action)).toEqual(["payment-complete"]);
+});
+
+test("without WASM the page still pays and reports it", async ({ page }) => {
+  await page.route("**/pkg/*.wasm", (route) => route.abort());
+  const seeded = seedCase();
+  const { frame } = await openPartnerPage(page, seeded.token);
+  await frame.getByRole("button", { name: "지금 결제하기" }).click();
+  await expect(frame.getByTestId("heading")).toHaveText("결제가 완료되었어요");
+  await waitFor(page, "payment-complete");
+  expect(await outcomes(page)).toEqual([expect.objectContaining({ action: "payment-complete", orderId: seeded.orderId })]);
+});

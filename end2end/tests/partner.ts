@@ -1,0 +1,34 @@
+import { expect, type Page } from "@playwright/test";
+import { PARTNER_URL } from "./env";
+
+/** Messages the partner page's listener accepted, oldest first. */
+export async function received(page: Page): Promise<Record<string, unknown>[]> {
+  const items = await page.getByTestId("received").locator("li").allTextContents();
+  return items.map((t) => JSON.parse(t));
+}
+
+/** The accepted messages that report something (not `ready` or `resize`). */
+export async function outcomes(page: Page): Promise<Record<string, unknown>[]> {
+  return (await received(page)).filter((m) => m.action !== "ready" && m.action !== "resize");
+}
+
+export async function dropped(page: Page): Promise<string[]> {
+  return page.getByTestId("dropped").locator("li").allTextContents();
+}
+
+/** Opens the partner's recovery page and waits until the embed says `ready`. */
+export async function openPartnerPage(page: Page, token: string) {
+  await page.goto(`${PARTNER_URL}/?token=${encodeURIComponent(token)}`);
+  await expect(page.getByTestId("received")).toContainText('"action":"ready"', { timeout: 20_000 });
+  const frame = page.frameLocator("[data-testid=recovery-frame]");
+  const embedSrc = await page.getByTestId("recovery-frame").getAttribute("src");
+  const embedId = new URL(embedSrc!).searchParams.get("embedId")!;
+  return { frame, embedId };
+}
+
+/** Waits until the listener has accepted a message with this action. */
+export async function waitFor(page: Page, action: string) {
+  await expect
+    .poll(async () => (await received(page)).map((m) => m.action), { timeout: 15_000 })
+    .toContain(action);
+}

@@ -1,0 +1,206 @@
+//! The page's actions as plain form posts: each handler calls the backend
+//! and answers `303 See Other` to the result page, so every action works in
+//! a browser without WASM (or without JavaScript) and a reload never
+//! resubmits. The result page, not this handler, posts the message: it is
+//! rendered from the case's state.
+
+use std::time::Duration;
+
+use app::copy::Lang;
+use app::model::{EmbedRequest, Notice, PageKind, actions};
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::backend::{DateRefusal, PayResult, StoreBackend};
+use crate::gateway::BillingAuthLaunch;
+use crate::startup::AppState;
+
+/// The PG's card window returns here (success) or there (closed, failed).
+pub const METHOD_RETURN: &str = "/embed/recovery/method/return";
+pub const METHOD_CANCEL: &str = "/embed/recovery/method/cancel";
+
+/// How long a second submit waits for the first one's charge to finish, so
+/// the page it lands on shows the real outcome.
+const SETTLE_WAIT: Duration = Duration::from_secs(10);
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(actions::PAY, post(pay))
+        .route(actions::METHOD, post(method))
+        .route(actions::DATE, post(date))
+        .route(actions::REMIND, post(remind))
+        .route(METHOD_RETURN, get(method_return))
+        .route(METHOD_CANCEL, get(method_cancel))
+}
+
+/// What every form and return URL carries.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionParams {
+    #[serde(default)]
+    token: String,
+    origin: Option<String>,
+    embed_id: Option<String>,
+    lang: Option<String>,
+    /// The date form's field.
+    selected_date: Option<String>,
+    /// The card window's success parameters.
+    auth_key: Option<String>,
+    customer_key: Option<String>,
+    /// The card window's failure code (`PAY_PROCESS_CANCELED` when the
+    /// customer closed it).
+    code: Option<String>,
+}
+
+impl ActionParams {
+    fn embed(&self) -> EmbedRequest {
+        EmbedRequest {
+            token: self.token.clone(),
+            origin: self.origin.clone(),
+            embed_id: self.embed_id.clone(),
+        }
+    }
+
+    fn lang(&self) -> Lang {
+        Lang::from_param(self.lang.as_deref())
+    }
+
+    /// `303` to a page, carrying the iframe's parameters forward; the page
+    /// checks them again.
+    fn to(&self, kind: PageKind, extra: &[(&str, &str)]) -> Response {
+        let mut pairs: Vec<(&str, &str)> = vec![("token", &self.token)];
+        if let Some(o) = &self.origin {
+            pairs.push(("origin", o));
+        }
+        if let Some(e) = &self.embed_id {
+            pairs.push(("embedId", e));
+        }
+        if self.lang() == Lang::En {
+            pairs.push(("lang", "en"));
+        }
+        pairs.extend_from_slice(extra);
+        let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+        Redirect::to(&format!("{}?{query}", kind.path())).into_response()
+    }
+
+    fn notice(&self, kind: PageKind, notice: Notice) -> Response {
+        self.to(kind, &[("notice", notice.code())])
+    }
+}
+
+fn backend(state: &AppState) -> StoreBackend {
+    StoreBackend {
+        store: state.store.clone(),
+        gateway: state.gateway.clone(),
+        clock: state.clock.clone(),
+        public_url: state.config.public_url.clone(),
+    }
+}
+
+/// Where a pay attempt's outcome sends the customer.
+fn after_pay(p: &ActionParams, result: PayResult, method_changed: bool) -> Response {
+    let changed: &[(&str, &str)] = if method_changed {
+        &[("changed", "method")]
+    } else {
+        &[]
+    };
+    match result {
+        PayResult::Paid => p.to(PageKind::Paid, changed),
+        PayResult::Declined => p.to(PageKind::Failed, changed),
+        PayResult::Unavailable => p.notice(PageKind::Main, Notice::Unavailable),
+        PayResult::Busy => p.to(PageKind::Main, &[]),
+    }
+}
+
+async fn pay(State(state): State<AppState>, axum::Form(p): axum::Form<ActionParams>) -> Response {
+    let backend = backend(&state);
+    let req = p.embed();
+    match backend.pay(&req).await {
+        Ok(PayResult::Busy) => {
+            // A double tap: the browser shows only this response, so wait for
+            // the first request's charge and report its outcome.
+            let deadline = tokio::time::Instant::now() + SETTLE_WAIT;
+            while tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                match backend.resolve(&req).await {
+                    Ok((case, _, _)) => match case.status {
+                        crate::store::CaseStatus::Paying => continue,
+                        crate::store::CaseStatus::Recovered => {
+                            return after_pay(&p, PayResult::Paid, false);
+                        }
+                        crate::store::CaseStatus::Open if case.last_decline.is_some() => {
+                            return after_pay(&p, PayResult::Declined, false);
+                        }
+                        _ => return p.to(PageKind::Main, &[]),
+                    },
+                    Err(_) => return p.to(PageKind::Main, &[]),
+                }
+            }
+            p.notice(PageKind::Main, Notice::Unavailable)
+        }
+        Ok(result) => after_pay(&p, result, false),
+        // The page explains unknown tokens, closed cases and bad origins.
+        Err(_) => p.to(PageKind::Main, &[]),
+    }
+}
+
+async fn method(
+    State(state): State<AppState>,
+    axum::Form(p): axum::Form<ActionParams>,
+) -> Response {
+    match backend(&state)
+        .start_method_change(&p.embed(), p.lang())
+        .await
+    {
+        Ok(BillingAuthLaunch::Redirect(url)) => Redirect::to(&url).into_response(),
+        Ok(BillingAuthLaunch::Page(html)) => Html(html).into_response(),
+        Err(_) => p.to(PageKind::Main, &[]),
+    }
+}
+
+async fn method_return(State(state): State<AppState>, Query(p): Query<ActionParams>) -> Response {
+    let (Some(auth_key), Some(customer_key)) = (p.auth_key.clone(), p.customer_key.clone()) else {
+        return p.notice(PageKind::Method, Notice::AuthFailed);
+    };
+    match backend(&state)
+        .complete_method_change(&p.embed(), auth_key, customer_key)
+        .await
+    {
+        Ok(Ok(result)) => after_pay(&p, result, true),
+        Ok(Err(())) => p.notice(PageKind::Method, Notice::AuthFailed),
+        Err(_) => p.to(PageKind::Main, &[]),
+    }
+}
+
+async fn method_cancel(Query(p): Query<ActionParams>) -> Response {
+    // Toss reports a closed window as PAY_PROCESS_CANCELED; anything else
+    // is a failure the customer may retry with another card.
+    let notice = match p.code.as_deref() {
+        Some("PAY_PROCESS_CANCELED") | Some("USER_CANCEL") => Notice::AuthCanceled,
+        _ => Notice::AuthFailed,
+    };
+    p.notice(PageKind::Method, notice)
+}
+
+async fn date(State(state): State<AppState>, axum::Form(p): axum::Form<ActionParams>) -> Response {
+    let selected = p.selected_date.clone().unwrap_or_default();
+    match backend(&state).change_date(&p.embed(), &selected).await {
+        Ok(Ok(())) => p.to(PageKind::DateChanged, &[]),
+        Ok(Err(DateRefusal::OutOfWindow)) => p.notice(PageKind::Date, Notice::BadDate),
+        Ok(Err(DateRefusal::Closed)) | Err(_) => p.to(PageKind::Main, &[]),
+    }
+}
+
+async fn remind(
+    State(state): State<AppState>,
+    axum::Form(p): axum::Form<ActionParams>,
+) -> Response {
+    match backend(&state).remind_later(&p.embed()).await {
+        Ok(true) => p.to(PageKind::Reminded, &[]),
+        Ok(false) => p.notice(PageKind::Main, Notice::RemindLimit),
+        Err(_) => p.to(PageKind::Main, &[]),
+    }
+}

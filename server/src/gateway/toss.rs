@@ -1,0 +1,297 @@
+//! Toss Payments' automatic-payment (billing) API, as Toss documents it:
+//!
+//! - card registration opens Toss's window with the JS SDK
+//!   (`TossPayments(clientKey).payment({customerKey}).requestBillingAuth(...)`),
+//!   which returns to our success URL with `authKey` and `customerKey`;
+//! - `POST /v1/billing/authorizations/issue {authKey, customerKey}` exchanges
+//!   that for a `billingKey` (and the card's company and masked number);
+//! - `POST /v1/billing/{billingKey} {customerKey, amount, orderId, orderName}`
+//!   charges it. We send our idempotency key as both `orderId` and the
+//!   `Idempotency-Key` header, so a resend returns the first answer.
+//!
+//! Every call authenticates with HTTP Basic, the secret key as user name and
+//! an empty password. Errors come back as `{code, message}`: a 4xx with a
+//! code is a refusal (nothing charged; the message is meant for customers),
+//! anything else (5xx, timeout, bad auth on our side) leaves the outcome
+//! unknown.
+
+use std::fmt;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{
+    BillingAuthLaunch, BillingAuthRequest, BoxFuture, ChargeError, ChargeRequest, IssuedKey,
+    PaymentGateway, Receipt, card_label,
+};
+
+pub const DEFAULT_API_BASE: &str = "https://api.tosspayments.com";
+const SDK_URL: &str = "https://js.tosspayments.com/v2/standard";
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct TossConfig {
+    /// `REBOUND_TOSS_SECRET_KEY` (`test_sk_...` / `live_sk_...`).
+    pub secret_key: String,
+    /// `REBOUND_TOSS_CLIENT_KEY`, used by the card window in the browser.
+    pub client_key: String,
+    /// `REBOUND_TOSS_API_BASE`, default Toss's; tests point it at a fake.
+    pub api_base: String,
+}
+
+/// The secret key never reaches logs, even through `{:?}`.
+impl fmt::Debug for TossConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TossConfig")
+            .field("client_key", &self.client_key)
+            .field("api_base", &self.api_base)
+            .finish_non_exhaustive()
+    }
+}
+
+pub struct TossGateway {
+    config: TossConfig,
+    http: reqwest::Client,
+    authorization: String,
+}
+
+#[derive(Deserialize)]
+struct TossErrorBody {
+    code: String,
+    message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BillingBody {
+    billing_key: String,
+    #[serde(default)]
+    card_company: Option<String>,
+    #[serde(default)]
+    card_number: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PaymentBody {
+    payment_key: String,
+    status: String,
+}
+
+impl TossGateway {
+    pub fn new(config: TossConfig) -> TossGateway {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("an HTTP client with default TLS settings");
+        let authorization = format!(
+            "Basic {}",
+            STANDARD.encode(format!("{}:", config.secret_key))
+        );
+        TossGateway {
+            config,
+            http,
+            authorization,
+        }
+    }
+
+    async fn post<T: for<'de> Deserialize<'de>>(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, ChargeError> {
+        let url = format!("{}{path}", self.config.api_base.trim_end_matches('/'));
+        let mut req = self
+            .http
+            .post(url)
+            .header("Authorization", &self.authorization)
+            .json(&body);
+        if let Some(key) = idempotency_key {
+            req = req.header("Idempotency-Key", key);
+        }
+        let res = req
+            .send()
+            .await
+            .map_err(|e| ChargeError::Unavailable(format!("toss request failed: {e}")))?;
+        let status = res.status();
+        let bytes = res
+            .bytes()
+            .await
+            .map_err(|e| ChargeError::Unavailable(format!("toss response unreadable: {e}")))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|e| {
+                ChargeError::Unavailable(format!(
+                    "toss answered {status} with an unexpected body: {e}"
+                ))
+            });
+        }
+        let error: Option<TossErrorBody> = serde_json::from_slice(&bytes).ok();
+        Err(classify(status.as_u16(), error))
+    }
+}
+
+/// A refusal only when Toss says so about the request (4xx with a code);
+/// our own credentials being wrong, throttling, a request still in flight
+/// or a server error leave the outcome unknown.
+fn classify(status: u16, error: Option<TossErrorBody>) -> ChargeError {
+    match (status, error) {
+        (401 | 409 | 429, e) | (500..=599, e) => ChargeError::Unavailable(format!(
+            "toss answered {status}{}",
+            e.map(|e| format!(" {}", e.code)).unwrap_or_default()
+        )),
+        (400..=499, Some(e)) => ChargeError::Declined {
+            code: e.code,
+            reason: e.message,
+        },
+        (_, _) => ChargeError::Unavailable(format!("toss answered {status}")),
+    }
+}
+
+/// Percent-encodes a path segment (billing keys are opaque PG strings).
+fn path_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A value embedded in an inline script: JSON, with `<` escaped so no value
+/// can close the script element.
+fn js_string(s: &str) -> String {
+    serde_json::to_string(s)
+        .unwrap_or_else(|_| "\"\"".into())
+        .replace('<', "\\u003c")
+}
+
+impl PaymentGateway for TossGateway {
+    fn charge(&self, req: ChargeRequest) -> BoxFuture<'_, Result<Receipt, ChargeError>> {
+        Box::pin(async move {
+            let body = json!({
+                "customerKey": req.customer_key,
+                "amount": req.amount,
+                "orderId": req.idempotency_key,
+                "orderName": req.order_name,
+            });
+            let path = format!("/v1/billing/{}", path_segment(&req.billing_key));
+            let payment: PaymentBody = self.post(&path, body, Some(&req.idempotency_key)).await?;
+            if payment.status == "DONE" {
+                Ok(Receipt {
+                    gateway_ref: payment.payment_key,
+                })
+            } else {
+                Err(ChargeError::Declined {
+                    code: payment.status,
+                    reason: "결제가 승인되지 않았어요".into(),
+                })
+            }
+        })
+    }
+
+    fn billing_auth(&self, req: &BillingAuthRequest) -> BillingAuthLaunch {
+        // Toss's window exists only as its JS SDK; this page opens it at once.
+        BillingAuthLaunch::Page(format!(
+            "<!DOCTYPE html><html lang=\"ko\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>카드 등록</title><script src=\"{SDK_URL}\"></script></head>\
+             <body><p>카드 등록 창을 여는 중이에요…</p><script>\
+             TossPayments({client}).payment({{customerKey:{customer}}})\
+             .requestBillingAuth({{method:\"CARD\",successUrl:{success},failUrl:{fail}}});\
+             </script></body></html>",
+            client = js_string(&self.config.client_key),
+            customer = js_string(&req.customer_key),
+            success = js_string(&req.success_url),
+            fail = js_string(&req.fail_url),
+        ))
+    }
+
+    fn issue_billing_key(
+        &self,
+        auth_key: String,
+        customer_key: String,
+    ) -> BoxFuture<'_, Result<IssuedKey, ChargeError>> {
+        Box::pin(async move {
+            let body = json!({ "authKey": auth_key, "customerKey": customer_key });
+            let billing: BillingBody = self
+                .post("/v1/billing/authorizations/issue", body, None)
+                .await?;
+            Ok(IssuedKey {
+                payment_info: card_label(
+                    billing.card_company.as_deref().unwrap_or_default(),
+                    billing.card_number.as_deref().unwrap_or_default(),
+                ),
+                billing_key: billing.billing_key,
+            })
+        })
+    }
+
+    fn is_sandbox(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_and_unknown_outcomes() {
+        let e = |code: &str| {
+            Some(TossErrorBody {
+                code: code.into(),
+                message: "카드사에서 거절했어요".into(),
+            })
+        };
+        assert!(
+            matches!(classify(400, e("REJECT_CARD_COMPANY")), ChargeError::Declined { code, .. } if code == "REJECT_CARD_COMPANY")
+        );
+        assert!(matches!(
+            classify(403, e("NOT_AVAILABLE_PAYMENT")),
+            ChargeError::Declined { .. }
+        ));
+        for status in [401, 409, 429, 500, 502] {
+            assert!(
+                matches!(classify(status, e("X")), ChargeError::Unavailable(_)),
+                "{status}"
+            );
+        }
+        assert!(matches!(classify(400, None), ChargeError::Unavailable(_)));
+    }
+
+    #[test]
+    fn billing_keys_are_encoded_in_the_path() {
+        assert_eq!(path_segment("ab-C_1.~"), "ab-C_1.~");
+        assert_eq!(path_segment("a/b?c=d"), "a%2Fb%3Fc%3Dd");
+    }
+
+    #[test]
+    fn the_card_window_page_cannot_be_broken_out_of() {
+        let g = TossGateway::new(TossConfig {
+            secret_key: "test_sk_x".into(),
+            client_key: "test_ck_</script><script>alert(1)".into(),
+            api_base: DEFAULT_API_BASE.into(),
+        });
+        let BillingAuthLaunch::Page(html) = g.billing_auth(&BillingAuthRequest {
+            customer_key: "rb_c_1".into(),
+            success_url: "https://h/s".into(),
+            fail_url: "https://h/f".into(),
+        }) else {
+            panic!("toss launches with a page")
+        };
+        assert!(html.contains(SDK_URL));
+        assert!(html.contains("\"rb_c_1\""));
+        assert!(!html.contains("</script><script>alert"));
+        assert!(
+            !format!("{:?}", g.config).contains("test_sk_x"),
+            "secret redacted"
+        );
+    }
+}

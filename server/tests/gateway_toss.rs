@@ -1,0 +1,347 @@
+//! The Toss Payments adapter against a local fake that follows Toss's
+//! documented billing API: HTTP Basic with the secret key, `{code, message}`
+//! errors, and `Idempotency-Key` replays that return the first answer.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use base64::Engine;
+use common::{PARTNER_ORIGIN, seed_case, spawn_app_with};
+use rebound::gateway::{ChargeError, ChargeRequest, PaymentGateway, TossConfig, TossGateway};
+use serde_json::{Value, json};
+
+const SECRET: &str = "test_sk_fake";
+
+#[derive(Default)]
+struct Fake {
+    /// Idempotency-Key -> the first answer.
+    answered: HashMap<String, (StatusCode, Value)>,
+    /// Bodies of charges that were approved (one per key).
+    approved: Vec<Value>,
+}
+
+type Shared = Arc<Mutex<Fake>>;
+
+fn error(status: StatusCode, code: &str, message: &str) -> (StatusCode, Json<Value>) {
+    (status, Json(json!({ "code": code, "message": message })))
+}
+
+fn authorized(headers: &HeaderMap) -> bool {
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{SECRET}:"))
+    );
+    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str())
+}
+
+async fn issue(headers: HeaderMap, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
+    if !authorized(&headers) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED_KEY",
+            "인증되지 않은 시크릿 키 혹은 클라이언트 키 입니다.",
+        );
+    }
+    let (Some(auth_key), Some(customer_key)) =
+        (body["authKey"].as_str(), body["customerKey"].as_str())
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            "잘못된 요청입니다.",
+        );
+    };
+    if auth_key != "auth_ok" {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_AUTH_KEY",
+            "유효하지 않은 인증 키입니다.",
+        );
+    }
+    (
+        StatusCode::OK,
+        Json(json!({
+            "mId": "tosspayments",
+            "customerKey": customer_key,
+            "authenticatedAt": "2026-11-22T13:05:00+09:00",
+            "method": "카드",
+            "billingKey": format!("bk_ok_{customer_key}"),
+            "cardCompany": "신한",
+            "cardNumber": "43301234****123*",
+            "card": { "issuerCode": "4V", "acquirerCode": "41", "number": "43301234****123*", "cardType": "신용", "ownerType": "개인" }
+        })),
+    )
+}
+
+async fn charge(
+    State(fake): State<Shared>,
+    Path(billing_key): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    if !authorized(&headers) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED_KEY",
+            "인증되지 않은 시크릿 키 혹은 클라이언트 키 입니다.",
+        );
+    }
+    let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            "Idempotency-Key missing",
+        );
+    };
+    let mut fake = fake.lock().unwrap();
+    if let Some((status, answer)) = fake.answered.get(key) {
+        return (*status, Json(answer.clone()));
+    }
+    let customer_key = body["customerKey"].as_str().unwrap_or_default();
+    let valid = body["amount"].as_i64().is_some_and(|a| a > 0)
+        && body["orderId"]
+            .as_str()
+            .is_some_and(|o| (6..=64).contains(&o.len()))
+        && body["orderName"].as_str().is_some_and(|n| !n.is_empty())
+        && !customer_key.is_empty();
+    let (status, answer) = if !valid {
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"code": "INVALID_REQUEST", "message": "잘못된 요청입니다."}),
+        )
+    } else if billing_key == "bk_down" {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"code": "FAILED_INTERNAL_SYSTEM_PROCESSING", "message": "내부 시스템 처리 작업이 실패했습니다."}),
+        )
+    } else if billing_key == "bk_reject" {
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"code": "REJECT_CARD_COMPANY", "message": "결제 승인이 거절되었습니다."}),
+        )
+    } else if billing_key.starts_with("bk_ok_") && billing_key != format!("bk_ok_{customer_key}") {
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"code": "NOT_MATCHES_CUSTOMER_KEY", "message": "빌링 인증 고객키와 결제 요청 고객키가 일치하지 않습니다."}),
+        )
+    } else {
+        fake.approved.push(body.clone());
+        (
+            StatusCode::OK,
+            json!({
+                "mId": "tosspayments",
+                "paymentKey": format!("pay_{}", fake.approved.len()),
+                "orderId": body["orderId"],
+                "orderName": body["orderName"],
+                "status": "DONE",
+                "method": "카드",
+                "totalAmount": body["amount"],
+                "approvedAt": "2026-11-22T13:05:00+09:00",
+                "card": { "issuerCode": "4V", "number": "43301234****123*", "approveNo": "00000000" }
+            }),
+        )
+    };
+    fake.answered
+        .insert(key.to_owned(), (status, answer.clone()));
+    (status, Json(answer))
+}
+
+/// Starts the fake; its base URL and state.
+async fn start_fake() -> (String, Shared) {
+    let state = Shared::default();
+    let router = axum::Router::new()
+        .route("/v1/billing/authorizations/issue", post(issue))
+        .route("/v1/billing/{billing_key}", post(charge))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (base, state)
+}
+
+fn toss(base: &str, secret: &str) -> TossGateway {
+    TossGateway::new(TossConfig {
+        secret_key: secret.into(),
+        client_key: "test_ck_fake".into(),
+        api_base: base.into(),
+    })
+}
+
+fn charge_req(billing_key: &str, key: &str) -> ChargeRequest {
+    ChargeRequest {
+        billing_key: billing_key.into(),
+        customer_key: "cust-1".into(),
+        amount: 10_000,
+        order_name: "프리미엄 멤버십".into(),
+        idempotency_key: key.into(),
+    }
+}
+
+#[tokio::test]
+async fn charges_once_per_idempotency_key_and_maps_errors() {
+    let (base, fake) = start_fake().await;
+    let g = toss(&base, SECRET);
+    let first = g
+        .charge(charge_req("bk_ok_cust-1", "rb-1-aaaaaaaa"))
+        .await
+        .unwrap();
+    let again = g
+        .charge(charge_req("bk_ok_cust-1", "rb-1-aaaaaaaa"))
+        .await
+        .unwrap();
+    assert_eq!(first, again, "a resend gets the first answer");
+    assert_eq!(fake.lock().unwrap().approved.len(), 1);
+    let sent = fake.lock().unwrap().approved[0].clone();
+    assert_eq!(
+        sent,
+        json!({"customerKey": "cust-1", "amount": 10000, "orderId": "rb-1-aaaaaaaa", "orderName": "프리미엄 멤버십"})
+    );
+
+    assert_eq!(
+        g.charge(charge_req("bk_reject", "rb-2-aaaaaaaa")).await,
+        Err(ChargeError::Declined {
+            code: "REJECT_CARD_COMPANY".into(),
+            reason: "결제 승인이 거절되었습니다.".into()
+        })
+    );
+    assert!(matches!(
+        g.charge(charge_req("bk_down", "rb-3-aaaaaaaa")).await,
+        Err(ChargeError::Unavailable(_))
+    ));
+    assert!(
+        matches!(
+            toss(&base, "test_sk_wrong")
+                .charge(charge_req("bk_ok_cust-1", "rb-4-aaaaaaaa"))
+                .await,
+            Err(ChargeError::Unavailable(_))
+        ),
+        "our own bad credentials are not the customer's decline"
+    );
+    let unreachable = toss("http://127.0.0.1:9", SECRET);
+    assert!(matches!(
+        unreachable
+            .charge(charge_req("bk_ok_cust-1", "rb-5-aaaaaaaa"))
+            .await,
+        Err(ChargeError::Unavailable(_))
+    ));
+}
+
+#[tokio::test]
+async fn issues_billing_keys_from_auth_keys() {
+    let (base, _) = start_fake().await;
+    let g = toss(&base, SECRET);
+    let issued = g
+        .issue_billing_key("auth_ok".into(), "cust-9".into())
+        .await
+        .unwrap();
+    assert_eq!(issued.billing_key, "bk_ok_cust-9");
+    assert_eq!(issued.payment_info, "신한카드 4330*");
+    assert!(matches!(
+        g.issue_billing_key("auth_forged".into(), "cust-9".into()).await,
+        Err(ChargeError::Declined { code, .. }) if code == "INVALID_AUTH_KEY"
+    ));
+}
+
+#[tokio::test]
+async fn the_page_changes_method_and_pays_through_toss() {
+    let (base, fake) = start_fake().await;
+    let app = spawn_app_with(Some(Arc::new(toss(&base, SECRET)))).await;
+    let case = seed_case(&app, "bk_reject").await;
+    let form = [
+        ("token", case.token.as_str()),
+        ("origin", PARTNER_ORIGIN),
+        ("embedId", "e-1"),
+    ];
+
+    // The page shows no test banner with a real gateway.
+    let q = serde_urlencoded::to_string(form).unwrap();
+    let html = app
+        .client
+        .get(app.url(&format!("/embed/recovery?{q}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("테스트 모드"));
+
+    // Paying with the stored (declining) key fails with Toss's message.
+    let res = app
+        .browser
+        .post(app.url("/embed/recovery/action/pay"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/embed/recovery/failed")
+    );
+
+    // "Change method" opens Toss's window through its SDK.
+    let res = app
+        .browser
+        .post(app.url("/embed/recovery/action/method"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let launch = res.text().await.unwrap();
+    assert!(launch.contains("https://js.tosspayments.com/v2/standard"));
+    assert!(launch.contains("\"test_ck_fake\""));
+    let customer_key = launch
+        .split("customerKey:\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(launch.contains("/embed/recovery/method/return?token="));
+
+    // Toss returns with an authKey; the server issues the key and charges it.
+    let res = app
+        .browser
+        .get(app.url(&format!(
+            "/embed/recovery/method/return?{q}&customerKey={customer_key}&authKey=auth_ok"
+        )))
+        .send()
+        .await
+        .unwrap();
+    let loc = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(loc.starts_with("/embed/recovery/paid?"), "{loc}");
+    assert!(loc.contains("changed=method"));
+    let html = app
+        .client
+        .get(app.url(&loc))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("신한카드 4330*"));
+    assert!(html.contains("\"action\":\"change-method\""));
+
+    let approved = fake.lock().unwrap().approved.clone();
+    assert_eq!(approved.len(), 1);
+    assert_eq!(approved[0]["customerKey"], customer_key.as_str());
+    assert_eq!(approved[0]["amount"], 10_000, "the amount is the server's");
+    let key: Value = app
+        .get(&format!("/api/v1/cover/order/{}/idKey", case.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(key["idKey"], format!("bk_ok_{customer_key}"));
+}
