@@ -88,6 +88,11 @@ tool-chromium:
 	  printf '==> installing Debian chromium for the browser tests\n'; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get install -y chromium || { $$SUDO apt-get update && $$SUDO apt-get install -y chromium; }; }
+	@# Korean glyphs, so e2e screenshots show text rather than empty boxes.
+	@fc-list 2>/dev/null | grep -qi nanum || { \
+	  printf '==> installing Korean fonts (fonts-nanum) for screenshots\n'; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get install -y fonts-nanum || { $$SUDO apt-get update && $$SUDO apt-get install -y fonts-nanum; }; }
 
 # ---------------------------------------------------------------- build ----
 

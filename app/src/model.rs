@@ -179,6 +179,8 @@ pub struct Outbox {
 pub struct RecoveryView {
     pub business_name: String,
     pub product_name: String,
+    /// The product's featured image: an https URL or a path on our host.
+    pub product_image_url: Option<String>,
     /// Won (KRW has no minor unit).
     pub amount: i64,
     /// `YYYY-MM-DD HH:MM` in Korean time.

@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { HOST_URL, seedCase } from "./env";
+import { HOST_URL, PARTNER_URL, seedCase } from "./env";
 import { dropped, openPartnerPage, outcomes, received, waitFor } from "./partner";
 
 test("pay now on the embedded page tells the partner page payment-complete", async ({ page }, info) => {

@@ -112,6 +112,10 @@ async fn renders_the_case_with_framing_headers_and_every_action() {
     let html = res.text().await.unwrap();
     assert!(html.contains("<html lang=\"ko\""));
     assert!(html.contains("프리미엄 멤버십"), "product name");
+    assert!(
+        html.contains("src=\"https://cdn.example.com/membership.png\""),
+        "product image"
+    );
     assert!(html.contains("10,000원"), "amount in KRW");
     assert!(html.contains("2026-11-22 13:05"), "failed date in KST");
     for action in [

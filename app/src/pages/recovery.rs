@@ -141,9 +141,13 @@ fn main_body(view: &RecoveryView, link: &LinkParams) -> impl IntoView + use<> {
                         busy_label=s.sending.to_owned() class="secondary".to_owned()/>
                 }
             });
+            let image = view.product_image_url.clone().map(|src| {
+                view! { <img class="product-image" src=src alt="" width="64" height="64" data-testid="product-image"/> }
+            });
             view! {
                 <h1 id="heading" data-testid="heading">{s.heading}</h1>
                 <p class="lead">{s.lead}</p>
+                {image}
                 {facts(view, link.lang)}
                 <PendingForm action=actions::PAY.to_owned() fields=link.pairs()
                     label=s.pay_now.to_owned() busy_label=s.paying.to_owned() class="primary".to_owned()/>

@@ -62,6 +62,8 @@ pub async fn seed_case(
                 partner_customer_id: "demo-customer",
                 customer_name: "김길동",
                 product_name: "프리미엄 멤버십 1개월",
+                // Served from public/ by this server.
+                product_image_url: Some("/demo-product.svg"),
                 amount: 10_000,
                 partner_order_id: &order_id,
                 id_key,

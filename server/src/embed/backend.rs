@@ -112,6 +112,13 @@ fn stage_time_on(date: NaiveDate) -> i64 {
         .unwrap_or_default()
 }
 
+/// Partner-supplied image URLs are shown only over https (or from our own
+/// host); anything else (`javascript:`, `data:`, plain http) is left out.
+fn is_displayable_image(url: &str) -> bool {
+    (url.starts_with("https://") || (url.starts_with('/') && !url.starts_with("//")))
+        && !url.contains(['"', '<', '>', ' '])
+}
+
 type Resolved = (CaseRecord, String, Option<String>);
 
 impl StoreBackend {
@@ -237,6 +244,7 @@ impl StoreBackend {
         let view = RecoveryView {
             business_name: case.business_name,
             product_name: case.product_name,
+            product_image_url: case.product_image_url.filter(|u| is_displayable_image(u)),
             amount: case.amount,
             failed_at: kst_text(case.failed_at_ms, "%Y-%m-%d %H:%M"),
             failure_reason: case.failure_reason,
@@ -489,6 +497,21 @@ mod tests {
         assert_eq!(clean_embed_id(Some("<script>".into())), None);
         assert_eq!(clean_embed_id(Some("x".repeat(65))), None);
         assert_eq!(clean_embed_id(None), None);
+    }
+
+    #[test]
+    fn only_https_or_own_images_are_shown() {
+        assert!(is_displayable_image("https://cdn.example.com/a.png"));
+        assert!(is_displayable_image("/demo-product.svg"));
+        for bad in [
+            "http://cdn.example.com/a.png",
+            "javascript:alert(1)",
+            "data:image/png;base64,x",
+            "//evil.example/a.png",
+            "",
+        ] {
+            assert!(!is_displayable_image(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub struct CaseRecord {
     pub business_name: String,
     pub origins: AllowedOrigins,
     pub product_name: String,
+    pub product_image_url: Option<String>,
     pub amount: i64,
     pub failed_at_ms: i64,
     pub failure_reason: Option<String>,
@@ -69,6 +70,7 @@ struct CaseRow {
     business_name: String,
     embed_origins: String,
     product_name: Option<String>,
+    product_image_url: Option<String>,
     amount: i64,
     failed_at: i64,
     failure_reason: Option<String>,
@@ -107,6 +109,9 @@ impl Store {
                     (SELECT pr.name FROM order_items oi JOIN prices pc ON pc.id = oi.price_id \
                      JOIN products pr ON pr.id = pc.product_id WHERE oi.order_id = o.id \
                      ORDER BY oi.price_id LIMIT 1) AS product_name, \
+                    (SELECT pr.featured_image_url FROM order_items oi JOIN prices pc ON pc.id = oi.price_id \
+                     JOIN products pr ON pr.id = pc.product_id WHERE oi.order_id = o.id \
+                     ORDER BY oi.price_id LIMIT 1) AS product_image_url, \
                     o.amount, c.failed_at, c.failure_reason, o.payment_info, o.partner_order_id, \
                     o.id_key, o.billing_customer_key, o.payment_date, c.selected_date, \
                     c.remind_count, c.method_changed_at, p.change_date_window_days, \
@@ -126,6 +131,7 @@ impl Store {
             business_name: r.business_name,
             origins: AllowedOrigins::from_stored(&r.embed_origins),
             product_name: r.product_name.unwrap_or_default(),
+            product_image_url: r.product_image_url,
             amount: r.amount,
             failed_at_ms: r.failed_at,
             failure_reason: r.failure_reason,

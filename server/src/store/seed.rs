@@ -9,6 +9,7 @@ pub struct FailedOrderSeed<'a> {
     pub partner_customer_id: &'a str,
     pub customer_name: &'a str,
     pub product_name: &'a str,
+    pub product_image_url: Option<&'a str>,
     pub amount: i64,
     pub partner_order_id: &'a str,
     pub id_key: &'a str,
@@ -53,12 +54,13 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let (product_id,): (i64,) = sqlx::query_as(
-            "INSERT INTO products (partner_id, partner_product_id, name, created_at) \
-             VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO products (partner_id, partner_product_id, name, featured_image_url, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(partner_id)
         .bind(format!("product-{}", s.partner_order_id))
         .bind(s.product_name)
+        .bind(s.product_image_url)
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;

@@ -179,6 +179,7 @@ pub async fn seed_case(app: &TestApp, id_key: &str) -> SeededCase {
                 partner_customer_id: "c-1",
                 customer_name: "김길동",
                 product_name: "프리미엄 멤버십",
+                product_image_url: Some("https://cdn.example.com/membership.png"),
                 amount: 10_000,
                 partner_order_id: &partner_order_id,
                 id_key,
