@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::domain::origin::{AllowedOrigins, Origin};
 use crate::domain::token::{TokenHash, new_secret_token};
 use crate::gateway;
+use axum::serve::ListenerExt;
 use crate::startup::{Application, shutdown_signal};
 use crate::store::Store;
 use crate::{demo, telemetry};
@@ -231,6 +232,9 @@ async fn serve(
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let mut rx = shutdown.1.clone();
         demo_task = Some(tokio::spawn(async move {
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let _ = axum::serve(listener, demo::site_router(public_url))
                 .with_graceful_shutdown(async move {
                     let _ = rx.changed().await;

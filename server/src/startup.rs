@@ -10,6 +10,7 @@ use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::{Json, Router, middleware};
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
@@ -107,7 +108,15 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
+        // Without TCP_NODELAY a response written in two parts (headers, then
+        // a file body from ServeDir) waits out the client's delayed ACK:
+        // static files measured ~40 ms each, 460 req/s, before this.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
+        axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await?;
         self.state.store.close().await;
