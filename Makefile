@@ -104,6 +104,8 @@ listener: tool-wasm-target tool-wasm-bindgen tool-node
 	mkdir -p $(SDK_DIR)
 	wasm-bindgen --target web --no-typescript --out-dir $(SDK_DIR) --out-name rebound_listener $(LISTENER_WASM)
 	wasm-opt -Oz $(WASM_OPT_FEATURES) -o $(SDK_DIR)/rebound_listener_bg.wasm $(SDK_DIR)/rebound_listener_bg.wasm
+	@# The glue is generated, readable JS; partners download it on every page.
+	terser $(SDK_DIR)/rebound_listener.js --module --compress --mangle -o $(SDK_DIR)/rebound_listener.js
 
 .PHONY: build-dev
 build-dev: setup listener

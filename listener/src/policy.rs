@@ -1,6 +1,13 @@
 //! Which messages a listener accepts. No browser APIs here.
 
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+
 use protocol::{Fields, PageMessage, Rejection, is_exact_origin};
+
+/// More own properties than any page message has (ours carry at most ten):
+/// a bigger object is not ours and is not read at all.
+pub const MAX_FIELDS: u32 = 24;
 
 /// Why a message was ignored; [`Drop::code`] is what `onDrop` receives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,6 +18,8 @@ pub enum Drop {
     WrongSource,
     /// From our host and frame, but for another embed (or none).
     WrongEmbed,
+    /// An object with far more properties than a page message.
+    TooLarge,
     /// Not a valid recovery page message.
     Invalid(Rejection),
 }
@@ -21,6 +30,7 @@ impl Drop {
             Drop::WrongOrigin => "wrong-origin".into(),
             Drop::WrongSource => "wrong-source".into(),
             Drop::WrongEmbed => "wrong-embed-id".into(),
+            Drop::TooLarge => "too-large".into(),
             Drop::Invalid(r) => r.code(),
         }
     }
@@ -71,10 +81,12 @@ impl Policy {
     }
 
     /// Checks, in order of cost: origin, source window, shape, embed id.
+    /// `field_count` is the number of the object's own properties.
     pub fn check(
         &self,
         origin: &str,
         from_bound_frame: bool,
+        field_count: u32,
         fields: &impl Fields,
     ) -> Result<PageMessage, Drop> {
         if origin != self.host {
@@ -82,6 +94,9 @@ impl Policy {
         }
         if !from_bound_frame {
             return Err(Drop::WrongSource);
+        }
+        if field_count > MAX_FIELDS {
+            return Err(Drop::TooLarge);
         }
         let message = PageMessage::read(fields).map_err(Drop::Invalid)?;
         if let Some(expected) = &self.embed_id
@@ -126,7 +141,7 @@ mod tests {
     fn accepts_only_exact_origin_bound_frame_and_embed_id() {
         let p = policy();
         let ok = p
-            .check("https://pay.rebound.example", true, &ready(Some("e1")))
+            .check("https://pay.rebound.example", true, 8, &ready(Some("e1")))
             .unwrap();
         assert_eq!(ok.action, Action::Ready);
 
@@ -139,22 +154,72 @@ mod tests {
             "",
         ] {
             assert_eq!(
-                p.check(origin, true, &ready(Some("e1"))),
+                p.check(origin, true, 8, &ready(Some("e1"))),
                 Err(Drop::WrongOrigin),
                 "{origin}"
             );
         }
         assert_eq!(
-            p.check("https://pay.rebound.example", false, &ready(Some("e1"))),
+            p.check("https://pay.rebound.example", false, 8, &ready(Some("e1"))),
             Err(Drop::WrongSource)
         );
         assert_eq!(
-            p.check("https://pay.rebound.example", true, &ready(Some("e2"))),
+            p.check("https://pay.rebound.example", true, 8, &ready(Some("e2"))),
             Err(Drop::WrongEmbed)
         );
         assert_eq!(
-            p.check("https://pay.rebound.example", true, &ready(None)),
+            p.check("https://pay.rebound.example", true, 8, &ready(None)),
             Err(Drop::WrongEmbed)
+        );
+    }
+
+    #[test]
+    fn oversized_objects_are_not_read() {
+        let p = policy();
+        assert_eq!(
+            p.check(
+                "https://pay.rebound.example",
+                true,
+                MAX_FIELDS + 1,
+                &ready(Some("e1"))
+            ),
+            Err(Drop::TooLarge)
+        );
+        let mut m = ready(Some("e1"));
+        m.insert(
+            "messageId".into(),
+            Value::Text("x".repeat(protocol::MAX_FIELD_BYTES + 1)),
+        );
+        assert_eq!(
+            p.check("https://pay.rebound.example", true, 8, &m)
+                .unwrap_err()
+                .code(),
+            "field-too-long:messageId"
+        );
+    }
+
+    #[test]
+    fn legacy_stepcover_messages_are_accepted_without_their_id_key() {
+        // StepPay's page posted flat messages without our envelope, with the
+        // billing key in them; the listener reads only the known fields.
+        let p = Policy::new("https://cover.example", None).unwrap();
+        let mut m = BTreeMap::new();
+        for (k, v) in [
+            ("action", "payment-complete"),
+            ("paymentInfo", "신한카드 1234*"),
+            ("paymentDate", "2026-11-22 13:05:00"),
+            ("token", "t"),
+            ("orderId", "o-1"),
+            ("idKey", "billing-key-secret"),
+        ] {
+            m.insert(k.to_string(), Value::Text(v.to_string()));
+        }
+        let msg = p.check("https://cover.example", true, 6, &m).unwrap();
+        let mut names = Vec::new();
+        msg.write(|name, _| names.push(name));
+        assert_eq!(
+            names,
+            ["action", "paymentInfo", "paymentDate", "token", "orderId"]
         );
     }
 
@@ -163,7 +228,7 @@ mod tests {
         let mut m = ready(Some("e1"));
         m.insert("action".into(), Value::Text("exfiltrate".into()));
         let err = policy()
-            .check("https://pay.rebound.example", true, &m)
+            .check("https://pay.rebound.example", true, 8, &m)
             .unwrap_err();
         assert_eq!(err.code(), "unknown-action");
     }
@@ -173,7 +238,7 @@ mod tests {
         let p = Policy::new("https://cover.example", None).unwrap();
         let mut m = BTreeMap::new();
         m.insert("action".to_string(), Value::Text("redirect".into()));
-        assert!(p.check("https://cover.example", true, &m).is_ok());
+        assert!(p.check("https://cover.example", true, 8, &m).is_ok());
     }
 
     #[test]

@@ -1,3 +1,6 @@
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+
 /// A scalar field of a flat message. Messages have no nested values: StepPay's
 /// shape is flat and ours keeps it so.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,8 +21,8 @@ pub trait Fields {
     fn get(&self, name: &str) -> Option<Value>;
 }
 
-impl Fields for std::collections::BTreeMap<String, Value> {
+impl Fields for BTreeMap<String, Value> {
     fn get(&self, name: &str) -> Option<Value> {
-        std::collections::BTreeMap::get(self, name).cloned()
+        BTreeMap::get(self, name).cloned()
     }
 }

@@ -9,6 +9,16 @@
 //! Both paths go through [`PageMessage::read`] and [`PageMessage::write`], so the
 //! validation rules cannot drift apart.
 
+// `no_std` (with `alloc`): the partner listener links this crate into its
+// size-budgeted WASM, where std's formatting and panic machinery would cost
+// more than the rules themselves.
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+
 mod fields;
 mod origin;
 #[cfg(feature = "serde")]
@@ -22,9 +32,11 @@ pub const PROTOCOL_NAME: &str = "rebound";
 /// The envelope version this crate writes and accepts. New optional fields may
 /// be added within a version; anything else needs a new version.
 pub const PROTOCOL_VERSION: u32 = 1;
-/// Longest text accepted in any single field. Real values are short (tokens are
-/// 43 characters, dates 19); the cap bounds what a hostile frame can make us copy.
-pub const MAX_FIELD_CHARS: usize = 512;
+/// Longest text accepted in any single field, in UTF-8 bytes. Real values are
+/// short (tokens are 43 bytes, dates 19, a Korean decline reason a few dozen);
+/// the cap bounds what a hostile frame can make us copy. Bytes, not
+/// characters: counting is free and links no Unicode code in the listener.
+pub const MAX_FIELD_BYTES: usize = 1024;
 /// Largest iframe height (CSS px) a `resize` message may ask for.
 pub const MAX_HEIGHT: u32 = 10_000;
 
@@ -125,18 +137,25 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    /// A short, stable, machine-readable reason.
+    /// A short, stable, machine-readable reason, such as
+    /// `missing-field:token`. Built without `format!` (size budget).
     pub fn code(&self) -> String {
-        match self {
-            Rejection::NotAnObject => "not-an-object".into(),
-            Rejection::MissingField(f) => format!("missing-field:{f}"),
-            Rejection::WrongType(f) => format!("wrong-type:{f}"),
-            Rejection::FieldTooLong(f) => format!("field-too-long:{f}"),
-            Rejection::InvalidValue(f) => format!("invalid-value:{f}"),
-            Rejection::UnknownAction => "unknown-action".into(),
-            Rejection::UnknownProtocol => "unknown-protocol".into(),
-            Rejection::UnsupportedVersion => "unsupported-version".into(),
+        let (kind, field) = match self {
+            Rejection::NotAnObject => ("not-an-object", None),
+            Rejection::MissingField(f) => ("missing-field", Some(*f)),
+            Rejection::WrongType(f) => ("wrong-type", Some(*f)),
+            Rejection::FieldTooLong(f) => ("field-too-long", Some(*f)),
+            Rejection::InvalidValue(f) => ("invalid-value", Some(*f)),
+            Rejection::UnknownAction => ("unknown-action", None),
+            Rejection::UnknownProtocol => ("unknown-protocol", None),
+            Rejection::UnsupportedVersion => ("unsupported-version", None),
+        };
+        let mut code = kind.to_owned();
+        if let Some(f) = field {
+            code.push(':');
+            code.push_str(f);
         }
+        code
     }
 }
 
@@ -258,8 +277,14 @@ fn read_envelope(fields: &impl Fields) -> Result<Envelope, Rejection> {
 fn read_height(fields: &impl Fields) -> Result<u32, Rejection> {
     match fields.get("height") {
         Some(Value::Number(h)) if h.is_finite() && h >= 0.0 && h <= f64::from(MAX_HEIGHT) => {
-            // Fractional CSS pixels are fine; round up so content is never cut.
-            Ok(h.ceil() as u32)
+            // Fractional CSS pixels are fine; round up so content is never cut
+            // (by hand: `f64::ceil` is not in `core`).
+            let whole = h as u32;
+            Ok(if f64::from(whole) < h {
+                whole + 1
+            } else {
+                whole
+            })
         }
         Some(Value::Number(_)) => Err(Rejection::InvalidValue("height")),
         Some(_) => Err(Rejection::WrongType("height")),
@@ -270,9 +295,7 @@ fn read_height(fields: &impl Fields) -> Result<u32, Rejection> {
 fn optional_text(fields: &impl Fields, name: &'static str) -> Result<Option<String>, Rejection> {
     match fields.get(name) {
         None => Ok(None),
-        Some(Value::Text(s)) if s.chars().count() > MAX_FIELD_CHARS => {
-            Err(Rejection::FieldTooLong(name))
-        }
+        Some(Value::Text(s)) if s.len() > MAX_FIELD_BYTES => Err(Rejection::FieldTooLong(name)),
         Some(Value::Text(s)) => Ok(Some(s)),
         Some(_) => Err(Rejection::WrongType(name)),
     }

@@ -2,42 +2,49 @@
 
 /// An origin as the browser serializes `event.origin`: scheme, lower-case host,
 /// optional port, nothing else. https anywhere; http only for local hosts.
+///
+/// Works on bytes with `strip_prefix` and `split_at` at found indexes, so the
+/// listener's WASM links no substring search or slicing-panic paths.
 pub fn is_exact_origin(s: &str) -> bool {
-    let Some((scheme, authority)) = s.split_once("://") else {
+    let b = s.as_bytes();
+    let (authority, secure) = if let Some(rest) = b.strip_prefix(b"https://") {
+        (rest, true)
+    } else if let Some(rest) = b.strip_prefix(b"http://") {
+        (rest, false)
+    } else {
         return false;
     };
-    let Some((host, port)) = split_host_port(authority) else {
-        return false;
-    };
-    let host_ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        !v6.is_empty() && v6.bytes().all(|b| b.is_ascii_hexdigit() || b == b':')
+    let (host, port) = if authority.first() == Some(&b'[') {
+        match authority.iter().position(|&c| c == b']') {
+            Some(end) => authority.split_at(end + 1),
+            None => return false,
+        }
     } else {
-        !host.is_empty()
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-    };
-    let port_ok =
-        port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
-    let local = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
-    host_ok && port_ok && (scheme == "https" || (scheme == "http" && local))
-}
-
-/// `host[:port]` or `[v6][:port]`; `None` when anything else follows the host.
-fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
-    let (host, tail) = if authority.starts_with('[') {
-        let end = authority.find(']')? + 1;
-        authority.split_at(end)
-    } else {
-        match authority.find(':') {
+        match authority.iter().position(|&c| c == b':') {
             Some(i) => authority.split_at(i),
-            None => (authority, ""),
+            None => (authority, &[][..]),
         }
     };
-    match tail {
-        "" => Some((host, None)),
-        _ => tail.strip_prefix(':').map(|p| (host, Some(p))),
-    }
+    let host_ok = match host {
+        [b'[', v6 @ .., b']'] => {
+            !v6.is_empty() && v6.iter().all(|c| c.is_ascii_hexdigit() || *c == b':')
+        }
+        _ => {
+            !host.is_empty()
+                && host.iter().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-'
+                })
+        }
+    };
+    let port_ok = match port {
+        [] => true,
+        [b':', digits @ ..] => {
+            (1..=5).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit)
+        }
+        _ => false,
+    };
+    let local = matches!(host, b"localhost" | b"127.0.0.1" | b"[::1]");
+    host_ok && port_ok && (secure || local)
 }
 
 #[cfg(test)]
@@ -70,6 +77,10 @@ mod tests {
             "https://user@pay.example.com",
             "javascript://x",
             "http://[::1",
+            "https://[::1]x",
+            "https://pay.example.com:443:1",
+            "https:/pay.example.com",
+            "HTTPS://pay.example.com",
         ] {
             assert!(!is_exact_origin(bad), "{bad}");
         }

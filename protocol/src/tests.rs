@@ -128,7 +128,7 @@ fn legacy_steppay_messages_parse_without_envelope() {
 
 #[test]
 fn rejects_bad_messages_with_a_reason() {
-    let long = "x".repeat(MAX_FIELD_CHARS + 1);
+    let long = "x".repeat(MAX_FIELD_BYTES + 1);
     let cases: Vec<(BTreeMap<String, Value>, Rejection)> = vec![
         (BTreeMap::new(), Rejection::MissingField("action")),
         (

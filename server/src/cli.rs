@@ -10,10 +10,10 @@ use crate::config::Config;
 use crate::domain::origin::{AllowedOrigins, Origin};
 use crate::domain::token::{TokenHash, new_secret_token};
 use crate::gateway;
-use axum::serve::ListenerExt;
 use crate::startup::{Application, shutdown_signal};
 use crate::store::Store;
 use crate::{demo, telemetry};
+use axum::serve::ListenerExt;
 
 #[derive(Parser)]
 #[command(name = "server", version, about = "Rebound payment-recovery server")]
