@@ -2,6 +2,7 @@
 //! scalar fields and hands them to [`PageMessage::read`], the same validator the
 //! listener uses.
 
+use alloc::borrow::ToOwned;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;

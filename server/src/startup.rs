@@ -150,7 +150,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .merge(api::router(&state).layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES)))
         .merge(page_routes)
-        .nest_service("/sdk", sdk::service(&state.config.sdk_dir))
+        .merge(sdk::router(&state.config.sdk_dir))
         .fallback_service(ServeDir::new(site_root))
         .layer(middleware::from_fn(api::trace::middleware))
         .with_state(state)

@@ -208,38 +208,6 @@ async fn malformed_json_wrong_media_type_and_huge_bodies_are_refused() {
 }
 
 #[tokio::test]
-async fn sdk_files_are_served_cross_origin() {
-    let app = spawn_app().await;
-    std::fs::create_dir_all(&app.sdk_dir).unwrap();
-    std::fs::write(app.sdk_dir.join("rebound_listener.js"), "export default 1;").unwrap();
-    let res = app
-        .client
-        .get(app.url("/sdk/rebound_listener.js"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(res.headers()["access-control-allow-origin"], "*");
-    assert_eq!(
-        res.headers()["cross-origin-resource-policy"],
-        "cross-origin"
-    );
-    assert!(
-        res.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .contains("javascript")
-    );
-    let res = app
-        .client
-        .get(app.url("/sdk/missing.js"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::NOT_FOUND);
-}
-
-#[tokio::test]
 async fn a_rotated_token_keeps_the_old_one_for_the_grace_period() {
     let app = spawn_app().await;
     let new_secret = rebound::domain::token::new_secret_token();

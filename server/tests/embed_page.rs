@@ -683,20 +683,57 @@ async fn an_unknown_charge_outcome_is_resent_with_the_same_key_not_a_new_one() {
 }
 
 #[tokio::test]
+async fn a_charge_whose_answer_was_lost_is_resent_not_repeated() {
+    // The PG charged but its answer never arrived. The retry must resend the
+    // same charge (same key) and learn it succeeded; a new key would charge
+    // the customer a second time.
+    let app = spawn_app().await;
+    let case = seed_case(&app, rebound::gateway::sandbox::KEY_TIMEOUT_AFTER_APPROVAL).await;
+    let loc = submit(
+        &app,
+        "/embed/recovery/action/pay",
+        &case.token,
+        PARTNER_ORIGIN,
+        &[],
+    )
+    .await;
+    assert!(loc.contains("notice=unavailable"), "{loc}");
+    app.clock.advance(chrono::Duration::seconds(61));
+    let loc = submit(
+        &app,
+        "/embed/recovery/action/pay",
+        &case.token,
+        PARTNER_ORIGIN,
+        &[],
+    )
+    .await;
+    assert_eq!(path_of(&loc), "/embed/recovery/paid", "{loc}");
+    assert_eq!(
+        app.gateway.charged_count(),
+        1,
+        "one charge on the statement"
+    );
+    assert_eq!(
+        app.store.charge_statuses(case.case_id).await.unwrap(),
+        ["SUCCEEDED"]
+    );
+}
+
+#[tokio::test]
 async fn a_stale_charge_is_taken_over_by_exactly_one_caller_with_its_first_key() {
     let app = spawn_app().await;
     let case = seed_case(&app, "sandbox_success").await;
     let now = app.clock.now_ms();
     let first = app
         .store
-        .claim_charge(case.case_id, "k-1", 10_000, now, now - 60_000)
+        .claim_charge(case.case_id, "k-1", now, now - 60_000)
         .await
         .unwrap();
     assert!(matches!(first, rebound::store::ChargeClaim::Claimed { .. }));
     // While the attempt is fresh, others are turned away.
     let busy = app
         .store
-        .claim_charge(case.case_id, "k-2", 10_000, now + 1, now - 59_999)
+        .claim_charge(case.case_id, "k-2", now + 1, now - 59_999)
         .await
         .unwrap();
     assert!(
@@ -709,13 +746,7 @@ async fn a_stale_charge_is_taken_over_by_exactly_one_caller_with_its_first_key()
         let store = app.store.clone();
         async move {
             store
-                .claim_charge(
-                    case.case_id,
-                    &format!("k-{i}x"),
-                    10_000,
-                    later,
-                    later - 60_000,
-                )
+                .claim_charge(case.case_id, &format!("k-{i}x"), later, later - 60_000)
                 .await
         }
     }))
@@ -723,9 +754,7 @@ async fn a_stale_charge_is_taken_over_by_exactly_one_caller_with_its_first_key()
     let taken: Vec<_> = claims
         .into_iter()
         .filter_map(|c| match c.unwrap() {
-            rebound::store::ChargeClaim::Claimed {
-                idempotency_key, ..
-            } => Some(idempotency_key),
+            rebound::store::ChargeClaim::Claimed { spec, .. } => Some(spec.idempotency_key),
             _ => None,
         })
         .collect();
@@ -784,7 +813,7 @@ async fn a_charge_finishing_after_the_partner_canceled_does_not_reopen_the_order
     let now = app.clock.now_ms();
     let claim = app
         .store
-        .claim_charge(case.case_id, "k-1", 10_000, now, now - 60_000)
+        .claim_charge(case.case_id, "k-1", now, now - 60_000)
         .await
         .unwrap();
     let rebound::store::ChargeClaim::Claimed { charge_id, .. } = claim else {

@@ -296,6 +296,14 @@ async fn the_page_changes_method_and_pays_through_toss() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.starts_with("frame-ancestors http://localhost:3001"),
+        "only the partner frames it: {csp}"
+    );
     let launch = res.text().await.unwrap();
     assert!(launch.contains("https://js.tosspayments.com/v2/standard"));
     assert!(launch.contains("\"test_ck_fake\""));

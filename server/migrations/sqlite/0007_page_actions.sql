@@ -13,3 +13,8 @@ ALTER TABLE partners ADD COLUMN change_date_window_days BIGINT NOT NULL DEFAULT 
 -- unknown (timeout, crash) is retried with the same idempotency key once
 -- this is old enough, so the PG answers with the first result.
 ALTER TABLE charges ADD COLUMN attempted_at BIGINT;
+-- What a charge sent to the PG, so a resend (unknown outcome) repeats it
+-- exactly, whatever the order says by then.
+ALTER TABLE charges ADD COLUMN billing_key TEXT;
+ALTER TABLE charges ADD COLUMN customer_key TEXT;
+ALTER TABLE charges ADD COLUMN order_name TEXT;

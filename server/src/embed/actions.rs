@@ -155,8 +155,15 @@ async fn method(
         .start_method_change(&p.embed(), p.lang())
         .await
     {
-        Ok(BillingAuthLaunch::Redirect(url)) => Redirect::to(&url).into_response(),
-        Ok(BillingAuthLaunch::Page(html)) => Html(html).into_response(),
+        Ok((BillingAuthLaunch::Redirect(url), _)) => Redirect::to(&url).into_response(),
+        Ok((BillingAuthLaunch::Page(html), ancestors)) => (
+            [(
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                format!("frame-ancestors {ancestors}"),
+            )],
+            Html(html),
+        )
+            .into_response(),
         Err(_) => p.to(PageKind::Main, &[]),
     }
 }

@@ -178,7 +178,9 @@ impl StoreBackend {
             order_id: case.partner_order_id.clone(),
         };
         match req.kind {
-            PageKind::Paid if case.status == CaseStatus::Recovered => {
+            // Paid through this page: a case the partner closed some other
+            // way shows the main page, which says it is settled.
+            PageKind::Paid if case.status == CaseStatus::Recovered && case.paid_here => {
                 let complete = Action::PaymentComplete {
                     payment_info: case.payment_info.clone().unwrap_or_default(),
                     payment_date: case
@@ -206,7 +208,7 @@ impl StoreBackend {
                 });
                 (PageKind::Failed, actions)
             }
-            PageKind::DateChanged if case.selected_date.is_some() => (
+            PageKind::DateChanged if open && case.selected_date.is_some() => (
                 PageKind::DateChanged,
                 vec![Action::ChangeDate {
                     order_id: case.partner_order_id.clone(),
@@ -287,42 +289,31 @@ impl StoreBackend {
         let store_err = |e| self.unavailable(e, &req.token);
         let now = self.clock.now().timestamp_millis();
         let fresh_key = format!("rb-{}-{}", case.id, new_id());
-        let (charge_id, idempotency_key) = match self
+        let (charge_id, spec) = match self
             .store
-            .claim_charge(
-                case.id,
-                &fresh_key,
-                case.amount,
-                now,
-                now - CHARGE_RETRY_AFTER_MS,
-            )
+            .claim_charge(case.id, &fresh_key, now, now - CHARGE_RETRY_AFTER_MS)
             .await
             .map_err(store_err)?
         {
-            ChargeClaim::Claimed {
-                charge_id,
-                idempotency_key,
-            } => (charge_id, idempotency_key),
+            ChargeClaim::Claimed { charge_id, spec } => (charge_id, spec),
             ChargeClaim::Busy(CaseStatus::Recovered) => return Ok(PayResult::Paid),
             ChargeClaim::Busy(CaseStatus::Canceled) => return Err(PageError::AlreadyClosed),
             ChargeClaim::Busy(_) => return Ok(PayResult::Busy),
         };
-        let Some(billing_key) = case.id_key.clone() else {
+        let Some(billing_key) = spec.billing_key.clone() else {
             self.store
                 .fail_charge(case.id, charge_id, "등록된 결제 수단이 없어요")
                 .await
                 .map_err(store_err)?;
             return Ok(PayResult::Declined);
         };
+        // Exactly what was claimed (and, on a resend, first sent).
         let charge = ChargeRequest {
             billing_key,
-            customer_key: case
-                .customer_key
-                .clone()
-                .unwrap_or_else(|| format!("rb_case_{}", case.id)),
-            amount: case.amount,
-            order_name: case.product_name.clone(),
-            idempotency_key,
+            customer_key: spec.customer_key,
+            amount: spec.amount,
+            order_name: spec.order_name,
+            idempotency_key: spec.idempotency_key,
         };
         match self.gateway.charge(charge).await {
             Ok(receipt) => {
@@ -373,7 +364,7 @@ impl StoreBackend {
         &self,
         req: &EmbedRequest,
         lang: Lang,
-    ) -> Result<BillingAuthLaunch, PageError> {
+    ) -> Result<(BillingAuthLaunch, String), PageError> {
         let (case, origin, embed_id) = self.resolve(req).await?;
         if !matches!(case.status, CaseStatus::Open | CaseStatus::Paying) {
             return Err(PageError::AlreadyClosed);
@@ -385,14 +376,16 @@ impl StoreBackend {
             lang,
         };
         let base = self.public_url.trim_end_matches('/');
-        Ok(self.gateway.billing_auth(&BillingAuthRequest {
+        let launch = self.gateway.billing_auth(&BillingAuthRequest {
             customer_key: case
                 .customer_key
                 .clone()
                 .unwrap_or_else(|| format!("rb_c_{}", new_id())),
             success_url: format!("{base}{}", link.href(super::actions::METHOD_RETURN)),
             fail_url: format!("{base}{}", link.href(super::actions::METHOD_CANCEL)),
-        }))
+        });
+        // The launch page is shown inside the partner's iframe.
+        Ok((launch, case.origins.frame_ancestors()))
     }
 
     /// The card window came back with an auth key: issue the billing key,

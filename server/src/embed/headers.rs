@@ -42,7 +42,11 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
     };
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&format!("frame-ancestors {ancestors}")) {
+    // A handler that knows its case better (a form post carries the token
+    // in the body, not the query) sets its own policy.
+    if !h.contains_key(CONTENT_SECURITY_POLICY)
+        && let Ok(v) = HeaderValue::from_str(&format!("frame-ancestors {ancestors}"))
+    {
         h.insert(CONTENT_SECURITY_POLICY, v);
     }
     // Token pages must not be cached or leak the token in a Referer.

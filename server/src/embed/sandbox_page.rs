@@ -46,6 +46,11 @@ fn return_path(url: &str) -> Option<&str> {
         }
         None => url,
     };
+    // Visible ASCII only: a decoded control character would not even make a
+    // valid Location header.
+    if !path.bytes().all(|b| b.is_ascii_graphic()) {
+        return None;
+    }
     let allowed = [super::actions::METHOD_RETURN, super::actions::METHOD_CANCEL];
     allowed
         .iter()
@@ -165,6 +170,7 @@ mod tests {
             "/embed/recovery/method/returned",
             "//evil.example/x",
             "https://evil.example",
+            "/embed/recovery/method/return?token=a\nb",
             "",
         ] {
             assert_eq!(return_path(bad), None, "{bad:?}");

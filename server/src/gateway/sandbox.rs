@@ -16,6 +16,11 @@ pub const KEY_INSUFFICIENT_FUNDS: &str = "sandbox_insufficient_funds";
 pub const KEY_EXPIRED_CARD: &str = "sandbox_expired_card";
 pub const KEY_DO_NOT_HONOR: &str = "sandbox_do_not_honor";
 pub const KEY_NETWORK_ERROR: &str = "sandbox_network_error";
+/// The PG charges, but the answer is lost (a timeout after approval): the
+/// first request for an idempotency key reports the outcome unknown, a
+/// resend with the same key returns the charge. A resend with a new key
+/// would charge again, which is what tests look for.
+pub const KEY_TIMEOUT_AFTER_APPROVAL: &str = "sandbox_timeout_after_approval";
 
 /// The test cards the sandbox card window offers: (outcome, card label).
 /// The outcome travels in the auth key and picks the billing key.
@@ -95,6 +100,22 @@ impl SandboxGateway {
 impl PaymentGateway for SandboxGateway {
     fn charge(&self, req: ChargeRequest) -> BoxFuture<'_, Result<Receipt, ChargeError>> {
         Box::pin(async move {
+            if req.billing_key == KEY_TIMEOUT_AFTER_APPROVAL {
+                let first = self
+                    .seen
+                    .lock()
+                    .expect("sandbox lock")
+                    .insert(req.idempotency_key.clone());
+                return if first {
+                    Err(ChargeError::Unavailable(
+                        "sandbox timeout after approval".into(),
+                    ))
+                } else {
+                    Ok(Receipt {
+                        gateway_ref: format!("sandbox_{}", req.idempotency_key),
+                    })
+                };
+            }
             let result = Self::outcome(&req);
             if result.is_ok() {
                 let mut seen = self.seen.lock().expect("sandbox lock");

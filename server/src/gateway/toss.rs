@@ -116,12 +116,14 @@ impl TossGateway {
         let res = req
             .send()
             .await
-            .map_err(|e| ChargeError::Unavailable(format!("toss request failed: {e}")))?;
+            // Without the URL: the billing key is in the charge's path.
+            .map_err(|e| {
+                ChargeError::Unavailable(format!("toss request failed: {}", e.without_url()))
+            })?;
         let status = res.status();
-        let bytes = res
-            .bytes()
-            .await
-            .map_err(|e| ChargeError::Unavailable(format!("toss response unreadable: {e}")))?;
+        let bytes = res.bytes().await.map_err(|e| {
+            ChargeError::Unavailable(format!("toss response unreadable: {}", e.without_url()))
+        })?;
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| {
                 ChargeError::Unavailable(format!(
@@ -134,11 +136,26 @@ impl TossGateway {
     }
 }
 
-/// A refusal only when Toss says so about the request (4xx with a code);
-/// our own credentials being wrong, throttling, a request still in flight
-/// or a server error leave the outcome unknown.
+/// Codes that say nothing about the card: a resend colliding with the first
+/// attempt, or Toss's own trouble. The first attempt may have charged.
+const OUTCOME_UNKNOWN_CODES: [&str; 6] = [
+    "ALREADY_PROCESSED_PAYMENT",
+    "DUPLICATED_ORDER_ID",
+    "PROVIDER_ERROR",
+    "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING",
+    "FAILED_INTERNAL_SYSTEM_PROCESSING",
+    "UNKNOWN_PAYMENT_ERROR",
+];
+
+/// A refusal only when Toss says so about the card (4xx with a code); our
+/// own credentials being wrong, throttling, a request still in flight, a
+/// collision with an earlier attempt or a server error leave the outcome
+/// unknown.
 fn classify(status: u16, error: Option<TossErrorBody>) -> ChargeError {
     match (status, error) {
+        (_, Some(e)) if OUTCOME_UNKNOWN_CODES.contains(&e.code.as_str()) => {
+            ChargeError::Unavailable(format!("toss answered {status} {}", e.code))
+        }
         (401 | 409 | 429, e) | (500..=599, e) => ChargeError::Unavailable(format!(
             "toss answered {status}{}",
             e.map(|e| format!(" {}", e.code)).unwrap_or_default()
@@ -256,6 +273,10 @@ mod tests {
         assert!(matches!(
             classify(403, e("NOT_AVAILABLE_PAYMENT")),
             ChargeError::Declined { .. }
+        ));
+        assert!(matches!(
+            classify(400, e("DUPLICATED_ORDER_ID")),
+            ChargeError::Unavailable(_)
         ));
         for status in [401, 409, 429, 500, 502] {
             assert!(

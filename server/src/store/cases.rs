@@ -61,6 +61,8 @@ pub struct CaseRecord {
     pub change_date_window_days: i64,
     /// Why the latest declined charge was declined, if the latest failed.
     pub last_decline: Option<String>,
+    /// A charge made through the page succeeded (not just closed by the partner).
+    pub paid_here: bool,
 }
 
 #[derive(FromRow)]
@@ -84,17 +86,27 @@ struct CaseRow {
     method_changed_at: Option<i64>,
     change_date_window_days: i64,
     last_decline: Option<String>,
+    paid_here: i64,
+}
+
+/// Exactly what a charge sends to the PG; stored with the charge when it is
+/// claimed, so a resend repeats it byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeSpec {
+    pub idempotency_key: String,
+    pub amount: i64,
+    /// `None` when the order has no billing key (nothing can be charged).
+    pub billing_key: Option<String>,
+    pub customer_key: String,
+    pub order_name: String,
 }
 
 /// The result of trying to start a charge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChargeClaim {
-    /// This caller owns the charge with this id and must send it with this
-    /// idempotency key (a retried charge keeps its first key).
-    Claimed {
-        charge_id: i64,
-        idempotency_key: String,
-    },
+    /// This caller owns the charge with this id and must send exactly this
+    /// (a retried charge keeps its first key, amount and billing key).
+    Claimed { charge_id: i64, spec: ChargeSpec },
     /// Someone else is charging, or the case is closed.
     Busy(CaseStatus),
 }
@@ -116,7 +128,8 @@ impl Store {
                     o.id_key, o.billing_customer_key, o.payment_date, c.selected_date, \
                     c.remind_count, c.method_changed_at, p.change_date_window_days, \
                     (SELECT ch.failure_reason FROM charges ch WHERE ch.case_id = c.id \
-                     ORDER BY ch.id DESC LIMIT 1) AS last_decline \
+                     ORDER BY ch.id DESC LIMIT 1) AS last_decline, \
+                    (SELECT COUNT(*) FROM charges ch WHERE ch.case_id = c.id AND ch.status = 'SUCCEEDED') AS paid_here \
              FROM recovery_cases c \
              JOIN partners p ON p.id = c.partner_id \
              JOIN orders o ON o.id = c.order_id \
@@ -145,6 +158,7 @@ impl Store {
             method_changed_at_ms: r.method_changed_at,
             change_date_window_days: r.change_date_window_days,
             last_decline: r.last_decline,
+            paid_here: r.paid_here > 0,
         }))
     }
 
@@ -157,11 +171,13 @@ impl Store {
     /// older than `stale_before_ms`: the caller resends the same charge with
     /// the same idempotency key, so the PG answers with the first outcome
     /// instead of charging twice.
+    ///
+    /// The billing key, customer key, amount and order name are read inside
+    /// the claim's transaction, so a card change cannot slip in between.
     pub async fn claim_charge(
         &self,
         case_id: i64,
         idempotency_key: &str,
-        amount: i64,
         now_ms: i64,
         stale_before_ms: i64,
     ) -> Result<ChargeClaim, StoreError> {
@@ -183,43 +199,92 @@ impl Store {
             if status == CaseStatus::Paying {
                 // Take over a stale attempt: again a conditional update, so
                 // only one of several retrying callers wins.
-                let stale: Option<(i64, String)> = sqlx::query_as(
+                type Stale = (
+                    i64,
+                    String,
+                    i64,
+                    Option<String>,
+                    Option<String>,
+                    Option<String>,
+                );
+                let stale: Option<Stale> = sqlx::query_as(
                     "UPDATE charges SET attempted_at = $3 \
                      WHERE id = (SELECT id FROM charges WHERE case_id = $1 AND status = 'PENDING' \
                                  ORDER BY id DESC LIMIT 1) \
                        AND COALESCE(attempted_at, created_at) < $2 \
-                     RETURNING id, idempotency_key",
+                     RETURNING id, idempotency_key, amount, billing_key, customer_key, order_name",
                 )
                 .bind(case_id)
                 .bind(stale_before_ms)
                 .bind(now_ms)
                 .fetch_optional(&mut *tx)
                 .await?;
-                if let Some((charge_id, idempotency_key)) = stale {
+                if let Some((
+                    charge_id,
+                    idempotency_key,
+                    amount,
+                    billing_key,
+                    customer_key,
+                    order_name,
+                )) = stale
+                {
                     tx.commit().await?;
                     return Ok(ChargeClaim::Claimed {
                         charge_id,
-                        idempotency_key,
+                        spec: ChargeSpec {
+                            idempotency_key,
+                            amount,
+                            billing_key,
+                            customer_key: customer_key.unwrap_or_default(),
+                            order_name: order_name.unwrap_or_default(),
+                        },
                     });
                 }
             }
             return Ok(ChargeClaim::Busy(status));
         }
+        let (amount, billing_key, customer_key, product): (
+            i64,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        ) = sqlx::query_as(
+            "SELECT o.amount, o.id_key, o.billing_customer_key, \
+                        (SELECT pr.name FROM order_items oi JOIN prices pc ON pc.id = oi.price_id \
+                         JOIN products pr ON pr.id = pc.product_id WHERE oi.order_id = o.id \
+                         ORDER BY oi.price_id LIMIT 1) \
+                 FROM recovery_cases c JOIN orders o ON o.id = c.order_id WHERE c.id = $1",
+        )
+        .bind(case_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let spec = ChargeSpec {
+            idempotency_key: idempotency_key.to_owned(),
+            amount,
+            billing_key,
+            // Keys issued elsewhere (the partner's own PG integration) were
+            // not issued under one of ours; the case id stands in.
+            customer_key: customer_key.unwrap_or_else(|| format!("rb_case_{case_id}")),
+            order_name: product
+                .filter(|p| !p.trim().is_empty())
+                .unwrap_or_else(|| "정기 결제".to_owned()),
+        };
         let (charge_id,): (i64,) = sqlx::query_as(
-            "INSERT INTO charges (case_id, idempotency_key, amount, status, created_at, attempted_at) \
-             VALUES ($1, $2, $3, 'PENDING', $4, $4) RETURNING id",
+            "INSERT INTO charges (case_id, idempotency_key, amount, status, created_at, attempted_at, \
+                                  billing_key, customer_key, order_name) \
+             VALUES ($1, $2, $3, 'PENDING', $4, $4, $5, $6, $7) RETURNING id",
         )
         .bind(case_id)
         .bind(idempotency_key)
-        .bind(amount)
+        .bind(spec.amount)
         .bind(now_ms)
+        .bind(&spec.billing_key)
+        .bind(&spec.customer_key)
+        .bind(&spec.order_name)
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(ChargeClaim::Claimed {
-            charge_id,
-            idempotency_key: idempotency_key.to_owned(),
-        })
+        Ok(ChargeClaim::Claimed { charge_id, spec })
     }
 
     /// Leaves a charge of unknown outcome pending (the case stays PAYING)
@@ -250,6 +315,26 @@ impl Store {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
+        // Only a still-pending charge is recorded: a slow first attempt that
+        // answers after a resend already recorded the same charge (same key,
+        // same PG answer) changes nothing.
+        let pending = sqlx::query(
+            "UPDATE charges SET status = 'SUCCEEDED', gateway_ref = $2 WHERE id = $1 AND status = 'PENDING'",
+        )
+        .bind(charge_id)
+        .bind(gateway_ref)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !pending {
+            let (status,): (String,) = sqlx::query_as("SELECT status FROM charges WHERE id = $1")
+                .bind(charge_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(status == "SUCCEEDED");
+        }
         let recovered = sqlx::query(
             "UPDATE recovery_cases SET status = 'RECOVERED', closed_at = $2, next_stage_at = NULL \
              WHERE id = $1 AND status = 'PAYING'",
@@ -260,16 +345,12 @@ impl Store {
         .await?
         .rows_affected()
             == 1;
-        sqlx::query("UPDATE charges SET status = $3, gateway_ref = $2 WHERE id = $1")
-            .bind(charge_id)
-            .bind(gateway_ref)
-            .bind(if recovered {
-                "SUCCEEDED"
-            } else {
-                "NEEDS_REFUND"
-            })
-            .execute(&mut *tx)
-            .await?;
+        if !recovered {
+            sqlx::query("UPDATE charges SET status = 'NEEDS_REFUND' WHERE id = $1")
+                .bind(charge_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         if recovered {
             sqlx::query(
                 "UPDATE orders SET status = 'PAID', payment_date = $2, error_code = NULL, error_message = NULL \
@@ -292,11 +373,19 @@ impl Store {
         reason: &str,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE charges SET status = 'FAILED', failure_reason = $2 WHERE id = $1")
-            .bind(charge_id)
-            .bind(reason)
-            .execute(&mut *tx)
-            .await?;
+        let pending = sqlx::query(
+            "UPDATE charges SET status = 'FAILED', failure_reason = $2 WHERE id = $1 AND status = 'PENDING'",
+        )
+        .bind(charge_id)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if pending == 0 {
+            // Recorded already by another attempt of the same charge.
+            tx.commit().await?;
+            return Ok(());
+        }
         sqlx::query(
             "UPDATE recovery_cases SET status = 'OPEN' WHERE id = $1 AND status = 'PAYING'",
         )
@@ -400,7 +489,10 @@ impl Store {
         next_stage_at_ms: i64,
     ) -> Result<bool, StoreError> {
         let changed = sqlx::query(
-            "UPDATE recovery_cases SET remind_count = remind_count + 1, next_stage_at = $3 \
+            // Never earlier than already planned (a chosen date stands).
+            "UPDATE recovery_cases SET remind_count = remind_count + 1, \
+                    next_stage_at = CASE WHEN next_stage_at IS NULL OR next_stage_at < $3 THEN $3 \
+                                         ELSE next_stage_at END \
              WHERE id = $1 AND status = 'OPEN' AND remind_count < $2",
         )
         .bind(case_id)

@@ -89,7 +89,9 @@ impl Store {
             None if replace => {
                 let (id,) = bind(
                     "UPDATE orders SET customer_id = $3, subscription_id = $4, amount = $5, amount_returned = $6, \
-                                       status = $7, payment_gateway = $8, payment_date = $9, id_key = $10, \
+                                       status = $7, payment_gateway = $8, payment_date = $9, \
+                                       billing_customer_key = CASE WHEN id_key = $10 THEN billing_customer_key END, \
+                                       id_key = $10, \
                                        payment_info = $11, error_code = $12, error_message = $13, updated_at = $14 \
                      WHERE partner_id = $1 AND partner_order_id = $2 RETURNING id",
                 )
