@@ -106,6 +106,7 @@ listener: tool-wasm-target tool-wasm-bindgen tool-node
 	wasm-opt -Oz $(WASM_OPT_FEATURES) -o $(SDK_DIR)/rebound_listener_bg.wasm $(SDK_DIR)/rebound_listener_bg.wasm
 	@# The glue is generated, readable JS; partners download it on every page.
 	terser $(SDK_DIR)/rebound_listener.js --module --compress --mangle -o $(SDK_DIR)/rebound_listener.js
+	terser listener/js/embed.js --module --compress --mangle -o $(SDK_DIR)/embed.js
 
 .PHONY: build-dev
 build-dev: setup listener
@@ -135,7 +136,9 @@ lint:
 	$(call say,cargo fmt --check and clippy)
 	cargo fmt --all -- --check
 	cargo clippy --workspace --exclude frontend --all-targets -- -D warnings
-	cargo clippy -p frontend -p listener --target $(WASM_TARGET) -- -D warnings
+	cargo clippy -p frontend --target $(WASM_TARGET) -- -D warnings
+	@# Alone: together with the page, wasm-bindgen's std feature would unify in.
+	cargo clippy -p listener --target $(WASM_TARGET) -- -D warnings
 
 .PHONY: test-rust
 test-rust:

@@ -17,12 +17,11 @@ export async function dropped(page: Page): Promise<string[]> {
 }
 
 /** Opens the partner's recovery page and waits until the embed says `ready`. */
-export async function openPartnerPage(page: Page, token: string) {
-  await page.goto(`${PARTNER_URL}/?token=${encodeURIComponent(token)}`);
+export async function openPartnerPage(page: Page, token: string, path = "/") {
+  await page.goto(`${PARTNER_URL}${path}?token=${encodeURIComponent(token)}`);
   await expect(page.getByTestId("received")).toContainText('"action":"ready"', { timeout: 20_000 });
-  const frame = page.frameLocator("[data-testid=recovery-frame]");
-  const embedSrc = await page.getByTestId("recovery-frame").getAttribute("src");
-  const embedId = new URL(embedSrc!).searchParams.get("embedId")!;
+  const frame = page.frameLocator("iframe[data-rebound-embed-id]");
+  const embedId = (await page.locator("iframe[data-rebound-embed-id]").getAttribute("data-rebound-embed-id"))!;
   return { frame, embedId };
 }
 

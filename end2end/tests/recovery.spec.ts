@@ -42,7 +42,7 @@ test("the page reports its height and the partner sizes the iframe to it", async
   expect(resize.height).toBeLessThan(2000);
   const last = (await received(page)).filter((m) => m.action === "resize").pop()!;
   await expect
-    .poll(() => page.getByTestId("recovery-frame").evaluate((f) => (f as HTMLElement).style.height))
+    .poll(() => page.locator("iframe[data-rebound-embed-id]").evaluate((f) => (f as HTMLElement).style.height))
     .toBe(`${last.height}px`);
   // No resize loop: the height settles.
   await page.waitForTimeout(500);
@@ -100,6 +100,6 @@ test("messages from other windows, origins or embeds are ignored", async ({ page
 
 test("an unknown token shows a clear page inside the partner's iframe", async ({ page }) => {
   await page.goto(`${PARTNER_URL}/?token=not-a-real-token`);
-  const frame = page.frameLocator("[data-testid=recovery-frame]");
+  const frame = page.frameLocator("iframe[data-rebound-embed-id]");
   await expect(frame.getByTestId("page-error")).toContainText("링크를 확인할 수 없어요");
 });

@@ -244,12 +244,13 @@ impl RecoveryListener {
                 Value::Other => {}
             });
             let intent = Intent::of(&message.action);
-            if let Intent::Resize(height) = intent {
-                if auto_resize && let Some(h) = sizer.next(height) {
-                    let mut px = decimal(h);
-                    px.push_str("px");
-                    set(&get(&frame, "style"), "height", &JsValue::from_str(&px));
-                }
+            if let Intent::Resize(height) = intent
+                && auto_resize
+                && let Some(h) = sizer.next(height)
+            {
+                let mut px = decimal(h);
+                px.push_str("px");
+                set(&get(&frame, "style"), "height", &JsValue::from_str(&px));
             }
             handlers.dispatch(&intent, &out);
         });

@@ -93,19 +93,96 @@ pub fn default_origins(demo_port: u16) -> AllowedOrigins {
     )
 }
 
+/// The partner guide; the demo pages embed its snippets verbatim, so the
+/// e2e tests run exactly what partners are told to write.
+const GUIDE: &str = include_str!("../../../docs/partner-guide.md");
+
+/// The guide's fenced block tagged `tag` (```` ```html tag ````).
+pub fn guide_snippet(tag: &str) -> Option<&'static str> {
+    let open = format!("```html {tag}\n");
+    let start = GUIDE.find(&open)? + open.len();
+    let len = GUIDE[start..].find("```")?;
+    Some(&GUIDE[start..start + len])
+}
+
+/// What the demo partner's backend received from the listener (endpoints mode).
+#[derive(Clone, Default)]
+struct Received(std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>);
+
+/// The CSRF token the demo's endpoints page carries and its backend checks.
+const DEMO_CSRF: &str = "demo-csrf-token";
+
 #[derive(Clone)]
 struct SiteState {
     host: String,
+    received: Received,
 }
 
-/// The partner's site: `/?token=...` shows the embedded recovery page and what
-/// the listener received.
+/// The partner's site: `/?token=...` embeds the recovery page with the guide's
+/// callbacks snippet, `/endpoints?token=...` with its endpoints snippet, and
+/// `/recovery/{intent}` plays the partner backend those endpoints call.
 pub fn site_router(host: String) -> Router {
     Router::new()
-        .route("/", get(page))
-        .with_state(SiteState { host })
+        .route("/", get(callbacks_page))
+        .route("/endpoints", get(endpoints_page))
+        .route("/recovery/log", get(backend_log))
+        .route("/recovery/{intent}", axum::routing::post(backend_endpoint))
+        .with_state(SiteState {
+            host,
+            received: Received::default(),
+        })
 }
 
-async fn page(State(s): State<SiteState>) -> Html<String> {
-    Html(include_str!("partner.html").replace("{{HOST}}", &s.host))
+fn render(host: &str, mode: &str, tag: &str) -> Html<String> {
+    let snippet = guide_snippet(tag)
+        .unwrap_or_default()
+        .replace("https://HOST", host)
+        .replace("CSRF_TOKEN", DEMO_CSRF);
+    Html(
+        include_str!("partner.html")
+            .replace("{{MODE}}", mode)
+            .replace("{{SNIPPET}}", &snippet),
+    )
+}
+
+async fn callbacks_page(State(s): State<SiteState>) -> Html<String> {
+    render(&s.host, "callbacks", "rebound-embed-callbacks")
+}
+
+async fn endpoints_page(State(s): State<SiteState>) -> Html<String> {
+    render(&s.host, "endpoints", "rebound-embed-endpoints")
+}
+
+/// Records the call; a partner would now confirm with the API (or the signed
+/// notification) before acting. Without the CSRF header the call is refused.
+async fn backend_endpoint(
+    State(s): State<SiteState>,
+    axum::extract::Path(intent): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+    axum::Json(body): axum::Json<serde_json::Value>,
+) -> axum::http::StatusCode {
+    if headers.get("x-csrf-token").and_then(|v| v.to_str().ok()) != Some(DEMO_CSRF) {
+        return axum::http::StatusCode::FORBIDDEN;
+    }
+    let entry = serde_json::json!({ "endpoint": intent, "body": body });
+    s.received.0.lock().expect("demo log").push(entry);
+    axum::http::StatusCode::NO_CONTENT
+}
+
+async fn backend_log(State(s): State<SiteState>) -> axum::Json<Vec<serde_json::Value>> {
+    axum::Json(s.received.0.lock().expect("demo log").clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::guide_snippet;
+
+    #[test]
+    fn the_guide_has_both_snippets() {
+        for tag in ["rebound-embed-callbacks", "rebound-embed-endpoints"] {
+            let s = guide_snippet(tag).unwrap_or_default();
+            assert!(s.contains("https://HOST/sdk/embed.js"), "{tag}");
+        }
+        assert!(guide_snippet("no-such").is_none());
+    }
 }
