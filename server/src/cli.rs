@@ -247,6 +247,10 @@ async fn serve(
             "  Open the partner's recovery page:  http://localhost:{}/?token={token}",
             addr.port()
         );
+        println!(
+            "  The same with the listener's endpoints mode:  http://localhost:{}/endpoints?token={token}",
+            addr.port()
+        );
         println!("  Demo partner Secret-Token (new at each start):  {secret}");
         println!(
             "  Try the API:  curl -X POST http://127.0.0.1:{}/api/v1/cover/customer \\",
