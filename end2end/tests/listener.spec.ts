@@ -39,7 +39,7 @@ test("no event is lost when the iframe reloads", async ({ page }) => {
   expect(await dropped(page)).toEqual([]);
 });
 
-test("two iframes on one page each hear only their own page", async ({ page }) => {
+test("two iframes on one page each hear only their own page, even unreferenced", async ({ page }) => {
   const first = seedCase();
   const second = seedCase();
   await openPartnerPage(page, first.token);
@@ -54,12 +54,15 @@ test("two iframes on one page each hear only their own page", async ({ page }) =
       const got: unknown[] = [];
       const drops: string[] = [];
       (window as unknown as { second: unknown }).second = { got, drops };
-      new RecoveryListener(iframe, {
+      const listener = new RecoveryListener(iframe, {
         host,
         embedId,
         onMessage: (m: unknown) => got.push(m),
         onDrop: (r: string) => drops.push(r),
       });
+      // What garbage collection does to a listener the page kept no
+      // reference to: it must go on listening (only destroy() stops it).
+      listener.free();
       document.body.append(iframe);
       const src = new URL(`${host}/embed/recovery`);
       src.searchParams.set("token", token);

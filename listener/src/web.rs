@@ -280,8 +280,14 @@ impl RecoveryListener {
 }
 
 impl core::ops::Drop for RecoveryListener {
-    /// `listener.free()` from JS must not leave a handler pointing at freed memory.
+    /// Runs when JS calls `free()` or garbage-collects a listener the page
+    /// kept no reference to. Only `destroy()` stops listening: a partner who
+    /// wrote `new RecoveryListener(...)` without keeping it must not lose
+    /// the payment message at the next GC, so the handler is leaked, still
+    /// registered, instead of being freed under the browser.
     fn drop(&mut self) {
-        self.destroy();
+        if let Some(handler) = self.handler.take() {
+            handler.forget();
+        }
     }
 }
