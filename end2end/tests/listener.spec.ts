@@ -77,7 +77,7 @@ test("two iframes on one page each hear only their own page, even unreferenced",
   await expect(secondFrame.getByTestId("heading")).toHaveText("결제가 완료되었어요");
   const got = () =>
     page.evaluate(() => (window as unknown as { second: { got: { action: string; orderId?: string }[] } }).second.got);
-  await expect.poll(async () => (await got()).map((m) => m.action)).toContain("payment-complete");
+  await expect.poll(async () => (await got()).map((m) => m.action), { timeout: 15_000 }).toContain("payment-complete");
   expect((await got()).find((m) => m.action === "payment-complete")!.orderId).toBe(second.orderId);
   // The first embed saw the second iframe's messages only as drops.
   expect(await outcomes(page)).toEqual([]);
