@@ -32,11 +32,13 @@ const IDLE_DEADLINE_SCRIPT: &str = "(function(){var r=window.requestIdleCallback
 /// partner page, then a `resize` whenever the content height changes. Plain
 /// inline JS rather than WASM, so a customer whose WASM fails to load still
 /// reports the outcome. The target origin comes from the server, which
-/// checked it against the partner's registered origins; never `*`. Written
+/// checked it against the partner's registered origins; never `*`. The first
+/// size is measured at once: Chromium runs no ResizeObserver in an offscreen
+/// cross-origin iframe until it scrolls into view. Written
 /// without `<`, `>` or `&` so it can sit in the HTML as is. The body's own
 /// height is measured, not the viewport's, so the partner growing the
 /// iframe cannot feed back into another resize.
-const OUTBOX_SCRIPT: &str = r#"(function(){var el=document.getElementById("rb-outbox");if(!el||window.parent===window)return;var box;try{box=JSON.parse(el.textContent)}catch(e){return}if(!box||!box.origin)return;function post(m){try{window.parent.postMessage(m,box.origin)}catch(e){}}box.messages.forEach(post);function id(){var a=new Uint8Array(16);crypto.getRandomValues(a);var s="";for(var i=0;i!==16;i++){s+=(a[i]+256).toString(16).slice(1)}return s}var last=0;function measure(){var h=Math.ceil(document.body.getBoundingClientRect().height);if(h===last||h===0)return;last=h;var m={action:"resize",height:h,protocol:"rebound",version:1,messageId:id(),sentAt:new Date().toISOString()};if(box.embedId)m.embedId=box.embedId;post(m)}if(window.ResizeObserver){new ResizeObserver(measure).observe(document.body)}else{measure()}})();"#;
+const OUTBOX_SCRIPT: &str = r#"(function(){var el=document.getElementById("rb-outbox");if(!el||window.parent===window)return;var box;try{box=JSON.parse(el.textContent)}catch(e){return}if(!box||!box.origin)return;function post(m){try{window.parent.postMessage(m,box.origin)}catch(e){}}box.messages.forEach(post);function id(){var a=new Uint8Array(16);crypto.getRandomValues(a);var s="";for(var i=0;i!==16;i++){s+=(a[i]+256).toString(16).slice(1)}return s}var last=0;function measure(){var h=Math.ceil(document.body.getBoundingClientRect().height);if(h===last||h===0)return;last=h;var m={action:"resize",height:h,protocol:"rebound",version:1,messageId:id(),sentAt:new Date().toISOString()};if(box.embedId)m.embedId=box.embedId;post(m)}measure();if(window.ResizeObserver){new ResizeObserver(measure).observe(document.body)}})();"#;
 
 /// `lang=en` in the request's query, read while rendering on the server.
 fn request_lang() -> Lang {

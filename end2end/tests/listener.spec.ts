@@ -73,7 +73,15 @@ test("two iframes on one page each hear only their own page, even unreferenced",
     { host: HOST_URL, token: second.token },
   );
   const secondFrame = page.frameLocator("#second");
-  await secondFrame.getByRole("button", { name: "지금 결제하기" }).click();
+  // Resized to its content first (the listener does it): click after that.
+  await expect
+    .poll(() => page.locator("#second").evaluate((f) => (f as HTMLElement).style.height), { timeout: 15_000 })
+    .not.toBe("");
+  // Submitted directly: this test is about which listener hears what, and
+  // the first embed resizing above can move the button under a click.
+  await secondFrame
+    .locator('form[action="/embed/recovery/action/pay"]')
+    .evaluate((form) => (form as HTMLFormElement).requestSubmit());
   await expect(secondFrame.getByTestId("heading")).toHaveText("결제가 완료되었어요");
   const got = () =>
     page.evaluate(() => (window as unknown as { second: { got: { action: string; orderId?: string }[] } }).second.got);

@@ -20,6 +20,9 @@ export async function dropped(page: Page): Promise<string[]> {
 export async function openPartnerPage(page: Page, token: string, path = "/") {
   await page.goto(`${PARTNER_URL}${path}?token=${encodeURIComponent(token)}`);
   await expect(page.getByTestId("received")).toContainText('"action":"ready"', { timeout: 20_000 });
+  // The iframe is resized to its content right after it loads; clicking
+  // before that could land where a button was a moment ago.
+  await expect(page.getByTestId("received")).toContainText('"action":"resize"', { timeout: 20_000 });
   const frame = page.frameLocator("iframe[data-rebound-embed-id]");
   const embedId = (await page.locator("iframe[data-rebound-embed-id]").getAttribute("data-rebound-embed-id"))!;
   return { frame, embedId };
