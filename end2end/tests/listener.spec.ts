@@ -189,3 +189,18 @@ test("the pinned embed loads with its published integrity", async ({ page }) => 
   );
   await expect(page.locator("iframe[data-rebound-embed-id]")).toHaveCount(2);
 });
+
+test("destroy() removes the handler: nothing is heard afterwards", async ({ page }) => {
+  const seeded = seedCase();
+  const { frame } = await openPartnerPage(page, seeded.token);
+  await page.locator("iframe[data-rebound-embed-id]").evaluate((f) => {
+    (f as HTMLIFrameElement & { reboundListener: { destroy(): void } }).reboundListener.destroy();
+  });
+  const before = (await received(page)).length;
+  await frame.getByRole("button", { name: "지금 결제하기" }).click();
+  await expect(frame.getByTestId("heading")).toHaveText("결제가 완료되었어요");
+  // The page did post (ready, payment-complete, resize); nobody listened.
+  await page.waitForTimeout(500);
+  expect((await received(page)).length).toBe(before);
+  expect(await dropped(page)).toEqual([]);
+});
