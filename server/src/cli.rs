@@ -46,6 +46,19 @@ pub enum Command {
     /// Manage partners.
     #[command(subcommand)]
     Partner(PartnerCommand),
+    /// Development helpers (for `make run`).
+    #[command(subcommand)]
+    Dev(DevCommand),
+}
+
+#[derive(Subcommand)]
+pub enum DevCommand {
+    /// Move the demo server's clock forward (it picks the change up within a
+    /// second), e.g. `--hours 72` to reach the next stage.
+    Advance {
+        #[arg(long)]
+        hours: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -84,6 +97,27 @@ pub enum PartnerCommand {
         name: String,
         #[arg(long)]
         url: String,
+    },
+    /// Set the partner's recovery page (message links go there with ?token=).
+    SetRecoveryUrl {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        url: String,
+    },
+    /// Print the partner's current scenario (JSON) and its version.
+    ScenarioShow {
+        #[arg(long)]
+        name: String,
+    },
+    /// Add a scenario version from a JSON file; open cases keep theirs.
+    ScenarioSet {
+        #[arg(long)]
+        name: String,
+        /// e.g. {"stages":[{"afterHours":0,"channel":"ALIMTALK"},...],
+        /// "endAction":"PAUSE","changeDateWindowDays":14,"remindLimit":3}
+        #[arg(long)]
+        file: std::path::PathBuf,
     },
 }
 
@@ -125,6 +159,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Partner(cmd) => partner(cmd, &Store::connect(&config.database_url).await?).await,
+        Command::Dev(DevCommand::Advance { hours }) => {
+            let store = Store::connect(&config.database_url).await?;
+            let offset = store.advance_dev_clock(hours * 3_600_000).await?;
+            println!(
+                "the demo clock now runs {:.1} hours ahead",
+                offset as f64 / 3_600_000.0
+            );
+            Ok(())
+        }
     }
 }
 
@@ -207,6 +250,39 @@ async fn partner(cmd: PartnerCommand, store: &Store) -> Result<(), CliError> {
             store.set_partner_notify_url(p.id, Some(&url)).await?;
             println!("{name} notifications go to {url}");
         }
+        PartnerCommand::SetRecoveryUrl { name, url } => {
+            let p = find_partner(store, &name).await?;
+            let secure = url.starts_with("https://")
+                || url.starts_with("http://localhost")
+                || url.starts_with("http://127.0.0.1");
+            if !secure || url.contains(char::is_whitespace) {
+                return Err(CliError::Usage(
+                    "the recovery page URL must be an absolute https URL (http only for localhost)"
+                        .into(),
+                ));
+            }
+            store.set_partner_recovery_url(p.id, &url).await?;
+            println!("{name} message links open {url}?token=...");
+        }
+        PartnerCommand::ScenarioShow { name } => {
+            let p = find_partner(store, &name).await?;
+            let (_, version, scenario) = store.current_scenario(p.id).await?;
+            let which = if version == 0 {
+                " (the default)".to_owned()
+            } else {
+                String::new()
+            };
+            println!("{name} scenario version {version}{which}:");
+            println!("{}", scenario.to_json());
+        }
+        PartnerCommand::ScenarioSet { name, file } => {
+            let p = find_partner(store, &name).await?;
+            let json = std::fs::read_to_string(&file)?;
+            let scenario = crate::domain::scenario::Scenario::parse(&json)
+                .map_err(|problems| CliError::Usage(format!("invalid scenario: {problems:?}")))?;
+            let version = store.add_scenario_version(p.id, &scenario, now).await?;
+            println!("{name} scenario version {version} applies to cases opened from now on");
+        }
     }
     Ok(())
 }
@@ -218,8 +294,38 @@ async fn serve(
 ) -> Result<(), CliError> {
     let public_url = config.public_url.clone();
     let gateway = gateway::from_config(&config.gateway);
+    let mut config = config;
+    config.dev_pages |= demo_listen.is_some();
+    // The demo runs on a clock the operator can move forward.
+    let dev_clock = Arc::new(crate::clock::DevClock::default());
+    let clock: SharedClock = if demo_listen.is_some() {
+        dev_clock.clone()
+    } else {
+        clock
+    };
     let app = Application::build(config, clock.clone(), gateway).await?;
     let shutdown = tokio::sync::watch::channel(false);
+    let store = app.state().store.clone();
+    let provider = Arc::new(crate::engine::provider::OutboxProvider {
+        store: store.clone(),
+        clock: clock.clone(),
+    });
+    let engine = crate::engine::Engine::new(store.clone(), clock.clone(), provider).await?;
+    let worker = tokio::spawn(crate::engine::run_worker(engine, shutdown.1.clone()));
+    if demo_listen.is_some() {
+        let mut rx = shutdown.1.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Ok(ms) = store.dev_clock_offset_ms().await {
+                    dev_clock.set_offset_ms(ms);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+                    _ = rx.changed() => return,
+                }
+            }
+        });
+    }
     let mut demo_task = None;
     if let Some(addr) = demo_listen {
         let store = app.state().store.clone();
@@ -269,6 +375,7 @@ async fn serve(
         let _ = tx.send(true);
     })
     .await?;
+    let _ = worker.await;
     if let Some(t) = demo_task {
         let _ = t.await;
     }

@@ -20,6 +20,25 @@ impl Clock for SystemClock {
     }
 }
 
+/// The wall clock plus an offset the operator can move forward in dev mode
+/// (`server dev advance --hours 72`), to watch a scenario unfold in `make run`.
+#[derive(Default)]
+pub struct DevClock {
+    offset_ms: AtomicI64,
+}
+
+impl DevClock {
+    pub fn set_offset_ms(&self, ms: i64) {
+        self.offset_ms.store(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for DevClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::milliseconds(self.offset_ms.load(Ordering::SeqCst))
+    }
+}
+
 /// A clock that moves only when told to.
 pub struct ManualClock {
     millis: AtomicI64,

@@ -25,6 +25,9 @@ pub struct Config {
     /// (with `REBOUND_TOSS_SECRET_KEY`, `REBOUND_TOSS_CLIENT_KEY`, and
     /// optionally `REBOUND_TOSS_API_BASE`).
     pub gateway: GatewayConfig,
+    /// `REBOUND_DEV_PAGES=1` (and `serve --demo`): `/dev/outbox`. Never in
+    /// production: it shows live recovery links.
+    pub dev_pages: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +84,7 @@ impl Config {
                 .into(),
             public_url: get("REBOUND_PUBLIC_URL").unwrap_or_else(|| format!("http://{listen}")),
             gateway,
+            dev_pages: get("REBOUND_DEV_PAGES").is_some_and(|v| v == "1" || v == "true"),
         })
     }
 }

@@ -146,7 +146,13 @@ pub fn router(state: AppState) -> Router {
             embed::headers::middleware,
         ));
     let site_root = state.config.site_root.clone();
+    let dev = if state.config.dev_pages {
+        Router::new().route("/dev/outbox", get(crate::dev::outbox))
+    } else {
+        Router::new()
+    };
     Router::new()
+        .merge(dev)
         .route("/healthz", get(healthz))
         .merge(api::router(&state).layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES)))
         .merge(page_routes)

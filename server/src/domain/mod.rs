@@ -6,6 +6,7 @@ pub mod order;
 pub mod origin;
 pub mod price;
 pub mod product;
+pub mod scenario;
 pub mod subscription;
 pub mod token;
 

@@ -47,6 +47,11 @@ impl AllowedOrigins {
         )
     }
 
+    /// The first registered origin (where message links default to).
+    pub fn first(&self) -> Option<&Origin> {
+        self.0.first()
+    }
+
     pub fn to_stored(&self) -> String {
         self.0
             .iter()

@@ -51,6 +51,17 @@ pub fn new_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The link token for a case's stage message: HMAC-SHA256 of the case and
+/// stage under a server key, base64url (256 bits). Deterministic, so a resend
+/// after a crash carries the same link, and nothing but its hash is stored.
+pub fn link_token(key: &str, case_id: i64, stage: i64) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+    mac.update(format!("rebound-link:{case_id}:{stage}").as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
 /// What logs may show of a token: enough to correlate, never enough to use.
 pub fn redact(token: &str) -> String {
     let head: String = token.chars().take(6).collect();
@@ -82,6 +93,15 @@ mod tests {
         assert!(TokenHash::of(&t).matches(&stored));
         assert!(!TokenHash::of("other").matches(&stored));
         assert!(!TokenHash::of(&t).matches(&stored[..63]));
+    }
+
+    #[test]
+    fn link_tokens_are_per_stage_and_keyed() {
+        let a = link_token("k1", 7, 1);
+        assert_eq!(a, link_token("k1", 7, 1), "a resend carries the same link");
+        assert_ne!(a, link_token("k1", 7, 2));
+        assert_ne!(a, link_token("k2", 7, 1));
+        assert_eq!(a.len(), 43);
     }
 
     #[test]

@@ -133,7 +133,8 @@ impl Store {
              FROM recovery_cases c \
              JOIN partners p ON p.id = c.partner_id \
              JOIN orders o ON o.id = c.order_id \
-             WHERE c.token_hash = $1",
+             WHERE c.id = (SELECT id FROM recovery_cases WHERE token_hash = $1 \
+                           UNION ALL SELECT case_id FROM case_links WHERE token_hash = $1 LIMIT 1)",
         )
         .bind(&token.0)
         .fetch_optional(&self.pool)
@@ -524,7 +525,8 @@ impl Store {
     ) -> Result<Option<AllowedOrigins>, StoreError> {
         let row: Option<(String,)> = sqlx::query_as(
             "SELECT p.embed_origins FROM recovery_cases c JOIN partners p ON p.id = c.partner_id \
-             WHERE c.token_hash = $1",
+             WHERE c.id = (SELECT id FROM recovery_cases WHERE token_hash = $1 \
+                           UNION ALL SELECT case_id FROM case_links WHERE token_hash = $1 LIMIT 1)",
         )
         .bind(&token.0)
         .fetch_optional(&self.pool)

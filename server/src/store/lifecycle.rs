@@ -142,8 +142,10 @@ impl Store {
         // (Postgres runs both); the partial unique index settles it.
         let inserted: Option<(i64,)> = sqlx::query_as(
             "INSERT INTO recovery_cases (partner_id, order_id, subscription_id, token_hash, status, failed_at, \
-                                         failure_code, failure_reason, next_stage_at, opened_at) \
-             SELECT $1, $2, $3, $4, 'OPEN', $5, error_code, error_message, $5, $5 FROM orders WHERE id = $2 \
+                                         failure_code, failure_reason, next_stage_at, opened_at, scenario_id) \
+             SELECT $1, $2, $3, $4, 'OPEN', $5, error_code, error_message, $5, $5, \
+                    (SELECT s.id FROM scenarios s WHERE s.partner_id = $1 ORDER BY s.version DESC LIMIT 1) \
+             FROM orders WHERE id = $2 \
              ON CONFLICT (order_id) WHERE status IN ('OPEN', 'PAYING') DO NOTHING RETURNING id",
         )
         .bind(partner_id)
@@ -187,7 +189,9 @@ impl Store {
     ) -> Result<Option<(Option<String>, i64, String)>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT o.id_key, o.id, o.payment_gateway FROM recovery_cases c JOIN orders o ON o.id = c.order_id \
-             WHERE c.token_hash = $1 AND c.partner_id = $2",
+             WHERE c.id = (SELECT id FROM recovery_cases WHERE token_hash = $1 \
+                           UNION ALL SELECT case_id FROM case_links WHERE token_hash = $1 LIMIT 1) \
+               AND c.partner_id = $2",
         )
         .bind(&token.0)
         .bind(partner_id)

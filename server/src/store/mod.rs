@@ -8,6 +8,7 @@
 
 mod cases;
 mod customers;
+mod engine;
 mod idempotency;
 mod lifecycle;
 mod orders;
@@ -27,6 +28,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use cases::{CaseRecord, CaseStatus, ChargeClaim};
 pub use customers::CustomerRecord;
+pub use engine::{DueCase, StageState};
 pub use idempotency::KeyState;
 pub use lifecycle::{CaseEnd, Recovery};
 pub use orders::{OrderRow, OrderView, UnknownRef};

@@ -204,4 +204,17 @@ impl Store {
             .await?;
         Ok(())
     }
+
+    pub async fn set_partner_recovery_url(
+        &self,
+        partner_id: i64,
+        url: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE partners SET recovery_page_url = $2 WHERE id = $1")
+            .bind(partner_id)
+            .bind(url)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }

@@ -1,0 +1,228 @@
+//! Recovery scenarios (design section 6): when each stage's message goes out,
+//! on which channel, and what happens when the last stage brings nothing.
+//! Pure rules: no SQL, no clock.
+
+use serde::{Deserialize, Serialize};
+
+use super::{FieldError, Problems};
+
+const HOUR_MS: i64 = 3_600_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Channel {
+    /// KakaoTalk AlimTalk, falling back to SMS when AlimTalk cannot deliver.
+    Alimtalk,
+    Sms,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Alimtalk => "ALIMTALK",
+            Channel::Sms => "SMS",
+        }
+    }
+}
+
+/// What becomes of the subscription when no stage recovered the payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EndAction {
+    Pause,
+    Cancel,
+}
+
+impl EndAction {
+    /// The subscription status it sets (StepCover's names).
+    pub fn subscription_status(self) -> &'static str {
+        match self {
+            EndAction::Pause => "PAUSE",
+            EndAction::Cancel => "CANCELED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stage {
+    /// Hours after the payment failed.
+    pub after_hours: i64,
+    pub channel: Channel,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Scenario {
+    pub stages: Vec<Stage>,
+    pub end_action: EndAction,
+    /// How far ahead a customer may move the payment date.
+    pub change_date_window_days: i64,
+    /// How often a customer may ask to be reminded later.
+    pub remind_limit: i64,
+}
+
+impl Default for Scenario {
+    /// StepCover's: stage 1 at the failure, then every 3 days up to stage 4,
+    /// then pause.
+    fn default() -> Self {
+        Scenario {
+            stages: [0, 72, 144, 216]
+                .into_iter()
+                .map(|after_hours| Stage {
+                    after_hours,
+                    channel: Channel::Alimtalk,
+                })
+                .collect(),
+            end_action: EndAction::Pause,
+            change_date_window_days: 14,
+            remind_limit: 3,
+        }
+    }
+}
+
+/// What a due case calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Send stage `stage` (1-based) on `channel`.
+    Send { stage: i64, channel: Channel },
+    /// No stage left: apply the end action.
+    End(EndAction),
+}
+
+impl Scenario {
+    /// Parses and checks an operator's definition: 1 to 10 stages, the
+    /// first at or after the failure, strictly increasing, within 60 days.
+    pub fn parse(json: &str) -> Result<Scenario, Problems> {
+        let s: Scenario = serde_json::from_str(json).map_err(|e| {
+            Problems(vec![FieldError {
+                field: "scenario".into(),
+                message: e.to_string(),
+            }])
+        })?;
+        let mut problems = Vec::new();
+        let mut bad = |field: &str, message: &str| {
+            problems.push(FieldError {
+                field: field.into(),
+                message: message.into(),
+            })
+        };
+        if s.stages.is_empty() || s.stages.len() > 10 {
+            bad("stages", "between 1 and 10 stages");
+        }
+        let mut previous = -1;
+        for st in &s.stages {
+            if st.after_hours <= previous || st.after_hours > 60 * 24 {
+                bad(
+                    "stages",
+                    "afterHours must increase from stage to stage, from 0 up to 1440 (60 days)",
+                );
+                break;
+            }
+            previous = st.after_hours;
+        }
+        if !(1..=60).contains(&s.change_date_window_days) {
+            bad("changeDateWindowDays", "between 1 and 60");
+        }
+        if !(0..=10).contains(&s.remind_limit) {
+            bad("remindLimit", "between 0 and 10");
+        }
+        if problems.is_empty() {
+            Ok(s)
+        } else {
+            Err(Problems(problems))
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// What to do for a case whose next stage is `next_stage`.
+    pub fn step(&self, next_stage: i64) -> Step {
+        match usize::try_from(next_stage - 1)
+            .ok()
+            .and_then(|i| self.stages.get(i))
+        {
+            Some(st) => Step::Send {
+                stage: next_stage,
+                channel: st.channel,
+            },
+            None => Step::End(self.end_action),
+        }
+    }
+
+    /// When stage `stage` (1-based) is due for a payment that failed at
+    /// `failed_at_ms`; past the last stage, the end action is due when the
+    /// last stage's interval has passed again (the customer's last chance).
+    pub fn due_at(&self, failed_at_ms: i64, stage: i64) -> i64 {
+        let hours = match usize::try_from(stage - 1)
+            .ok()
+            .and_then(|i| self.stages.get(i))
+        {
+            Some(st) => st.after_hours,
+            None => {
+                let last = self.stages.last().map_or(0, |s| s.after_hours);
+                let gap = match self.stages.len() {
+                    0 | 1 => 72,
+                    n => last - self.stages[n - 2].after_hours,
+                };
+                last + gap
+            }
+        };
+        failed_at_ms + hours * HOUR_MS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_is_four_stages_three_days_apart_then_pause() {
+        let s = Scenario::default();
+        let day = 24 * HOUR_MS;
+        assert_eq!(s.due_at(0, 1), 0);
+        assert_eq!(s.due_at(0, 2), 3 * day);
+        assert_eq!(s.due_at(0, 4), 9 * day);
+        assert_eq!(
+            s.due_at(0, 5),
+            12 * day,
+            "the end action, a stage-gap later"
+        );
+        assert_eq!(
+            s.step(1),
+            Step::Send {
+                stage: 1,
+                channel: Channel::Alimtalk
+            }
+        );
+        assert_eq!(s.step(5), Step::End(EndAction::Pause));
+        assert_eq!(Scenario::parse(&s.to_json()).unwrap(), s);
+    }
+
+    #[test]
+    fn bad_definitions_name_the_field() {
+        for (json, field) in [
+            (
+                r#"{"stages":[],"endAction":"PAUSE","changeDateWindowDays":14,"remindLimit":3}"#,
+                "stages",
+            ),
+            (
+                r#"{"stages":[{"afterHours":72,"channel":"SMS"},{"afterHours":24,"channel":"SMS"}],"endAction":"CANCEL","changeDateWindowDays":14,"remindLimit":3}"#,
+                "stages",
+            ),
+            (
+                r#"{"stages":[{"afterHours":0,"channel":"SMS"}],"endAction":"CANCEL","changeDateWindowDays":0,"remindLimit":3}"#,
+                "changeDateWindowDays",
+            ),
+            (
+                r#"{"stages":[{"afterHours":0,"channel":"FAX"}]}"#,
+                "scenario",
+            ),
+        ] {
+            let err = Scenario::parse(json).unwrap_err();
+            assert_eq!(err.0[0].field, field, "{json}");
+        }
+    }
+}

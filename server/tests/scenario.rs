@@ -1,0 +1,293 @@
+//! The scenario engine on the test clock: twelve days in milliseconds, on
+//! SQLite and (with REBOUND_TEST_DB=postgres) Postgres.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use common::{PARTNER_ORIGIN, TestApp, seed_case, spawn_app};
+use rebound::domain::scenario::{EndAction, Scenario};
+use rebound::engine::Engine;
+use rebound::engine::provider::OutboxProvider;
+
+async fn engine(app: &TestApp) -> Engine {
+    let provider = Arc::new(OutboxProvider {
+        store: app.store.clone(),
+        clock: app.clock.clone(),
+    });
+    Engine::new(app.store.clone(), app.clock.clone(), provider)
+        .await
+        .unwrap()
+}
+
+/// Stages of `case_id` in the outbox, oldest first.
+async fn sent(app: &TestApp, case_id: i64) -> Vec<i64> {
+    let mut stages: Vec<i64> = app
+        .store
+        .outbox(10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.case_id == case_id)
+        .map(|m| m.stage)
+        .collect();
+    stages.sort();
+    stages
+}
+
+/// Moves the clock to `days` (and `hours`) after the failure and runs the
+/// engine twice, as two workers would.
+async fn at(app: &TestApp, engine: &Engine, start: i64, days: i64, hours: i64) {
+    let target = start + (days * 24 + hours) * 3_600_000;
+    let now = app.clock.now_ms();
+    if target > now {
+        app.clock.advance(Duration::milliseconds(target - now));
+    }
+    engine.run_due(10_000).await.unwrap();
+    engine.run_due(10_000).await.unwrap();
+}
+
+async fn pay(app: &TestApp, token: &str) {
+    let res = app
+        .browser
+        .post(app.url("/embed/recovery/action/pay"))
+        .form(&[("token", token), ("origin", PARTNER_ORIGIN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+}
+
+#[tokio::test]
+async fn never_recovered_four_stages_three_days_apart_then_paused() {
+    let app = spawn_app().await;
+    let engine = engine(&app).await;
+    let case = seed_case(&app, "sandbox_success").await;
+    let start = app.clock.now_ms();
+    at(&app, &engine, start, 0, 0).await;
+    assert_eq!(sent(&app, case.case_id).await, [1]);
+    at(&app, &engine, start, 2, 23).await;
+    assert_eq!(
+        sent(&app, case.case_id).await,
+        [1],
+        "stage 2 waits for day 3"
+    );
+    at(&app, &engine, start, 3, 0).await;
+    assert_eq!(sent(&app, case.case_id).await, [1, 2]);
+    at(&app, &engine, start, 6, 0).await;
+    at(&app, &engine, start, 9, 0).await;
+    assert_eq!(sent(&app, case.case_id).await, [1, 2, 3, 4]);
+    assert_eq!(
+        app.store
+            .case_and_subscription_status(case.case_id)
+            .await
+            .unwrap(),
+        ("OPEN".to_owned(), Some("UNPAID".to_owned()))
+    );
+    at(&app, &engine, start, 12, 0).await;
+    assert_eq!(
+        app.store
+            .case_and_subscription_status(case.case_id)
+            .await
+            .unwrap(),
+        ("ENDED".to_owned(), Some("PAUSE".to_owned()))
+    );
+    let sends = app.store.stage_sends(case.case_id).await.unwrap();
+    assert_eq!(
+        sends,
+        (1..=4).map(|s| (s, "SENT".to_owned())).collect::<Vec<_>>()
+    );
+    // Nothing more, ever; the API's retryDate is null once ended.
+    at(&app, &engine, start, 30, 0).await;
+    assert_eq!(sent(&app, case.case_id).await, [1, 2, 3, 4]);
+    let order: serde_json::Value = app
+        .get(&format!("/api/v1/cover/order/{}", case.order_id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(order["retryDate"].is_null(), "{order}");
+}
+
+#[tokio::test]
+async fn a_scenario_edit_applies_to_new_cases_only() {
+    let app = spawn_app().await;
+    let engine = engine(&app).await;
+    let before = seed_case(&app, "sandbox_success").await;
+    let cancel = Scenario {
+        end_action: EndAction::Cancel,
+        ..Scenario::default()
+    };
+    app.store
+        .add_scenario_version(app.partner.id, &cancel, app.clock.now_ms())
+        .await
+        .unwrap();
+    let after = seed_case(&app, "sandbox_success").await;
+    let start = app.clock.now_ms();
+    for day in [0, 3, 6, 9, 12] {
+        at(&app, &engine, start, day, 0).await;
+    }
+    assert_eq!(
+        app.store
+            .case_and_subscription_status(before.case_id)
+            .await
+            .unwrap()
+            .1
+            .as_deref(),
+        Some("PAUSE")
+    );
+    assert_eq!(
+        app.store
+            .case_and_subscription_status(after.case_id)
+            .await
+            .unwrap()
+            .1
+            .as_deref(),
+        Some("CANCELED")
+    );
+}
+
+#[tokio::test]
+async fn recovered_at_each_stage_stops_the_messages() {
+    let app = spawn_app().await;
+    let engine = engine(&app).await;
+    let start = app.clock.now_ms();
+    let mut cases = Vec::new();
+    for _ in 1..=4 {
+        cases.push(seed_case(&app, "sandbox_success").await);
+    }
+    for (i, day) in [0, 3, 6, 9].into_iter().enumerate() {
+        at(&app, &engine, start, day, 0).await;
+        // The customer of case i pays right after stage i + 1.
+        pay(&app, &cases[i].token).await;
+    }
+    at(&app, &engine, start, 30, 0).await;
+    for (i, case) in cases.iter().enumerate() {
+        let expected: Vec<i64> = (1..=i as i64 + 1).collect();
+        assert_eq!(sent(&app, case.case_id).await, expected, "case {i}");
+        assert_eq!(
+            app.store
+                .case_and_subscription_status(case.case_id)
+                .await
+                .unwrap()
+                .0,
+            "RECOVERED"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_changed_date_moves_the_next_stage_to_that_day() {
+    let app = spawn_app().await;
+    let engine = engine(&app).await;
+    let case = seed_case(&app, "sandbox_success").await;
+    let start = app.clock.now_ms();
+    at(&app, &engine, start, 0, 0).await;
+    let res = app
+        .browser
+        .post(app.url("/embed/recovery/action/date"))
+        .form(&[
+            ("token", case.token.as_str()),
+            ("origin", PARTNER_ORIGIN),
+            ("selectedDate", "2026-11-29"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    at(&app, &engine, start, 3, 0).await;
+    assert_eq!(
+        sent(&app, case.case_id).await,
+        [1],
+        "no stage before the chosen day"
+    );
+    // 2026-11-29 10:00 KST is 6 days 21 h 55 min after 2026-11-22 13:05 KST.
+    at(&app, &engine, start, 6, 22).await;
+    assert_eq!(sent(&app, case.case_id).await, [1, 2]);
+    at(&app, &engine, start, 9, 21).await;
+    assert_eq!(
+        sent(&app, case.case_id).await,
+        [1, 2],
+        "stage 3 keeps its 3-day spacing"
+    );
+    at(&app, &engine, start, 9, 23).await;
+    assert_eq!(sent(&app, case.case_id).await, [1, 2, 3]);
+}
+
+#[tokio::test]
+async fn reminded_later_three_times_each_postpones_by_a_day() {
+    let app = spawn_app().await;
+    let engine = engine(&app).await;
+    let case = seed_case(&app, "sandbox_success").await;
+    let start = app.clock.now_ms();
+    at(&app, &engine, start, 0, 0).await;
+    for day in [3, 4, 5] {
+        at(&app, &engine, start, day, 0).await;
+        let res = app
+            .browser
+            .post(app.url("/embed/recovery/action/remind"))
+            .form(&[("token", case.token.as_str()), ("origin", PARTNER_ORIGIN)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+    }
+    // Stage 2 went out on day 3; the reminders then pushed stage 3 only
+    // while they were later than its plan (day 6).
+    assert_eq!(sent(&app, case.case_id).await, [1, 2]);
+    at(&app, &engine, start, 6, 0).await;
+    assert_eq!(sent(&app, case.case_id).await, [1, 2, 3]);
+}
+
+#[tokio::test]
+async fn each_message_links_to_the_partner_page_with_a_token_that_opens_the_case() {
+    let app = spawn_app().await;
+    let engine = engine(&app).await;
+    let case = seed_case(&app, "sandbox_success").await;
+    let start = app.clock.now_ms();
+    at(&app, &engine, start, 0, 0).await;
+    at(&app, &engine, start, 3, 0).await;
+    let messages = app.store.outbox(10).await.unwrap();
+    assert_eq!(messages.len(), 2);
+    let mut tokens = Vec::new();
+    for m in &messages {
+        assert!(
+            m.link.starts_with(&format!("{PARTNER_ORIGIN}/?token=")),
+            "{}",
+            m.link
+        );
+        assert!(m.body.contains("김길동님"), "{}", m.body);
+        assert!(m.body.contains("10,000원"));
+        assert!(m.body.ends_with(&m.link));
+        let token = m.link.rsplit("token=").next().unwrap().to_owned();
+        let q =
+            serde_urlencoded::to_string([("token", token.as_str()), ("origin", PARTNER_ORIGIN)])
+                .unwrap();
+        let html = app
+            .client
+            .get(app.url(&format!("/embed/recovery?{q}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            html.contains("프리미엄 멤버십"),
+            "stage {} link opens the case",
+            m.stage
+        );
+        tokens.push(token);
+    }
+    assert_ne!(tokens[0], tokens[1], "each stage has its own link");
+    assert_ne!(tokens[0], case.token);
+}
+
+#[tokio::test]
+async fn the_outbox_dev_page_is_off_unless_asked_for() {
+    // It shows live recovery links: only `serve --demo` or REBOUND_DEV_PAGES=1.
+    let app = spawn_app().await;
+    let res = app.client.get(app.url("/dev/outbox")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+}
