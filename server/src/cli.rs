@@ -357,6 +357,11 @@ async fn serve(
             "  The same with the listener's endpoints mode:  http://localhost:{}/endpoints?token={token}",
             addr.port()
         );
+        println!(
+            "  AlimTalk messages the scenario engine sent (outbox):  http://127.0.0.1:{}/dev/outbox",
+            app.port()
+        );
+        println!("  Watch the next stages:  target/release/server dev advance --hours 72");
         println!("  Demo partner Secret-Token (new at each start):  {secret}");
         println!(
             "  Try the API:  curl -X POST http://127.0.0.1:{}/api/v1/cover/customer \\",
