@@ -492,7 +492,7 @@ async fn remind_later_works_three_times_then_says_no() {
     assert_eq!(path_of(&loc), "/embed/recovery");
     assert!(loc.contains("notice=remind-limit"));
     let html = follow(&app, &loc).await;
-    assert!(html.contains("최대 3번까지"));
+    assert!(html.contains("더 미룰 수 없어요"));
     assert!(!html.contains("나중에 알림 받기"), "the button is gone");
 }
 

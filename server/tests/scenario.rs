@@ -291,3 +291,50 @@ async fn the_outbox_dev_page_is_off_unless_asked_for() {
     let res = app.client.get(app.url("/dev/outbox")).send().await.unwrap();
     assert_eq!(res.status(), 404);
 }
+
+#[tokio::test]
+async fn the_page_follows_the_cases_scenario_for_dates_and_reminders() {
+    let app = spawn_app().await;
+    let strict = Scenario {
+        change_date_window_days: 3,
+        remind_limit: 1,
+        ..Scenario::default()
+    };
+    app.store
+        .add_scenario_version(app.partner.id, &strict, app.clock.now_ms())
+        .await
+        .unwrap();
+    let case = seed_case(&app, "sandbox_success").await;
+    let q =
+        serde_urlencoded::to_string([("token", case.token.as_str()), ("origin", PARTNER_ORIGIN)])
+            .unwrap();
+    let html = app
+        .client
+        .get(app.url(&format!("/embed/recovery/date?{q}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // Now is 2026-11-22 in Seoul: tomorrow through 3 days ahead.
+    assert!(
+        html.contains("max=\"2026-11-25\""),
+        "window from the scenario"
+    );
+    let remind = || async {
+        let res = app
+            .browser
+            .post(app.url("/embed/recovery/action/remind"))
+            .form(&[("token", case.token.as_str()), ("origin", PARTNER_ORIGIN)])
+            .send()
+            .await
+            .unwrap();
+        res.headers()["location"].to_str().unwrap().to_owned()
+    };
+    assert!(remind().await.starts_with("/embed/recovery/reminded"));
+    assert!(
+        remind().await.contains("notice=remind-limit"),
+        "one reminder in this scenario"
+    );
+}

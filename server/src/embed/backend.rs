@@ -18,8 +18,6 @@ use crate::gateway::{
 };
 use crate::store::{CaseRecord, CaseStatus, ChargeClaim, Store, StoreError};
 
-/// How often a customer may ask to be reminded later, per case.
-pub const REMIND_LIMIT: i64 = 3;
 /// A charge whose outcome is unknown may be resent (same idempotency key)
 /// after this long; shorter than any PG's own request timeout would risk
 /// two requests in flight at once.
@@ -242,7 +240,8 @@ impl StoreBackend {
             },
             CaseStatus::Canceled => CaseState::Closed,
         };
-        let (date_min, date_max) = date_window(self.clock.now(), case.change_date_window_days);
+        let (date_min, date_max) =
+            date_window(self.clock.now(), case.scenario.change_date_window_days);
         let view = RecoveryView {
             business_name: case.business_name,
             product_name: case.product_name,
@@ -253,7 +252,7 @@ impl StoreBackend {
             payment_info: case.payment_info,
             state,
             test_mode: self.gateway.is_sandbox(),
-            remind_left: (REMIND_LIMIT - case.remind_count).max(0) as u32,
+            remind_left: (case.scenario.remind_limit - case.remind_count).max(0) as u32,
             date_min: date_min.to_string(),
             date_max: date_max.to_string(),
             selected_date: case.selected_date,
@@ -442,11 +441,14 @@ impl StoreBackend {
         if case.status != CaseStatus::Open {
             return Ok(Err(DateRefusal::Closed));
         }
-        let date =
-            match parse_selected_date(selected, self.clock.now(), case.change_date_window_days) {
-                Ok(d) => d,
-                Err(r) => return Ok(Err(r)),
-            };
+        let date = match parse_selected_date(
+            selected,
+            self.clock.now(),
+            case.scenario.change_date_window_days,
+        ) {
+            Ok(d) => d,
+            Err(r) => return Ok(Err(r)),
+        };
         let changed = self
             .store
             .change_date(case.id, &date.to_string(), stage_time_on(date))
@@ -464,7 +466,7 @@ impl StoreBackend {
         let (case, _, _) = self.resolve(req).await?;
         let next = self.clock.now().timestamp_millis() + 24 * 3600 * 1000;
         self.store
-            .remind_later(case.id, REMIND_LIMIT, next)
+            .remind_later(case.id, case.scenario.remind_limit, next)
             .await
             .map_err(|e| self.unavailable(e, &req.token))
     }

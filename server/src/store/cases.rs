@@ -57,8 +57,8 @@ pub struct CaseRecord {
     pub selected_date: Option<String>,
     pub remind_count: i64,
     pub method_changed_at_ms: Option<i64>,
-    /// The partner's limit on how far ahead the date may move.
-    pub change_date_window_days: i64,
+    /// The scenario the case opened with (its date window, remind limit).
+    pub scenario: crate::domain::scenario::Scenario,
     /// Why the latest declined charge was declined, if the latest failed.
     pub last_decline: Option<String>,
     /// A charge made through the page succeeded (not just closed by the partner).
@@ -84,7 +84,7 @@ struct CaseRow {
     selected_date: Option<String>,
     remind_count: i64,
     method_changed_at: Option<i64>,
-    change_date_window_days: i64,
+    scenario_definition: Option<String>,
     last_decline: Option<String>,
     paid_here: i64,
 }
@@ -126,7 +126,8 @@ impl Store {
                      ORDER BY oi.price_id LIMIT 1) AS product_image_url, \
                     o.amount, c.failed_at, c.failure_reason, o.payment_info, o.partner_order_id, \
                     o.id_key, o.billing_customer_key, o.payment_date, c.selected_date, \
-                    c.remind_count, c.method_changed_at, p.change_date_window_days, \
+                    c.remind_count, c.method_changed_at, \
+                    (SELECT s.definition FROM scenarios s WHERE s.id = c.scenario_id) AS scenario_definition, \
                     (SELECT ch.failure_reason FROM charges ch WHERE ch.case_id = c.id \
                      ORDER BY ch.id DESC LIMIT 1) AS last_decline, \
                     (SELECT COUNT(*) FROM charges ch WHERE ch.case_id = c.id AND ch.status = 'SUCCEEDED') AS paid_here \
@@ -157,7 +158,10 @@ impl Store {
             selected_date: r.selected_date,
             remind_count: r.remind_count,
             method_changed_at_ms: r.method_changed_at,
-            change_date_window_days: r.change_date_window_days,
+            scenario: r
+                .scenario_definition
+                .and_then(|json| crate::domain::scenario::Scenario::parse(&json).ok())
+                .unwrap_or_default(),
             last_decline: r.last_decline,
             paid_here: r.paid_here > 0,
         }))
