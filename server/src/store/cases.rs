@@ -116,7 +116,7 @@ impl Store {
     pub async fn case_by_token(&self, token: &TokenHash) -> Result<Option<CaseRecord>, StoreError> {
         // The product shown is the order's first item's product; orders from
         // the seed guide have one item.
-        let row: Option<CaseRow> = sqlx::query_as(
+        let row: Option<CaseRow> = sqlx::query_as(concat!(
             "SELECT c.id, c.status, p.business_name, p.embed_origins, \
                     (SELECT pr.name FROM order_items oi JOIN prices pc ON pc.id = oi.price_id \
                      JOIN products pr ON pr.id = pc.product_id WHERE oi.order_id = o.id \
@@ -134,8 +134,9 @@ impl Store {
              FROM recovery_cases c \
              JOIN partners p ON p.id = c.partner_id \
              JOIN orders o ON o.id = c.order_id \
-             WHERE c.id = (SELECT id FROM recovery_cases WHERE token_hash = $1 \
-                           UNION ALL SELECT case_id FROM case_links WHERE token_hash = $1 LIMIT 1)",
+             WHERE c.id = ",
+            case_id_by_token!()
+        ),
         )
         .bind(&token.0)
         .fetch_optional(&self.pool)
@@ -527,11 +528,11 @@ impl Store {
         &self,
         token: &TokenHash,
     ) -> Result<Option<AllowedOrigins>, StoreError> {
-        let row: Option<(String,)> = sqlx::query_as(
+        let row: Option<(String,)> = sqlx::query_as(concat!(
             "SELECT p.embed_origins FROM recovery_cases c JOIN partners p ON p.id = c.partner_id \
-             WHERE c.id = (SELECT id FROM recovery_cases WHERE token_hash = $1 \
-                           UNION ALL SELECT case_id FROM case_links WHERE token_hash = $1 LIMIT 1)",
-        )
+                 WHERE c.id = ",
+            case_id_by_token!()
+        ))
         .bind(&token.0)
         .fetch_optional(&self.pool)
         .await?;

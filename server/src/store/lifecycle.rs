@@ -140,14 +140,15 @@ impl Store {
             .await?;
         // A concurrent call may have opened the case since the check above
         // (Postgres runs both); the partial unique index settles it.
-        let inserted: Option<(i64,)> = sqlx::query_as(
+        let inserted: Option<(i64,)> = sqlx::query_as(concat!(
             "INSERT INTO recovery_cases (partner_id, order_id, subscription_id, token_hash, status, failed_at, \
                                          failure_code, failure_reason, next_stage_at, opened_at, scenario_id) \
              SELECT $1, $2, $3, $4, 'OPEN', $5, error_code, error_message, $5, $5, \
-                    (SELECT s.id FROM scenarios s WHERE s.partner_id = $1 ORDER BY s.version DESC LIMIT 1) \
-             FROM orders WHERE id = $2 \
+                    ",
+            current_scenario_id!(),
+            " FROM orders WHERE id = $2 \
              ON CONFLICT (order_id) WHERE status IN ('OPEN', 'PAYING') DO NOTHING RETURNING id",
-        )
+        ))
         .bind(partner_id)
         .bind(order_id)
         .bind(subscription_id)
@@ -188,10 +189,12 @@ impl Store {
         token: &TokenHash,
     ) -> Result<Option<(Option<String>, i64, String)>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT o.id_key, o.id, o.payment_gateway FROM recovery_cases c JOIN orders o ON o.id = c.order_id \
-             WHERE c.id = (SELECT id FROM recovery_cases WHERE token_hash = $1 \
-                           UNION ALL SELECT case_id FROM case_links WHERE token_hash = $1 LIMIT 1) \
-               AND c.partner_id = $2",
+            concat!(
+                "SELECT o.id_key, o.id, o.payment_gateway FROM recovery_cases c JOIN orders o ON o.id = c.order_id \
+                 WHERE c.id = ",
+                case_id_by_token!(),
+                " AND c.partner_id = $2"
+            ),
         )
         .bind(&token.0)
         .bind(partner_id)

@@ -6,6 +6,23 @@
 //! directories. Values are kept to types both drivers share: i64 for ids, money
 //! and timestamps (Unix milliseconds), text for the rest.
 
+/// SQL: the id of the case a recovery token opens, whether it is the case's
+/// first token or a stage message's (`case_links`). The token hash is `$1`.
+/// Every token lookup goes through this, so none forgets the stage links.
+macro_rules! case_id_by_token {
+    () => {
+        "(SELECT id FROM recovery_cases WHERE token_hash = $1 \
+          UNION ALL SELECT case_id FROM case_links WHERE token_hash = $1 LIMIT 1)"
+    };
+}
+
+/// SQL: the partner's (`$1`) current scenario, which a new case pins.
+macro_rules! current_scenario_id {
+    () => {
+        "(SELECT s.id FROM scenarios s WHERE s.partner_id = $1 ORDER BY s.version DESC LIMIT 1)"
+    };
+}
+
 mod cases;
 mod customers;
 mod engine;

@@ -244,13 +244,13 @@ async fn open_case(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     // An order already being recovered keeps its case (partial unique index).
-    sqlx::query(
+    sqlx::query(concat!(
         "INSERT INTO recovery_cases (partner_id, order_id, subscription_id, token_hash, status, failed_at, \
                                      failure_code, failure_reason, next_stage_at, opened_at, scenario_id) \
-         VALUES ($1, $2, $3, $4, 'OPEN', $5, $6, $7, $8, $8, \
-                 (SELECT s.id FROM scenarios s WHERE s.partner_id = $1 ORDER BY s.version DESC LIMIT 1)) \
-         ON CONFLICT (order_id) WHERE status IN ('OPEN', 'PAYING') DO NOTHING",
-    )
+         VALUES ($1, $2, $3, $4, 'OPEN', $5, $6, $7, $8, $8, ",
+        current_scenario_id!(),
+        ") ON CONFLICT (order_id) WHERE status IN ('OPEN', 'PAYING') DO NOTHING",
+    ))
     .bind(partner_id)
     .bind(order_id)
     .bind(o.subscription_id)

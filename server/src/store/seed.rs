@@ -112,12 +112,13 @@ impl Store {
             .bind(price_id)
             .execute(&mut *tx)
             .await?;
-        let (case_id,): (i64,) = sqlx::query_as(
+        let (case_id,): (i64,) = sqlx::query_as(concat!(
             "INSERT INTO recovery_cases (partner_id, order_id, subscription_id, token_hash, status, \
                                          failed_at, failure_code, failure_reason, next_stage_at, opened_at, scenario_id) \
-             VALUES ($1, $2, $3, $4, 'OPEN', $5, 'DECLINED', $6, $5, $5, \
-                     (SELECT s.id FROM scenarios s WHERE s.partner_id = $1 ORDER BY s.version DESC LIMIT 1)) RETURNING id",
-        )
+             VALUES ($1, $2, $3, $4, 'OPEN', $5, 'DECLINED', $6, $5, $5, ",
+            current_scenario_id!(),
+            ") RETURNING id",
+        ))
         .bind(partner_id)
         .bind(order_id)
         .bind(subscription_id)
