@@ -171,6 +171,19 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// A partner URL we call or link to: absolute https (http only for localhost).
+fn check_partner_url(url: &str, what: &str) -> Result<(), CliError> {
+    let secure = url.starts_with("https://")
+        || url.starts_with("http://localhost")
+        || url.starts_with("http://127.0.0.1");
+    if !secure || url.contains(char::is_whitespace) {
+        return Err(CliError::Usage(format!(
+            "the {what} must be an absolute https URL (http only for localhost)"
+        )));
+    }
+    Ok(())
+}
+
 fn parse_origins(origins: &[String]) -> Result<AllowedOrigins, CliError> {
     origins
         .iter()
@@ -239,28 +252,13 @@ async fn partner(cmd: PartnerCommand, store: &Store) -> Result<(), CliError> {
         }
         PartnerCommand::SetNotifyUrl { name, url } => {
             let p = find_partner(store, &name).await?;
-            let secure = url.starts_with("https://")
-                || url.starts_with("http://localhost")
-                || url.starts_with("http://127.0.0.1");
-            if !secure || url.contains(char::is_whitespace) {
-                return Err(CliError::Usage(
-                    "the notify URL must be an absolute https URL (http only for localhost)".into(),
-                ));
-            }
+            check_partner_url(&url, "notify URL")?;
             store.set_partner_notify_url(p.id, Some(&url)).await?;
             println!("{name} notifications go to {url}");
         }
         PartnerCommand::SetRecoveryUrl { name, url } => {
             let p = find_partner(store, &name).await?;
-            let secure = url.starts_with("https://")
-                || url.starts_with("http://localhost")
-                || url.starts_with("http://127.0.0.1");
-            if !secure || url.contains(char::is_whitespace) {
-                return Err(CliError::Usage(
-                    "the recovery page URL must be an absolute https URL (http only for localhost)"
-                        .into(),
-                ));
-            }
+            check_partner_url(&url, "recovery page URL")?;
             store.set_partner_recovery_url(p.id, &url).await?;
             println!("{name} message links open {url}?token=...");
         }

@@ -3,13 +3,28 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
 }
 
 pub type SharedClock = Arc<dyn Clock>;
+
+/// Korea has one time zone and no daylight saving: dates shown to customers
+/// and sent to partners are in KST, as StepPay's are.
+pub fn kst() -> FixedOffset {
+    FixedOffset::east_opt(9 * 3600).expect("valid offset")
+}
+
+/// Unix milliseconds as KST text in a `chrono` format.
+pub fn kst_text(ms: i64, format: &str) -> String {
+    kst()
+        .timestamp_millis_opt(ms)
+        .single()
+        .map(|t| t.format(format).to_string())
+        .unwrap_or_default()
+}
 
 /// The wall clock.
 pub struct SystemClock;

@@ -2,17 +2,11 @@
 //! outbox provider's messages, so a newcomer sees the AlimTalk text and can
 //! open its link. Never on in production: the links carry live tokens.
 
+use crate::html::escape;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse};
 
 use crate::startup::AppState;
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 pub async fn outbox(State(state): State<AppState>) -> impl IntoResponse {
     let rows = match state.store.outbox(200).await {

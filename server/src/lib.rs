@@ -12,6 +12,7 @@ pub mod domain;
 pub mod embed;
 pub mod engine;
 pub mod gateway;
+pub mod html;
 pub mod sdk;
 pub mod startup;
 pub mod store;

@@ -8,10 +8,10 @@ use app::model::{
     CaseState, EmbedRequest, LinkParams, Outbox, PageError, PageKind, PageRequest, PageView,
     RecoveryView,
 };
-use chrono::{DateTime, Days, FixedOffset, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use protocol::{Action, Envelope, PageMessage, RedirectTarget};
 
-use crate::clock::SharedClock;
+use crate::clock::{SharedClock, kst, kst_text};
 use crate::domain::token::{new_id, redact};
 use crate::gateway::{
     BillingAuthLaunch, BillingAuthRequest, ChargeError, ChargeRequest, SharedGateway,
@@ -22,20 +22,6 @@ use crate::store::{CaseRecord, CaseStatus, ChargeClaim, Store, StoreError};
 /// after this long; shorter than any PG's own request timeout would risk
 /// two requests in flight at once.
 pub const CHARGE_RETRY_AFTER_MS: i64 = 60_000;
-
-/// Korea has one time zone and no daylight saving: dates shown to customers
-/// and sent to partners are in KST, as StepPay's are.
-fn kst() -> FixedOffset {
-    FixedOffset::east_opt(9 * 3600).expect("valid offset")
-}
-
-fn kst_text(ms: i64, format: &str) -> String {
-    kst()
-        .timestamp_millis_opt(ms)
-        .single()
-        .map(|t| t.format(format).to_string())
-        .unwrap_or_default()
-}
 
 /// What a pay attempt came to; the action handler turns it into a redirect.
 #[derive(Debug, Clone, PartialEq, Eq)]

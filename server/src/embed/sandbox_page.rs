@@ -3,6 +3,7 @@
 //! (and tested) without a PG. Served only while the sandbox gateway is
 //! active.
 
+use crate::html::escape;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -56,13 +57,6 @@ fn return_path(url: &str) -> Option<&str> {
         .iter()
         .any(|p| path == *p || path.starts_with(&format!("{p}?")))
         .then_some(path)
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 fn not_here() -> Response {

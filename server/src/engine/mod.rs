@@ -15,8 +15,6 @@ pub mod provider;
 
 use std::time::Duration;
 
-use chrono::{FixedOffset, TimeZone};
-
 use crate::clock::SharedClock;
 use crate::domain::origin::AllowedOrigins;
 use crate::domain::scenario::{Scenario, Step};
@@ -153,12 +151,7 @@ impl Engine {
                 .unwrap_or_default()
         });
         let link = message::link(&page, token);
-        let kst = FixedOffset::east_opt(9 * 3600).expect("valid offset");
-        let failed_on = kst
-            .timestamp_millis_opt(case.failed_at)
-            .single()
-            .map(|t| t.format("%Y-%m-%d").to_string())
-            .unwrap_or_default();
+        let failed_on = crate::clock::kst_text(case.failed_at, "%Y-%m-%d");
         let body = message::render(&message::MessageFacts {
             business_name: &case.business_name,
             customer_name: &case.customer_name,
