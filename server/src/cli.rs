@@ -49,6 +49,18 @@ pub enum Command {
     /// Development helpers (for `make run`).
     #[command(subcommand)]
     Dev(DevCommand),
+    /// Measurements for `make bench`; give it a fresh DATABASE_URL.
+    #[command(subcommand, hide = true)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Stage sends per second through the scenario engine (outbox provider).
+    Engine {
+        #[arg(long, default_value_t = 10_000)]
+        cases: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -165,6 +177,20 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             println!(
                 "the demo clock now runs {:.1} hours ahead",
                 offset as f64 / 3_600_000.0
+            );
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Engine { cases }) => {
+            let store = Store::connect(&config.database_url).await?;
+            let b = crate::engine::bench::run(&store, cases).await?;
+            println!(
+                "{} cases, {} stage sends in {:.2} s: {:.0} stage sends/s; outbox inserts alone {:.0}/s; ratio sends/outbox {:.3}",
+                b.cases,
+                b.stage_sends,
+                b.engine_time.as_secs_f64(),
+                b.sends_per_second(),
+                b.outbox_per_second(),
+                b.sends_per_second() / b.outbox_per_second()
             );
             Ok(())
         }
@@ -294,36 +320,41 @@ async fn serve(
     let gateway = gateway::from_config(&config.gateway);
     let mut config = config;
     config.dev_pages |= demo_listen.is_some();
-    // The demo runs on a clock the operator can move forward.
+    config.dev_clock |= demo_listen.is_some();
+    // The demo (and dev setups) run on a clock the operator can move forward.
     let dev_clock = Arc::new(crate::clock::DevClock::default());
-    let clock: SharedClock = if demo_listen.is_some() {
+    let clock: SharedClock = if config.dev_clock {
         dev_clock.clone()
     } else {
         clock
     };
-    let app = Application::build(config, clock.clone(), gateway).await?;
+    let messages = config.messages.clone();
+    let poll = std::time::Duration::from_millis(config.engine_poll_ms);
+    let app = Application::build(config.clone(), clock.clone(), gateway).await?;
     let shutdown = tokio::sync::watch::channel(false);
     let store = app.state().store.clone();
-    let provider = Arc::new(crate::engine::provider::OutboxProvider {
-        store: store.clone(),
-        clock: clock.clone(),
-    });
-    let engine = crate::engine::Engine::new(store.clone(), clock.clone(), provider).await?;
-    let worker = tokio::spawn(crate::engine::run_worker(engine, shutdown.1.clone()));
-    if demo_listen.is_some() {
+    if config.dev_clock {
+        // Read the offset before the worker's first pass, then keep up.
+        if let Ok(ms) = store.dev_clock_offset_ms().await {
+            dev_clock.set_offset_ms(ms);
+        }
+        let store = store.clone();
         let mut rx = shutdown.1.clone();
         tokio::spawn(async move {
             loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(poll.min(std::time::Duration::from_millis(500))) => {}
+                    _ = rx.changed() => return,
+                }
                 if let Ok(ms) = store.dev_clock_offset_ms().await {
                     dev_clock.set_offset_ms(ms);
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
-                    _ = rx.changed() => return,
                 }
             }
         });
     }
+    let provider = crate::engine::provider::from_config(&messages, &store, &clock);
+    let engine = crate::engine::Engine::new(store.clone(), clock.clone(), provider).await?;
+    let worker = tokio::spawn(crate::engine::run_worker(engine, poll, shutdown.1.clone()));
     let mut demo_task = None;
     if let Some(addr) = demo_listen {
         let store = app.state().store.clone();

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::engine::sens::{self, SensConfig};
 use crate::gateway::{GatewayConfig, TossConfig, toss};
 
 /// Everything the server needs to start.
@@ -28,6 +29,23 @@ pub struct Config {
     /// `REBOUND_DEV_PAGES=1` (and `serve --demo`): `/dev/outbox`. Never in
     /// production: it shows live recovery links.
     pub dev_pages: bool,
+    /// `REBOUND_MESSAGES`: `outbox` (default: messages are stored and shown
+    /// on `/dev/outbox`, nothing reaches a phone) or `sens` (Naver Cloud
+    /// SENS AlimTalk with SMS fallback; settings in [`SensConfig`]).
+    pub messages: MessagesConfig,
+    /// `REBOUND_DEV_CLOCK=1` (and `serve --demo`): the clock is the wall
+    /// clock plus the offset `server dev advance` stores in the database, so
+    /// every instance on that database moves together. Never in production.
+    pub dev_clock: bool,
+    /// `REBOUND_ENGINE_POLL_MS`, default 1000: how often the scenario engine
+    /// looks for due stages when it found none.
+    pub engine_poll_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+pub enum MessagesConfig {
+    Outbox,
+    Sens(SensConfig),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +91,50 @@ impl Config {
                 });
             }
         };
+        let messages = match get("REBOUND_MESSAGES").as_deref().unwrap_or("outbox") {
+            "outbox" => MessagesConfig::Outbox,
+            "sens" => {
+                let need = |name: &'static str| {
+                    get(name)
+                        .filter(|v| !v.trim().is_empty())
+                        .ok_or_else(|| ConfigError::Invalid {
+                            name,
+                            reason: "required when REBOUND_MESSAGES=sens".into(),
+                        })
+                };
+                MessagesConfig::Sens(SensConfig {
+                    api_base: get("REBOUND_SENS_API_BASE")
+                        .unwrap_or_else(|| sens::DEFAULT_API_BASE.into()),
+                    access_key: need("REBOUND_SENS_ACCESS_KEY")?,
+                    secret_key: need("REBOUND_SENS_SECRET_KEY")?,
+                    alimtalk_service_id: need("REBOUND_SENS_ALIMTALK_SERVICE_ID")?,
+                    plus_friend_id: need("REBOUND_SENS_PLUS_FRIEND_ID")?,
+                    template_code: need("REBOUND_SENS_TEMPLATE_CODE")?,
+                    last_template_code: get("REBOUND_SENS_LAST_TEMPLATE_CODE")
+                        .filter(|v| !v.trim().is_empty()),
+                    sms_service_id: need("REBOUND_SENS_SMS_SERVICE_ID")?,
+                    sms_from: need("REBOUND_SENS_SMS_FROM")?,
+                })
+            }
+            other => {
+                return Err(ConfigError::Invalid {
+                    name: "REBOUND_MESSAGES",
+                    reason: format!("unknown message provider {other:?}; supported: outbox, sens"),
+                });
+            }
+        };
+        let engine_poll_ms = match get("REBOUND_ENGINE_POLL_MS") {
+            None => 1000,
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| (10..=60_000).contains(ms))
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "REBOUND_ENGINE_POLL_MS",
+                    reason: format!("{v:?} is not a number of milliseconds from 10 to 60000"),
+                })?,
+        };
+        let flag = |name: &str| get(name).is_some_and(|v| v == "1" || v == "true");
         Ok(Config {
             listen,
             database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://rebound.db".into()),
@@ -84,7 +146,10 @@ impl Config {
                 .into(),
             public_url: get("REBOUND_PUBLIC_URL").unwrap_or_else(|| format!("http://{listen}")),
             gateway,
-            dev_pages: get("REBOUND_DEV_PAGES").is_some_and(|v| v == "1" || v == "true"),
+            dev_pages: flag("REBOUND_DEV_PAGES"),
+            messages,
+            dev_clock: flag("REBOUND_DEV_CLOCK"),
+            engine_poll_ms,
         })
     }
 }
@@ -112,6 +177,23 @@ mod tests {
         let err =
             Config::from_lookup(|k| (k == "REBOUND_GATEWAY").then(|| "toss".into())).unwrap_err();
         assert!(err.to_string().contains("REBOUND_TOSS_SECRET_KEY"));
+    }
+
+    #[test]
+    fn sens_needs_its_keys_and_names_the_missing_one() {
+        let err =
+            Config::from_lookup(|k| (k == "REBOUND_MESSAGES").then(|| "sens".into())).unwrap_err();
+        assert!(err.to_string().contains("REBOUND_SENS_ACCESS_KEY"), "{err}");
+        let err =
+            Config::from_lookup(|k| (k == "REBOUND_MESSAGES").then(|| "kakao".into())).unwrap_err();
+        assert!(err.to_string().contains("outbox, sens"), "{err}");
+        let err = Config::from_lookup(|k| (k == "REBOUND_ENGINE_POLL_MS").then(|| "0".into()))
+            .unwrap_err();
+        assert!(err.to_string().contains("REBOUND_ENGINE_POLL_MS"), "{err}");
+        let c = Config::from_lookup(|_| None).unwrap();
+        assert!(matches!(c.messages, MessagesConfig::Outbox));
+        assert!(!c.dev_clock);
+        assert_eq!(c.engine_poll_ms, 1000);
     }
 
     #[test]

@@ -61,6 +61,7 @@ pub async fn seed_case(
             &FailedOrderSeed {
                 partner_customer_id: "demo-customer",
                 customer_name: "김길동",
+                customer_phone: "01012345678",
                 product_name: "프리미엄 멤버십 1개월",
                 // Served from public/ by this server.
                 product_image_url: Some("/demo-product.svg"),

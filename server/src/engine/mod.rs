@@ -10,22 +10,30 @@
 //! done (the lease expires, another worker takes over) or a `SENDING` entry
 //! whose resend the provider recognises: no stage goes out twice.
 
+pub mod bench;
 pub mod message;
 pub mod provider;
+pub mod sens;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::clock::SharedClock;
 use crate::domain::origin::AllowedOrigins;
 use crate::domain::scenario::{Scenario, Step};
 use crate::domain::token::{TokenHash, link_token};
-use crate::store::{DueCase, StageState, Store, StoreError};
+use crate::store::{DueCase, StageOutcome, StageResult, StageStart, StageState, Store, StoreError};
 use provider::{OutgoingMessage, SendError, SharedProvider};
 
 /// How long a claimed case is a worker's alone; longer than any send.
 pub const LEASE_MS: i64 = 60_000;
 /// A stage that failed this many times is recorded as failed and skipped.
 pub const MAX_ATTEMPTS: i64 = 5;
+
+/// Due cases one pass claims and sends together: the ledger entries, the
+/// sends and the outcomes of a batch each take one transaction.
+pub const BATCH: i64 = 256;
 
 #[derive(Clone)]
 pub struct Engine {
@@ -34,6 +42,10 @@ pub struct Engine {
     provider: SharedProvider,
     /// Key for the per-stage link tokens (HMAC), shared by all instances.
     link_key: String,
+    /// Names this instance in the send ledger (several may share a database).
+    worker: Arc<str>,
+    /// Scenario versions never change once stored, so each is read once.
+    scenarios: Arc<Mutex<HashMap<Option<i64>, Arc<Scenario>>>>,
 }
 
 impl Engine {
@@ -50,6 +62,13 @@ impl Engine {
             clock,
             provider,
             link_key,
+            worker: format!(
+                "pid{}-{}",
+                std::process::id(),
+                &crate::domain::token::new_id()[..6]
+            )
+            .into(),
+            scenarios: Arc::default(),
         })
     }
 
@@ -61,78 +80,119 @@ impl Engine {
             let now = self.clock.now().timestamp_millis();
             let batch = self
                 .store
-                .claim_due_cases(now, LEASE_MS, (max - done).min(64) as i64)
+                .claim_due_cases(now, LEASE_MS, (max - done).min(BATCH as usize) as i64)
                 .await?;
             if batch.is_empty() {
                 break;
             }
-            for case in batch {
-                self.step(&case).await?;
-                done += 1;
-            }
+            done += batch.len();
+            self.run_batch(batch).await?;
         }
         Ok(done)
     }
 
-    async fn step(&self, case: &DueCase) -> Result<(), StoreError> {
-        let scenario = self.store.scenario(case.scenario_id).await?;
+    async fn scenario(&self, id: Option<i64>) -> Result<Arc<Scenario>, StoreError> {
+        if let Some(s) = self.scenarios.lock().expect("not poisoned").get(&id) {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(self.store.scenario(id).await?);
+        self.scenarios
+            .lock()
+            .expect("not poisoned")
+            .insert(id, s.clone());
+        Ok(s)
+    }
+
+    /// One step for each claimed case: end it, or send its due stage.
+    async fn run_batch(&self, batch: Vec<DueCase>) -> Result<(), StoreError> {
         let now = self.clock.now().timestamp_millis();
-        match scenario.step(case.next_stage) {
-            Step::End(action) => {
-                if self.store.end_case(case.id, action, now).await? {
-                    tracing::info!(
-                        case_id = case.id,
-                        ?action,
-                        "scenario ended without recovery"
-                    );
-                }
-                Ok(())
+        let mut ends = Vec::new();
+        let mut sends = Vec::new();
+        for case in batch {
+            let scenario = self.scenario(case.scenario_id).await?;
+            match scenario.step(case.next_stage) {
+                Step::End(action) => ends.push((case.id, action)),
+                Step::Send { stage, channel } => sends.push((case, scenario, stage, channel)),
             }
-            Step::Send { stage, channel } => {
-                let token = link_token(&self.link_key, case.id, stage);
-                let dedupe_key = format!("rb-case-{}-stage-{stage}", case.id);
-                let state = self
-                    .store
-                    .begin_stage(
-                        case.id,
-                        stage,
-                        channel.as_str(),
-                        &dedupe_key,
-                        &TokenHash::of(&token),
-                        now,
-                    )
-                    .await?;
-                let next_due = next_due(&scenario, case.failed_at, stage, now);
-                let attempts = match state {
-                    StageState::Sent => {
-                        return self
-                            .store
-                            .finish_stage(case.id, stage, Ok(""), next_due, now)
-                            .await;
-                    }
-                    StageState::ToSend { attempts } => attempts,
-                };
-                let msg = self.message(case, &scenario, stage, channel, dedupe_key, &token);
-                match self.provider.send(&msg).await {
-                    Ok(reference) => {
-                        self.store
-                            .finish_stage(case.id, stage, Ok(&reference), next_due, now)
-                            .await
-                    }
-                    Err(SendError::Retryable(e)) if attempts + 1 < MAX_ATTEMPTS => {
-                        tracing::warn!(case_id = case.id, stage, error = %e, "stage send failed; will retry");
-                        let retry_at = now + backoff_ms(attempts);
-                        self.store.retry_stage(case.id, stage, &e, retry_at).await
-                    }
-                    Err(SendError::Retryable(e) | SendError::Permanent(e)) => {
-                        tracing::error!(case_id = case.id, stage, error = %e, "stage send failed for good");
-                        self.store
-                            .finish_stage(case.id, stage, Err(&e), next_due, now)
-                            .await
-                    }
+        }
+        if !ends.is_empty() {
+            for id in self.store.end_cases(&ends, now).await? {
+                tracing::info!(case_id = id, "scenario ended without recovery");
+            }
+        }
+        if sends.is_empty() {
+            return Ok(());
+        }
+        let tokens: Vec<String> = sends
+            .iter()
+            .map(|(case, _, stage, _)| link_token(&self.link_key, case.id, *stage))
+            .collect();
+        let starts: Vec<StageStart> = sends
+            .iter()
+            .zip(&tokens)
+            .map(|((case, _, stage, channel), token)| StageStart {
+                case_id: case.id,
+                stage: *stage,
+                channel: channel.as_str(),
+                dedupe_key: dedupe_key(case.id, *stage),
+                link: TokenHash::of(token),
+                now_ms: now,
+                worker: &self.worker,
+            })
+            .collect();
+        let states = self.store.begin_stages(&starts).await?;
+
+        let mut outcomes = Vec::with_capacity(sends.len());
+        let mut pending = Vec::new();
+        let mut messages = Vec::new();
+        for (((case, scenario, stage, channel), token), state) in
+            sends.into_iter().zip(&tokens).zip(states)
+        {
+            let next_at = next_due(&scenario, case.failed_at, stage, now);
+            match state {
+                // Already out: only the case's schedule is behind.
+                StageState::Sent => outcomes.push(StageOutcome {
+                    case_id: case.id,
+                    stage,
+                    result: StageResult::Sent {
+                        provider_ref: String::new(),
+                    },
+                    next_at_ms: next_at,
+                    now_ms: now,
+                }),
+                StageState::ToSend {
+                    attempts,
+                    maybe_sent,
+                } => {
+                    let mut msg = self.message(&case, &scenario, stage, channel, token);
+                    msg.maybe_sent = maybe_sent || attempts > 0;
+                    messages.push(msg);
+                    pending.push((case.id, stage, attempts, next_at));
                 }
             }
         }
+        let results = self.provider.send_batch(&messages).await;
+        for ((case_id, stage, attempts, next_at), result) in pending.into_iter().zip(results) {
+            let (result, next_at_ms) = match result {
+                Ok(provider_ref) => (StageResult::Sent { provider_ref }, next_at),
+                Err(SendError::Retryable(error)) if attempts + 1 < MAX_ATTEMPTS => {
+                    tracing::warn!(case_id, stage, %error, "stage send failed; will retry");
+                    (StageResult::Retry { error }, now + backoff_ms(attempts))
+                }
+                Err(SendError::Retryable(error) | SendError::Permanent(error)) => {
+                    tracing::error!(case_id, stage, %error, "stage send failed for good");
+                    (StageResult::Failed { error }, next_at)
+                }
+            };
+            outcomes.push(StageOutcome {
+                case_id,
+                stage,
+                result,
+                next_at_ms,
+                now_ms: now,
+            });
+        }
+        self.store.record_stage_outcomes(&outcomes).await
     }
 
     fn message(
@@ -141,7 +201,6 @@ impl Engine {
         scenario: &Scenario,
         stage: i64,
         channel: crate::domain::scenario::Channel,
-        dedupe_key: String,
         token: &str,
     ) -> OutgoingMessage {
         let page = case.recovery_page_url.clone().unwrap_or_else(|| {
@@ -162,17 +221,27 @@ impl Engine {
             last_stage: stage as usize == scenario.stages.len(),
             link: &link,
         });
+        let last_stage = stage as usize == scenario.stages.len();
         OutgoingMessage {
-            dedupe_key,
+            dedupe_key: dedupe_key(case.id, stage),
+            maybe_sent: false,
             partner_id: case.partner_id,
             case_id: case.id,
             stage,
+            last_stage,
             channel,
+            business_name: case.business_name.clone(),
             recipient: case.customer_phone.clone(),
             body,
             link,
         }
     }
+}
+
+/// What the provider deduplicates a stage's message on: the same on every
+/// try, on every instance.
+fn dedupe_key(case_id: i64, stage: i64) -> String {
+    format!("rb-case-{case_id}-stage-{stage}")
 }
 
 /// The next stage's due time: its place in the scenario, but never closer to
@@ -189,14 +258,26 @@ fn backoff_ms(attempts: i64) -> i64 {
     60_000 * 5_i64.pow(attempts.clamp(0, 4) as u32)
 }
 
-/// Runs the engine every second until `shutdown` flips.
-pub async fn run_worker(engine: Engine, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+/// Runs the engine until `shutdown` flips: straight on while stages are
+/// due, otherwise every `poll`.
+pub async fn run_worker(
+    engine: Engine,
+    poll: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
-        if let Err(e) = engine.run_due(1_000).await {
-            tracing::error!(error = %e, "scenario engine pass failed");
+        let busy = match engine.run_due(BATCH as usize * 4).await {
+            Ok(n) => n > 0,
+            Err(e) => {
+                tracing::error!(error = %e, "scenario engine pass failed");
+                false
+            }
+        };
+        if busy && !*shutdown.borrow() {
+            continue;
         }
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = tokio::time::sleep(poll) => {}
             _ = shutdown.changed() => return,
         }
     }

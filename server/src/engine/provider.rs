@@ -6,6 +6,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use futures_util::StreamExt;
+
 use crate::domain::scenario::Channel;
 use crate::store::Store;
 
@@ -14,10 +16,18 @@ use crate::store::Store;
 pub struct OutgoingMessage {
     /// The same on every attempt of a stage; providers deduplicate on it.
     pub dedupe_key: String,
+    /// An earlier try of this stage may have reached the provider (its
+    /// outcome was never recorded): an adapter whose provider has no
+    /// idempotency key looks for that message before sending again.
+    pub maybe_sent: bool,
     pub partner_id: i64,
     pub case_id: i64,
     pub stage: i64,
+    /// The scenario's last stage (providers may use another template).
+    pub last_stage: bool,
     pub channel: Channel,
+    /// The partner's business name (an LMS subject, a sender label).
+    pub business_name: String,
     /// The customer's phone number.
     pub recipient: String,
     pub body: String,
@@ -41,7 +51,24 @@ pub trait MessageProvider: Send + Sync + 'static {
     /// Sends, or recognises a message already sent with the same dedupe key.
     /// Returns the provider's reference.
     fn send<'a>(&'a self, msg: &'a OutgoingMessage) -> BoxFuture<'a, Result<String, SendError>>;
+
+    /// Sends a batch, one result per message in order. By default a few
+    /// sends at a time; a provider with a cheaper bulk path overrides it.
+    fn send_batch<'a>(
+        &'a self,
+        msgs: &'a [OutgoingMessage],
+    ) -> BoxFuture<'a, Vec<Result<String, SendError>>> {
+        Box::pin(
+            futures_util::stream::iter(msgs)
+                .map(|m| self.send(m))
+                .buffered(SEND_CONCURRENCY)
+                .collect(),
+        )
+    }
 }
+
+/// Sends in flight at once per worker for HTTP providers.
+pub const SEND_CONCURRENCY: usize = 16;
 
 pub type SharedProvider = Arc<dyn MessageProvider>;
 
@@ -61,5 +88,45 @@ impl MessageProvider for OutboxProvider {
                 .map(|()| format!("outbox:{}", msg.dedupe_key))
                 .map_err(|e| SendError::Retryable(e.to_string()))
         })
+    }
+
+    /// The whole batch in one transaction.
+    fn send_batch<'a>(
+        &'a self,
+        msgs: &'a [OutgoingMessage],
+    ) -> BoxFuture<'a, Vec<Result<String, SendError>>> {
+        Box::pin(async move {
+            match self
+                .store
+                .put_outbox_messages(msgs, self.clock.now().timestamp_millis())
+                .await
+            {
+                Ok(()) => msgs
+                    .iter()
+                    .map(|m| Ok(format!("outbox:{}", m.dedupe_key)))
+                    .collect(),
+                Err(e) => msgs
+                    .iter()
+                    .map(|_| Err(SendError::Retryable(e.to_string())))
+                    .collect(),
+            }
+        })
+    }
+}
+
+/// The provider the operator configured (`REBOUND_MESSAGES`).
+pub fn from_config(
+    config: &crate::config::MessagesConfig,
+    store: &Store,
+    clock: &crate::clock::SharedClock,
+) -> SharedProvider {
+    match config {
+        crate::config::MessagesConfig::Outbox => Arc::new(OutboxProvider {
+            store: store.clone(),
+            clock: clock.clone(),
+        }),
+        crate::config::MessagesConfig::Sens(sens) => {
+            Arc::new(super::sens::SensProvider::new(sens.clone(), clock.clone()))
+        }
     }
 }

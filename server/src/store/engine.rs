@@ -29,10 +29,75 @@ pub struct DueCase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StageState {
     /// Not sent yet (or a send whose outcome is unknown): send it, with the
-    /// same dedupe key as any earlier attempt.
-    ToSend { attempts: i64 },
+    /// same dedupe key as any earlier attempt. `attempts` counts tries that
+    /// failed; `maybe_sent` says an earlier try's outcome was never recorded
+    /// (its worker died), so the message may already be out.
+    ToSend { attempts: i64, maybe_sent: bool },
     /// Already sent: only the case's schedule is behind.
     Sent,
+}
+
+/// `($1, ..., $cols[, fixed]), ($cols+1, ...), ...` for a multi-row
+/// VALUES list of `rows` rows; `fixed` is appended to each row as is.
+fn placeholders(rows: usize, cols: usize, fixed: &str) -> String {
+    let mut out = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push(',');
+        }
+        out.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                out.push(',');
+            }
+            out.push_str(&format!("${}", r * cols + c + 1));
+        }
+        if !fixed.is_empty() {
+            out.push(',');
+            out.push_str(fixed);
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// A stage a worker is about to send.
+#[derive(Debug, Clone)]
+pub struct StageStart<'a> {
+    pub case_id: i64,
+    pub stage: i64,
+    pub channel: &'static str,
+    pub dedupe_key: String,
+    pub link: TokenHash,
+    pub now_ms: i64,
+    /// The engine instance sending it.
+    pub worker: &'a str,
+}
+
+/// What became of one stage's send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StageResult {
+    Sent {
+        provider_ref: String,
+    },
+    /// Failed for good (or too often): recorded, and the case moves on.
+    Failed {
+        error: String,
+    },
+    /// Failed for now: the case is due again at `next_at_ms`.
+    Retry {
+        error: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct StageOutcome {
+    pub case_id: i64,
+    pub stage: i64,
+    pub result: StageResult,
+    /// The next stage's due time (`Sent`, `Failed`) or the retry's (`Retry`).
+    pub next_at_ms: i64,
+    pub now_ms: i64,
 }
 
 impl Store {
@@ -125,175 +190,186 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let mut cases = Vec::with_capacity(ids.len());
-        for (id,) in ids {
-            let case: DueCase = sqlx::query_as(
-                "SELECT c.id, c.partner_id, c.scenario_id, c.next_stage, c.failed_at, c.subscription_id, \
-                        p.business_name, p.recovery_page_url, p.embed_origins, \
-                        cu.name AS customer_name, cu.phone AS customer_phone, \
-                        (SELECT pr.name FROM order_items oi JOIN prices pc ON pc.id = oi.price_id \
-                         JOIN products pr ON pr.id = pc.product_id WHERE oi.order_id = o.id \
-                         ORDER BY oi.price_id LIMIT 1) AS product_name, \
-                        o.amount \
-                 FROM recovery_cases c JOIN partners p ON p.id = c.partner_id \
-                 JOIN orders o ON o.id = c.order_id JOIN customers cu ON cu.id = o.customer_id \
-                 WHERE c.id = $1",
-            )
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await?;
-            cases.push(case);
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(cases)
+        // One read for the whole batch: the ids are ours (integers from the
+        // database), so listing them in the query is safe.
+        let list = ids
+            .iter()
+            .map(|(id,)| id.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        Ok(sqlx::query_as(&format!(
+            "SELECT c.id, c.partner_id, c.scenario_id, c.next_stage, c.failed_at, c.subscription_id, \
+                    p.business_name, p.recovery_page_url, p.embed_origins, \
+                    cu.name AS customer_name, cu.phone AS customer_phone, \
+                    (SELECT pr.name FROM order_items oi JOIN prices pc ON pc.id = oi.price_id \
+                     JOIN products pr ON pr.id = pc.product_id WHERE oi.order_id = o.id \
+                     ORDER BY oi.price_id LIMIT 1) AS product_name, \
+                    o.amount \
+             FROM recovery_cases c JOIN partners p ON p.id = c.partner_id \
+             JOIN orders o ON o.id = c.order_id JOIN customers cu ON cu.id = o.customer_id \
+             WHERE c.id IN ({list}) ORDER BY c.next_stage_at"
+        ))
+        .fetch_all(&self.pool)
+        .await?)
     }
 
-    /// Enters the stage in the send ledger (once) with its link token, and
-    /// says whether it still needs sending.
-    pub async fn begin_stage(
+    /// Enters each stage in the send ledger (once) with its link token, in
+    /// one transaction of two multi-row statements, and says for each
+    /// whether it still needs sending.
+    pub async fn begin_stages(
         &self,
-        case_id: i64,
-        stage: i64,
-        channel: &str,
-        dedupe_key: &str,
-        link: &TokenHash,
-        now_ms: i64,
-    ) -> Result<StageState, StoreError> {
+        starts: &[StageStart<'_>],
+    ) -> Result<Vec<StageState>, StoreError> {
+        if starts.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO stage_sends (case_id, stage, channel, status, dedupe_key, created_at) \
-             VALUES ($1, $2, $3, 'SENDING', $4, $5) ON CONFLICT (case_id, stage) DO NOTHING",
-        )
-        .bind(case_id)
-        .bind(stage)
-        .bind(channel)
-        .bind(dedupe_key)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO case_links (token_hash, case_id, stage) VALUES ($1, $2, $3) \
+        // A first begin inserts; a later one (a retry, or a worker that died
+        // mid-send) counts the try. A stage already settled returns no row.
+        let sql = format!(
+            "INSERT INTO stage_sends (case_id, stage, channel, dedupe_key, created_at, worker, status, started) \
+             VALUES {} \
+             ON CONFLICT (case_id, stage) DO UPDATE SET started = stage_sends.started + 1, worker = excluded.worker \
+             WHERE stage_sends.status = 'SENDING' \
+             RETURNING case_id, stage, attempts, started",
+            placeholders(starts.len(), 6, "'SENDING', 1")
+        );
+        let mut q = sqlx::query_as::<_, (i64, i64, i64, i64)>(&sql);
+        for s in starts {
+            q = q
+                .bind(s.case_id)
+                .bind(s.stage)
+                .bind(s.channel)
+                .bind(&s.dedupe_key)
+                .bind(s.now_ms)
+                .bind(s.worker);
+        }
+        let rows = q.fetch_all(&mut *tx).await?;
+        let sql = format!(
+            "INSERT INTO case_links (token_hash, case_id, stage) VALUES {} \
              ON CONFLICT (token_hash) DO NOTHING",
-        )
-        .bind(&link.0)
-        .bind(case_id)
-        .bind(stage)
-        .execute(&mut *tx)
-        .await?;
-        let (status, attempts): (String, i64) = sqlx::query_as(
-            "SELECT status, attempts FROM stage_sends WHERE case_id = $1 AND stage = $2",
-        )
-        .bind(case_id)
-        .bind(stage)
-        .fetch_one(&mut *tx)
-        .await?;
+            placeholders(starts.len(), 3, "")
+        );
+        let mut q = sqlx::query(&sql);
+        for s in starts {
+            q = q.bind(&s.link.0).bind(s.case_id).bind(s.stage);
+        }
+        q.execute(&mut *tx).await?;
         tx.commit().await?;
-        Ok(if status == "SENDING" {
-            StageState::ToSend { attempts }
-        } else {
-            StageState::Sent
-        })
+        let open: std::collections::HashMap<(i64, i64), (i64, i64)> = rows
+            .into_iter()
+            .map(|(case, stage, attempts, started)| ((case, stage), (attempts, started)))
+            .collect();
+        Ok(starts
+            .iter()
+            .map(|s| match open.get(&(s.case_id, s.stage)) {
+                Some(&(attempts, started)) => StageState::ToSend {
+                    attempts,
+                    maybe_sent: started > 1,
+                },
+                None => StageState::Sent,
+            })
+            .collect())
     }
 
-    /// Records the stage's outcome (`SENT`, or `FAILED` for good) and moves
-    /// the case to its next stage, in one transaction. The case moves only if
-    /// it is still open and still at this stage.
-    pub async fn finish_stage(
-        &self,
-        case_id: i64,
-        stage: i64,
-        outcome: Result<&str, &str>,
-        next_stage_at_ms: i64,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
+    /// Records each stage's outcome and moves its case on, in one
+    /// transaction of two multi-row updates. A case moves only if it is
+    /// still open and still at that stage (a payment or a date change in
+    /// between wins); the ledger changes only while the stage is `SENDING`.
+    pub async fn record_stage_outcomes(&self, outcomes: &[StageOutcome]) -> Result<(), StoreError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.begin_write().await?;
-        let (status, provider_ref, error) = match outcome {
-            Ok(r) => ("SENT", Some(r), None),
-            Err(e) => ("FAILED", None, Some(e)),
-        };
-        sqlx::query(
-            "UPDATE stage_sends SET status = $3, provider_ref = $4, last_error = $5, sent_at = $6, \
-                    attempts = attempts + 1 \
-             WHERE case_id = $1 AND stage = $2 AND status = 'SENDING'",
-        )
-        .bind(case_id)
-        .bind(stage)
-        .bind(status)
-        .bind(provider_ref)
-        .bind(error)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE recovery_cases SET next_stage = $2 + 1, next_stage_at = $3, lease_until = NULL \
-             WHERE id = $1 AND status = 'OPEN' AND next_stage = $2",
-        )
-        .bind(case_id)
-        .bind(stage)
-        .bind(next_stage_at_ms)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// A send failed but may work later: count it and retry at `retry_at_ms`.
-    pub async fn retry_stage(
-        &self,
-        case_id: i64,
-        stage: i64,
-        error: &str,
-        retry_at_ms: i64,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE stage_sends SET attempts = attempts + 1, last_error = $3 \
-             WHERE case_id = $1 AND stage = $2 AND status = 'SENDING'",
-        )
-        .bind(case_id)
-        .bind(stage)
-        .bind(error)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE recovery_cases SET next_stage_at = $2, lease_until = NULL WHERE id = $1 AND status = 'OPEN'",
-        )
-        .bind(case_id)
-        .bind(retry_at_ms)
-        .execute(&mut *tx)
-        .await?;
+        // (case, stage, status, provider_ref, last_error, sent_at)
+        let sql = format!(
+            "UPDATE stage_sends SET status = v.column3, provider_ref = v.column4, last_error = v.column5, \
+                    sent_at = v.column6, attempts = stage_sends.attempts + 1 \
+             FROM (VALUES {}) AS v \
+             WHERE stage_sends.case_id = v.column1 AND stage_sends.stage = v.column2 \
+               AND stage_sends.status = 'SENDING'",
+            placeholders(outcomes.len(), 6, "")
+        );
+        let mut q = sqlx::query(&sql);
+        for o in outcomes {
+            let (status, provider_ref, error, sent_at) = match &o.result {
+                StageResult::Sent { provider_ref } => {
+                    ("SENT", Some(provider_ref.as_str()), None, Some(o.now_ms))
+                }
+                StageResult::Failed { error } => {
+                    ("FAILED", None, Some(error.as_str()), Some(o.now_ms))
+                }
+                StageResult::Retry { error } => ("SENDING", None, Some(error.as_str()), None),
+            };
+            q = q
+                .bind(o.case_id)
+                .bind(o.stage)
+                .bind(status)
+                .bind(provider_ref)
+                .bind(error)
+                .bind(sent_at);
+        }
+        q.execute(&mut *tx).await?;
+        // (case, stage, next stage, next due time)
+        let sql = format!(
+            "UPDATE recovery_cases SET next_stage = v.column3, next_stage_at = v.column4, lease_until = NULL \
+             FROM (VALUES {}) AS v \
+             WHERE recovery_cases.id = v.column1 AND recovery_cases.status = 'OPEN' \
+               AND recovery_cases.next_stage = v.column2",
+            placeholders(outcomes.len(), 4, "")
+        );
+        let mut q = sqlx::query(&sql);
+        for o in outcomes {
+            let next_stage = match o.result {
+                StageResult::Retry { .. } => o.stage,
+                StageResult::Sent { .. } | StageResult::Failed { .. } => o.stage + 1,
+            };
+            q = q
+                .bind(o.case_id)
+                .bind(o.stage)
+                .bind(next_stage)
+                .bind(o.next_at_ms);
+        }
+        q.execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// No stage recovered the payment: close the case and pause or cancel
-    /// the subscription, together.
-    pub async fn end_case(
+    /// No stage recovered these payments: close each case and pause or
+    /// cancel its subscription, together. Returns the cases that ended here.
+    pub async fn end_cases(
         &self,
-        case_id: i64,
-        action: EndAction,
+        ends: &[(i64, EndAction)],
         now_ms: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Vec<i64>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let ended = sqlx::query(
-            "UPDATE recovery_cases SET status = 'ENDED', closed_at = $2, next_stage_at = NULL, lease_until = NULL \
-             WHERE id = $1 AND status = 'OPEN'",
-        )
-        .bind(case_id)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if ended {
-            sqlx::query(
-                "UPDATE subscriptions SET status = $2, updated_at = $3 \
-                 WHERE id = (SELECT subscription_id FROM recovery_cases WHERE id = $1)",
+        let mut ended = Vec::new();
+        for &(case_id, action) in ends {
+            let done = sqlx::query(
+                "UPDATE recovery_cases SET status = 'ENDED', closed_at = $2, next_stage_at = NULL, lease_until = NULL \
+                 WHERE id = $1 AND status = 'OPEN'",
             )
             .bind(case_id)
-            .bind(action.subscription_status())
             .bind(now_ms)
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected()
+                == 1;
+            if done {
+                sqlx::query(
+                    "UPDATE subscriptions SET status = $2, updated_at = $3 \
+                     WHERE id = (SELECT subscription_id FROM recovery_cases WHERE id = $1)",
+                )
+                .bind(case_id)
+                .bind(action.subscription_status())
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+                ended.push(case_id);
+            }
         }
         tx.commit().await?;
         Ok(ended)
@@ -365,21 +441,38 @@ impl Store {
         m: &crate::engine::provider::OutgoingMessage,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        self.put_outbox_messages(std::slice::from_ref(m), now_ms)
+            .await
+    }
+
+    /// Stores messages, each once per dedupe key, in one statement.
+    pub async fn put_outbox_messages(
+        &self,
+        msgs: &[crate::engine::provider::OutgoingMessage],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        if msgs.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
             "INSERT INTO outbox_messages (dedupe_key, partner_id, case_id, stage, channel, recipient, body, link, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (dedupe_key) DO NOTHING",
-        )
-        .bind(&m.dedupe_key)
-        .bind(m.partner_id)
-        .bind(m.case_id)
-        .bind(m.stage)
-        .bind(m.channel.as_str())
-        .bind(&m.recipient)
-        .bind(&m.body)
-        .bind(&m.link)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
+             VALUES {} ON CONFLICT (dedupe_key) DO NOTHING",
+            placeholders(msgs.len(), 9, "")
+        );
+        let mut q = sqlx::query(&sql);
+        for m in msgs {
+            q = q
+                .bind(&m.dedupe_key)
+                .bind(m.partner_id)
+                .bind(m.case_id)
+                .bind(m.stage)
+                .bind(m.channel.as_str())
+                .bind(&m.recipient)
+                .bind(&m.body)
+                .bind(&m.link)
+                .bind(now_ms);
+        }
+        q.execute(&self.pool).await?;
         Ok(())
     }
 
@@ -395,7 +488,58 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_number_rows_then_columns() {
+        assert_eq!(super::placeholders(2, 2, ""), "($1,$2),($3,$4)");
+        assert_eq!(super::placeholders(1, 2, "'X'"), "($1,$2,'X')");
+    }
+}
+
 impl Store {
+    /// The case and stage a stage link token belongs to (tests, audits).
+    pub async fn case_link(&self, link: &TokenHash) -> Result<Option<(i64, i64)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT case_id, stage FROM case_links WHERE token_hash = $1")
+                .bind(&link.0)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Open cases: `(all, due now and free to claim, leased by a worker)`
+    /// (tests and operators: is the engine keeping up?).
+    pub async fn engine_backlog(&self, now_ms: i64) -> Result<(i64, i64, i64), StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT COUNT(*), \
+                    COALESCE(SUM(CASE WHEN next_stage_at <= $1 AND (lease_until IS NULL OR lease_until < $1) THEN 1 ELSE 0 END), 0), \
+                    COALESCE(SUM(CASE WHEN lease_until >= $1 THEN 1 ELSE 0 END), 0) \
+             FROM recovery_cases WHERE status = 'OPEN'",
+        )
+        .bind(now_ms)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Stages whose send was begun more than once (a worker died or a try
+    /// failed before the outcome was known) (tests, audits).
+    /// How many engine instances sent stages (tests, audits).
+    pub async fn stage_workers(&self) -> Result<i64, StoreError> {
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(DISTINCT worker) FROM stage_sends WHERE status = 'SENT'")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(n)
+    }
+
+    pub async fn restarted_stage_sends(&self) -> Result<i64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM stage_sends WHERE started > 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n)
+    }
+
     /// The status of the case and of its subscription (tests, audits).
     pub async fn case_and_subscription_status(
         &self,

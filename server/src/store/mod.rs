@@ -45,7 +45,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use cases::{CaseRecord, CaseStatus, ChargeClaim};
 pub use customers::CustomerRecord;
-pub use engine::{DueCase, StageState};
+pub use engine::{DueCase, StageOutcome, StageResult, StageStart, StageState};
 pub use idempotency::KeyState;
 pub use lifecycle::{CaseEnd, Recovery};
 pub use orders::{OrderRow, OrderView, UnknownRef};

@@ -8,6 +8,7 @@ use crate::domain::token::TokenHash;
 pub struct FailedOrderSeed<'a> {
     pub partner_customer_id: &'a str,
     pub customer_name: &'a str,
+    pub customer_phone: &'a str,
     pub product_name: &'a str,
     pub product_image_url: Option<&'a str>,
     pub amount: i64,
@@ -37,13 +38,14 @@ impl Store {
         // Upsert-style so seeding many orders for one customer/product works.
         sqlx::query(
             "INSERT INTO customers (partner_id, partner_customer_id, name, email, phone, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'customer@example.com', '01012345678', $4, $4) \
+             VALUES ($1, $2, $3, 'customer@example.com', $5, $4, $4) \
              ON CONFLICT (partner_id, partner_customer_id) DO NOTHING",
         )
         .bind(partner_id)
         .bind(s.partner_customer_id)
         .bind(s.customer_name)
         .bind(now)
+        .bind(s.customer_phone)
         .execute(&mut *tx)
         .await?;
         let (customer_id,): (i64,) = sqlx::query_as(

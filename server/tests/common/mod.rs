@@ -18,6 +18,8 @@ use rebound::startup::Application;
 use rebound::store::{FailedOrderSeed, PartnerRecord, Store};
 use sqlx::Connection;
 
+pub mod sens_fake;
+
 pub const PARTNER_ORIGIN: &str = "http://localhost:3001";
 pub const OTHER_PARTNER_ORIGIN: &str = "https://shop.example.com";
 
@@ -66,7 +68,7 @@ impl Drop for TestApp {
 }
 
 /// A fresh database's URL, and for Postgres the (server URL, name) to drop.
-async fn fresh_database(dir: &tempfile::TempDir) -> (String, Option<(String, String)>) {
+pub async fn fresh_database(dir: &tempfile::TempDir) -> (String, Option<(String, String)>) {
     match std::env::var("REBOUND_TEST_DB").as_deref() {
         Ok("postgres") => {
             let base = std::env::var("TEST_POSTGRES_URL")
@@ -178,6 +180,7 @@ pub async fn seed_case(app: &TestApp, id_key: &str) -> SeededCase {
             &FailedOrderSeed {
                 partner_customer_id: "c-1",
                 customer_name: "김길동",
+                customer_phone: "01012345678",
                 product_name: "프리미엄 멤버십",
                 product_image_url: Some("https://cdn.example.com/membership.png"),
                 amount: 10_000,
