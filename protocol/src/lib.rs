@@ -23,6 +23,8 @@ mod fields;
 mod origin;
 #[cfg(feature = "serde")]
 mod serde_impl;
+#[cfg(feature = "webhook")]
+pub mod webhook;
 
 pub use fields::{Fields, Value};
 pub use origin::is_exact_origin;

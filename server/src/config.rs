@@ -38,8 +38,13 @@ pub struct Config {
     /// every instance on that database moves together. Never in production.
     pub dev_clock: bool,
     /// `REBOUND_ENGINE_POLL_MS`, default 1000: how often the scenario engine
-    /// looks for due stages when it found none.
+    /// (and the notice delivery) looks for due work when it found none.
     pub engine_poll_ms: u64,
+    /// `REBOUND_NOTIFY_ALLOW_PRIVATE=1` (and `serve --demo`): deliver notices
+    /// to loopback, private and link-local addresses and over plain http.
+    /// Off by default: partners type their URL, and it must not reach our
+    /// own network.
+    pub notify_allow_private: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -150,6 +155,7 @@ impl Config {
             messages,
             dev_clock: flag("REBOUND_DEV_CLOCK"),
             engine_poll_ms,
+            notify_allow_private: flag("REBOUND_NOTIFY_ALLOW_PRIVATE"),
         })
     }
 }

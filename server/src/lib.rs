@@ -13,6 +13,7 @@ pub mod embed;
 pub mod engine;
 pub mod gateway;
 pub mod html;
+pub mod notify;
 pub mod sdk;
 pub mod startup;
 pub mod store;

@@ -4,6 +4,7 @@
 mod auth;
 mod customers;
 pub mod error;
+mod events;
 mod idempotency;
 mod json;
 mod lifecycle;
@@ -73,6 +74,16 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route("/api/v1/cover/order/{id}/idKey", get(lifecycle::id_key))
         .route("/api/v1/cover/recovery", post(lifecycle::start_recovery))
+        .route("/api/v1/cover/events", get(events::list))
+        .route(
+            "/api/v1/cover/events/redeliver",
+            post(events::redeliver_since),
+        )
+        .route("/api/v1/cover/events/{id}", get(events::get))
+        .route(
+            "/api/v1/cover/events/{id}/redeliver",
+            post(events::redeliver_one),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             idempotency::middleware,

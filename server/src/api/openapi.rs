@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 
-use super::{customers, lifecycle, lists, orders, prices, products, subscriptions};
+use super::{customers, events, lifecycle, lists, orders, prices, products, subscriptions};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,6 +35,10 @@ use super::{customers, lifecycle, lists, orders, prices, products, subscriptions
         lifecycle::order_cancel,
         lifecycle::subscription_active,
         lifecycle::subscription_cancel,
+        events::list,
+        events::get,
+        events::redeliver_one,
+        events::redeliver_since,
     ),
     modifiers(&SecretToken),
     tags((name = "cover", description = "Customers, products, prices, orders, subscriptions and recovery"))

@@ -2,6 +2,7 @@
 //! Nothing here knows about HTTP or SQL.
 
 pub mod customer;
+pub mod event;
 pub mod order;
 pub mod origin;
 pub mod price;

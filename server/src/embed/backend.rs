@@ -437,7 +437,12 @@ impl StoreBackend {
         };
         let changed = self
             .store
-            .change_date(case.id, &date.to_string(), stage_time_on(date))
+            .change_date(
+                case.id,
+                &date.to_string(),
+                stage_time_on(date),
+                self.clock.now().timestamp_millis(),
+            )
             .await
             .map_err(|e| self.unavailable(e, &req.token))?;
         Ok(if changed {
@@ -450,9 +455,10 @@ impl StoreBackend {
     /// Postpones the next stage by a day; false once the limit is reached.
     pub async fn remind_later(&self, req: &EmbedRequest) -> Result<bool, PageError> {
         let (case, _, _) = self.resolve(req).await?;
-        let next = self.clock.now().timestamp_millis() + 24 * 3600 * 1000;
+        let now = self.clock.now().timestamp_millis();
+        let next = now + 24 * 3600 * 1000;
         self.store
-            .remind_later(case.id, case.scenario.remind_limit, next)
+            .remind_later(case.id, case.scenario.remind_limit, next, now)
             .await
             .map_err(|e| self.unavailable(e, &req.token))
     }

@@ -2,7 +2,9 @@
 
 use sqlx::FromRow;
 
+use super::events::{self, About};
 use super::{Store, StoreError};
+use crate::domain::event::{Event, SubsStatus};
 use crate::domain::origin::AllowedOrigins;
 use crate::domain::token::TokenHash;
 
@@ -366,6 +368,27 @@ impl Store {
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;
+            let (amount, payment_info): (i64, Option<String>) = sqlx::query_as(
+                "SELECT ch.amount, o.payment_info FROM charges ch JOIN recovery_cases c ON c.id = ch.case_id \
+                 JOIN orders o ON o.id = c.order_id WHERE ch.id = $1",
+            )
+            .bind(charge_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            events::record(
+                &mut tx,
+                About::Case(case_id),
+                &[
+                    Event::payment_completed(
+                        gateway_ref,
+                        amount,
+                        payment_info.as_deref().unwrap_or(""),
+                    ),
+                    Event::case_closed("RECOVERED", SubsStatus::Renewed),
+                ],
+                now_ms,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(recovered)
@@ -459,6 +482,13 @@ impl Store {
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;
+            events::record(
+                &mut tx,
+                About::Case(case_id),
+                &[Event::method_changed(id_key, payment_info)],
+                now_ms,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(open)
@@ -471,7 +501,9 @@ impl Store {
         case_id: i64,
         selected_date: &str,
         next_stage_at_ms: i64,
+        now_ms: i64,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let changed = sqlx::query(
             "UPDATE recovery_cases SET selected_date = $2, next_stage_at = $3 \
              WHERE id = $1 AND status = 'OPEN'",
@@ -479,10 +511,21 @@ impl Store {
         .bind(case_id)
         .bind(selected_date)
         .bind(next_stage_at_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
-        .rows_affected();
-        Ok(changed == 1)
+        .rows_affected()
+            == 1;
+        if changed {
+            events::record(
+                &mut tx,
+                About::Case(case_id),
+                &[Event::date_changed(selected_date, next_stage_at_ms)],
+                now_ms,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
     }
 
     /// Counts a "remind me later" and postpones the next stage, at most
@@ -493,7 +536,9 @@ impl Store {
         case_id: i64,
         limit: i64,
         next_stage_at_ms: i64,
+        now_ms: i64,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let changed = sqlx::query(
             // Never earlier than already planned (a chosen date stands).
             "UPDATE recovery_cases SET remind_count = remind_count + 1, \
@@ -504,10 +549,26 @@ impl Store {
         .bind(case_id)
         .bind(limit)
         .bind(next_stage_at_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
-        .rows_affected();
-        Ok(changed == 1)
+        .rows_affected()
+            == 1;
+        if changed {
+            let (next,): (Option<i64>,) =
+                sqlx::query_as("SELECT next_stage_at FROM recovery_cases WHERE id = $1")
+                    .bind(case_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            events::record(
+                &mut tx,
+                About::Case(case_id),
+                &[Event::reminded_later(next.unwrap_or(next_stage_at_ms))],
+                now_ms,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
     }
 
     /// The next stage's due time (tests; the API answers it as `retryDate`).

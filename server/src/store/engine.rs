@@ -3,7 +3,9 @@
 
 use sqlx::FromRow;
 
-use super::{Backend, Store, StoreError};
+use super::events;
+use super::{Backend, Store, StoreError, placeholders};
+use crate::domain::event::{Event, Subject, SubsStatus};
 use crate::domain::scenario::{EndAction, Scenario};
 use crate::domain::token::TokenHash;
 
@@ -35,30 +37,6 @@ pub enum StageState {
     ToSend { attempts: i64, maybe_sent: bool },
     /// Already sent: only the case's schedule is behind.
     Sent,
-}
-
-/// `($1, ..., $cols[, fixed]), ($cols+1, ...), ...` for a multi-row
-/// VALUES list of `rows` rows; `fixed` is appended to each row as is.
-fn placeholders(rows: usize, cols: usize, fixed: &str) -> String {
-    let mut out = String::with_capacity(rows * cols * 5);
-    for r in 0..rows {
-        if r > 0 {
-            out.push(',');
-        }
-        out.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                out.push(',');
-            }
-            out.push_str(&format!("${}", r * cols + c + 1));
-        }
-        if !fixed.is_empty() {
-            out.push(',');
-            out.push_str(fixed);
-        }
-        out.push(')');
-    }
-    out
 }
 
 /// A stage a worker is about to send.
@@ -290,10 +268,12 @@ impl Store {
                     sent_at = v.column6, attempts = stage_sends.attempts + 1 \
              FROM (VALUES {}) AS v \
              WHERE stage_sends.case_id = v.column1 AND stage_sends.stage = v.column2 \
-               AND stage_sends.status = 'SENDING'",
+               AND stage_sends.status = 'SENDING' \
+             RETURNING stage_sends.case_id, stage_sends.stage, stage_sends.channel, stage_sends.status, \
+                       stage_sends.provider_ref",
             placeholders(outcomes.len(), 6, "")
         );
-        let mut q = sqlx::query(&sql);
+        let mut q = sqlx::query_as::<_, (i64, i64, String, String, Option<String>)>(&sql);
         for o in outcomes {
             let (status, provider_ref, error, sent_at) = match &o.result {
                 StageResult::Sent { provider_ref } => {
@@ -312,7 +292,32 @@ impl Store {
                 .bind(error)
                 .bind(sent_at);
         }
-        q.execute(&mut *tx).await?;
+        // Exactly the stages that became SENT here: each is noticed once.
+        let sent: Vec<(i64, i64, String, Option<String>)> = q
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .filter(|(_, _, _, status, _)| status == "SENT")
+            .map(|(case, stage, channel, _, r)| (case, stage, channel, r))
+            .collect();
+        if !sent.is_empty() {
+            let ids: Vec<i64> = sent.iter().map(|(c, ..)| *c).collect();
+            let subjects = events::case_subjects(&mut tx, &ids).await?;
+            let notices: Vec<(i64, &Subject, Event)> = sent
+                .iter()
+                .filter_map(|(case, stage, channel, provider_ref)| {
+                    let (partner, subject) = subjects.get(case)?;
+                    Some((
+                        *partner,
+                        subject,
+                        Event::stage_sent(*stage, channel, provider_ref.as_deref().unwrap_or("")),
+                    ))
+                })
+                .collect();
+            let items: Vec<(i64, &Subject, &Event)> =
+                notices.iter().map(|(p, s, e)| (*p, *s, e)).collect();
+            events::record_many(&mut tx, &items, outcomes[0].now_ms).await?;
+        }
         // (case, stage, next stage, next due time)
         let sql = format!(
             "UPDATE recovery_cases SET next_stage = v.column3, next_stage_at = v.column4, lease_until = NULL \
@@ -368,11 +373,32 @@ impl Store {
                 .bind(now_ms)
                 .execute(&mut *tx)
                 .await?;
-                ended.push(case_id);
+                ended.push((case_id, action));
             }
         }
+        let ids: Vec<i64> = ended.iter().map(|(c, _)| *c).collect();
+        let subjects = events::case_subjects(&mut tx, &ids).await?;
+        let mut notices = Vec::new();
+        for (case, action) in &ended {
+            let Some((partner, subject)) = subjects.get(case) else {
+                continue;
+            };
+            let status = match action {
+                EndAction::Pause => SubsStatus::Paused,
+                EndAction::Cancel => SubsStatus::Canceled,
+            };
+            notices.push((
+                *partner,
+                subject,
+                Event::status_changed(status, "no stage recovered the payment"),
+            ));
+            notices.push((*partner, subject, Event::case_closed("ENDED", status)));
+        }
+        let items: Vec<(i64, &Subject, &Event)> =
+            notices.iter().map(|(p, s, e)| (*p, *s, e)).collect();
+        events::record_many(&mut tx, &items, now_ms).await?;
         tx.commit().await?;
-        Ok(ended)
+        Ok(ids)
     }
 
     /// A named server secret, created with `fresh` on first use; every
@@ -485,15 +511,6 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn placeholders_number_rows_then_columns() {
-        assert_eq!(super::placeholders(2, 2, ""), "($1,$2),($3,$4)");
-        assert_eq!(super::placeholders(1, 2, "'X'"), "($1,$2,'X')");
     }
 }
 

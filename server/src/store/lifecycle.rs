@@ -4,7 +4,9 @@
 
 use sqlx::{Any, Transaction};
 
+use super::events::{self, About};
 use super::{Store, StoreError};
+use crate::domain::event::{Event, SubsStatus};
 use crate::domain::token::TokenHash;
 
 /// How a case ended, as stored.
@@ -60,7 +62,22 @@ impl Store {
         if changed == 0 {
             return Ok(None);
         }
-        close_cases(&mut tx, Owner::Order(order_id), end, now_ms).await?;
+        let closed = close_cases(&mut tx, Owner::Order(order_id), end, now_ms).await?;
+        for case_id in closed {
+            let status = match end {
+                CaseEnd::Recovered => SubsStatus::Renewed,
+                CaseEnd::Canceled => events::subscription_status(&mut tx, About::Case(case_id))
+                    .await?
+                    .unwrap_or(SubsStatus::Canceled),
+            };
+            events::record(
+                &mut tx,
+                About::Case(case_id),
+                &[Event::case_closed(end.as_str(), status)],
+                now_ms,
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(Some(()))
     }
@@ -88,7 +105,26 @@ impl Store {
         if changed == 0 {
             return Ok(None);
         }
-        close_cases(&mut tx, Owner::Subscription(subscription_id), end, now_ms).await?;
+        let closed =
+            close_cases(&mut tx, Owner::Subscription(subscription_id), end, now_ms).await?;
+        if let Some(status) = SubsStatus::from_stored(status) {
+            events::record(
+                &mut tx,
+                About::Subscription(subscription_id),
+                &[Event::status_changed(status, "set by the partner")],
+                now_ms,
+            )
+            .await?;
+            for case_id in closed {
+                events::record(
+                    &mut tx,
+                    About::Case(case_id),
+                    &[Event::case_closed(end.as_str(), status)],
+                    now_ms,
+                )
+                .await?;
+            }
+        }
         tx.commit().await?;
         Ok(Some(()))
     }
@@ -157,11 +193,20 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         let recovery = match inserted {
-            Some((case_id,)) => Recovery {
-                case_id,
-                next_stage_at_ms: Some(now_ms),
-                created: true,
-            },
+            Some((case_id,)) => {
+                events::record(
+                    &mut tx,
+                    About::Case(case_id),
+                    &[events::recovery_started()],
+                    now_ms,
+                )
+                .await?;
+                Recovery {
+                    case_id,
+                    next_stage_at_ms: Some(now_ms),
+                    created: true,
+                }
+            }
             None => {
                 let (case_id, next): (i64, Option<i64>) = sqlx::query_as(
                     "SELECT id, next_stage_at FROM recovery_cases \
@@ -209,29 +254,30 @@ enum Owner {
     Subscription(i64),
 }
 
+/// Closes the owner's open cases; returns their ids.
 async fn close_cases(
     tx: &mut Transaction<'_, Any>,
     owner: Owner,
     end: CaseEnd,
     now_ms: i64,
-) -> Result<(), StoreError> {
+) -> Result<Vec<i64>, StoreError> {
     let (sql, id) = match owner {
         Owner::Order(id) => (
             "UPDATE recovery_cases SET status = $2, closed_at = $3, next_stage_at = NULL \
-             WHERE order_id = $1 AND status IN ('OPEN', 'PAYING')",
+             WHERE order_id = $1 AND status IN ('OPEN', 'PAYING') RETURNING id",
             id,
         ),
         Owner::Subscription(id) => (
             "UPDATE recovery_cases SET status = $2, closed_at = $3, next_stage_at = NULL \
-             WHERE subscription_id = $1 AND status IN ('OPEN', 'PAYING')",
+             WHERE subscription_id = $1 AND status IN ('OPEN', 'PAYING') RETURNING id",
             id,
         ),
     };
-    sqlx::query(sql)
+    let ids: Vec<(i64,)> = sqlx::query_as(sql)
         .bind(id)
         .bind(end.as_str())
         .bind(now_ms)
-        .execute(&mut **tx)
+        .fetch_all(&mut **tx)
         .await?;
-    Ok(())
+    Ok(ids.into_iter().map(|(id,)| id).collect())
 }

@@ -26,6 +26,7 @@ macro_rules! current_scenario_id {
 mod cases;
 mod customers;
 mod engine;
+mod events;
 mod idempotency;
 mod lifecycle;
 mod orders;
@@ -46,6 +47,7 @@ use sqlx::{AnyPool, Executor};
 pub use cases::{CaseRecord, CaseStatus, ChargeClaim};
 pub use customers::CustomerRecord;
 pub use engine::{DueCase, StageOutcome, StageResult, StageStart, StageState};
+pub use events::{AttemptOutcome, AttemptRow, DueEvent, EventRow, NextStep};
 pub use idempotency::KeyState;
 pub use lifecycle::{CaseEnd, Recovery};
 pub use orders::{OrderRow, OrderView, UnknownRef};
@@ -56,6 +58,30 @@ pub use products::ProductRecord;
 pub use seed::{DemoCase, FailedOrderSeed};
 pub use subscriptions::SubscriptionRecord;
 pub use upsert::UpsertOutcome;
+
+/// `($1, ..., $cols[, fixed]), ($cols+1, ...), ...` for a multi-row
+/// VALUES list of `rows` rows; `fixed` is appended to each row as is.
+pub(crate) fn placeholders(rows: usize, cols: usize, fixed: &str) -> String {
+    let mut out = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push(',');
+        }
+        out.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                out.push(',');
+            }
+            out.push_str(&format!("${}", r * cols + c + 1));
+        }
+        if !fixed.is_empty() {
+            out.push(',');
+            out.push_str(fixed);
+        }
+        out.push(')');
+    }
+    out
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -157,6 +183,12 @@ impl Store {
 mod tests {
     /// The two schemas must stay the same but for how ids are generated;
     /// "same behaviour on both" starts here.
+    #[test]
+    fn placeholders_number_rows_then_columns() {
+        assert_eq!(super::placeholders(2, 2, ""), "($1,$2),($3,$4)");
+        assert_eq!(super::placeholders(1, 2, "'X'"), "($1,$2,'X')");
+    }
+
     #[test]
     fn sqlite_and_postgres_migrations_agree() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");

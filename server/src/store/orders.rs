@@ -244,12 +244,12 @@ async fn open_case(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     // An order already being recovered keeps its case (partial unique index).
-    sqlx::query(concat!(
+    let opened: Option<(i64,)> = sqlx::query_as(concat!(
         "INSERT INTO recovery_cases (partner_id, order_id, subscription_id, token_hash, status, failed_at, \
                                      failure_code, failure_reason, next_stage_at, opened_at, scenario_id) \
          VALUES ($1, $2, $3, $4, 'OPEN', $5, $6, $7, $8, $8, ",
         current_scenario_id!(),
-        ") ON CONFLICT (order_id) WHERE status IN ('OPEN', 'PAYING') DO NOTHING",
+        ") ON CONFLICT (order_id) WHERE status IN ('OPEN', 'PAYING') DO NOTHING RETURNING id",
     ))
     .bind(partner_id)
     .bind(order_id)
@@ -259,7 +259,16 @@ async fn open_case(
     .bind(&o.error_code)
     .bind(&o.error_message)
     .bind(now_ms)
-    .execute(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await?;
+    if let Some((case_id,)) = opened {
+        super::events::record(
+            tx,
+            super::events::About::Case(case_id),
+            &[super::events::recovery_started()],
+            now_ms,
+        )
+        .await?;
+    }
     Ok(())
 }

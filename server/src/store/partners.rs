@@ -197,7 +197,8 @@ impl Store {
         partner_id: i64,
         url: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE partners SET notify_url = $2 WHERE id = $1")
+        // A new URL is a new chance: an endpoint disabled by a 410 revives.
+        sqlx::query("UPDATE partners SET notify_url = $2, notify_disabled_at = NULL WHERE id = $1")
             .bind(partner_id)
             .bind(url)
             .execute(&self.pool)

@@ -129,6 +129,13 @@ impl Store {
         .bind(s.failure_reason)
         .fetch_one(&mut *tx)
         .await?;
+        super::events::record(
+            &mut tx,
+            super::events::About::Case(case_id),
+            &[super::events::recovery_started()],
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(DemoCase { case_id, order_id })
     }

@@ -1,0 +1,195 @@
+//! Delivers server-to-server notices (design section 7): the rows
+//! `store::events` wrote inside each state change, to the partner's URL,
+//! signed per Standard Webhooks, acknowledged only by STOVE's
+//! `{"code":0,"message":"OK"}`, retried for about three days.
+//!
+//! Like the scenario engine, workers claim due rows under a lease (`SKIP
+//! LOCKED` on Postgres), so several instances share the work and a worker
+//! killed mid-delivery only delays the notice: after the lease it goes out
+//! again with the same `webhook-id` and `tid`, which the partner
+//! deduplicates on.
+
+pub mod bench;
+pub mod http;
+pub mod schedule;
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
+use crate::clock::SharedClock;
+use crate::store::{AttemptOutcome, DueEvent, NextStep, Store, StoreError};
+use http::{Sender, Signed};
+
+/// Longer than an attempt's timeout (15 s).
+pub const LEASE_MS: i64 = 60_000;
+const BATCH: i64 = 64;
+const CONCURRENCY: usize = 16;
+
+#[derive(Clone)]
+pub struct Notifier {
+    store: Store,
+    clock: SharedClock,
+    sender: std::sync::Arc<Sender>,
+}
+
+/// A fresh signing secret: `whsec_` and 32 random bytes in base64.
+pub fn new_secret() -> String {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    format!(
+        "{}{}",
+        protocol::webhook::SECRET_PREFIX,
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
+impl Notifier {
+    /// `allow_private`: deliver to loopback and private addresses too (dev,
+    /// tests, a partner backend on the same private network).
+    pub fn new(store: Store, clock: SharedClock, allow_private: bool) -> Notifier {
+        Notifier {
+            store,
+            clock,
+            sender: std::sync::Arc::new(Sender::new(allow_private)),
+        }
+    }
+
+    /// Delivers due notices until none is left (or `max` were tried);
+    /// returns how many attempts were made.
+    pub async fn run_due(&self, max: usize) -> Result<usize, StoreError> {
+        let mut done = 0;
+        while done < max {
+            let now = self.clock.now().timestamp_millis();
+            let batch = self
+                .store
+                .claim_due_events(now, LEASE_MS, (max - done).min(BATCH as usize) as i64)
+                .await?;
+            if batch.is_empty() {
+                break;
+            }
+            done += batch.len();
+            let outcomes: Vec<AttemptOutcome> = futures_util::stream::iter(batch)
+                .map(|e| self.attempt(e))
+                .buffer_unordered(CONCURRENCY)
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<_, _>>()?;
+            self.store
+                .record_attempts(&outcomes, self.clock.now().timestamp_millis())
+                .await?;
+        }
+        Ok(done)
+    }
+
+    async fn attempt(&self, e: DueEvent) -> Result<AttemptOutcome, StoreError> {
+        let no_endpoint = AttemptOutcome {
+            event_id: e.id,
+            status_code: None,
+            error: None,
+            response_excerpt: None,
+            duration_ms: 0,
+            next: NextStep::NoEndpoint,
+        };
+        let url = match (&e.notify_url, e.notify_disabled_at) {
+            (Some(url), None) if !url.is_empty() => url.clone(),
+            _ => return Ok(no_endpoint),
+        };
+        let secret = match &e.webhook_secret {
+            Some(s) => s.clone(),
+            None => {
+                self.store
+                    .webhook_secret(e.partner_id, &new_secret())
+                    .await?
+            }
+        };
+        // The receiver compares this with its own clock: real time, always.
+        let timestamp = chrono::Utc::now().timestamp();
+        let mut signature =
+            protocol::webhook::sign(&secret, &e.webhook_id, timestamp, e.body.as_bytes()).map_err(
+                |_| StoreError::Integrity("a stored webhook secret is not whsec_ base64"),
+            )?;
+        // During a rotation both secrets sign; the partner may verify with either.
+        let now = self.clock.now().timestamp_millis();
+        if let (Some(prev), Some(until)) = (&e.webhook_secret_previous, e.webhook_previous_until)
+            && until > now
+            && let Ok(old) =
+                protocol::webhook::sign(prev, &e.webhook_id, timestamp, e.body.as_bytes())
+        {
+            signature.push(' ');
+            signature.push_str(&old);
+        }
+        let answer = self
+            .sender
+            .post(
+                &url,
+                &Signed {
+                    webhook_id: &e.webhook_id,
+                    timestamp,
+                    signature: &signature,
+                },
+                &e.body,
+            )
+            .await;
+        let failed_attempts = e.attempts + 1;
+        let next = if answer.acknowledged {
+            NextStep::Delivered
+        } else if answer.gone {
+            NextStep::DisableEndpoint
+        } else {
+            let jitter = {
+                let mut b = [0u8; 2];
+                getrandom::fill(&mut b).expect("the OS random source is available");
+                f64::from(u16::from_le_bytes(b)) / 65_536.0
+            };
+            match schedule::next_attempt_at(now, failed_attempts, jitter, answer.retry_after_secs) {
+                Some(at) => NextStep::RetryAt(at),
+                None => NextStep::GiveUp,
+            }
+        };
+        if !answer.acknowledged {
+            tracing::warn!(
+                event = %e.webhook_id,
+                attempt = failed_attempts,
+                error = answer.error.as_deref().unwrap_or(""),
+                ?next,
+                "notice not acknowledged"
+            );
+        }
+        Ok(AttemptOutcome {
+            event_id: e.id,
+            status_code: answer.status.map(i64::from),
+            error: answer.error,
+            response_excerpt: answer.excerpt,
+            duration_ms: answer.duration_ms,
+            next,
+        })
+    }
+}
+
+/// Runs the notifier until `shutdown` flips: straight on while notices are
+/// due, otherwise every `poll`.
+pub async fn run_worker(
+    notifier: Notifier,
+    poll: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let busy = match notifier.run_due(BATCH as usize * 4).await {
+            Ok(n) => n > 0,
+            Err(e) => {
+                tracing::error!(error = %e, "notice delivery pass failed");
+                false
+            }
+        };
+        if busy && !*shutdown.borrow() {
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,531 @@
+//! Notices to partners' backends: written inside the transaction of the
+//! change they report (so none is lost, and none is sent for a change that
+//! rolled back), numbered per subscription, then delivered by `notify/`.
+
+use std::collections::HashMap;
+
+use sqlx::{Any, FromRow, Transaction};
+
+use super::{Backend, Store, StoreError, placeholders};
+use crate::domain::event::{self, Event, Subject};
+
+/// What an event is about: its subject's ids are loaded from it.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum About {
+    Case(i64),
+    Subscription(i64),
+}
+
+#[derive(FromRow)]
+struct SubjectRow {
+    partner_id: i64,
+    case_id: Option<i64>,
+    order_id: Option<i64>,
+    partner_order_id: Option<String>,
+    subscription_id: Option<i64>,
+    partner_subscription_id: Option<String>,
+    partner_customer_id: Option<String>,
+}
+
+impl SubjectRow {
+    fn split(self) -> (i64, Subject) {
+        (
+            self.partner_id,
+            Subject {
+                case_id: self.case_id,
+                order_id: self.order_id,
+                partner_order_id: self.partner_order_id,
+                subscription_id: self.subscription_id,
+                partner_subscription_id: self.partner_subscription_id,
+                partner_customer_id: self.partner_customer_id,
+            },
+        )
+    }
+}
+
+const CASE_SUBJECT: &str = "SELECT c.partner_id, c.id AS case_id, o.id AS order_id, o.partner_order_id, \
+        s.id AS subscription_id, s.partner_subscription_id, cu.partner_customer_id \
+     FROM recovery_cases c JOIN orders o ON o.id = c.order_id \
+     JOIN customers cu ON cu.id = o.customer_id \
+     LEFT JOIN subscriptions s ON s.id = c.subscription_id";
+
+/// The subjects of several cases (one query).
+pub(super) async fn case_subjects(
+    tx: &mut Transaction<'_, Any>,
+    case_ids: &[i64],
+) -> Result<HashMap<i64, (i64, Subject)>, StoreError> {
+    if case_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    // Our own integer ids: safe to list in the query.
+    let list = case_ids
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let rows: Vec<SubjectRow> = sqlx::query_as(&format!("{CASE_SUBJECT} WHERE c.id IN ({list})"))
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let (partner, subject) = r.split();
+            (subject.case_id.unwrap_or_default(), (partner, subject))
+        })
+        .collect())
+}
+
+async fn subject(
+    tx: &mut Transaction<'_, Any>,
+    about: About,
+) -> Result<Option<(i64, Subject)>, StoreError> {
+    let row: Option<SubjectRow> =
+        match about {
+            About::Case(id) => {
+                sqlx::query_as(&format!("{CASE_SUBJECT} WHERE c.id = $1"))
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+            }
+            About::Subscription(id) => sqlx::query_as(
+                "SELECT s.partner_id, NULL AS case_id, NULL AS order_id, NULL AS partner_order_id, \
+                        s.id AS subscription_id, s.partner_subscription_id, cu.partner_customer_id \
+                 FROM subscriptions s JOIN customers cu ON cu.id = s.customer_id WHERE s.id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?,
+        };
+    Ok(row.map(SubjectRow::split))
+}
+
+/// The notice a newly opened case sends: the payment failed, recovery runs.
+pub(super) fn recovery_started() -> Event {
+    Event::status_changed(
+        crate::domain::event::SubsStatus::Grace,
+        "the payment failed; recovery started",
+    )
+}
+
+/// The subscription's stored status, as a notice code.
+pub(super) async fn subscription_status(
+    tx: &mut Transaction<'_, Any>,
+    about: About,
+) -> Result<Option<crate::domain::event::SubsStatus>, StoreError> {
+    let row: Option<(Option<String>,)> = match about {
+        About::Case(id) => {
+            sqlx::query_as(
+                "SELECT s.status FROM recovery_cases c LEFT JOIN subscriptions s ON s.id = c.subscription_id \
+                 WHERE c.id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?
+        }
+        About::Subscription(id) => {
+            sqlx::query_as("SELECT status FROM subscriptions WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?
+        }
+    };
+    Ok(row
+        .and_then(|(s,)| s)
+        .and_then(|s| crate::domain::event::SubsStatus::from_stored(&s)))
+}
+
+/// Records events about one subject, in the caller's transaction.
+pub(super) async fn record(
+    tx: &mut Transaction<'_, Any>,
+    about: About,
+    events: &[Event],
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let Some((partner_id, subject)) = subject(tx, about).await? else {
+        return Ok(());
+    };
+    let items: Vec<(i64, &Subject, &Event)> =
+        events.iter().map(|e| (partner_id, &subject, e)).collect();
+    record_many(tx, &items, now_ms).await
+}
+
+/// Records events in the caller's transaction: numbers them per
+/// subscription (one statement for all subscriptions) and inserts them
+/// (one statement per 500), due for delivery at once.
+pub(super) async fn record_many(
+    tx: &mut Transaction<'_, Any>,
+    items: &[(i64, &Subject, &Event)],
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let mut per_subscription: Vec<(i64, i64)> = Vec::new();
+    for (_, subject, _) in items {
+        if let Some(id) = subject.subscription_id {
+            match per_subscription.iter_mut().find(|(s, _)| *s == id) {
+                Some((_, n)) => *n += 1,
+                None => per_subscription.push((id, 1)),
+            }
+        }
+    }
+    // The last number each subscription reached; its events take the
+    // numbers up to it, in order.
+    let mut next: HashMap<i64, i64> = HashMap::new();
+    if !per_subscription.is_empty() {
+        let sql = format!(
+            "UPDATE subscriptions SET event_seq = subscriptions.event_seq + v.column2 \
+             FROM (VALUES {}) AS v WHERE subscriptions.id = v.column1 \
+             RETURNING subscriptions.id, subscriptions.event_seq",
+            placeholders(per_subscription.len(), 2, "")
+        );
+        let mut q = sqlx::query_as::<_, (i64, i64)>(&sql);
+        for (id, n) in &per_subscription {
+            q = q.bind(*id).bind(*n);
+        }
+        for (id, last) in q.fetch_all(&mut **tx).await? {
+            let count = per_subscription
+                .iter()
+                .find(|(s, _)| *s == id)
+                .map_or(0, |(_, n)| *n);
+            next.insert(id, last - count + 1);
+        }
+    }
+    let rows: Vec<(i64, String, &Event, Option<i64>, i64, String)> = items
+        .iter()
+        .map(|(partner_id, subject, e)| {
+            let webhook_id = format!("msg_{}", crate::domain::token::new_id());
+            let sequence = match subject.subscription_id.and_then(|s| next.get_mut(&s)) {
+                Some(n) => {
+                    *n += 1;
+                    *n - 1
+                }
+                None => 0,
+            };
+            let body = event::body(e, subject, &webhook_id, sequence, now_ms).to_string();
+            (
+                *partner_id,
+                webhook_id,
+                *e,
+                subject.subscription_id,
+                sequence,
+                body,
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(500) {
+        let sql = format!(
+            "INSERT INTO events (partner_id, webhook_id, type, tid, subscription_id, sequence, body, \
+                                 created_at, next_attempt_at, status) VALUES {}",
+            placeholders(chunk.len(), 9, "'PENDING'")
+        );
+        let mut q = sqlx::query(&sql);
+        for (partner_id, webhook_id, e, subscription_id, sequence, body) in chunk {
+            q = q
+                .bind(*partner_id)
+                .bind(webhook_id.as_str())
+                .bind(e.event_type.as_str())
+                .bind(e.tid.clone().unwrap_or_else(|| webhook_id.clone()))
+                .bind(*subscription_id)
+                .bind(*sequence)
+                .bind(body.as_str())
+                .bind(now_ms)
+                .bind(now_ms);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// One stored notice.
+#[derive(Debug, Clone, FromRow)]
+pub struct EventRow {
+    pub id: i64,
+    pub partner_id: i64,
+    pub webhook_id: String,
+    #[sqlx(rename = "type")]
+    pub event_type: String,
+    pub tid: String,
+    pub sequence: i64,
+    pub body: String,
+    pub created_at: i64,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Option<i64>,
+    pub delivered_at: Option<i64>,
+}
+
+const EVENT_COLUMNS: &str = "id, partner_id, webhook_id, type, tid, sequence, body, created_at, \
+                             status, attempts, next_attempt_at, delivered_at";
+
+/// A notice claimed for delivery, with where and how to sign it.
+#[derive(Debug, Clone, FromRow)]
+pub struct DueEvent {
+    pub id: i64,
+    pub partner_id: i64,
+    pub webhook_id: String,
+    pub body: String,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub notify_url: Option<String>,
+    pub notify_disabled_at: Option<i64>,
+    pub webhook_secret: Option<String>,
+    pub webhook_secret_previous: Option<String>,
+    pub webhook_previous_until: Option<i64>,
+}
+
+/// One delivery attempt, as the log shows it.
+#[derive(Debug, Clone, FromRow)]
+pub struct AttemptRow {
+    pub attempted_at: i64,
+    pub status_code: Option<i64>,
+    pub ok: i64,
+    pub error: Option<String>,
+    pub response_excerpt: Option<String>,
+    pub duration_ms: i64,
+}
+
+/// What became of an attempt.
+#[derive(Debug, Clone)]
+pub struct AttemptOutcome {
+    pub event_id: i64,
+    pub status_code: Option<i64>,
+    pub error: Option<String>,
+    pub response_excerpt: Option<String>,
+    pub duration_ms: i64,
+    pub next: NextStep,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextStep {
+    Delivered,
+    RetryAt(i64),
+    /// Retries exhausted.
+    GiveUp,
+    /// The endpoint answered 410 Gone: stop sending to it.
+    DisableEndpoint,
+    /// The partner has no URL (or it is disabled): kept for the event list
+    /// and redelivery.
+    NoEndpoint,
+}
+
+impl Store {
+    /// Claims up to `limit` due notices for `lease_ms` (`SKIP LOCKED` on
+    /// Postgres), with their partner's URL and signing secrets.
+    pub async fn claim_due_events(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<DueEvent>, StoreError> {
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let mut tx = self.begin_write().await?;
+        let ids: Vec<(i64,)> = sqlx::query_as(&format!(
+            "UPDATE events SET lease_until = $2 WHERE id IN ( \
+                 SELECT id FROM events WHERE status = 'PENDING' AND next_attempt_at <= $1 \
+                   AND (lease_until IS NULL OR lease_until < $1) \
+                 ORDER BY next_attempt_at, id LIMIT $3 {lock}) \
+             RETURNING id"
+        ))
+        .bind(now_ms)
+        .bind(now_ms + lease_ms)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = ids
+            .iter()
+            .map(|(id,)| id.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        Ok(sqlx::query_as(&format!(
+            "SELECT e.id, e.partner_id, e.webhook_id, e.body, e.attempts, e.created_at, \
+                    p.notify_url, p.notify_disabled_at, p.webhook_secret, p.webhook_secret_previous, \
+                    p.webhook_previous_until \
+             FROM events e JOIN partners p ON p.id = e.partner_id WHERE e.id IN ({list}) ORDER BY e.id"
+        ))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Records attempts and what follows, in one transaction.
+    pub async fn record_attempts(
+        &self,
+        outcomes: &[AttemptOutcome],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for o in outcomes {
+            if o.next != NextStep::NoEndpoint {
+                sqlx::query(
+                    "INSERT INTO event_attempts (event_id, attempted_at, status_code, ok, error, response_excerpt, duration_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(o.event_id)
+                .bind(now_ms)
+                .bind(o.status_code)
+                .bind(i64::from(o.next == NextStep::Delivered))
+                .bind(o.error.as_deref())
+                .bind(o.response_excerpt.as_deref())
+                .bind(o.duration_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let (status, next_at, delivered_at, counted) = match o.next {
+                NextStep::Delivered => ("DELIVERED", None, Some(now_ms), 1),
+                NextStep::RetryAt(at) => ("PENDING", Some(at), None, 1),
+                NextStep::GiveUp => ("FAILED", None, None, 1),
+                NextStep::DisableEndpoint => ("DISABLED", None, None, 1),
+                NextStep::NoEndpoint => ("NO_ENDPOINT", None, None, 0),
+            };
+            sqlx::query(
+                "UPDATE events SET status = $2, next_attempt_at = $3, delivered_at = $4, \
+                        attempts = attempts + $5, lease_until = NULL WHERE id = $1",
+            )
+            .bind(o.event_id)
+            .bind(status)
+            .bind(next_at)
+            .bind(delivered_at)
+            .bind(counted)
+            .execute(&mut *tx)
+            .await?;
+            if o.next == NextStep::DisableEndpoint {
+                sqlx::query(
+                    "UPDATE partners SET notify_disabled_at = $2 WHERE id = \
+                     (SELECT partner_id FROM events WHERE id = $1) AND notify_disabled_at IS NULL",
+                )
+                .bind(o.event_id)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The partner's notices, oldest first, created at or after `since_ms`
+    /// and after the event `after_id` (paging).
+    pub async fn list_events(
+        &self,
+        partner_id: i64,
+        since_ms: i64,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE partner_id = $1 AND created_at >= $2 AND id > $3 \
+             ORDER BY id LIMIT $4"
+        ))
+        .bind(partner_id)
+        .bind(since_ms)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// One of the partner's notices by its webhook id, with its attempts.
+    pub async fn event_with_attempts(
+        &self,
+        partner_id: i64,
+        webhook_id: &str,
+    ) -> Result<Option<(EventRow, Vec<AttemptRow>)>, StoreError> {
+        let row: Option<EventRow> = sqlx::query_as(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE partner_id = $1 AND webhook_id = $2"
+        ))
+        .bind(partner_id)
+        .bind(webhook_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let attempts = sqlx::query_as(
+            "SELECT attempted_at, status_code, ok, error, response_excerpt, duration_ms \
+             FROM event_attempts WHERE event_id = $1 ORDER BY id",
+        )
+        .bind(row.id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some((row, attempts)))
+    }
+
+    /// Sends notices again (same webhook id, same body): one by webhook id,
+    /// or every one created at or after `since_ms`. Returns how many.
+    pub async fn redeliver_events(
+        &self,
+        partner_id: i64,
+        webhook_id: Option<&str>,
+        since_ms: i64,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE events SET status = 'PENDING', next_attempt_at = $3, lease_until = NULL \
+             WHERE partner_id = $1 AND created_at >= $2 AND ($4 = '' OR webhook_id = $4)",
+        )
+        .bind(partner_id)
+        .bind(since_ms)
+        .bind(now_ms)
+        .bind(webhook_id.unwrap_or(""))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// The partner's signing secret, created on first use.
+    pub async fn webhook_secret(&self, partner_id: i64, fresh: &str) -> Result<String, StoreError> {
+        sqlx::query(
+            "UPDATE partners SET webhook_secret = $2 WHERE id = $1 AND webhook_secret IS NULL",
+        )
+        .bind(partner_id)
+        .bind(fresh)
+        .execute(&self.pool)
+        .await?;
+        let (secret,): (String,) =
+            sqlx::query_as("SELECT webhook_secret FROM partners WHERE id = $1")
+                .bind(partner_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(secret)
+    }
+
+    /// A new signing secret; the old one keeps signing (a second
+    /// signature) until `previous_until_ms`.
+    pub async fn rotate_webhook_secret(
+        &self,
+        partner_id: i64,
+        fresh: &str,
+        previous_until_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE partners SET webhook_secret_previous = webhook_secret, webhook_previous_until = $3, \
+                    webhook_secret = $2 WHERE id = $1",
+        )
+        .bind(partner_id)
+        .bind(fresh)
+        .bind(previous_until_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Delivery counts by status (tests, operators).
+    pub async fn event_statuses(&self, partner_id: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT status, COUNT(*) FROM events WHERE partner_id = $1 GROUP BY status ORDER BY status",
+        )
+        .bind(partner_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
