@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::receiver::Receiver;
 use common::sens_fake::{FakeSens, Faults};
 use rebound::domain::origin::{AllowedOrigins, Origin};
 use rebound::domain::token::{TokenHash, new_recovery_token};
@@ -20,6 +21,7 @@ const HOUR_MS: i64 = 3_600_000;
 
 struct Setup {
     store: Store,
+    partner_id: i64,
     database_url: String,
     cases: Vec<i64>,
     _dir: tempfile::TempDir,
@@ -92,6 +94,7 @@ async fn setup(n: usize) -> Setup {
     }
     Setup {
         store,
+        partner_id: partner.id,
         database_url,
         cases,
         _dir: dir,
@@ -100,6 +103,10 @@ async fn setup(n: usize) -> Setup {
 }
 
 fn start_server(database_url: &str, fake: &FakeSens) -> Child {
+    start_server_with(database_url, &fake.env())
+}
+
+fn start_server_with(database_url: &str, env: &[(&'static str, String)]) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_server"));
     cmd.arg("serve")
         .env("DATABASE_URL", database_url)
@@ -109,7 +116,7 @@ fn start_server(database_url: &str, fake: &FakeSens) -> Child {
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    for (k, v) in fake.env() {
+    for (k, v) in env {
         cmd.env(k, v);
     }
     cmd.spawn().expect("start the server binary")
@@ -256,4 +263,86 @@ async fn two_servers_on_one_database_send_no_stage_twice() {
         2,
         "both servers sent stages"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_delivery_loses_no_notice_and_the_repeat_is_deduplicated() {
+    let setup = setup(300).await;
+    let secret = setup
+        .store
+        .webhook_secret(setup.partner_id, &rebound::notify::new_secret())
+        .await
+        .unwrap();
+    let receiver = Receiver::start(&secret).await;
+    setup
+        .store
+        .set_partner_notify_url(setup.partner_id, Some(&receiver.url))
+        .await
+        .unwrap();
+    {
+        // The first answers are slow, so the first kills land mid-delivery.
+        let mut s = receiver.state.lock().unwrap();
+        s.hold_next = 8;
+        s.hold = Duration::from_secs(2);
+    }
+    let env = [
+        ("REBOUND_NOTIFY_ALLOW_PRIVATE", "1".to_owned()),
+        ("REBOUND_MESSAGES", "outbox".to_owned()),
+    ];
+    let mut rng: u64 = 0x2545_F491_4F6C_DD1D;
+    for _ in 0..12 {
+        let mut server = start_server_with(&setup.database_url, &env);
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        tokio::time::sleep(Duration::from_millis(100 + rng % 700)).await;
+        server.kill().expect("SIGKILL");
+        server.wait().unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Leases (60 s) of the killed process run out while it is down.
+        setup.store.advance_dev_clock(2 * 60_000).await.unwrap();
+    }
+    let mut server = start_server_with(&setup.database_url, &env);
+    let start = Instant::now();
+    loop {
+        let statuses = setup.store.event_statuses(setup.partner_id).await.unwrap();
+        if statuses.len() == 1 && statuses[0].0 == "DELIVERED" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "{statuses:?}");
+        // Retries wait 5 s, then 5 min: let dev time pass faster.
+        setup.store.advance_dev_clock(60_000).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    let events = setup
+        .store
+        .list_events(setup.partner_id, 0, 0, 100_000)
+        .await
+        .unwrap();
+    assert!(events.len() >= 300, "one notice per opened case at least");
+    let s = receiver.state.lock().unwrap();
+    for e in &events {
+        assert!(
+            s.accepted.contains_key(&e.webhook_id),
+            "{} never arrived",
+            e.webhook_id
+        );
+    }
+    assert_eq!(
+        s.granted.len(),
+        events.len(),
+        "each tid granted exactly once"
+    );
+    let mut arrivals: HashMap<&str, usize> = HashMap::new();
+    for d in &s.deliveries {
+        *arrivals.entry(d.webhook_id.as_str()).or_default() += 1;
+    }
+    assert!(
+        arrivals.values().any(|n| *n > 1),
+        "a kill mid-delivery made the server send a notice again"
+    );
+    assert!(s.deliveries.iter().all(|d| d.verified));
 }

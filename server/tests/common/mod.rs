@@ -18,6 +18,7 @@ use rebound::startup::Application;
 use rebound::store::{FailedOrderSeed, PartnerRecord, Store};
 use sqlx::Connection;
 
+pub mod receiver;
 pub mod sens_fake;
 
 pub const PARTNER_ORIGIN: &str = "http://localhost:3001";
