@@ -50,7 +50,7 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub enum MessagesConfig {
     Outbox,
-    Sens(SensConfig),
+    Sens(Box<SensConfig>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +107,7 @@ impl Config {
                             reason: "required when REBOUND_MESSAGES=sens".into(),
                         })
                 };
-                MessagesConfig::Sens(SensConfig {
+                MessagesConfig::Sens(Box::new(SensConfig {
                     api_base: get("REBOUND_SENS_API_BASE")
                         .unwrap_or_else(|| sens::DEFAULT_API_BASE.into()),
                     access_key: need("REBOUND_SENS_ACCESS_KEY")?,
@@ -119,7 +119,7 @@ impl Config {
                         .filter(|v| !v.trim().is_empty()),
                     sms_service_id: need("REBOUND_SENS_SMS_SERVICE_ID")?,
                     sms_from: need("REBOUND_SENS_SMS_FROM")?,
-                })
+                }))
             }
             other => {
                 return Err(ConfigError::Invalid {

@@ -126,7 +126,7 @@ pub fn from_config(
             clock: clock.clone(),
         }),
         crate::config::MessagesConfig::Sens(sens) => {
-            Arc::new(super::sens::SensProvider::new(sens.clone(), clock.clone()))
+            Arc::new(super::sens::SensProvider::new((**sens).clone(), clock.clone()))
         }
     }
 }

@@ -149,6 +149,9 @@ pub(super) async fn record(
     record_many(tx, &items, now_ms).await
 }
 
+/// `(partner, webhook id, event, subscription, sequence, body)`.
+type NumberedEvent<'a> = (i64, String, &'a Event, Option<i64>, i64, String);
+
 /// Records events in the caller's transaction: numbers them per
 /// subscription (one statement for all subscriptions) and inserts them
 /// (one statement per 500), due for delivery at once.
@@ -191,7 +194,7 @@ pub(super) async fn record_many(
             next.insert(id, last - count + 1);
         }
     }
-    let rows: Vec<(i64, String, &Event, Option<i64>, i64, String)> = items
+    let rows: Vec<NumberedEvent> = items
         .iter()
         .map(|(partner_id, subject, e)| {
             let webhook_id = format!("msg_{}", crate::domain::token::new_id());
