@@ -165,7 +165,7 @@ tool-wrk:
 
 .PHONY: bench
 bench: build-release tool-wrk
-	$(call say,ratios measured in one run: order creates to /healthz and the recovery page to a static file, SQLite and Postgres)
+	$(call say,ratios measured in one run: order creates to /healthz, the recovery page to a static file, stage sends to outbox inserts, notice deliveries to plain POSTs; SQLite and Postgres)
 	TEST_POSTGRES_URL="$(TEST_POSTGRES_URL)" bench/run.sh $(CARGO_TARGET_DIR)/release/server
 	$(call say,sizes (gzip -9))
 	@for f in target/site/pkg/rebound.wasm target/site/pkg/rebound.js $(SDK_DIR)/rebound_listener_bg.wasm $(SDK_DIR)/rebound_listener.js $(SDK_DIR)/embed.js; do \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks, each a ratio of two figures measured in one run on this machine,
-# on SQLite and on PostgreSQL: order creates per second to GET /healthz, and
-# the server-rendered recovery page to a static file from the same server.
+# on SQLite and on PostgreSQL: order creates per second to GET /healthz, the
+# server-rendered recovery page to a static file from the same server, stage
+# sends per second to bare outbox inserts, notice deliveries to plain POSTs.
 # Usage: bench/run.sh <server binary>   (make bench builds it first)
 set -euo pipefail
 BIN=$1
@@ -49,11 +50,23 @@ bench_one() { # $1 = label, $2 = DATABASE_URL
     "$label" "$health" "$orders" "$(echo "$orders / $health" | bc -l)" "$(tr -d '\n' <"$WORK/$label.wrk.err")"
 }
 
+# The scenario engine (stage sends through the outbox provider, against the
+# outbox's own insert rate) and notice delivery (to a local receiver, against
+# plain POSTs to it), each on a fresh database.
+workers_one() { # $1 = label, $2 = DATABASE_URL for the engine, $3 = for notices
+  printf '%-9s engine:  %s\n' "$1" "$(DATABASE_URL=$2 RUST_LOG=warn "$BIN" bench engine --cases "${BENCH_CASES:-10000}")"
+  printf '%-9s notices: %s\n' "$1" "$(DATABASE_URL=$3 RUST_LOG=warn "$BIN" bench notify --events "${BENCH_EVENTS:-5000}")"
+}
+
 echo "API benchmark: $CONNS connections, $DURATION per measurement, wrk with 2 threads"
 bench_one sqlite "sqlite://$WORK/bench.db"
+workers_one sqlite "sqlite://$WORK/engine.db" "sqlite://$WORK/notify.db"
 if [ -n "${TEST_POSTGRES_URL-x}" ]; then
   db="rebound_bench_$$"
   psql "$PG_BASE" -qc "CREATE DATABASE $db"
+  psql "$PG_BASE" -qc "CREATE DATABASE ${db}_engine"
+  psql "$PG_BASE" -qc "CREATE DATABASE ${db}_notify"
   bench_one postgres "${PG_BASE%/*}/$db"
-  psql "$PG_BASE" -qc "DROP DATABASE $db WITH (FORCE)"
+  workers_one postgres "${PG_BASE%/*}/${db}_engine" "${PG_BASE%/*}/${db}_notify"
+  for d in "$db" "${db}_engine" "${db}_notify"; do psql "$PG_BASE" -qc "DROP DATABASE $d WITH (FORCE)"; done
 fi
