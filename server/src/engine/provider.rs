@@ -125,8 +125,9 @@ pub fn from_config(
             store: store.clone(),
             clock: clock.clone(),
         }),
-        crate::config::MessagesConfig::Sens(sens) => {
-            Arc::new(super::sens::SensProvider::new((**sens).clone(), clock.clone()))
-        }
+        crate::config::MessagesConfig::Sens(sens) => Arc::new(super::sens::SensProvider::new(
+            (**sens).clone(),
+            clock.clone(),
+        )),
     }
 }

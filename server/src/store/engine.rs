@@ -4,7 +4,7 @@
 use sqlx::FromRow;
 
 use super::events;
-use super::{Backend, Store, StoreError, placeholders};
+use super::{Backend, ROWS_PER_STATEMENT, Store, StoreError, placeholders};
 use crate::domain::event::{Event, Subject, SubsStatus};
 use crate::domain::scenario::{EndAction, Scenario};
 use crate::domain::token::TokenHash;
@@ -207,35 +207,38 @@ impl Store {
         let mut tx = self.begin_write().await?;
         // A first begin inserts; a later one (a retry, or a worker that died
         // mid-send) counts the try. A stage already settled returns no row.
-        let sql = format!(
-            "INSERT INTO stage_sends (case_id, stage, channel, dedupe_key, created_at, worker, status, started) \
-             VALUES {} \
-             ON CONFLICT (case_id, stage) DO UPDATE SET started = stage_sends.started + 1, worker = excluded.worker \
-             WHERE stage_sends.status = 'SENDING' \
-             RETURNING case_id, stage, attempts, started",
-            placeholders(starts.len(), 6, "'SENDING', 1")
-        );
-        let mut q = sqlx::query_as::<_, (i64, i64, i64, i64)>(&sql);
-        for s in starts {
-            q = q
-                .bind(s.case_id)
-                .bind(s.stage)
-                .bind(s.channel)
-                .bind(&s.dedupe_key)
-                .bind(s.now_ms)
-                .bind(s.worker);
+        let mut rows = Vec::with_capacity(starts.len());
+        for chunk in starts.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO stage_sends (case_id, stage, channel, dedupe_key, created_at, worker, status, started) \
+                 VALUES {} \
+                 ON CONFLICT (case_id, stage) DO UPDATE SET started = stage_sends.started + 1, worker = excluded.worker \
+                 WHERE stage_sends.status = 'SENDING' \
+                 RETURNING case_id, stage, attempts, started",
+                placeholders(chunk.len(), 6, "'SENDING', 1")
+            );
+            let mut q = sqlx::query_as::<_, (i64, i64, i64, i64)>(&sql);
+            for s in chunk {
+                q = q
+                    .bind(s.case_id)
+                    .bind(s.stage)
+                    .bind(s.channel)
+                    .bind(&s.dedupe_key)
+                    .bind(s.now_ms)
+                    .bind(s.worker);
+            }
+            rows.extend(q.fetch_all(&mut *tx).await?);
+            let sql = format!(
+                "INSERT INTO case_links (token_hash, case_id, stage) VALUES {} \
+                 ON CONFLICT (token_hash) DO NOTHING",
+                placeholders(chunk.len(), 3, "")
+            );
+            let mut q = sqlx::query(&sql);
+            for s in chunk {
+                q = q.bind(&s.link.0).bind(s.case_id).bind(s.stage);
+            }
+            q.execute(&mut *tx).await?;
         }
-        let rows = q.fetch_all(&mut *tx).await?;
-        let sql = format!(
-            "INSERT INTO case_links (token_hash, case_id, stage) VALUES {} \
-             ON CONFLICT (token_hash) DO NOTHING",
-            placeholders(starts.len(), 3, "")
-        );
-        let mut q = sqlx::query(&sql);
-        for s in starts {
-            q = q.bind(&s.link.0).bind(s.case_id).bind(s.stage);
-        }
-        q.execute(&mut *tx).await?;
         tx.commit().await?;
         let open: std::collections::HashMap<(i64, i64), (i64, i64)> = rows
             .into_iter()
@@ -263,39 +266,41 @@ impl Store {
         }
         let mut tx = self.begin_write().await?;
         // (case, stage, status, provider_ref, last_error, sent_at)
-        let sql = format!(
-            "UPDATE stage_sends SET status = v.column3, provider_ref = v.column4, last_error = v.column5, \
-                    sent_at = v.column6, attempts = stage_sends.attempts + 1 \
-             FROM (VALUES {}) AS v \
-             WHERE stage_sends.case_id = v.column1 AND stage_sends.stage = v.column2 \
-               AND stage_sends.status = 'SENDING' \
-             RETURNING stage_sends.case_id, stage_sends.stage, stage_sends.channel, stage_sends.status, \
-                       stage_sends.provider_ref",
-            placeholders(outcomes.len(), 6, "")
-        );
-        let mut q = sqlx::query_as::<_, (i64, i64, String, String, Option<String>)>(&sql);
-        for o in outcomes {
-            let (status, provider_ref, error, sent_at) = match &o.result {
-                StageResult::Sent { provider_ref } => {
-                    ("SENT", Some(provider_ref.as_str()), None, Some(o.now_ms))
-                }
-                StageResult::Failed { error } => {
-                    ("FAILED", None, Some(error.as_str()), Some(o.now_ms))
-                }
-                StageResult::Retry { error } => ("SENDING", None, Some(error.as_str()), None),
-            };
-            q = q
-                .bind(o.case_id)
-                .bind(o.stage)
-                .bind(status)
-                .bind(provider_ref)
-                .bind(error)
-                .bind(sent_at);
+        let mut changed = Vec::with_capacity(outcomes.len());
+        for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "UPDATE stage_sends SET status = v.column3, provider_ref = v.column4, last_error = v.column5, \
+                        sent_at = v.column6, attempts = stage_sends.attempts + 1 \
+                 FROM (VALUES {}) AS v \
+                 WHERE stage_sends.case_id = v.column1 AND stage_sends.stage = v.column2 \
+                   AND stage_sends.status = 'SENDING' \
+                 RETURNING stage_sends.case_id, stage_sends.stage, stage_sends.channel, stage_sends.status, \
+                           stage_sends.provider_ref",
+                placeholders(chunk.len(), 6, "")
+            );
+            let mut q = sqlx::query_as::<_, (i64, i64, String, String, Option<String>)>(&sql);
+            for o in chunk {
+                let (status, provider_ref, error, sent_at) = match &o.result {
+                    StageResult::Sent { provider_ref } => {
+                        ("SENT", Some(provider_ref.as_str()), None, Some(o.now_ms))
+                    }
+                    StageResult::Failed { error } => {
+                        ("FAILED", None, Some(error.as_str()), Some(o.now_ms))
+                    }
+                    StageResult::Retry { error } => ("SENDING", None, Some(error.as_str()), None),
+                };
+                q = q
+                    .bind(o.case_id)
+                    .bind(o.stage)
+                    .bind(status)
+                    .bind(provider_ref)
+                    .bind(error)
+                    .bind(sent_at);
+            }
+            changed.extend(q.fetch_all(&mut *tx).await?);
         }
         // Exactly the stages that became SENT here: each is noticed once.
-        let sent: Vec<(i64, i64, String, Option<String>)> = q
-            .fetch_all(&mut *tx)
-            .await?
+        let sent: Vec<(i64, i64, String, Option<String>)> = changed
             .into_iter()
             .filter(|(_, _, _, status, _)| status == "SENT")
             .map(|(case, stage, channel, _, r)| (case, stage, channel, r))
@@ -319,26 +324,28 @@ impl Store {
             events::record_many(&mut tx, &items, outcomes[0].now_ms).await?;
         }
         // (case, stage, next stage, next due time)
-        let sql = format!(
-            "UPDATE recovery_cases SET next_stage = v.column3, next_stage_at = v.column4, lease_until = NULL \
-             FROM (VALUES {}) AS v \
-             WHERE recovery_cases.id = v.column1 AND recovery_cases.status = 'OPEN' \
-               AND recovery_cases.next_stage = v.column2",
-            placeholders(outcomes.len(), 4, "")
-        );
-        let mut q = sqlx::query(&sql);
-        for o in outcomes {
-            let next_stage = match o.result {
-                StageResult::Retry { .. } => o.stage,
-                StageResult::Sent { .. } | StageResult::Failed { .. } => o.stage + 1,
-            };
-            q = q
-                .bind(o.case_id)
-                .bind(o.stage)
-                .bind(next_stage)
-                .bind(o.next_at_ms);
+        for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "UPDATE recovery_cases SET next_stage = v.column3, next_stage_at = v.column4, lease_until = NULL \
+                 FROM (VALUES {}) AS v \
+                 WHERE recovery_cases.id = v.column1 AND recovery_cases.status = 'OPEN' \
+                   AND recovery_cases.next_stage = v.column2",
+                placeholders(chunk.len(), 4, "")
+            );
+            let mut q = sqlx::query(&sql);
+            for o in chunk {
+                let next_stage = match o.result {
+                    StageResult::Retry { .. } => o.stage,
+                    StageResult::Sent { .. } | StageResult::Failed { .. } => o.stage + 1,
+                };
+                q = q
+                    .bind(o.case_id)
+                    .bind(o.stage)
+                    .bind(next_stage)
+                    .bind(o.next_at_ms);
+            }
+            q.execute(&mut *tx).await?;
         }
-        q.execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -471,7 +478,7 @@ impl Store {
             .await
     }
 
-    /// Stores messages, each once per dedupe key, in one statement.
+    /// Stores messages, each once per dedupe key, in one transaction.
     pub async fn put_outbox_messages(
         &self,
         msgs: &[crate::engine::provider::OutgoingMessage],
@@ -480,25 +487,29 @@ impl Store {
         if msgs.is_empty() {
             return Ok(());
         }
-        let sql = format!(
-            "INSERT INTO outbox_messages (dedupe_key, partner_id, case_id, stage, channel, recipient, body, link, created_at) \
-             VALUES {} ON CONFLICT (dedupe_key) DO NOTHING",
-            placeholders(msgs.len(), 9, "")
-        );
-        let mut q = sqlx::query(&sql);
-        for m in msgs {
-            q = q
-                .bind(&m.dedupe_key)
-                .bind(m.partner_id)
-                .bind(m.case_id)
-                .bind(m.stage)
-                .bind(m.channel.as_str())
-                .bind(&m.recipient)
-                .bind(&m.body)
-                .bind(&m.link)
-                .bind(now_ms);
+        let mut tx = self.begin_write().await?;
+        for chunk in msgs.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO outbox_messages (dedupe_key, partner_id, case_id, stage, channel, recipient, body, link, created_at) \
+                 VALUES {} ON CONFLICT (dedupe_key) DO NOTHING",
+                placeholders(chunk.len(), 9, "")
+            );
+            let mut q = sqlx::query(&sql);
+            for m in chunk {
+                q = q
+                    .bind(&m.dedupe_key)
+                    .bind(m.partner_id)
+                    .bind(m.case_id)
+                    .bind(m.stage)
+                    .bind(m.channel.as_str())
+                    .bind(&m.recipient)
+                    .bind(&m.body)
+                    .bind(&m.link)
+                    .bind(now_ms);
+            }
+            q.execute(&mut *tx).await?;
         }
-        q.execute(&self.pool).await?;
+        tx.commit().await?;
         Ok(())
     }
 

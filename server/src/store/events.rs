@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use sqlx::{Any, FromRow, Transaction};
 
-use super::{Backend, Store, StoreError, placeholders};
+use super::{Backend, ROWS_PER_STATEMENT, Store, StoreError, placeholders};
 use crate::domain::event::{self, Event, Subject};
 
 /// What an event is about: its subject's ids are loaded from it.
@@ -153,8 +153,8 @@ pub(super) async fn record(
 type NumberedEvent<'a> = (i64, String, &'a Event, Option<i64>, i64, String);
 
 /// Records events in the caller's transaction: numbers them per
-/// subscription (one statement for all subscriptions) and inserts them
-/// (one statement per 500), due for delivery at once.
+/// subscription and inserts them, a few dozen rows per statement, due for
+/// delivery at once.
 pub(super) async fn record_many(
     tx: &mut Transaction<'_, Any>,
     items: &[(i64, &Subject, &Event)],
@@ -175,22 +175,19 @@ pub(super) async fn record_many(
     // The last number each subscription reached; its events take the
     // numbers up to it, in order.
     let mut next: HashMap<i64, i64> = HashMap::new();
-    if !per_subscription.is_empty() {
+    for chunk in per_subscription.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "UPDATE subscriptions SET event_seq = subscriptions.event_seq + v.column2 \
              FROM (VALUES {}) AS v WHERE subscriptions.id = v.column1 \
              RETURNING subscriptions.id, subscriptions.event_seq",
-            placeholders(per_subscription.len(), 2, "")
+            placeholders(chunk.len(), 2, "")
         );
         let mut q = sqlx::query_as::<_, (i64, i64)>(&sql);
-        for (id, n) in &per_subscription {
+        for (id, n) in chunk {
             q = q.bind(*id).bind(*n);
         }
         for (id, last) in q.fetch_all(&mut **tx).await? {
-            let count = per_subscription
-                .iter()
-                .find(|(s, _)| *s == id)
-                .map_or(0, |(_, n)| *n);
+            let count = chunk.iter().find(|(s, _)| *s == id).map_or(0, |(_, n)| *n);
             next.insert(id, last - count + 1);
         }
     }
@@ -216,7 +213,7 @@ pub(super) async fn record_many(
             )
         })
         .collect();
-    for chunk in rows.chunks(500) {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO events (partner_id, webhook_id, type, tid, subscription_id, sequence, body, \
                                  created_at, next_attempt_at, status) VALUES {}",
