@@ -42,39 +42,40 @@ async fn each_stage_is_one_signed_alimtalk_with_the_recovery_link_and_sms_failov
     for _ in 0..3 {
         run(&app, &engine, Duration::days(3)).await;
     }
-    let s = fake.state.lock().unwrap();
-    assert_eq!(s.bad_signatures, 0);
-    assert_eq!(s.alimtalk.len(), 4, "{:?}", s.alimtalk);
-    assert!(s.sms.is_empty());
-    let templates: Vec<_> = s
-        .alimtalk
-        .iter()
-        .map(|m| m.template_code.clone().unwrap())
-        .collect();
-    assert_eq!(
-        templates,
-        [
-            sens_fake::TEMPLATE,
-            sens_fake::TEMPLATE,
-            sens_fake::TEMPLATE,
-            sens_fake::LAST_TEMPLATE
-        ]
-    );
-    for m in &s.alimtalk {
-        assert_eq!(m.to, "01012345678");
-        assert!(m.sms_failover, "SENS is asked to fall back to SMS");
-        let link = m.button_link.as_deref().unwrap();
-        assert!(
-            link.starts_with(&format!("{PARTNER_ORIGIN}/?token=")),
-            "{link}"
+    {
+        let s = fake.state.lock().unwrap();
+        assert_eq!(s.bad_signatures, 0);
+        assert_eq!(s.alimtalk.len(), 4, "{:?}", s.alimtalk);
+        assert!(s.sms.is_empty());
+        let templates: Vec<_> = s
+            .alimtalk
+            .iter()
+            .map(|m| m.template_code.clone().unwrap())
+            .collect();
+        assert_eq!(
+            templates,
+            [
+                sens_fake::TEMPLATE,
+                sens_fake::TEMPLATE,
+                sens_fake::TEMPLATE,
+                sens_fake::LAST_TEMPLATE
+            ]
         );
-        assert!(
-            m.content.contains("김길동님") && m.content.ends_with(link),
-            "{}",
-            m.content
-        );
+        for m in &s.alimtalk {
+            assert_eq!(m.to, "01012345678");
+            assert!(m.sms_failover, "SENS is asked to fall back to SMS");
+            let link = m.button_link.as_deref().unwrap();
+            assert!(
+                link.starts_with(&format!("{PARTNER_ORIGIN}/?token=")),
+                "{link}"
+            );
+            assert!(
+                m.content.contains("김길동님") && m.content.ends_with(link),
+                "{}",
+                m.content
+            );
+        }
     }
-    drop(s);
     assert_eq!(
         sends(&app, case.case_id).await,
         (1..=4)
@@ -95,16 +96,17 @@ async fn a_refused_alimtalk_goes_out_once_as_an_lms() {
     let case = seed_case(&app, "sandbox_success").await;
     run(&app, &engine, Duration::zero()).await;
     run(&app, &engine, Duration::minutes(30)).await;
-    let s = fake.state.lock().unwrap();
-    assert!(s.alimtalk.is_empty());
-    assert_eq!(s.sms.len(), 1, "{:?}", s.sms);
-    assert_eq!(
-        s.sms[0].sms_type.as_deref(),
-        Some("LMS"),
-        "a Korean message is over 90 bytes"
-    );
-    assert!(s.sms[0].content.contains("?token="));
-    drop(s);
+    {
+        let s = fake.state.lock().unwrap();
+        assert!(s.alimtalk.is_empty());
+        assert_eq!(s.sms.len(), 1, "{:?}", s.sms);
+        assert_eq!(
+            s.sms[0].sms_type.as_deref(),
+            Some("LMS"),
+            "a Korean message is over 90 bytes"
+        );
+        assert!(s.sms[0].content.contains("?token="));
+    }
     assert_eq!(sends(&app, case.case_id).await, [(1, "SENT".to_owned())]);
 }
 
@@ -149,14 +151,15 @@ async fn accepted_then_answered_500_is_found_and_not_sent_again() {
     assert_eq!(sends(&app, case.case_id).await, [(1, "SENDING".to_owned())]);
     fake.set_faults(Faults::default());
     run(&app, &engine, Duration::minutes(1)).await;
-    let s = fake.state.lock().unwrap();
-    assert_eq!(
-        s.alimtalk.len(),
-        1,
-        "the retry looked it up instead of sending"
-    );
-    assert!(s.lists >= 1);
-    drop(s);
+    {
+        let s = fake.state.lock().unwrap();
+        assert_eq!(
+            s.alimtalk.len(),
+            1,
+            "the retry looked it up instead of sending"
+        );
+        assert!(s.lists >= 1);
+    }
     assert_eq!(sends(&app, case.case_id).await, [(1, "SENT".to_owned())]);
 }
 

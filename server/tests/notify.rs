@@ -95,46 +95,49 @@ async fn a_receiver_down_for_a_day_gets_every_notice_once_it_is_back() {
         "after {hours} h"
     );
 
-    let s = receiver.state.lock().unwrap();
-    assert!(
-        s.deliveries.iter().all(|d| d.verified),
-        "every signature verifies"
-    );
-    // Same webhook-id on every retry: four notices, however many tries.
-    let ids: std::collections::HashSet<_> = s.deliveries.iter().map(|d| &d.webhook_id).collect();
-    assert_eq!(ids.len(), 4);
-    let mut notices: Vec<&Value> = s.accepted.values().collect();
-    notices.sort_by_key(|n| n["sequence"].as_i64());
-    let kinds: Vec<&str> = notices
-        .iter()
-        .map(|n| n["noti_type"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        kinds,
-        [
-            "subscription.status_changed",
-            "stage.sent",
-            "payment.completed",
-            "case.closed"
-        ],
-        "sequence numbers put them in the order they happened"
-    );
-    let seqs: Vec<i64> = notices
-        .iter()
-        .map(|n| n["sequence"].as_i64().unwrap())
-        .collect();
-    assert_eq!(seqs, [1, 2, 3, 4]);
-    let paid = notices[2];
-    assert_eq!(paid["access"], "full");
-    assert_eq!(paid["data"]["amount"], 10_000);
-    assert_eq!(paid["data"]["currency"], "KRW");
-    assert_eq!(paid["data"]["partner_order_id"], case.partner_order_id);
-    assert!(paid["data"]["partner_subscription_id"].is_string());
-    assert_eq!(notices[0]["access"], "limited");
-    let paid_tid = paid["tid"].as_str().unwrap().to_owned();
-    let paid_id = paid["id"].as_str().unwrap().to_owned();
-    assert_eq!(s.granted.len(), 4);
-    drop(s);
+    let (paid_tid, paid_id) = {
+        let s = receiver.state.lock().unwrap();
+        assert!(
+            s.deliveries.iter().all(|d| d.verified),
+            "every signature verifies"
+        );
+        // Same webhook-id on every retry: four notices, however many tries.
+        let ids: std::collections::HashSet<_> =
+            s.deliveries.iter().map(|d| &d.webhook_id).collect();
+        assert_eq!(ids.len(), 4);
+        let mut notices: Vec<&Value> = s.accepted.values().collect();
+        notices.sort_by_key(|n| n["sequence"].as_i64());
+        let kinds: Vec<&str> = notices
+            .iter()
+            .map(|n| n["noti_type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "subscription.status_changed",
+                "stage.sent",
+                "payment.completed",
+                "case.closed"
+            ],
+            "sequence numbers put them in the order they happened"
+        );
+        let seqs: Vec<i64> = notices
+            .iter()
+            .map(|n| n["sequence"].as_i64().unwrap())
+            .collect();
+        assert_eq!(seqs, [1, 2, 3, 4]);
+        let paid = notices[2];
+        assert_eq!(paid["access"], "full");
+        assert_eq!(paid["data"]["amount"], 10_000);
+        assert_eq!(paid["data"]["currency"], "KRW");
+        assert_eq!(paid["data"]["partner_order_id"], case.partner_order_id);
+        assert!(paid["data"]["partner_subscription_id"].is_string());
+        assert_eq!(notices[0]["access"], "limited");
+        let paid_tid = paid["tid"].as_str().unwrap().to_owned();
+        let paid_id = paid["id"].as_str().unwrap().to_owned();
+        assert_eq!(s.granted.len(), 4);
+        (paid_tid, paid_id)
+    };
 
     // A redelivery (or a retry after a lost answer) repeats the tid: the
     // partner's dedupe grants once.
