@@ -4,7 +4,7 @@
 use sqlx::FromRow;
 
 use super::events;
-use super::{Backend, ROWS_PER_STATEMENT, Store, StoreError, placeholders};
+use super::{ROWS_PER_STATEMENT, Store, StoreError, id_list, placeholders};
 use crate::domain::event::{Event, Subject, SubsStatus};
 use crate::domain::scenario::{EndAction, Scenario};
 use crate::domain::token::TokenHash;
@@ -150,34 +150,20 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<DueCase>, StoreError> {
-        let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        let mut tx = self.begin_write().await?;
-        let ids: Vec<(i64,)> = sqlx::query_as(&format!(
-            "UPDATE recovery_cases SET lease_until = $2 WHERE id IN ( \
-                 SELECT id FROM recovery_cases WHERE status = 'OPEN' AND next_stage_at <= $1 \
-                   AND (lease_until IS NULL OR lease_until < $1) \
-                 ORDER BY next_stage_at LIMIT $3 {lock}) \
-             RETURNING id"
-        ))
-        .bind(now_ms)
-        .bind(now_ms + lease_ms)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let ids = self
+            .claim_leased(
+                "recovery_cases",
+                "OPEN",
+                "next_stage_at",
+                now_ms,
+                lease_ms,
+                limit,
+            )
+            .await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        // One read for the whole batch: the ids are ours (integers from the
-        // database), so listing them in the query is safe.
-        let list = ids
-            .iter()
-            .map(|(id,)| id.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
+        let list = id_list(&ids);
         Ok(sqlx::query_as(&format!(
             "SELECT c.id, c.partner_id, c.scenario_id, c.next_stage, c.failed_at, c.subscription_id, \
                     p.business_name, p.recovery_page_url, p.embed_origins, \

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use sqlx::{Any, FromRow, Transaction};
 
-use super::{Backend, ROWS_PER_STATEMENT, Store, StoreError, placeholders};
+use super::{ROWS_PER_STATEMENT, Store, StoreError, id_list, placeholders};
 use crate::domain::event::{self, Event, Subject};
 
 /// What an event is about: its subject's ids are loaded from it.
@@ -57,15 +57,12 @@ pub(super) async fn case_subjects(
     if case_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    // Our own integer ids: safe to list in the query.
-    let list = case_ids
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
-    let rows: Vec<SubjectRow> = sqlx::query_as(&format!("{CASE_SUBJECT} WHERE c.id IN ({list})"))
-        .fetch_all(&mut **tx)
-        .await?;
+    let rows: Vec<SubjectRow> = sqlx::query_as(&format!(
+        "{CASE_SUBJECT} WHERE c.id IN ({})",
+        id_list(case_ids)
+    ))
+    .fetch_all(&mut **tx)
+    .await?;
     Ok(rows
         .into_iter()
         .map(|r| {
@@ -318,32 +315,20 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<DueEvent>, StoreError> {
-        let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        let mut tx = self.begin_write().await?;
-        let ids: Vec<(i64,)> = sqlx::query_as(&format!(
-            "UPDATE events SET lease_until = $2 WHERE id IN ( \
-                 SELECT id FROM events WHERE status = 'PENDING' AND next_attempt_at <= $1 \
-                   AND (lease_until IS NULL OR lease_until < $1) \
-                 ORDER BY next_attempt_at, id LIMIT $3 {lock}) \
-             RETURNING id"
-        ))
-        .bind(now_ms)
-        .bind(now_ms + lease_ms)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let ids = self
+            .claim_leased(
+                "events",
+                "PENDING",
+                "next_attempt_at",
+                now_ms,
+                lease_ms,
+                limit,
+            )
+            .await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let list = ids
-            .iter()
-            .map(|(id,)| id.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
+        let list = id_list(&ids);
         Ok(sqlx::query_as(&format!(
             "SELECT e.id, e.partner_id, e.webhook_id, e.body, e.attempts, e.created_at, \
                     p.notify_url, p.notify_disabled_at, p.webhook_secret, p.webhook_secret_previous, \

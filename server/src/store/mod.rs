@@ -59,6 +59,12 @@ pub use seed::{DemoCase, FailedOrderSeed};
 pub use subscriptions::SubscriptionRecord;
 pub use upsert::UpsertOutcome;
 
+/// Integer ids as a SQL list (`1,2,3`). Only for ids the database gave us:
+/// listing integers in the query text is safe, and one query reads a batch.
+pub(crate) fn id_list(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}
+
 /// Rows per multi-row statement. SQLite looks a bound parameter's name up
 /// by walking the statement's parameter list, so binding costs grow with
 /// the square of a statement's parameters: 256 rows of 9 columns spent a
@@ -162,6 +168,42 @@ impl Store {
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
         Ok(Store { pool, backend })
+    }
+
+    /// Leases up to `limit` rows of a work queue (`scenario` cases,
+    /// notices) that are in `status`, due (`due_column <= now`) and not
+    /// leased by another worker, for `lease_ms`; returns their ids, oldest
+    /// due first. Postgres skips rows another transaction holds (`FOR
+    /// UPDATE SKIP LOCKED`); SQLite has one writer. `table`, `status` and
+    /// `due_column` are our own constants, never input.
+    pub(crate) async fn claim_leased(
+        &self,
+        table: &'static str,
+        status: &'static str,
+        due_column: &'static str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let mut tx = self.begin_write().await?;
+        let ids: Vec<(i64,)> = sqlx::query_as(&format!(
+            "UPDATE {table} SET lease_until = $2 WHERE id IN ( \
+                 SELECT id FROM {table} WHERE status = '{status}' AND {due_column} <= $1 \
+                   AND (lease_until IS NULL OR lease_until < $1) \
+                 ORDER BY {due_column}, id LIMIT $3 {lock}) \
+             RETURNING id"
+        ))
+        .bind(now_ms)
+        .bind(now_ms + lease_ms)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(ids.into_iter().map(|(id,)| id).collect())
     }
 
     /// Starts a transaction that will write. On SQLite it takes the write

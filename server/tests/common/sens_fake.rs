@@ -360,34 +360,7 @@ async fn alimtalk_list(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    if !signed(&headers, "GET", &uri) {
-        return unauthorized(&state);
-    }
-    let mut s = state.lock().unwrap();
-    s.lists += 1;
-    let faults = s.faults;
-    if s.roll(faults.list_fail_percent) {
-        return (StatusCode::SERVICE_UNAVAILABLE, "").into_response();
-    }
-    if q.get("plusFriendId").map(String::as_str) != Some(PLUS_FRIEND) || !window_ok(&q) {
-        return (
-            StatusCode::BAD_REQUEST,
-            axum::Json(
-                json!({"status": 400, "errors": "Bad Request", "errorMessage": "bad query"}),
-            ),
-        )
-            .into_response();
-    }
-    let found = s
-        .alimtalk
-        .iter()
-        .filter(|m| q.get("to").is_none_or(|to| &m.to == to))
-        .filter(|m| {
-            q.get("templateCode")
-                .is_none_or(|t| m.template_code.as_ref() == Some(t))
-        })
-        .collect();
-    list_page(found, &q, true)
+    list(&state, &q, &uri, &headers, true)
 }
 
 async fn sms_list(
@@ -396,8 +369,20 @@ async fn sms_list(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    if !signed(&headers, "GET", &uri) {
-        return unauthorized(&state);
+    list(&state, &q, &uri, &headers, false)
+}
+
+/// Both lists: signed, a valid request window (and, for AlimTalk, the
+/// channel), filtered by `to` (and `templateCode`).
+fn list(
+    state: &Mutex<FakeState>,
+    q: &HashMap<String, String>,
+    uri: &Uri,
+    headers: &HeaderMap,
+    alimtalk: bool,
+) -> Response {
+    if !signed(headers, "GET", uri) {
+        return unauthorized(state);
     }
     let mut s = state.lock().unwrap();
     s.lists += 1;
@@ -405,7 +390,8 @@ async fn sms_list(
     if s.roll(faults.list_fail_percent) {
         return (StatusCode::SERVICE_UNAVAILABLE, "").into_response();
     }
-    if !window_ok(&q) {
+    let channel_ok = !alimtalk || q.get("plusFriendId").map(String::as_str) == Some(PLUS_FRIEND);
+    if !channel_ok || !window_ok(q) {
         return (
             StatusCode::BAD_REQUEST,
             axum::Json(
@@ -414,10 +400,15 @@ async fn sms_list(
         )
             .into_response();
     }
-    let found = s
-        .sms
+    let sent = if alimtalk { &s.alimtalk } else { &s.sms };
+    let found = sent
         .iter()
         .filter(|m| q.get("to").is_none_or(|to| &m.to == to))
+        .filter(|m| {
+            !alimtalk
+                || q.get("templateCode")
+                    .is_none_or(|t| m.template_code.as_ref() == Some(t))
+        })
         .collect();
-    list_page(found, &q, false)
+    list_page(found, q, alimtalk)
 }
