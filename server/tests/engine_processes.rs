@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::receiver::Receiver;
 use common::sens_fake::{FakeSens, Faults};
 use rebound::domain::origin::{AllowedOrigins, Origin};
-use rebound::domain::token::{TokenHash, new_recovery_token};
+use rebound::domain::token::{TokenHash, TokenKey, new_recovery_token};
 use rebound::store::{FailedOrderSeed, Store};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -168,7 +168,7 @@ async fn assert_each_stage_reached_each_phone_once(setup: &Setup, fake: &FakeSen
         let token = content.rsplit("token=").next().unwrap();
         let (case, stage) = setup
             .store
-            .case_link(&TokenHash::of(token))
+            .case_link(&TokenKey::of(token))
             .await
             .unwrap()
             .expect("every delivered link is a stage link");

@@ -9,7 +9,9 @@ use chrono::Duration;
 use common::{PARTNER_ORIGIN, TestApp, seed_case, spawn_app};
 use rebound::domain::scenario::{EndAction, Scenario};
 use rebound::engine::Engine;
-use rebound::engine::provider::OutboxProvider;
+use rebound::engine::provider::{
+    BoxFuture, MessageProvider, OutboxProvider, OutgoingMessage, SEND_CONCURRENCY, SendError,
+};
 
 async fn engine(app: &TestApp) -> Engine {
     let provider = Arc::new(OutboxProvider {
@@ -284,6 +286,89 @@ async fn each_message_links_to_the_partner_page_with_a_token_that_opens_the_case
     assert_ne!(tokens[0], case.token);
 }
 
+/// Whether the recovery page opens the case for `token` (its product shows).
+async fn opens_a_case(app: &TestApp, token: &str) -> bool {
+    let q = serde_urlencoded::to_string([("token", token), ("origin", PARTNER_ORIGIN)]).unwrap();
+    let html = app
+        .client
+        .get(app.url(&format!("/embed/recovery?{q}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    html.contains("프리미엄 멤버십")
+}
+
+#[tokio::test]
+async fn a_stage_link_opens_only_its_own_case_and_only_whole() {
+    // Stage links carry their case and stage in clear (`{case}.{stage}.{mac}`)
+    // so the store finds them by those; the stored hash of the whole token
+    // is what makes one valid.
+    let app = spawn_app().await;
+    let engine = engine(&app).await;
+    let a = seed_case(&app, "key-a").await;
+    let b = seed_case(&app, "key-b").await;
+    at(&app, &engine, app.clock.now_ms(), 0, 0).await;
+    let links: std::collections::HashMap<i64, String> = app
+        .store
+        .outbox(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| {
+            (
+                m.case_id,
+                m.link.rsplit("token=").next().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let (link_a, link_b) = (&links[&a.case_id], &links[&b.case_id]);
+    assert!(link_a.starts_with(&format!("{}.1.", a.case_id)), "{link_a}");
+    assert!(opens_a_case(&app, link_a).await);
+    let mac_a = link_a.splitn(3, '.').nth(2).unwrap();
+    let mac_b = link_b.splitn(3, '.').nth(2).unwrap();
+    for forged in [
+        format!("{}.1.{mac_a}", b.case_id),    // a's mac on b's case
+        format!("{}.1.{mac_b}", a.case_id),    // b's mac on a's case
+        format!("{}.2.{mac_a}", a.case_id),    // a stage not sent yet
+        format!("{}.1.{}x", a.case_id, mac_a), // one character more
+        format!("{}.1.", a.case_id),           // no mac
+        format!("0{}.1.{mac_a}", a.case_id),   // same number, other text
+        mac_a.to_owned(),                      // the mac alone
+    ] {
+        assert!(!opens_a_case(&app, &forged).await, "{forged} opened a case");
+        let res = app
+            .client
+            .get(app.url(&format!("/api/v1/cover/order/{forged}/idKey")))
+            .header("Secret-Token", &app.secret)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "{forged}");
+    }
+    // The partner's idKey lookup takes a stage link like the first token.
+    let body: serde_json::Value = app
+        .client
+        .get(app.url(&format!("/api/v1/cover/order/{link_b}/idKey")))
+        .header("Secret-Token", &app.secret)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["idKey"], "key-b");
+    assert_eq!(
+        app.store
+            .case_link(&rebound::domain::token::TokenKey::of(link_b))
+            .await
+            .unwrap(),
+        Some((b.case_id, 1))
+    );
+}
+
 #[tokio::test]
 async fn the_outbox_dev_page_is_off_unless_asked_for() {
     // It shows live recovery links: only `serve --demo` or REBOUND_DEV_PAGES=1.
@@ -337,4 +422,53 @@ async fn the_page_follows_the_cases_scenario_for_dates_and_reminders() {
         remind().await.contains("notice=remind-limit"),
         "one reminder in this scenario"
     );
+}
+
+/// The outbox, but one message at a time like an HTTP provider: records
+/// the largest batch the engine handed it.
+struct OneAtATime {
+    outbox: OutboxProvider,
+    largest: std::sync::atomic::AtomicUsize,
+}
+
+impl MessageProvider for OneAtATime {
+    fn send<'a>(&'a self, msg: &'a OutgoingMessage) -> BoxFuture<'a, Result<String, SendError>> {
+        self.outbox.send(msg)
+    }
+
+    fn send_batch<'a>(
+        &'a self,
+        msgs: &'a [OutgoingMessage],
+    ) -> BoxFuture<'a, Vec<Result<String, SendError>>> {
+        self.largest
+            .fetch_max(msgs.len(), std::sync::atomic::Ordering::Relaxed);
+        self.outbox.send_batch(msgs)
+    }
+}
+
+#[tokio::test]
+async fn a_provider_that_sends_one_at_a_time_gets_batches_it_can_finish_within_the_lease() {
+    // A batch's cases are leased for a minute; 1,024 slow HTTP sends would
+    // outlive the lease and let another instance send them again.
+    let app = spawn_app().await;
+    let provider = Arc::new(OneAtATime {
+        outbox: OutboxProvider {
+            store: app.store.clone(),
+            clock: app.clock.clone(),
+        },
+        largest: Default::default(),
+    });
+    let engine = Engine::new(app.store.clone(), app.clock.clone(), provider.clone())
+        .await
+        .unwrap();
+    let mut cases = Vec::new();
+    for _ in 0..40 {
+        cases.push(seed_case(&app, "sandbox_success").await.case_id);
+    }
+    assert_eq!(engine.run_due(10_000).await.unwrap(), 40);
+    let largest = provider.largest.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(largest, SEND_CONCURRENCY, "one round of concurrent sends");
+    for case in cases {
+        assert_eq!(sent(&app, case).await, [1]);
+    }
 }

@@ -10,7 +10,7 @@ use super::json::ApiJson;
 use super::orders::{OrderDto, rfc3339};
 use super::{ApiError, AuthPartner, parse_id};
 use crate::domain::price::id;
-use crate::domain::token::{TokenHash, new_recovery_token};
+use crate::domain::token::{TokenHash, TokenKey, new_recovery_token};
 use crate::domain::{Problems, optional_text};
 use crate::startup::AppState;
 use crate::store::CaseEnd;
@@ -109,7 +109,7 @@ pub async fn id_key(
     }
     let (id_key, order_id, payment_gateway) = state
         .store
-        .id_key_by_token(partner.id, &TokenHash::of(&token))
+        .id_key_by_token(partner.id, &TokenKey::of(&token))
         .await?
         .ok_or(ApiError::NotFound("recovery token"))?;
     Ok(Json(IdKeyDto {

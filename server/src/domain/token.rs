@@ -51,15 +51,84 @@ pub fn new_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The link token for a case's stage message: HMAC-SHA256 of the case and
-/// stage under a server key, base64url (256 bits). Deterministic, so a resend
-/// after a crash carries the same link, and nothing but its hash is stored.
+/// A new identifier that sorts by creation time (128 bits, hex: 48 bits
+/// of Unix milliseconds, then 80 random bits), like a ULID or KSUID. Ids
+/// stored under a unique index go in at the index's end instead of at a
+/// random page each, which is most of what an insert costs in a large table.
+pub fn time_ordered_id(now_ms: i64) -> String {
+    let mut bytes = [0u8; 10];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    let mut out = format!("{:012x}", (now_ms.max(0) as u64) & 0xffff_ffff_ffff);
+    for b in bytes {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// The link token for a case's stage message: `{case}.{stage}.{mac}`, where
+/// `mac` is HMAC-SHA256 of the case and stage under a server key, base64url
+/// (256 bits). Deterministic, so a resend after a crash carries the same
+/// link, and nothing but its hash is stored. The case and stage in clear let
+/// the store find the link by them (`TokenKey`): a key that grows with the
+/// case ids, where the hash alone would put each new link on a random page
+/// of a large index.
 pub fn link_token(key: &str, case_id: i64, stage: i64) -> String {
     use hmac::{Hmac, Mac};
     let mut mac =
         Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
     mac.update(format!("rebound-link:{case_id}:{stage}").as_bytes());
-    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    format!(
+        "{case_id}.{stage}.{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
+}
+
+/// How the store finds what a recovery-link token opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenKey {
+    /// A case's first token (random, 43 characters): found by its hash.
+    First(TokenHash),
+    /// A stage message's link: found by case and stage, and only if the
+    /// whole token's hash is the one stored for them.
+    Stage {
+        case_id: i64,
+        stage: i64,
+        hash: TokenHash,
+    },
+}
+
+impl TokenKey {
+    /// Any string is a key; one that opens nothing finds nothing.
+    pub fn of(token: &str) -> TokenKey {
+        let hash = TokenHash::of(token);
+        let mut parts = token.splitn(3, '.');
+        let (Some(case), Some(stage), Some(mac)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return TokenKey::First(hash);
+        };
+        match (positive(case), positive(stage)) {
+            (Some(case_id), Some(stage)) if !mac.is_empty() => TokenKey::Stage {
+                case_id,
+                stage,
+                hash,
+            },
+            _ => TokenKey::First(hash),
+        }
+    }
+
+    pub fn hash(&self) -> &TokenHash {
+        match self {
+            TokenKey::First(hash) | TokenKey::Stage { hash, .. } => hash,
+        }
+    }
+}
+
+/// Digits only (no sign, no spaces), at most 18 of them: a row id.
+fn positive(s: &str) -> Option<i64> {
+    if s.is_empty() || s.len() > 18 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok().filter(|n| *n > 0)
 }
 
 /// What logs may show of a token: enough to correlate, never enough to use.
@@ -71,6 +140,20 @@ pub fn redact(token: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_ordered_ids_sort_by_time_and_differ_within_a_millisecond() {
+        let (a, b, c) = (
+            time_ordered_id(1_795_309_200_000),
+            time_ordered_id(1_795_309_200_000),
+            time_ordered_id(1_795_309_200_001),
+        );
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+        assert_eq!(a[..12], b[..12]);
+        assert!(a < c && b < c);
+    }
 
     #[test]
     fn tokens_are_long_random_and_url_safe() {
@@ -101,7 +184,58 @@ mod tests {
         assert_eq!(a, link_token("k1", 7, 1), "a resend carries the same link");
         assert_ne!(a, link_token("k1", 7, 2));
         assert_ne!(a, link_token("k2", 7, 1));
-        assert_eq!(a.len(), 43);
+        assert!(a.starts_with("7.1."), "{a}");
+        assert_eq!(a.len(), 4 + 43);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c)),
+            "URL-safe as is: {a}"
+        );
+    }
+
+    #[test]
+    fn token_keys_find_stage_links_by_case_and_stage_and_the_rest_by_hash() {
+        let link = link_token("k", 42, 3);
+        assert_eq!(
+            TokenKey::of(&link),
+            TokenKey::Stage {
+                case_id: 42,
+                stage: 3,
+                hash: TokenHash::of(&link)
+            }
+        );
+        let first = new_recovery_token();
+        assert_eq!(TokenKey::of(&first), TokenKey::First(TokenHash::of(&first)));
+        // Anything else is a first token that opens nothing, never a panic.
+        for odd in [
+            "",
+            ".",
+            "..",
+            "1.2.",
+            "1..x",
+            ".2.x",
+            "-1.2.x",
+            "+1.2.x",
+            "0.1.x",
+            "1.0.x",
+            " 1.2.x",
+            "1.2",
+            "99999999999999999999.1.x",
+            "1e3.1.x",
+            "١.2.x",
+        ] {
+            assert!(matches!(TokenKey::of(odd), TokenKey::First(_)), "{odd:?}");
+        }
+        // A mac may itself hold dots or dashes: only the first two split.
+        assert!(matches!(
+            TokenKey::of("5.1.a.b-c"),
+            TokenKey::Stage {
+                case_id: 5,
+                stage: 1,
+                ..
+            }
+        ));
+        assert_eq!(TokenKey::of(&link).hash(), &TokenHash::of(&link));
     }
 
     #[test]

@@ -119,7 +119,7 @@ impl StoreBackend {
         }
         let case = self
             .store
-            .case_by_token(&crate::domain::token::TokenHash::of(&req.token))
+            .case_by_token(&crate::domain::token::TokenKey::of(&req.token))
             .await
             .map_err(|e| self.unavailable(e, &req.token))?
             .ok_or(PageError::UnknownToken)?;

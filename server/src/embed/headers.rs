@@ -12,7 +12,7 @@ use axum::http::header::{
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::domain::token::TokenHash;
+use crate::domain::token::TokenKey;
 use crate::startup::AppState;
 
 pub async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -30,7 +30,7 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
         // could make this lookup and the page's disagree: frame nowhere.
         [t] if !is_token_shaped(t) => "'none'".to_owned(),
         [_, _, ..] => "'none'".to_owned(),
-        [t] => match state.store.embed_origins_by_token(&TokenHash::of(t)).await {
+        [t] => match state.store.embed_origins_by_token(&TokenKey::of(t)).await {
             Ok(Some(origins)) => origins.frame_ancestors(),
             Ok(None) => "*".to_owned(),
             Err(e) => {
@@ -69,11 +69,12 @@ fn url_query_values(query: &str, name: &str) -> Vec<String> {
     }
 }
 
-/// Recovery tokens are base64url; anything else cannot name a case.
+/// Recovery tokens are base64url, stage links with their case and stage
+/// before it (`{case}.{stage}.{mac}`); anything else cannot name a case.
 pub fn is_token_shaped(t: &str) -> bool {
     (1..=128).contains(&t.len())
         && t.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 #[cfg(test)]
@@ -94,6 +95,9 @@ mod tests {
     #[test]
     fn token_shape() {
         assert!(is_token_shaped("AbC-_09"));
+        let link = crate::domain::token::link_token("k", 12, 3);
+        assert!(is_token_shaped(&link), "a stage link: {link}");
+        assert!(!is_token_shaped("12.3/x"));
         assert!(!is_token_shaped("abc%2D"));
         assert!(!is_token_shaped(""));
         assert!(!is_token_shaped(&"a".repeat(129)));

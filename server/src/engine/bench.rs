@@ -115,7 +115,7 @@ pub async fn run(store: &Store, cases: usize) -> Result<EngineBench, StoreError>
         })
         .collect();
     let t = Instant::now();
-    for chunk in msgs.chunks(super::BATCH as usize) {
+    for chunk in msgs.chunks(super::BATCH) {
         for r in provider.send_batch(chunk).await {
             r.map_err(|_| StoreError::Integrity("outbox baseline insert failed"))?;
         }

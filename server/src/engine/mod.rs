@@ -31,9 +31,11 @@ pub const LEASE_MS: i64 = 60_000;
 /// A stage that failed this many times is recorded as failed and skipped.
 pub const MAX_ATTEMPTS: i64 = 5;
 
-/// Due cases one pass claims and sends together: the ledger entries, the
-/// sends and the outcomes of a batch each take one transaction.
-pub const BATCH: i64 = 256;
+/// The most due cases one pass claims and sends together: the ledger
+/// entries, the sends and the outcomes of a batch each take one
+/// transaction. Providers that send one message at a time ask for fewer
+/// (`MessageProvider::batch_limit`), so that a batch ends within its lease.
+pub const BATCH: usize = 1024;
 
 #[derive(Clone)]
 pub struct Engine {
@@ -80,7 +82,7 @@ impl Engine {
             let now = self.clock.now().timestamp_millis();
             let batch = self
                 .store
-                .claim_due_cases(now, LEASE_MS, (max - done).min(BATCH as usize) as i64)
+                .claim_due_cases(now, LEASE_MS, (max - done).min(self.batch()) as i64)
                 .await?;
             if batch.is_empty() {
                 break;
@@ -89,6 +91,11 @@ impl Engine {
             self.run_batch(batch).await?;
         }
         Ok(done)
+    }
+
+    /// Cases per pass: as many as the provider can send within a lease.
+    fn batch(&self) -> usize {
+        self.provider.batch_limit().clamp(1, BATCH)
     }
 
     async fn scenario(&self, id: Option<i64>) -> Result<Arc<Scenario>, StoreError> {
@@ -108,10 +115,10 @@ impl Engine {
         let now = self.clock.now().timestamp_millis();
         let mut ends = Vec::new();
         let mut sends = Vec::new();
-        for case in batch {
+        for case in &batch {
             let scenario = self.scenario(case.scenario_id).await?;
             match scenario.step(case.next_stage) {
-                Step::End(action) => ends.push((case.id, action)),
+                Step::End(action) => ends.push((case, action)),
                 Step::Send { stage, channel } => sends.push((case, scenario, stage, channel)),
             }
         }
@@ -153,6 +160,8 @@ impl Engine {
                 // Already out: only the case's schedule is behind.
                 StageState::Sent => outcomes.push(StageOutcome {
                     case_id: case.id,
+                    partner_id: case.partner_id,
+                    subject: &case.subject,
                     stage,
                     result: StageResult::Sent {
                         provider_ref: String::new(),
@@ -164,15 +173,16 @@ impl Engine {
                     attempts,
                     maybe_sent,
                 } => {
-                    let mut msg = self.message(&case, &scenario, stage, channel, token);
+                    let mut msg = self.message(case, &scenario, stage, channel, token);
                     msg.maybe_sent = maybe_sent || attempts > 0;
                     messages.push(msg);
-                    pending.push((case.id, stage, attempts, next_at));
+                    pending.push((case, stage, attempts, next_at));
                 }
             }
         }
         let results = self.provider.send_batch(&messages).await;
-        for ((case_id, stage, attempts, next_at), result) in pending.into_iter().zip(results) {
+        for ((case, stage, attempts, next_at), result) in pending.into_iter().zip(results) {
+            let case_id = case.id;
             let (result, next_at_ms) = match result {
                 Ok(provider_ref) => (StageResult::Sent { provider_ref }, next_at),
                 Err(SendError::Retryable(error)) if attempts + 1 < MAX_ATTEMPTS => {
@@ -186,6 +196,8 @@ impl Engine {
             };
             outcomes.push(StageOutcome {
                 case_id,
+                partner_id: case.partner_id,
+                subject: &case.subject,
                 stage,
                 result,
                 next_at_ms,
@@ -266,7 +278,7 @@ pub async fn run_worker(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
-        let busy = match engine.run_due(BATCH as usize * 4).await {
+        let busy = match engine.run_due(engine.batch() * 4).await {
             Ok(n) => n > 0,
             Err(e) => {
                 tracing::error!(error = %e, "scenario engine pass failed");

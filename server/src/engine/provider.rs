@@ -52,6 +52,14 @@ pub trait MessageProvider: Send + Sync + 'static {
     /// Returns the provider's reference.
     fn send<'a>(&'a self, msg: &'a OutgoingMessage) -> BoxFuture<'a, Result<String, SendError>>;
 
+    /// The most messages one batch may hold. A batch's cases are leased
+    /// for `engine::LEASE_MS`, and a lease that ends mid-send lets another
+    /// instance take the case: one round of concurrent sends by default,
+    /// which ends within the lease even when every send times out.
+    fn batch_limit(&self) -> usize {
+        SEND_CONCURRENCY
+    }
+
     /// Sends a batch, one result per message in order. By default a few
     /// sends at a time; a provider with a cheaper bulk path overrides it.
     fn send_batch<'a>(
@@ -88,6 +96,11 @@ impl MessageProvider for OutboxProvider {
                 .map(|()| format!("outbox:{}", msg.dedupe_key))
                 .map_err(|e| SendError::Retryable(e.to_string()))
         })
+    }
+
+    /// Writing a thousand rows takes milliseconds.
+    fn batch_limit(&self) -> usize {
+        super::BATCH
     }
 
     /// The whole batch in one transaction.

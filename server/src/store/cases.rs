@@ -6,7 +6,7 @@ use super::events::{self, About};
 use super::{Store, StoreError};
 use crate::domain::event::{Event, SubsStatus};
 use crate::domain::origin::AllowedOrigins;
-use crate::domain::token::TokenHash;
+use crate::domain::token::TokenKey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CaseStatus {
@@ -115,7 +115,8 @@ pub enum ChargeClaim {
 
 impl Store {
     /// The case a recovery-link token opens, with what the page shows.
-    pub async fn case_by_token(&self, token: &TokenHash) -> Result<Option<CaseRecord>, StoreError> {
+    pub async fn case_by_token(&self, token: &TokenKey) -> Result<Option<CaseRecord>, StoreError> {
+        let t = super::token_binds(token);
         // The product shown is the order's first item's product; orders from
         // the seed guide have one item.
         let row: Option<CaseRow> = sqlx::query_as(concat!(
@@ -140,7 +141,9 @@ impl Store {
             case_id_by_token!()
         ),
         )
-        .bind(&token.0)
+        .bind(t.0)
+        .bind(t.1)
+        .bind(t.2)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|r| CaseRecord {
@@ -587,14 +590,17 @@ impl Store {
     /// middleware needs, without loading the whole case.
     pub async fn embed_origins_by_token(
         &self,
-        token: &TokenHash,
+        token: &TokenKey,
     ) -> Result<Option<AllowedOrigins>, StoreError> {
+        let t = super::token_binds(token);
         let row: Option<(String,)> = sqlx::query_as(concat!(
             "SELECT p.embed_origins FROM recovery_cases c JOIN partners p ON p.id = c.partner_id \
                  WHERE c.id = ",
             case_id_by_token!()
         ))
-        .bind(&token.0)
+        .bind(t.0)
+        .bind(t.1)
+        .bind(t.2)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|(o,)| AllowedOrigins::from_stored(&o)))

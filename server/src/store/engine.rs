@@ -4,13 +4,18 @@
 use sqlx::FromRow;
 
 use super::events;
-use super::{ROWS_PER_STATEMENT, Store, StoreError, id_list, placeholders};
+use std::collections::HashMap;
+
+use super::{
+    Backend, IDS_PER_STATEMENT, ROWS_PER_STATEMENT, Store, StoreError, id_list, placeholders,
+};
 use crate::domain::event::{Event, Subject, SubsStatus};
 use crate::domain::scenario::{EndAction, Scenario};
-use crate::domain::token::TokenHash;
+use crate::domain::token::{TokenHash, TokenKey};
 
-/// A case whose next stage is due, with what its message needs.
-#[derive(Debug, Clone, FromRow)]
+/// A case whose next stage is due, with what its message and its notices
+/// need.
+#[derive(Debug, Clone)]
 pub struct DueCase {
     pub id: i64,
     pub partner_id: i64,
@@ -25,6 +30,58 @@ pub struct DueCase {
     pub customer_phone: String,
     pub product_name: Option<String>,
     pub amount: i64,
+    /// What the case's notices carry (ids that never change once the case
+    /// is open, so reading them at the claim is reading them at the send).
+    pub subject: Subject,
+}
+
+#[derive(FromRow)]
+struct DueRow {
+    id: i64,
+    partner_id: i64,
+    scenario_id: Option<i64>,
+    next_stage: i64,
+    failed_at: i64,
+    subscription_id: Option<i64>,
+    business_name: String,
+    recovery_page_url: Option<String>,
+    embed_origins: String,
+    customer_name: String,
+    customer_phone: String,
+    product_name: Option<String>,
+    amount: i64,
+    order_id: i64,
+    partner_order_id: String,
+    partner_subscription_id: Option<String>,
+    partner_customer_id: String,
+}
+
+impl From<DueRow> for DueCase {
+    fn from(r: DueRow) -> DueCase {
+        DueCase {
+            subject: Subject {
+                case_id: Some(r.id),
+                order_id: Some(r.order_id),
+                partner_order_id: Some(r.partner_order_id),
+                subscription_id: r.subscription_id,
+                partner_subscription_id: r.partner_subscription_id,
+                partner_customer_id: Some(r.partner_customer_id),
+            },
+            id: r.id,
+            partner_id: r.partner_id,
+            scenario_id: r.scenario_id,
+            next_stage: r.next_stage,
+            failed_at: r.failed_at,
+            subscription_id: r.subscription_id,
+            business_name: r.business_name,
+            recovery_page_url: r.recovery_page_url,
+            embed_origins: r.embed_origins,
+            customer_name: r.customer_name,
+            customer_phone: r.customer_phone,
+            product_name: r.product_name,
+            amount: r.amount,
+        }
+    }
 }
 
 /// Where a stage stands in the send ledger.
@@ -69,8 +126,11 @@ pub enum StageResult {
 }
 
 #[derive(Debug, Clone)]
-pub struct StageOutcome {
+pub struct StageOutcome<'a> {
     pub case_id: i64,
+    /// Whose case, and what its `stage.sent` notice is about.
+    pub partner_id: i64,
+    pub subject: &'a Subject,
     pub stage: i64,
     pub result: StageResult,
     /// The next stage's due time (`Sent`, `Failed`) or the retry's (`Retry`).
@@ -141,43 +201,64 @@ impl Store {
         Ok(version)
     }
 
-    /// Claims up to `limit` due cases for `lease_ms`: no other worker (or
-    /// instance) takes them until the lease ends. Postgres skips rows another
-    /// transaction holds (`FOR UPDATE SKIP LOCKED`); SQLite has one writer.
+    /// Claims up to `limit` due cases for `lease_ms`, oldest due first: no
+    /// other worker (or instance) takes them until the lease ends. One
+    /// transaction reads the due cases with what their messages need, then
+    /// leases them; Postgres locks the rows it picks and skips rows another
+    /// transaction holds (`FOR UPDATE SKIP LOCKED`), SQLite has one writer
+    /// (`BEGIN IMMEDIATE`). The due cases are picked first, in the due
+    /// index's order, and only they are joined: joining before the `LIMIT`
+    /// had Postgres join and sort the whole backlog on every claim. Unlike `claim_leased` (notices), the
+    /// case rows come back once, from the read, not also from the update:
+    /// each row sqlx hands over costs a thread wake-up.
     pub async fn claim_due_cases(
         &self,
         now_ms: i64,
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<DueCase>, StoreError> {
-        let ids = self
-            .claim_leased(
-                "recovery_cases",
-                "OPEN",
-                "next_stage_at",
-                now_ms,
-                lease_ms,
-                limit,
-            )
-            .await?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let list = id_list(&ids);
-        Ok(sqlx::query_as(&format!(
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let mut tx = self.begin_write().await?;
+        let rows: Vec<DueRow> = sqlx::query_as(&format!(
             "SELECT c.id, c.partner_id, c.scenario_id, c.next_stage, c.failed_at, c.subscription_id, \
                     p.business_name, p.recovery_page_url, p.embed_origins, \
                     cu.name AS customer_name, cu.phone AS customer_phone, \
                     (SELECT pr.name FROM order_items oi JOIN prices pc ON pc.id = oi.price_id \
                      JOIN products pr ON pr.id = pc.product_id WHERE oi.order_id = o.id \
                      ORDER BY oi.price_id LIMIT 1) AS product_name, \
-                    o.amount \
-             FROM recovery_cases c JOIN partners p ON p.id = c.partner_id \
+                    o.amount, o.id AS order_id, o.partner_order_id, s.partner_subscription_id, \
+                    cu.partner_customer_id \
+             FROM (SELECT id FROM recovery_cases WHERE status = 'OPEN' AND next_stage_at <= $1 \
+                     AND (lease_until IS NULL OR lease_until < $1) \
+                   ORDER BY next_stage_at LIMIT $2 {lock}) AS due \
+             JOIN recovery_cases c ON c.id = due.id JOIN partners p ON p.id = c.partner_id \
              JOIN orders o ON o.id = c.order_id JOIN customers cu ON cu.id = o.customer_id \
-             WHERE c.id IN ({list}) ORDER BY c.next_stage_at"
+             LEFT JOIN subscriptions s ON s.id = c.subscription_id \
+             ORDER BY c.next_stage_at, c.id"
         ))
-        .fetch_all(&self.pool)
-        .await?)
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            sqlx::query(&format!(
+                "UPDATE recovery_cases SET lease_until = $1 WHERE id IN ({})",
+                id_list(chunk)
+            ))
+            .persistent(false)
+            .bind(now_ms + lease_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(rows.into_iter().map(DueCase::from).collect())
     }
 
     /// Enters each stage in the send ledger (once) with its link token, in
@@ -201,7 +282,7 @@ impl Store {
                  ON CONFLICT (case_id, stage) DO UPDATE SET started = stage_sends.started + 1, worker = excluded.worker \
                  WHERE stage_sends.status = 'SENDING' \
                  RETURNING case_id, stage, attempts, started",
-                placeholders(chunk.len(), 6, "'SENDING', 1")
+                placeholders(self.backend, chunk.len(), 6, "'SENDING', 1")
             );
             let mut q = sqlx::query_as::<_, (i64, i64, i64, i64)>(&sql);
             for s in chunk {
@@ -216,8 +297,8 @@ impl Store {
             rows.extend(q.fetch_all(&mut *tx).await?);
             let sql = format!(
                 "INSERT INTO case_links (token_hash, case_id, stage) VALUES {} \
-                 ON CONFLICT (token_hash) DO NOTHING",
-                placeholders(chunk.len(), 3, "")
+                 ON CONFLICT (case_id, stage) DO NOTHING",
+                placeholders(self.backend, chunk.len(), 3, "")
             );
             let mut q = sqlx::query(&sql);
             for s in chunk {
@@ -246,7 +327,10 @@ impl Store {
     /// transaction of two multi-row updates. A case moves only if it is
     /// still open and still at that stage (a payment or a date change in
     /// between wins); the ledger changes only while the stage is `SENDING`.
-    pub async fn record_stage_outcomes(&self, outcomes: &[StageOutcome]) -> Result<(), StoreError> {
+    pub async fn record_stage_outcomes(
+        &self,
+        outcomes: &[StageOutcome<'_>],
+    ) -> Result<(), StoreError> {
         if outcomes.is_empty() {
             return Ok(());
         }
@@ -262,7 +346,7 @@ impl Store {
                    AND stage_sends.status = 'SENDING' \
                  RETURNING stage_sends.case_id, stage_sends.stage, stage_sends.channel, stage_sends.status, \
                            stage_sends.provider_ref",
-                placeholders(chunk.len(), 6, "")
+                placeholders(self.backend, chunk.len(), 6, "")
             );
             let mut q = sqlx::query_as::<_, (i64, i64, String, String, Option<String>)>(&sql);
             for o in chunk {
@@ -292,15 +376,15 @@ impl Store {
             .map(|(case, stage, channel, _, r)| (case, stage, channel, r))
             .collect();
         if !sent.is_empty() {
-            let ids: Vec<i64> = sent.iter().map(|(c, ..)| *c).collect();
-            let subjects = events::case_subjects(&mut tx, &ids).await?;
+            let about: HashMap<i64, &StageOutcome> =
+                outcomes.iter().map(|o| (o.case_id, o)).collect();
             let notices: Vec<(i64, &Subject, Event)> = sent
                 .iter()
                 .filter_map(|(case, stage, channel, provider_ref)| {
-                    let (partner, subject) = subjects.get(case)?;
+                    let o = about.get(case)?;
                     Some((
-                        *partner,
-                        subject,
+                        o.partner_id,
+                        o.subject,
                         Event::stage_sent(*stage, channel, provider_ref.as_deref().unwrap_or("")),
                     ))
                 })
@@ -316,7 +400,7 @@ impl Store {
                  FROM (VALUES {}) AS v \
                  WHERE recovery_cases.id = v.column1 AND recovery_cases.status = 'OPEN' \
                    AND recovery_cases.next_stage = v.column2",
-                placeholders(chunk.len(), 4, "")
+                placeholders(self.backend, chunk.len(), 4, "")
             );
             let mut q = sqlx::query(&sql);
             for o in chunk {
@@ -337,61 +421,71 @@ impl Store {
     }
 
     /// No stage recovered these payments: close each case and pause or
-    /// cancel its subscription, together. Returns the cases that ended here.
+    /// cancel its subscription, together. Returns the cases that ended here
+    /// (not those closed in the meantime).
     pub async fn end_cases(
         &self,
-        ends: &[(i64, EndAction)],
+        ends: &[(&DueCase, EndAction)],
         now_ms: i64,
     ) -> Result<Vec<i64>, StoreError> {
+        if ends.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin_write().await?;
-        let mut ended = Vec::new();
-        for &(case_id, action) in ends {
-            let done = sqlx::query(
-                "UPDATE recovery_cases SET status = 'ENDED', closed_at = $2, next_stage_at = NULL, lease_until = NULL \
-                 WHERE id = $1 AND status = 'OPEN'",
-            )
-            .bind(case_id)
+        let mut ended = std::collections::HashSet::new();
+        for chunk in ends.chunks(IDS_PER_STATEMENT) {
+            let ids: Vec<i64> = chunk.iter().map(|(c, _)| c.id).collect();
+            let rows: Vec<(i64,)> = sqlx::query_as(&format!(
+                "UPDATE recovery_cases SET status = 'ENDED', closed_at = $1, next_stage_at = NULL, \
+                        lease_until = NULL \
+                 WHERE id IN ({}) AND status = 'OPEN' RETURNING id",
+                id_list(&ids)
+            ))
+            .persistent(false)
             .bind(now_ms)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if done {
-                sqlx::query(
-                    "UPDATE subscriptions SET status = $2, updated_at = $3 \
-                     WHERE id = (SELECT subscription_id FROM recovery_cases WHERE id = $1)",
-                )
-                .bind(case_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            ended.extend(rows.into_iter().map(|(id,)| id));
+        }
+        let ended: Vec<&(&DueCase, EndAction)> =
+            ends.iter().filter(|(c, _)| ended.contains(&c.id)).collect();
+        for action in [EndAction::Pause, EndAction::Cancel] {
+            let subscriptions: Vec<i64> = ended
+                .iter()
+                .filter(|(_, a)| *a == action)
+                .filter_map(|(c, _)| c.subscription_id)
+                .collect();
+            for chunk in subscriptions.chunks(IDS_PER_STATEMENT) {
+                sqlx::query(&format!(
+                    "UPDATE subscriptions SET status = $1, updated_at = $2 WHERE id IN ({})",
+                    id_list(chunk)
+                ))
+                .persistent(false)
                 .bind(action.subscription_status())
                 .bind(now_ms)
                 .execute(&mut *tx)
                 .await?;
-                ended.push((case_id, action));
             }
         }
-        let ids: Vec<i64> = ended.iter().map(|(c, _)| *c).collect();
-        let subjects = events::case_subjects(&mut tx, &ids).await?;
-        let mut notices = Vec::new();
-        for (case, action) in &ended {
-            let Some((partner, subject)) = subjects.get(case) else {
-                continue;
-            };
-            let status = match action {
-                EndAction::Pause => SubsStatus::Paused,
-                EndAction::Cancel => SubsStatus::Canceled,
-            };
-            notices.push((
-                *partner,
-                subject,
-                Event::status_changed(status, "no stage recovered the payment"),
-            ));
-            notices.push((*partner, subject, Event::case_closed("ENDED", status)));
-        }
+        let notices: Vec<(i64, &Subject, Event)> = ended
+            .iter()
+            .flat_map(|(case, action)| {
+                let status = match action {
+                    EndAction::Pause => SubsStatus::Paused,
+                    EndAction::Cancel => SubsStatus::Canceled,
+                };
+                [
+                    Event::status_changed(status, "no stage recovered the payment"),
+                    Event::case_closed("ENDED", status),
+                ]
+                .map(|e| (case.partner_id, &case.subject, e))
+            })
+            .collect();
         let items: Vec<(i64, &Subject, &Event)> =
             notices.iter().map(|(p, s, e)| (*p, *s, e)).collect();
         events::record_many(&mut tx, &items, now_ms).await?;
         tx.commit().await?;
-        Ok(ids)
+        Ok(ended.iter().map(|(c, _)| c.id).collect())
     }
 
     /// A named server secret, created with `fresh` on first use; every
@@ -478,7 +572,7 @@ impl Store {
             let sql = format!(
                 "INSERT INTO outbox_messages (dedupe_key, partner_id, case_id, stage, channel, recipient, body, link, created_at) \
                  VALUES {} ON CONFLICT (dedupe_key) DO NOTHING",
-                placeholders(chunk.len(), 9, "")
+                placeholders(self.backend, chunk.len(), 9, "")
             );
             let mut q = sqlx::query(&sql);
             for m in chunk {
@@ -512,14 +606,21 @@ impl Store {
 }
 
 impl Store {
-    /// The case and stage a stage link token belongs to (tests, audits).
-    pub async fn case_link(&self, link: &TokenHash) -> Result<Option<(i64, i64)>, StoreError> {
-        Ok(
-            sqlx::query_as("SELECT case_id, stage FROM case_links WHERE token_hash = $1")
-                .bind(&link.0)
-                .fetch_optional(&self.pool)
-                .await?,
+    /// The case and stage a stage link token belongs to, if it was issued
+    /// (tests, audits).
+    pub async fn case_link(&self, link: &TokenKey) -> Result<Option<(i64, i64)>, StoreError> {
+        let TokenKey::Stage { .. } = link else {
+            return Ok(None);
+        };
+        let t = super::token_binds(link);
+        Ok(sqlx::query_as(
+            "SELECT case_id, stage FROM case_links WHERE token_hash = $1 AND case_id = $2 AND stage = $3",
         )
+        .bind(t.0)
+        .bind(t.1)
+        .bind(t.2)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// Open cases: `(all, due now and free to claim, leased by a worker)`

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use sqlx::{Any, FromRow, Transaction};
 
-use super::{ROWS_PER_STATEMENT, Store, StoreError, id_list, placeholders};
+use super::{Backend, ROWS_PER_STATEMENT, Store, StoreError, id_list, placeholders};
 use crate::domain::event::{self, Event, Subject};
 
 /// What an event is about: its subject's ids are loaded from it.
@@ -48,29 +48,6 @@ const CASE_SUBJECT: &str = "SELECT c.partner_id, c.id AS case_id, o.id AS order_
      FROM recovery_cases c JOIN orders o ON o.id = c.order_id \
      JOIN customers cu ON cu.id = o.customer_id \
      LEFT JOIN subscriptions s ON s.id = c.subscription_id";
-
-/// The subjects of several cases (one query).
-pub(super) async fn case_subjects(
-    tx: &mut Transaction<'_, Any>,
-    case_ids: &[i64],
-) -> Result<HashMap<i64, (i64, Subject)>, StoreError> {
-    if case_ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<SubjectRow> = sqlx::query_as(&format!(
-        "{CASE_SUBJECT} WHERE c.id IN ({})",
-        id_list(case_ids)
-    ))
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            let (partner, subject) = r.split();
-            (subject.case_id.unwrap_or_default(), (partner, subject))
-        })
-        .collect())
-}
 
 async fn subject(
     tx: &mut Transaction<'_, Any>,
@@ -177,7 +154,7 @@ pub(super) async fn record_many(
             "UPDATE subscriptions SET event_seq = subscriptions.event_seq + v.column2 \
              FROM (VALUES {}) AS v WHERE subscriptions.id = v.column1 \
              RETURNING subscriptions.id, subscriptions.event_seq",
-            placeholders(chunk.len(), 2, "")
+            placeholders(Backend::of(tx), chunk.len(), 2, "")
         );
         let mut q = sqlx::query_as::<_, (i64, i64)>(&sql);
         for (id, n) in chunk {
@@ -191,7 +168,7 @@ pub(super) async fn record_many(
     let rows: Vec<NumberedEvent> = items
         .iter()
         .map(|(partner_id, subject, e)| {
-            let webhook_id = format!("msg_{}", crate::domain::token::new_id());
+            let webhook_id = format!("msg_{}", crate::domain::token::time_ordered_id(now_ms));
             let sequence = match subject.subscription_id.and_then(|s| next.get_mut(&s)) {
                 Some(n) => {
                     *n += 1;
@@ -214,7 +191,7 @@ pub(super) async fn record_many(
         let sql = format!(
             "INSERT INTO events (partner_id, webhook_id, type, tid, subscription_id, sequence, body, \
                                  created_at, next_attempt_at, status) VALUES {}",
-            placeholders(chunk.len(), 9, "'PENDING'")
+            placeholders(Backend::of(tx), chunk.len(), 9, "'PENDING'")
         );
         let mut q = sqlx::query(&sql);
         for (partner_id, webhook_id, e, subscription_id, sequence, body) in chunk {

@@ -7,7 +7,7 @@ use sqlx::{Any, Transaction};
 use super::events::{self, About};
 use super::{Store, StoreError};
 use crate::domain::event::{Event, SubsStatus};
-use crate::domain::token::TokenHash;
+use crate::domain::token::{TokenHash, TokenKey};
 
 /// How a case ended, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,17 +231,20 @@ impl Store {
     pub async fn id_key_by_token(
         &self,
         partner_id: i64,
-        token: &TokenHash,
+        token: &TokenKey,
     ) -> Result<Option<(Option<String>, i64, String)>, StoreError> {
+        let t = super::token_binds(token);
         Ok(sqlx::query_as(
             concat!(
                 "SELECT o.id_key, o.id, o.payment_gateway FROM recovery_cases c JOIN orders o ON o.id = c.order_id \
                  WHERE c.id = ",
                 case_id_by_token!(),
-                " AND c.partner_id = $2"
+                " AND c.partner_id = $4"
             ),
         )
-        .bind(&token.0)
+        .bind(t.0)
+        .bind(t.1)
+        .bind(t.2)
         .bind(partner_id)
         .fetch_optional(&self.pool)
         .await?)

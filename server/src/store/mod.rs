@@ -7,13 +7,28 @@
 //! and timestamps (Unix milliseconds), text for the rest.
 
 /// SQL: the id of the case a recovery token opens, whether it is the case's
-/// first token or a stage message's (`case_links`). The token hash is `$1`.
-/// Every token lookup goes through this, so none forgets the stage links.
+/// first token (its hash `$1`) or a stage message's link (case `$2`, stage
+/// `$3`, and its hash `$1`); bind them with `token_binds`. Every token
+/// lookup goes through this, so none forgets the stage links.
 macro_rules! case_id_by_token {
     () => {
         "(SELECT id FROM recovery_cases WHERE token_hash = $1 \
-          UNION ALL SELECT case_id FROM case_links WHERE token_hash = $1 LIMIT 1)"
+          UNION ALL SELECT case_id FROM case_links WHERE case_id = $2 AND stage = $3 \
+          AND token_hash = $1 LIMIT 1)"
     };
+}
+
+/// `($1, $2, $3)` of `case_id_by_token!`: a first token matches no link
+/// (there is no case or stage 0).
+pub(crate) fn token_binds(key: &TokenKey) -> (&str, i64, i64) {
+    match key {
+        TokenKey::First(hash) => (&hash.0, 0, 0),
+        TokenKey::Stage {
+            case_id,
+            stage,
+            hash,
+        } => (&hash.0, *case_id, *stage),
+    }
 }
 
 /// SQL: the partner's (`$1`) current scenario, which a new case pins.
@@ -44,6 +59,8 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+use crate::domain::token::TokenKey;
+
 pub use cases::{CaseRecord, CaseStatus, ChargeClaim};
 pub use customers::CustomerRecord;
 pub use engine::{DueCase, StageOutcome, StageResult, StageStart, StageState};
@@ -61,21 +78,27 @@ pub use upsert::UpsertOutcome;
 
 /// Integer ids as a SQL list (`1,2,3`). Only for ids the database gave us:
 /// listing integers in the query text is safe, and one query reads a batch.
+/// Ids per `IN (...)` list: one statement per batch the engine claims.
+pub(crate) const IDS_PER_STATEMENT: usize = 512;
+
 pub(crate) fn id_list(ids: &[i64]) -> String {
     ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
 }
 
-/// Rows per multi-row statement. SQLite looks a bound parameter's name up
-/// by walking the statement's parameter list, so binding costs grow with
-/// the square of a statement's parameters: 256 rows of 9 columns spent a
-/// quarter of the engine's time there; 32 rows keep it negligible while
-/// still saving most round trips.
-pub(crate) const ROWS_PER_STATEMENT: usize = 32;
+/// Rows per multi-row statement. More rows save round trips to the
+/// database, up to where one statement's work dwarfs its round trip.
+pub(crate) const ROWS_PER_STATEMENT: usize = 128;
 
-/// `($1, ..., $cols[, fixed]), ($cols+1, ...), ...` for a multi-row
-/// VALUES list of `rows` rows; `fixed` is appended to each row as is.
-pub(crate) fn placeholders(rows: usize, cols: usize, fixed: &str) -> String {
-    let mut out = String::with_capacity(rows * cols * 5);
+/// `(p, ..., p[, fixed]), (p, ...), ...` for a multi-row VALUES list of
+/// `rows` rows of `cols` parameters; `fixed` is appended to each row as is.
+/// SQLite gets anonymous `?`s: sqlx finds a numbered parameter's number
+/// with `sqlite3_bind_parameter_name`, which walks the statement's list of
+/// named parameters, so binding `$n`s costs the square of their count (a
+/// tenth of the engine's time at 32 rows); anonymous ones are not in that
+/// list. Postgres only takes `$n`.
+pub(crate) fn placeholders(backend: Backend, rows: usize, cols: usize, fixed: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(rows * (cols * 5 + fixed.len() + 3));
     for r in 0..rows {
         if r > 0 {
             out.push(',');
@@ -85,7 +108,12 @@ pub(crate) fn placeholders(rows: usize, cols: usize, fixed: &str) -> String {
             if c > 0 {
                 out.push(',');
             }
-            out.push_str(&format!("${}", r * cols + c + 1));
+            match backend {
+                Backend::Sqlite => out.push('?'),
+                Backend::Postgres => {
+                    let _ = write!(out, "${}", r * cols + c + 1);
+                }
+            }
         }
         if !fixed.is_empty() {
             out.push(',');
@@ -113,6 +141,18 @@ pub enum StoreError {
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+impl Backend {
+    /// The backend of a connection (inside a transaction, where only the
+    /// connection is at hand).
+    pub(crate) fn of(conn: &sqlx::AnyConnection) -> Backend {
+        if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -152,9 +192,12 @@ impl Store {
                     if backend == Backend::Sqlite {
                         // WAL lets readers run beside the single writer; the busy
                         // timeout makes a second writer wait instead of failing.
+                        // A 16 MiB page cache (the default is 2 MiB): the
+                        // engine's batches touch index pages all over.
                         conn.execute(
                             "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
-                             PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                             PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                             PRAGMA cache_size = -16384;",
                         )
                         .await?;
                     }
@@ -234,8 +277,13 @@ mod tests {
     /// "same behaviour on both" starts here.
     #[test]
     fn placeholders_number_rows_then_columns() {
-        assert_eq!(super::placeholders(2, 2, ""), "($1,$2),($3,$4)");
-        assert_eq!(super::placeholders(1, 2, "'X'"), "($1,$2,'X')");
+        use super::Backend::{Postgres, Sqlite};
+        assert_eq!(super::placeholders(Postgres, 2, 2, ""), "($1,$2),($3,$4)");
+        assert_eq!(super::placeholders(Postgres, 1, 2, "'X'"), "($1,$2,'X')");
+        assert_eq!(
+            super::placeholders(Sqlite, 2, 2, "'X'"),
+            "(?,?,'X'),(?,?,'X')"
+        );
     }
 
     #[test]
