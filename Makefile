@@ -7,6 +7,8 @@
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
+# With pipefail, `cmd | grep -q x` can fail on a match: grep -q exits at the
+# first one, cmd dies of SIGPIPE. Checks below use `grep x >/dev/null`.
 .DEFAULT_GOAL := help
 
 export CARGO_BUILD_JOBS ?= 2
@@ -55,7 +57,7 @@ setup: tool-wasm-target tool-cargo-leptos tool-wasm-bindgen tool-node tool-chrom
 
 .PHONY: tool-wasm-target
 tool-wasm-target:
-	@rustup target list --installed | grep -qx $(WASM_TARGET) || { \
+	@rustup target list --installed | grep -x $(WASM_TARGET) >/dev/null || { \
 	  printf '==> adding the %s Rust target\n' $(WASM_TARGET); rustup target add $(WASM_TARGET); }
 
 .PHONY: tool-cargo-leptos
@@ -89,7 +91,7 @@ tool-chromium:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get install -y chromium || { $$SUDO apt-get update && $$SUDO apt-get install -y chromium; }; }
 	@# Korean glyphs, so e2e screenshots show text rather than empty boxes.
-	@fc-list 2>/dev/null | grep -qi nanum || { \
+	@fc-list 2>/dev/null | grep -i nanum >/dev/null || { \
 	  printf '==> installing Korean fonts (fonts-nanum) for screenshots\n'; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get install -y fonts-nanum || { $$SUDO apt-get update && $$SUDO apt-get install -y fonts-nanum; }; }

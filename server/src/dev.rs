@@ -40,7 +40,7 @@ pub async fn outbox(State(state): State<AppState>) -> impl IntoResponse {
         "<!DOCTYPE html><html lang=\"ko\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>Outbox · Rebound dev</title><style>body{{font-family:system-ui,sans-serif;max-width:640px;margin:0 auto;padding:16px}}\
-         li{{list-style:none;border-bottom:1px solid #ddd;padding:8px 0}}pre{{white-space:pre-wrap;background:#fef9c3;padding:12px;border-radius:12px}}\
+         ul{{padding:0}}li{{list-style:none;border-bottom:1px solid #ddd;padding:8px 0}}pre{{white-space:pre-wrap;overflow-wrap:anywhere;background:#fef9c3;padding:12px;border-radius:12px}}\
          .meta{{color:#555;font-size:.875rem;margin:0}}</style></head><body>\
          <h1>Outbox (dev)</h1><p>Messages the scenario engine sent through the outbox provider, newest first. \
          Advance the clock with <code>server dev advance --hours 72</code> to see the next stage.</p>{empty}<ol>{items}</ol></body></html>"

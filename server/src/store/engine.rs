@@ -1,11 +1,11 @@
 //! What the scenario engine reads and writes: scenarios, due cases (claimed
 //! under a lease), the send ledger, link tokens and the end of a case.
 
+use std::collections::HashMap;
+
 use sqlx::FromRow;
 
 use super::events;
-use std::collections::HashMap;
-
 use super::{
     Backend, IDS_PER_STATEMENT, ROWS_PER_STATEMENT, Store, StoreError, id_list, placeholders,
 };
@@ -208,9 +208,10 @@ impl Store {
     /// transaction holds (`FOR UPDATE SKIP LOCKED`), SQLite has one writer
     /// (`BEGIN IMMEDIATE`). The due cases are picked first, in the due
     /// index's order, and only they are joined: joining before the `LIMIT`
-    /// had Postgres join and sort the whole backlog on every claim. Unlike `claim_leased` (notices), the
-    /// case rows come back once, from the read, not also from the update:
-    /// each row sqlx hands over costs a thread wake-up.
+    /// had Postgres join and sort the whole backlog on every claim. Unlike
+    /// `claim_leased` (notices), the case rows come back once, from the
+    /// read, not also from the update: each row sqlx hands over costs a
+    /// thread wake-up.
     pub async fn claim_due_cases(
         &self,
         now_ms: i64,

@@ -137,15 +137,14 @@ pub(super) async fn record_many(
     if items.is_empty() {
         return Ok(());
     }
-    let mut per_subscription: Vec<(i64, i64)> = Vec::new();
+    // Events per subscription (a map: a batch holds a thousand).
+    let mut counts: std::collections::BTreeMap<i64, i64> = Default::default();
     for (_, subject, _) in items {
         if let Some(id) = subject.subscription_id {
-            match per_subscription.iter_mut().find(|(s, _)| *s == id) {
-                Some((_, n)) => *n += 1,
-                None => per_subscription.push((id, 1)),
-            }
+            *counts.entry(id).or_default() += 1;
         }
     }
+    let per_subscription: Vec<(i64, i64)> = counts.iter().map(|(s, n)| (*s, *n)).collect();
     // The last number each subscription reached; its events take the
     // numbers up to it, in order.
     let mut next: HashMap<i64, i64> = HashMap::new();
@@ -161,7 +160,7 @@ pub(super) async fn record_many(
             q = q.bind(*id).bind(*n);
         }
         for (id, last) in q.fetch_all(&mut **tx).await? {
-            let count = chunk.iter().find(|(s, _)| *s == id).map_or(0, |(_, n)| *n);
+            let count = counts.get(&id).copied().unwrap_or(0);
             next.insert(id, last - count + 1);
         }
     }
