@@ -460,3 +460,65 @@ async fn a_provider_that_sends_one_at_a_time_gets_batches_it_can_finish_within_t
         assert_eq!(sent(&app, case).await, [1]);
     }
 }
+
+/// The outbox, or (while `hang` is set) a provider that never answers.
+struct Hangs {
+    outbox: OutboxProvider,
+    hang: std::sync::atomic::AtomicBool,
+}
+
+impl MessageProvider for Hangs {
+    fn send<'a>(&'a self, msg: &'a OutgoingMessage) -> BoxFuture<'a, Result<String, SendError>> {
+        self.outbox.send(msg)
+    }
+
+    fn send_batch<'a>(
+        &'a self,
+        msgs: &'a [OutgoingMessage],
+    ) -> BoxFuture<'a, Vec<Result<String, SendError>>> {
+        if self.hang.load(std::sync::atomic::Ordering::Relaxed) {
+            Box::pin(std::future::pending())
+        } else {
+            self.outbox.send_batch(msgs)
+        }
+    }
+}
+
+#[tokio::test]
+async fn sends_that_outlast_their_budget_are_cut_off_and_retried_before_the_lease_ends() {
+    let app = spawn_app().await;
+    let provider = Arc::new(Hangs {
+        outbox: OutboxProvider {
+            store: app.store.clone(),
+            clock: app.clock.clone(),
+        },
+        hang: true.into(),
+    });
+    let engine = Engine::new(app.store.clone(), app.clock.clone(), provider.clone())
+        .await
+        .unwrap()
+        .with_send_budget(std::time::Duration::from_millis(200));
+    let case = seed_case(&app, "sandbox_success").await;
+    let pass = tokio::time::timeout(std::time::Duration::from_secs(10), engine.run_due(10))
+        .await
+        .expect("the engine stops waiting at the budget");
+    assert_eq!(pass.unwrap(), 1);
+    assert_eq!(
+        app.store.stage_sends(case.case_id).await.unwrap(),
+        [(1, "SENDING".to_owned())],
+        "outcome unknown: still to send"
+    );
+    let (_, due, leased) = app.store.engine_backlog(app.clock.now_ms()).await.unwrap();
+    assert_eq!((due, leased), (0, 0), "released, due again after a backoff");
+
+    provider
+        .hang
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    app.clock.advance(Duration::minutes(2));
+    engine.run_due(10).await.unwrap();
+    assert_eq!(sent(&app, case.case_id).await, [1]);
+    assert_eq!(
+        app.store.stage_sends(case.case_id).await.unwrap(),
+        [(1, "SENT".to_owned())]
+    );
+}

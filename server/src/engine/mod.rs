@@ -28,6 +28,11 @@ use provider::{OutgoingMessage, SendError, SharedProvider};
 
 /// How long a claimed case is a worker's alone; longer than any send.
 pub const LEASE_MS: i64 = 60_000;
+/// How long a batch's sends may take from its claim: half the lease, so a
+/// send cut off at the deadline has the other half to settle at the
+/// provider before another instance may take the case (and look for it
+/// there before sending again).
+pub const SEND_BUDGET: Duration = Duration::from_millis(LEASE_MS as u64 / 2);
 /// A stage that failed this many times is recorded as failed and skipped.
 pub const MAX_ATTEMPTS: i64 = 5;
 
@@ -48,6 +53,8 @@ pub struct Engine {
     worker: Arc<str>,
     /// Scenario versions never change once stored, so each is read once.
     scenarios: Arc<Mutex<HashMap<Option<i64>, Arc<Scenario>>>>,
+    /// `SEND_BUDGET`, shorter in tests.
+    send_budget: Duration,
 }
 
 impl Engine {
@@ -71,7 +78,14 @@ impl Engine {
             )
             .into(),
             scenarios: Arc::default(),
+            send_budget: SEND_BUDGET,
         })
+    }
+
+    /// Cuts a batch's sends off sooner than `SEND_BUDGET` (tests).
+    pub fn with_send_budget(mut self, budget: Duration) -> Engine {
+        self.send_budget = budget;
+        self
     }
 
     /// Processes due cases until none is left (or `max` were handled);
@@ -80,6 +94,7 @@ impl Engine {
         let mut done = 0;
         while done < max {
             let now = self.clock.now().timestamp_millis();
+            let deadline = tokio::time::Instant::now() + self.send_budget;
             let batch = self
                 .store
                 .claim_due_cases(now, LEASE_MS, (max - done).min(self.batch()) as i64)
@@ -88,7 +103,7 @@ impl Engine {
                 break;
             }
             done += batch.len();
-            self.run_batch(batch).await?;
+            self.run_batch(batch, deadline).await?;
         }
         Ok(done)
     }
@@ -111,7 +126,11 @@ impl Engine {
     }
 
     /// One step for each claimed case: end it, or send its due stage.
-    async fn run_batch(&self, batch: Vec<DueCase>) -> Result<(), StoreError> {
+    async fn run_batch(
+        &self,
+        batch: Vec<DueCase>,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), StoreError> {
         let now = self.clock.now().timestamp_millis();
         let mut ends = Vec::new();
         let mut sends = Vec::new();
@@ -180,7 +199,27 @@ impl Engine {
                 }
             }
         }
-        let results = self.provider.send_batch(&messages).await;
+        // Past the deadline the lease is running out: stop waiting, and
+        // treat every send of the batch as of unknown outcome (the next try
+        // asks the provider first; the outbox deduplicates by key).
+        let results =
+            match tokio::time::timeout_at(deadline, self.provider.send_batch(&messages)).await {
+                Ok(results) => results,
+                Err(_) => {
+                    tracing::warn!(
+                        sends = messages.len(),
+                        "stage sends ran past their budget; each will be retried"
+                    );
+                    messages
+                        .iter()
+                        .map(|_| {
+                            Err(SendError::Retryable(
+                                "the send ran past the batch's time budget".into(),
+                            ))
+                        })
+                        .collect()
+                }
+            };
         for ((case, stage, attempts, next_at), result) in pending.into_iter().zip(results) {
             let case_id = case.id;
             let (result, next_at_ms) = match result {

@@ -53,9 +53,11 @@ pub trait MessageProvider: Send + Sync + 'static {
     fn send<'a>(&'a self, msg: &'a OutgoingMessage) -> BoxFuture<'a, Result<String, SendError>>;
 
     /// The most messages one batch may hold. A batch's cases are leased
-    /// for `engine::LEASE_MS`, and a lease that ends mid-send lets another
-    /// instance take the case: one round of concurrent sends by default,
-    /// which ends within the lease even when every send times out.
+    /// for `engine::LEASE_MS`, and the engine stops waiting for its sends
+    /// at `engine::SEND_BUDGET` (their outcome is then unknown and the next
+    /// try asks the provider first): one round of concurrent sends by
+    /// default, so a batch does not run into the budget unless the provider
+    /// is slow.
     fn batch_limit(&self) -> usize {
         SEND_CONCURRENCY
     }
