@@ -412,14 +412,28 @@ async fn the_page_follows_the_cases_scenario_for_dates_and_reminders() {
     );
 }
 
-/// The outbox, but one message at a time like an HTTP provider: records
-/// the largest batch the engine handed it.
-struct OneAtATime {
+/// The outbox with the default (HTTP providers') batch limit: records the
+/// largest batch the engine handed it, and never answers while `hang` is set.
+struct Watched {
     outbox: OutboxProvider,
     largest: std::sync::atomic::AtomicUsize,
+    hang: std::sync::atomic::AtomicBool,
 }
 
-impl MessageProvider for OneAtATime {
+impl Watched {
+    fn new(app: &TestApp, hang: bool) -> Arc<Watched> {
+        Arc::new(Watched {
+            outbox: OutboxProvider {
+                store: app.store.clone(),
+                clock: app.clock.clone(),
+            },
+            largest: Default::default(),
+            hang: hang.into(),
+        })
+    }
+}
+
+impl MessageProvider for Watched {
     fn send<'a>(&'a self, msg: &'a OutgoingMessage) -> BoxFuture<'a, Result<String, SendError>> {
         self.outbox.send(msg)
     }
@@ -430,7 +444,11 @@ impl MessageProvider for OneAtATime {
     ) -> BoxFuture<'a, Vec<Result<String, SendError>>> {
         self.largest
             .fetch_max(msgs.len(), std::sync::atomic::Ordering::Relaxed);
-        self.outbox.send_batch(msgs)
+        if self.hang.load(std::sync::atomic::Ordering::Relaxed) {
+            Box::pin(std::future::pending())
+        } else {
+            self.outbox.send_batch(msgs)
+        }
     }
 }
 
@@ -439,13 +457,7 @@ async fn a_provider_that_sends_one_at_a_time_gets_batches_it_can_finish_within_t
     // A batch's cases are leased for a minute; 1,024 slow HTTP sends would
     // outlive the lease and let another instance send them again.
     let app = spawn_app().await;
-    let provider = Arc::new(OneAtATime {
-        outbox: OutboxProvider {
-            store: app.store.clone(),
-            clock: app.clock.clone(),
-        },
-        largest: Default::default(),
-    });
+    let provider = Watched::new(&app, false);
     let engine = Engine::new(app.store.clone(), app.clock.clone(), provider.clone())
         .await
         .unwrap();
@@ -461,39 +473,10 @@ async fn a_provider_that_sends_one_at_a_time_gets_batches_it_can_finish_within_t
     }
 }
 
-/// The outbox, or (while `hang` is set) a provider that never answers.
-struct Hangs {
-    outbox: OutboxProvider,
-    hang: std::sync::atomic::AtomicBool,
-}
-
-impl MessageProvider for Hangs {
-    fn send<'a>(&'a self, msg: &'a OutgoingMessage) -> BoxFuture<'a, Result<String, SendError>> {
-        self.outbox.send(msg)
-    }
-
-    fn send_batch<'a>(
-        &'a self,
-        msgs: &'a [OutgoingMessage],
-    ) -> BoxFuture<'a, Vec<Result<String, SendError>>> {
-        if self.hang.load(std::sync::atomic::Ordering::Relaxed) {
-            Box::pin(std::future::pending())
-        } else {
-            self.outbox.send_batch(msgs)
-        }
-    }
-}
-
 #[tokio::test]
 async fn sends_that_outlast_their_budget_are_cut_off_and_retried_before_the_lease_ends() {
     let app = spawn_app().await;
-    let provider = Arc::new(Hangs {
-        outbox: OutboxProvider {
-            store: app.store.clone(),
-            clock: app.clock.clone(),
-        },
-        hang: true.into(),
-    });
+    let provider = Watched::new(&app, true);
     let engine = Engine::new(app.store.clone(), app.clock.clone(), provider.clone())
         .await
         .unwrap()
