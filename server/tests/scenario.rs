@@ -274,19 +274,24 @@ async fn each_message_links_to_the_partner_page_with_a_token_that_opens_the_case
     assert_ne!(tokens[0], case.token);
 }
 
-/// Whether the recovery page opens the case for `token` (its product shows).
-async fn opens_a_case(app: &TestApp, token: &str) -> bool {
+/// The recovery page at `path` for `token`, framed by the partner.
+async fn page(app: &TestApp, path: &str, token: &str) -> String {
     let q = serde_urlencoded::to_string([("token", token), ("origin", PARTNER_ORIGIN)]).unwrap();
-    let html = app
-        .client
-        .get(app.url(&format!("/embed/recovery?{q}")))
+    app.client
+        .get(app.url(&format!("{path}?{q}")))
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
-    html.contains("프리미엄 멤버십")
+        .unwrap()
+}
+
+/// Whether the recovery page opens the case for `token` (its product shows).
+async fn opens_a_case(app: &TestApp, token: &str) -> bool {
+    page(app, "/embed/recovery", token)
+        .await
+        .contains("프리미엄 멤버십")
 }
 
 #[tokio::test]
@@ -328,22 +333,14 @@ async fn a_stage_link_opens_only_its_own_case_and_only_whole() {
     ] {
         assert!(!opens_a_case(&app, &forged).await, "{forged} opened a case");
         let res = app
-            .client
-            .get(app.url(&format!("/api/v1/cover/order/{forged}/idKey")))
-            .header("Secret-Token", &app.secret)
-            .send()
-            .await
-            .unwrap();
+            .get(&format!("/api/v1/cover/order/{forged}/idKey"))
+            .await;
         assert_eq!(res.status(), 404, "{forged}");
     }
     // The partner's idKey lookup takes a stage link like the first token.
     let body: serde_json::Value = app
-        .client
-        .get(app.url(&format!("/api/v1/cover/order/{link_b}/idKey")))
-        .header("Secret-Token", &app.secret)
-        .send()
+        .get(&format!("/api/v1/cover/order/{link_b}/idKey"))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -378,18 +375,7 @@ async fn the_page_follows_the_cases_scenario_for_dates_and_reminders() {
         .await
         .unwrap();
     let case = seed_case(&app, "sandbox_success").await;
-    let q =
-        serde_urlencoded::to_string([("token", case.token.as_str()), ("origin", PARTNER_ORIGIN)])
-            .unwrap();
-    let html = app
-        .client
-        .get(app.url(&format!("/embed/recovery/date?{q}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page(&app, "/embed/recovery/date", &case.token).await;
     // Now is 2026-11-22 in Seoul: tomorrow through 3 days ahead.
     assert!(
         html.contains("max=\"2026-11-25\""),

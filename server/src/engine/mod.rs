@@ -178,9 +178,7 @@ impl Engine {
             match state {
                 // Already out: only the case's schedule is behind.
                 StageState::Sent => outcomes.push(StageOutcome {
-                    case_id: case.id,
-                    partner_id: case.partner_id,
-                    subject: &case.subject,
+                    case,
                     stage,
                     result: StageResult::Sent {
                         provider_ref: String::new(),
@@ -234,9 +232,7 @@ impl Engine {
                 }
             };
             outcomes.push(StageOutcome {
-                case_id,
-                partner_id: case.partner_id,
-                subject: &case.subject,
+                case,
                 stage,
                 result,
                 next_at_ms,

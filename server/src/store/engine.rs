@@ -7,7 +7,8 @@ use sqlx::FromRow;
 
 use super::events;
 use super::{
-    Backend, IDS_PER_STATEMENT, ROWS_PER_STATEMENT, Store, StoreError, id_list, placeholders,
+    IDS_PER_STATEMENT, Leased, ROWS_PER_STATEMENT, Store, StoreError, WorkQueue, id_list,
+    placeholders,
 };
 use crate::domain::event::{Event, Subject, SubsStatus};
 use crate::domain::scenario::{EndAction, Scenario};
@@ -22,7 +23,6 @@ pub struct DueCase {
     pub scenario_id: Option<i64>,
     pub next_stage: i64,
     pub failed_at: i64,
-    pub subscription_id: Option<i64>,
     pub business_name: String,
     pub recovery_page_url: Option<String>,
     pub embed_origins: String,
@@ -30,7 +30,7 @@ pub struct DueCase {
     pub customer_phone: String,
     pub product_name: Option<String>,
     pub amount: i64,
-    /// What the case's notices carry (ids that never change once the case
+    /// What the case's notices carry (and its subscription) (ids that never change once the case
     /// is open, so reading them at the claim is reading them at the send).
     pub subject: Subject,
 }
@@ -56,6 +56,19 @@ struct DueRow {
     partner_customer_id: String,
 }
 
+/// Open cases, due at their next stage.
+const CASES: WorkQueue = WorkQueue {
+    table: "recovery_cases",
+    status: "OPEN",
+    due_column: "next_stage_at",
+};
+
+impl Leased for DueRow {
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
+
 impl From<DueRow> for DueCase {
     fn from(r: DueRow) -> DueCase {
         DueCase {
@@ -72,7 +85,6 @@ impl From<DueRow> for DueCase {
             scenario_id: r.scenario_id,
             next_stage: r.next_stage,
             failed_at: r.failed_at,
-            subscription_id: r.subscription_id,
             business_name: r.business_name,
             recovery_page_url: r.recovery_page_url,
             embed_origins: r.embed_origins,
@@ -127,10 +139,8 @@ pub enum StageResult {
 
 #[derive(Debug, Clone)]
 pub struct StageOutcome<'a> {
-    pub case_id: i64,
-    /// Whose case, and what its `stage.sent` notice is about.
-    pub partner_id: i64,
-    pub subject: &'a Subject,
+    /// The claimed case (whose, and what its `stage.sent` notice is about).
+    pub case: &'a DueCase,
     pub stage: i64,
     pub result: StageResult,
     /// The next stage's due time (`Sent`, `Failed`) or the retry's (`Retry`).
@@ -201,64 +211,35 @@ impl Store {
         Ok(version)
     }
 
-    /// Claims up to `limit` due cases for `lease_ms`, oldest due first: no
-    /// other worker (or instance) takes them until the lease ends. One
-    /// transaction reads the due cases with what their messages need, then
-    /// leases them; Postgres locks the rows it picks and skips rows another
-    /// transaction holds (`FOR UPDATE SKIP LOCKED`), SQLite has one writer
-    /// (`BEGIN IMMEDIATE`). The due cases are picked first, in the due
-    /// index's order, and only they are joined: joining before the `LIMIT`
-    /// had Postgres join and sort the whole backlog on every claim. Unlike
-    /// `claim_leased` (notices), the case rows come back once, from the
-    /// read, not also from the update: each row sqlx hands over costs a
-    /// thread wake-up.
+    /// Claims up to `limit` due cases for `lease_ms` (`Store::claim_due`),
+    /// with what their messages and notices need.
     pub async fn claim_due_cases(
         &self,
         now_ms: i64,
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<DueCase>, StoreError> {
-        let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        let mut tx = self.begin_write().await?;
-        let rows: Vec<DueRow> = sqlx::query_as(&format!(
-            "SELECT c.id, c.partner_id, c.scenario_id, c.next_stage, c.failed_at, c.subscription_id, \
-                    p.business_name, p.recovery_page_url, p.embed_origins, \
-                    cu.name AS customer_name, cu.phone AS customer_phone, \
-                    (SELECT pr.name FROM order_items oi JOIN prices pc ON pc.id = oi.price_id \
-                     JOIN products pr ON pr.id = pc.product_id WHERE oi.order_id = o.id \
-                     ORDER BY oi.price_id LIMIT 1) AS product_name, \
-                    o.amount, o.id AS order_id, o.partner_order_id, s.partner_subscription_id, \
-                    cu.partner_customer_id \
-             FROM (SELECT id FROM recovery_cases WHERE status = 'OPEN' AND next_stage_at <= $1 \
-                     AND (lease_until IS NULL OR lease_until < $1) \
-                   ORDER BY next_stage_at LIMIT $2 {lock}) AS due \
-             JOIN recovery_cases c ON c.id = due.id JOIN partners p ON p.id = c.partner_id \
-             JOIN orders o ON o.id = c.order_id JOIN customers cu ON cu.id = o.customer_id \
-             LEFT JOIN subscriptions s ON s.id = c.subscription_id \
-             ORDER BY c.next_stage_at, c.id"
-        ))
-        .bind(now_ms)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        for chunk in ids.chunks(IDS_PER_STATEMENT) {
-            sqlx::query(&format!(
-                "UPDATE recovery_cases SET lease_until = $1 WHERE id IN ({})",
-                id_list(chunk)
-            ))
-            .persistent(false)
-            .bind(now_ms + lease_ms)
-            .execute(&mut *tx)
+        let rows: Vec<DueRow> = self
+            .claim_due(
+                &CASES,
+                "SELECT c.id, c.partner_id, c.scenario_id, c.next_stage, c.failed_at, c.subscription_id, \
+                        p.business_name, p.recovery_page_url, p.embed_origins, \
+                        cu.name AS customer_name, cu.phone AS customer_phone, \
+                        (SELECT pr.name FROM order_items oi JOIN prices pc ON pc.id = oi.price_id \
+                         JOIN products pr ON pr.id = pc.product_id WHERE oi.order_id = o.id \
+                         ORDER BY oi.price_id LIMIT 1) AS product_name, \
+                        o.amount, o.id AS order_id, o.partner_order_id, s.partner_subscription_id, \
+                        cu.partner_customer_id \
+                 FROM {due} JOIN recovery_cases c ON c.id = due.id \
+                 JOIN partners p ON p.id = c.partner_id \
+                 JOIN orders o ON o.id = c.order_id JOIN customers cu ON cu.id = o.customer_id \
+                 LEFT JOIN subscriptions s ON s.id = c.subscription_id \
+                 ORDER BY c.next_stage_at, c.id",
+                now_ms,
+                lease_ms,
+                limit,
+            )
             .await?;
-        }
-        tx.commit().await?;
         Ok(rows.into_iter().map(DueCase::from).collect())
     }
 
@@ -361,7 +342,7 @@ impl Store {
                     StageResult::Retry { error } => ("SENDING", None, Some(error.as_str()), None),
                 };
                 q = q
-                    .bind(o.case_id)
+                    .bind(o.case.id)
                     .bind(o.stage)
                     .bind(status)
                     .bind(provider_ref)
@@ -378,14 +359,14 @@ impl Store {
             .collect();
         if !sent.is_empty() {
             let about: HashMap<i64, &StageOutcome> =
-                outcomes.iter().map(|o| (o.case_id, o)).collect();
+                outcomes.iter().map(|o| (o.case.id, o)).collect();
             let notices: Vec<(i64, &Subject, Event)> = sent
                 .iter()
                 .filter_map(|(case, stage, channel, provider_ref)| {
                     let o = about.get(case)?;
                     Some((
-                        o.partner_id,
-                        o.subject,
+                        o.case.partner_id,
+                        &o.case.subject,
                         Event::stage_sent(*stage, channel, provider_ref.as_deref().unwrap_or("")),
                     ))
                 })
@@ -410,7 +391,7 @@ impl Store {
                     StageResult::Sent { .. } | StageResult::Failed { .. } => o.stage + 1,
                 };
                 q = q
-                    .bind(o.case_id)
+                    .bind(o.case.id)
                     .bind(o.stage)
                     .bind(next_stage)
                     .bind(o.next_at_ms);
@@ -454,7 +435,7 @@ impl Store {
             let subscriptions: Vec<i64> = ended
                 .iter()
                 .filter(|(_, a)| *a == action)
-                .filter_map(|(c, _)| c.subscription_id)
+                .filter_map(|(c, _)| c.subject.subscription_id)
                 .collect();
             for chunk in subscriptions.chunks(IDS_PER_STATEMENT) {
                 sqlx::query(&format!(

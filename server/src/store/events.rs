@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use sqlx::{Any, FromRow, Transaction};
 
-use super::{Backend, ROWS_PER_STATEMENT, Store, StoreError, id_list, placeholders};
+use super::{Backend, Leased, ROWS_PER_STATEMENT, Store, StoreError, WorkQueue, placeholders};
 use crate::domain::event::{self, Event, Subject};
 
 /// What an event is about: its subject's ids are loaded from it.
@@ -231,6 +231,19 @@ pub struct EventRow {
 const EVENT_COLUMNS: &str = "id, partner_id, webhook_id, type, tid, sequence, body, created_at, \
                              status, attempts, next_attempt_at, delivered_at";
 
+/// Notices waiting for delivery, due at their next attempt.
+const EVENTS: WorkQueue = WorkQueue {
+    table: "events",
+    status: "PENDING",
+    due_column: "next_attempt_at",
+};
+
+impl Leased for DueEvent {
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
+
 /// A notice claimed for delivery, with where and how to sign it.
 #[derive(Debug, Clone, FromRow)]
 pub struct DueEvent {
@@ -291,28 +304,18 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<DueEvent>, StoreError> {
-        let ids = self
-            .claim_leased(
-                "events",
-                "PENDING",
-                "next_attempt_at",
-                now_ms,
-                lease_ms,
-                limit,
-            )
-            .await?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let list = id_list(&ids);
-        Ok(sqlx::query_as(&format!(
+        self.claim_due(
+            &EVENTS,
             "SELECT e.id, e.partner_id, e.webhook_id, e.body, e.attempts, e.created_at, \
                     p.notify_url, p.notify_disabled_at, p.webhook_secret, p.webhook_secret_previous, \
                     p.webhook_previous_until \
-             FROM events e JOIN partners p ON p.id = e.partner_id WHERE e.id IN ({list}) ORDER BY e.id"
-        ))
-        .fetch_all(&self.pool)
-        .await?)
+             FROM {due} JOIN events e ON e.id = due.id JOIN partners p ON p.id = e.partner_id \
+             ORDER BY e.id",
+            now_ms,
+            lease_ms,
+            limit,
+        )
+        .await
     }
 
     /// Records attempts and what follows, in one transaction.

@@ -78,6 +78,21 @@ pub use upsert::UpsertOutcome;
 
 /// Integer ids as a SQL list (`1,2,3`). Only for ids the database gave us:
 /// listing integers in the query text is safe, and one query reads a batch.
+/// A table workers claim rows of under a lease (`Store::claim_due`). Our
+/// own constants, never input: they are written into the SQL.
+pub(crate) struct WorkQueue {
+    pub table: &'static str,
+    /// The status of rows waiting for work.
+    pub status: &'static str,
+    /// When a row is due (indexed for rows in `status`).
+    pub due_column: &'static str,
+}
+
+/// A row claimed from a work queue.
+pub(crate) trait Leased {
+    fn id(&self) -> i64;
+}
+
 /// Ids per `IN (...)` list: one statement per batch the engine claims.
 pub(crate) const IDS_PER_STATEMENT: usize = 512;
 
@@ -213,40 +228,63 @@ impl Store {
         Ok(Store { pool, backend })
     }
 
-    /// Leases up to `limit` rows of a work queue (`scenario` cases,
-    /// notices) that are in `status`, due (`due_column <= now`) and not
-    /// leased by another worker, for `lease_ms`; returns their ids, oldest
-    /// due first. Postgres skips rows another transaction holds (`FOR
-    /// UPDATE SKIP LOCKED`); SQLite has one writer. `table`, `status` and
-    /// `due_column` are our own constants, never input.
-    pub(crate) async fn claim_leased(
+    /// Claims up to `limit` due rows of a work queue for `lease_ms`, oldest
+    /// due first, and reads them with `select` in the same transaction: no
+    /// other worker (or instance) takes them until the lease ends. `select`
+    /// reads `FROM {due}`, the ids picked: rows in `queue.status`, due
+    /// (`due_column <= now`) and not leased, in the due index's order;
+    /// Postgres locks them and skips rows another transaction holds (`FOR
+    /// UPDATE SKIP LOCKED`), SQLite has one writer (`BEGIN IMMEDIATE`).
+    /// Picking before joining keeps Postgres from joining and sorting the
+    /// whole backlog on every claim; reading before leasing hands each row
+    /// over once (each row sqlx hands over costs a thread wake-up).
+    pub(crate) async fn claim_due<R>(
         &self,
-        table: &'static str,
-        status: &'static str,
-        due_column: &'static str,
+        queue: &WorkQueue,
+        select: &str,
         now_ms: i64,
         lease_ms: i64,
         limit: i64,
-    ) -> Result<Vec<i64>, StoreError> {
+    ) -> Result<Vec<R>, StoreError>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Leased + Send + Unpin,
+    {
+        let WorkQueue {
+            table,
+            status,
+            due_column,
+        } = queue;
         let lock = match self.backend {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        let due = format!(
+            "(SELECT id FROM {table} WHERE status = '{status}' AND {due_column} <= $1 \
+               AND (lease_until IS NULL OR lease_until < $1) \
+             ORDER BY {due_column} LIMIT $2 {lock}) AS due"
+        );
         let mut tx = self.begin_write().await?;
-        let ids: Vec<(i64,)> = sqlx::query_as(&format!(
-            "UPDATE {table} SET lease_until = $2 WHERE id IN ( \
-                 SELECT id FROM {table} WHERE status = '{status}' AND {due_column} <= $1 \
-                   AND (lease_until IS NULL OR lease_until < $1) \
-                 ORDER BY {due_column}, id LIMIT $3 {lock}) \
-             RETURNING id"
-        ))
-        .bind(now_ms)
-        .bind(now_ms + lease_ms)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows: Vec<R> = sqlx::query_as(&select.replace("{due}", &due))
+            .bind(now_ms)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        if rows.is_empty() {
+            return Ok(rows);
+        }
+        let ids: Vec<i64> = rows.iter().map(Leased::id).collect();
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            sqlx::query(&format!(
+                "UPDATE {table} SET lease_until = $1 WHERE id IN ({})",
+                id_list(chunk)
+            ))
+            .persistent(false)
+            .bind(now_ms + lease_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
-        Ok(ids.into_iter().map(|(id,)| id).collect())
+        Ok(rows)
     }
 
     /// Starts a transaction that will write. On SQLite it takes the write
