@@ -73,6 +73,8 @@ pub mod actions {
 pub enum Notice {
     /// The PG could not be reached; nothing was charged twice, try again.
     Unavailable,
+    /// The customer pressed pay too often today (the card networks' rules).
+    AttemptLimit,
     /// Remind-later was already used the maximum number of times.
     RemindLimit,
     /// The chosen date is outside the allowed window.
@@ -87,6 +89,7 @@ impl Notice {
     pub fn code(self) -> &'static str {
         match self {
             Notice::Unavailable => "unavailable",
+            Notice::AttemptLimit => "attempt-limit",
             Notice::RemindLimit => "remind-limit",
             Notice::BadDate => "bad-date",
             Notice::AuthCanceled => "auth-canceled",
@@ -97,6 +100,7 @@ impl Notice {
     pub fn from_code(code: &str) -> Option<Notice> {
         [
             Notice::Unavailable,
+            Notice::AttemptLimit,
             Notice::RemindLimit,
             Notice::BadDate,
             Notice::AuthCanceled,
@@ -192,6 +196,9 @@ pub struct RecoveryView {
     pub test_mode: bool,
     /// How many more times "remind me later" may be used.
     pub remind_left: u32,
+    /// Date changes and reminders apply while messages still go out; after
+    /// the scenario ended the case is only payable.
+    pub can_reschedule: bool,
     /// The change-date window, `YYYY-MM-DD`, inclusive.
     pub date_min: String,
     pub date_max: String,

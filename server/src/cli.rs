@@ -143,9 +143,17 @@ pub enum PartnerCommand {
         #[arg(long)]
         name: String,
         /// e.g. {"stages":[{"afterHours":0,"channel":"ALIMTALK"},...],
-        /// "endAction":"PAUSE","changeDateWindowDays":14,"remindLimit":3}
+        /// "endAction":"PAUSE","changeDateWindowDays":14,"remindLimit":3,
+        /// "retries":{"enabled":true,"ladderDays":[1,3,5,10,14],"hour":10,
+        /// "budget":8,"unknownLimit":3}
         #[arg(long)]
         file: std::path::PathBuf,
+    },
+    /// Let silent retries run again after fixing what a setup decline
+    /// reported (our keys or settings at the PG).
+    GatewayResume {
+        #[arg(long)]
+        name: String,
     },
 }
 
@@ -222,6 +230,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 b.sends_per_second(),
                 b.outbox_per_second(),
                 b.sends_per_second() / b.outbox_per_second()
+            );
+            println!(
+                "{} silent charges (sandbox) in {:.2} s: {:.0} charges/s; ratio charges/stage sends {:.3} (goal >= 0.5)",
+                b.silent_charges,
+                b.charge_time.as_secs_f64(),
+                b.charges_per_second(),
+                b.charges_per_second() / b.sends_per_second()
             );
             Ok(())
         }
@@ -329,6 +344,19 @@ async fn partner(cmd: PartnerCommand, store: &Store) -> Result<(), CliError> {
             };
             println!("{name} scenario version {version}{which}:");
             println!("{}", scenario.to_json());
+            if let Some(problem) = store.gateway_problem(p.id).await? {
+                println!(
+                    "silent retries are stopped: the gateway refused our setup ({problem}); \
+                     fix it, then run `server partner gateway-resume --name {name}`"
+                );
+            }
+        }
+        PartnerCommand::GatewayResume { name } => {
+            let p = find_partner(store, &name).await?;
+            match store.clear_gateway_problem(p.id, now).await? {
+                Some(problem) => println!("{name}: silent retries run again (cleared {problem})"),
+                None => println!("{name}: no gateway problem was recorded"),
+            }
         }
         PartnerCommand::WebhookSecret {
             name,
@@ -406,7 +434,21 @@ async fn serve(
         });
     }
     let provider = crate::engine::provider::from_config(&messages, &store, &clock);
-    let engine = crate::engine::Engine::new(store.clone(), clock.clone(), provider).await?;
+    let charger = crate::charging::Charger {
+        store: store.clone(),
+        gateway: app.state().gateway.clone(),
+        clock: clock.clone(),
+    };
+    // Cases opened before silent retries existed get their plan.
+    let planned = store
+        .plan_unplanned_retries(clock.now().timestamp_millis())
+        .await?;
+    if planned > 0 {
+        tracing::info!(cases = planned, "planned silent retries for older cases");
+    }
+    let engine = crate::engine::Engine::new(store.clone(), clock.clone(), provider)
+        .await?
+        .with_charger(charger);
     let worker = tokio::spawn(crate::engine::run_worker(engine, poll, shutdown.1.clone()));
     let notifier =
         crate::notify::Notifier::new(store.clone(), clock.clone(), config.notify_allow_private);
@@ -450,7 +492,9 @@ async fn serve(
             "  AlimTalk messages the scenario engine sent (outbox):  http://127.0.0.1:{}/dev/outbox",
             app.port()
         );
-        println!("  Watch the next stages:  target/release/server dev advance --hours 72");
+        println!(
+            "  Move the demo clock a day on (the saved card is retried silently at 10:00 KST):  target/release/server dev advance --hours 24"
+        );
         println!("  Demo partner Secret-Token (new at each start):  {secret}");
         println!(
             "  Try the API:  curl -X POST http://127.0.0.1:{}/api/v1/cover/customer \\",

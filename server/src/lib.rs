@@ -3,6 +3,7 @@
 //! and integration tests drive it through [`startup::Application`].
 
 pub mod api;
+pub mod charging;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -32,17 +32,6 @@ async fn setup(app: &TestApp) -> (i64, i64) {
     (sub["id"].as_i64().unwrap(), order["id"].as_i64().unwrap())
 }
 
-async fn send(app: &TestApp, method: reqwest::Method, path: &str) -> (StatusCode, Value) {
-    let res = app
-        .client
-        .request(method, app.url(path))
-        .header("Secret-Token", &app.secret)
-        .send()
-        .await
-        .unwrap();
-    (res.status(), res.json().await.unwrap())
-}
-
 #[tokio::test]
 async fn post_recovery_opens_one_case_and_success_closes_it() {
     let app = spawn_app().await;
@@ -64,45 +53,50 @@ async fn post_recovery_opens_one_case_and_success_closes_it() {
         "one open case per order"
     );
 
-    let (_, o) = send(
-        &app,
-        reqwest::Method::GET,
-        &format!("/api/v1/cover/order/{order}"),
-    )
-    .await;
+    let (_, o) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/cover/order/{order}"),
+            None,
+        )
+        .await;
     assert_eq!(o["status"], "PAYMENT_FAILURE");
-    let (_, s) = send(
-        &app,
-        reqwest::Method::GET,
-        &format!("/api/v1/cover/subscription/{sub}"),
-    )
-    .await;
+    let (_, s) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/cover/subscription/{sub}"),
+            None,
+        )
+        .await;
     assert_eq!(s["status"], "UNPAID");
 
-    let (status, o) = send(
-        &app,
-        reqwest::Method::PATCH,
-        &format!("/api/v1/cover/order/success/{order}"),
-    )
-    .await;
+    let (status, o) = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/cover/order/success/{order}"),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(o["status"], "PAID");
     assert_eq!(o["retryDate"], Value::Null, "the case is closed");
 
-    let (status, r) = send(
-        &app,
-        reqwest::Method::PUT,
-        &format!("/api/v1/cover/subscription/{sub}/active"),
-    )
-    .await;
+    let (status, r) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/cover/subscription/{sub}/active"),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(r["result"], true);
-    let (_, s) = send(
-        &app,
-        reqwest::Method::GET,
-        &format!("/api/v1/cover/subscription/{sub}"),
-    )
-    .await;
+    let (_, s) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/cover/subscription/{sub}"),
+            None,
+        )
+        .await;
     assert_eq!(s["status"], "ACTIVE");
 }
 
@@ -115,21 +109,23 @@ async fn cancel_closes_the_case_and_unknown_ids_are_404() {
         &json!({"subscriptionId": sub, "orderId": order}),
     )
     .await;
-    let (status, o) = send(
-        &app,
-        reqwest::Method::PATCH,
-        &format!("/api/v1/cover/order/cancel/{order}"),
-    )
-    .await;
+    let (status, o) = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/cover/order/cancel/{order}"),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(o["status"], "CANCELED");
     assert_eq!(o["retryDate"], Value::Null);
-    let (status, _) = send(
-        &app,
-        reqwest::Method::PUT,
-        &format!("/api/v1/cover/subscription/{sub}/cancel"),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/cover/subscription/{sub}/cancel"),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
 
     for (method, path) in [
@@ -146,7 +142,7 @@ async fn cancel_closes_the_case_and_unknown_ids_are_404() {
             "/api/v1/cover/subscription/999999/active".to_string(),
         ),
     ] {
-        let (status, body) = send(&app, method, &path).await;
+        let (status, body) = app.call(method, &path, None).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(body["errorCode"], "NOT_FOUND");
     }
@@ -163,12 +159,13 @@ async fn cancel_closes_the_case_and_unknown_ids_are_404() {
 async fn id_key_by_link_token_only_for_the_owning_partner() {
     let app = spawn_app().await;
     let case = seed_case(&app, "billing-key-7").await;
-    let (status, body) = send(
-        &app,
-        reqwest::Method::GET,
-        &format!("/api/v1/cover/order/{}/idKey", case.token),
-    )
-    .await;
+    let (status, body) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/cover/order/{}/idKey", case.token),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["idKey"], "billing-key-7");
     assert!(body["orderId"].as_i64().is_some());
@@ -183,12 +180,13 @@ async fn id_key_by_link_token_only_for_the_owning_partner() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    let (status, _) = send(
-        &app,
-        reqwest::Method::GET,
-        "/api/v1/cover/order/not-a-token/idKey",
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/cover/order/not-a-token/idKey",
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 

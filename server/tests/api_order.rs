@@ -7,29 +7,17 @@ use common::{TestApp, create_partner, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-async fn created(app: &TestApp, path: &str, body: Value) -> Value {
-    let res = app.post_json(path, &body).await;
-    assert_eq!(res.status(), StatusCode::CREATED, "{path} {body}");
-    res.json().await.unwrap()
-}
-
 /// STEP 1-3 of the StepCover guide; returns (customerId, priceId).
 async fn customer_and_price(app: &TestApp) -> (i64, i64) {
-    let customer = created(
-        app,
-        "/api/v1/cover/customer",
+    let customer = app.created("/api/v1/cover/customer",
         json!({"name": "김길동", "email": "gildong@domain.com", "phone": "01012345678", "partnerCustomerId": "10424"}),
     )
     .await;
-    let product = created(
-        app,
-        "/api/v1/cover/product",
+    let product = app.created("/api/v1/cover/product",
         json!({"name": "상품이름", "featuredImageUrl": "https://cdn.image.com/example.png", "partnerProductId": "512"}),
     )
     .await;
-    let price = created(
-        app,
-        "/api/v1/cover/price",
+    let price = app.created("/api/v1/cover/price",
         json!({"name": "1개월 구독권", "partnerPriceId": "128", "productId": product["id"], "price": 10000,
                "recurringInterval": "MONTH", "recurringIntervalCount": 1}),
     )
@@ -56,7 +44,9 @@ async fn the_seed_guide_order_and_a_failed_one_that_opens_recovery() {
     let app = spawn_app().await;
     let (customer, price) = customer_and_price(&app).await;
 
-    let order = created(&app, "/api/v1/cover/order", step4(customer, price)).await;
+    let order = app
+        .created("/api/v1/cover/order", step4(customer, price))
+        .await;
     assert_eq!(order["status"], "CREATED");
     assert_eq!(order["customer"]["partnerCustomerId"], "10424");
     assert_eq!(
@@ -72,7 +62,7 @@ async fn the_seed_guide_order_and_a_failed_one_that_opens_recovery() {
     failed["idKey"] = json!("billing-key-1");
     failed["errorCode"] = json!("LIMIT_EXCEEDED");
     failed["errorMessage"] = json!("한도초과");
-    let order = created(&app, "/api/v1/cover/order", failed).await;
+    let order = app.created("/api/v1/cover/order", failed).await;
     assert_eq!(order["status"], "PAYMENT_FAILURE");
     // Stage 1 is due at the failure: the test clock's now.
     assert_eq!(order["retryDate"], "2026-11-22T04:05:00Z");
@@ -91,7 +81,9 @@ async fn the_seed_guide_order_and_a_failed_one_that_opens_recovery() {
 async fn an_existing_partner_order_id_returns_the_first_order() {
     let app = spawn_app().await;
     let (customer, price) = customer_and_price(&app).await;
-    let first = created(&app, "/api/v1/cover/order", step4(customer, price)).await;
+    let first = app
+        .created("/api/v1/cover/order", step4(customer, price))
+        .await;
     let mut again = step4(customer, price);
     again["amount"] = json!(20000);
     let res = app.post_json("/api/v1/cover/order", &again).await;
@@ -135,7 +127,8 @@ async fn an_order_may_only_name_the_partners_own_customer_and_prices() {
     );
 
     // Nothing was written: the order id is still free.
-    created(&app, "/api/v1/cover/order", step4(customer, price)).await;
+    app.created("/api/v1/cover/order", step4(customer, price))
+        .await;
 }
 
 #[tokio::test]

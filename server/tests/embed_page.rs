@@ -7,6 +7,7 @@ mod common;
 use app::model::Outbox;
 use common::{OTHER_PARTNER_ORIGIN, PARTNER_ORIGIN, TestApp, seed_case, spawn_app};
 use protocol::Action;
+use rebound::domain::case::ChargeSource;
 use rebound::gateway::sandbox::{KEY_EXPIRED_CARD, KEY_INSUFFICIENT_FUNDS, KEY_NETWORK_ERROR};
 use reqwest::StatusCode;
 
@@ -726,14 +727,20 @@ async fn a_stale_charge_is_taken_over_by_exactly_one_caller_with_its_first_key()
     let now = app.clock.now_ms();
     let first = app
         .store
-        .claim_charge(case.case_id, "k-1", now, now - 60_000)
+        .claim_charge(case.case_id, "k-1", ChargeSource::Page, now, now - 60_000)
         .await
         .unwrap();
     assert!(matches!(first, rebound::store::ChargeClaim::Claimed { .. }));
     // While the attempt is fresh, others are turned away.
     let busy = app
         .store
-        .claim_charge(case.case_id, "k-2", now + 1, now - 59_999)
+        .claim_charge(
+            case.case_id,
+            "k-2",
+            ChargeSource::Page,
+            now + 1,
+            now - 59_999,
+        )
         .await
         .unwrap();
     assert!(
@@ -746,7 +753,13 @@ async fn a_stale_charge_is_taken_over_by_exactly_one_caller_with_its_first_key()
         let store = app.store.clone();
         async move {
             store
-                .claim_charge(case.case_id, &format!("k-{i}x"), later, later - 60_000)
+                .claim_charge(
+                    case.case_id,
+                    &format!("k-{i}x"),
+                    ChargeSource::Page,
+                    later,
+                    later - 60_000,
+                )
                 .await
         }
     }))
@@ -813,7 +826,7 @@ async fn a_charge_finishing_after_the_partner_canceled_does_not_reopen_the_order
     let now = app.clock.now_ms();
     let claim = app
         .store
-        .claim_charge(case.case_id, "k-1", now, now - 60_000)
+        .claim_charge(case.case_id, "k-1", ChargeSource::Page, now, now - 60_000)
         .await
         .unwrap();
     let rebound::store::ChargeClaim::Claimed { charge_id, .. } = claim else {

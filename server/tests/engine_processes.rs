@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use common::receiver::Receiver;
 use common::sens_fake::{FakeSens, Faults};
 use rebound::domain::origin::{AllowedOrigins, Origin};
+use rebound::domain::retry::RetryPolicy;
+use rebound::domain::scenario::Scenario;
 use rebound::domain::token::{TokenHash, TokenKey, new_recovery_token};
 use rebound::store::{FailedOrderSeed, Store};
 
@@ -67,6 +69,20 @@ async fn setup(n: usize) -> Setup {
         )
         .await
         .unwrap();
+    // These tests are about messages: silent retries (which would recover
+    // the sandbox's cases at D+1) are off; `retry_processes.rs` crashes
+    // servers during charges.
+    let messages_only = Scenario {
+        retries: RetryPolicy {
+            enabled: false,
+            ..RetryPolicy::default()
+        },
+        ..Scenario::default()
+    };
+    store
+        .add_scenario_version(partner.id, &messages_only, 0)
+        .await
+        .unwrap();
     let now = chrono::Utc::now().timestamp_millis();
     let mut cases = Vec::with_capacity(n);
     for i in 0..n {
@@ -86,6 +102,7 @@ async fn setup(n: usize) -> Setup {
                     failure_reason: "한도초과",
                     failed_at_ms: now,
                     token: &TokenHash::of(&new_recovery_token()),
+                    payment_gateway: "UNKNOWN",
                 },
             )
             .await

@@ -4,166 +4,14 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use base64::Engine;
 use common::{PARTNER_ORIGIN, seed_case, spawn_app_with};
 use rebound::gateway::{ChargeError, ChargeRequest, PaymentGateway, TossConfig, TossGateway};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const SECRET: &str = "test_sk_fake";
-
-#[derive(Default)]
-struct Fake {
-    /// Idempotency-Key -> the first answer.
-    answered: HashMap<String, (StatusCode, Value)>,
-    /// Bodies of charges that were approved (one per key).
-    approved: Vec<Value>,
-}
-
-type Shared = Arc<Mutex<Fake>>;
-
-fn error(status: StatusCode, code: &str, message: &str) -> (StatusCode, Json<Value>) {
-    (status, Json(json!({ "code": code, "message": message })))
-}
-
-fn authorized(headers: &HeaderMap) -> bool {
-    let expected = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{SECRET}:"))
-    );
-    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str())
-}
-
-async fn issue(headers: HeaderMap, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
-    if !authorized(&headers) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED_KEY",
-            "인증되지 않은 시크릿 키 혹은 클라이언트 키 입니다.",
-        );
-    }
-    let (Some(auth_key), Some(customer_key)) =
-        (body["authKey"].as_str(), body["customerKey"].as_str())
-    else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_REQUEST",
-            "잘못된 요청입니다.",
-        );
-    };
-    if auth_key != "auth_ok" {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_AUTH_KEY",
-            "유효하지 않은 인증 키입니다.",
-        );
-    }
-    (
-        StatusCode::OK,
-        Json(json!({
-            "mId": "tosspayments",
-            "customerKey": customer_key,
-            "authenticatedAt": "2026-11-22T13:05:00+09:00",
-            "method": "카드",
-            "billingKey": format!("bk_ok_{customer_key}"),
-            "cardCompany": "신한",
-            "cardNumber": "43301234****123*",
-            "card": { "issuerCode": "4V", "acquirerCode": "41", "number": "43301234****123*", "cardType": "신용", "ownerType": "개인" }
-        })),
-    )
-}
-
-async fn charge(
-    State(fake): State<Shared>,
-    Path(billing_key): Path<String>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> (StatusCode, Json<Value>) {
-    if !authorized(&headers) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED_KEY",
-            "인증되지 않은 시크릿 키 혹은 클라이언트 키 입니다.",
-        );
-    }
-    let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_REQUEST",
-            "Idempotency-Key missing",
-        );
-    };
-    let mut fake = fake.lock().unwrap();
-    if let Some((status, answer)) = fake.answered.get(key) {
-        return (*status, Json(answer.clone()));
-    }
-    let customer_key = body["customerKey"].as_str().unwrap_or_default();
-    let valid = body["amount"].as_i64().is_some_and(|a| a > 0)
-        && body["orderId"]
-            .as_str()
-            .is_some_and(|o| (6..=64).contains(&o.len()))
-        && body["orderName"].as_str().is_some_and(|n| !n.is_empty())
-        && !customer_key.is_empty();
-    let (status, answer) = if !valid {
-        (
-            StatusCode::BAD_REQUEST,
-            json!({"code": "INVALID_REQUEST", "message": "잘못된 요청입니다."}),
-        )
-    } else if billing_key == "bk_down" {
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            json!({"code": "FAILED_INTERNAL_SYSTEM_PROCESSING", "message": "내부 시스템 처리 작업이 실패했습니다."}),
-        )
-    } else if billing_key == "bk_reject" {
-        (
-            StatusCode::BAD_REQUEST,
-            json!({"code": "REJECT_CARD_COMPANY", "message": "결제 승인이 거절되었습니다."}),
-        )
-    } else if billing_key.starts_with("bk_ok_") && billing_key != format!("bk_ok_{customer_key}") {
-        (
-            StatusCode::BAD_REQUEST,
-            json!({"code": "NOT_MATCHES_CUSTOMER_KEY", "message": "빌링 인증 고객키와 결제 요청 고객키가 일치하지 않습니다."}),
-        )
-    } else {
-        fake.approved.push(body.clone());
-        (
-            StatusCode::OK,
-            json!({
-                "mId": "tosspayments",
-                "paymentKey": format!("pay_{}", fake.approved.len()),
-                "orderId": body["orderId"],
-                "orderName": body["orderName"],
-                "status": "DONE",
-                "method": "카드",
-                "totalAmount": body["amount"],
-                "approvedAt": "2026-11-22T13:05:00+09:00",
-                "card": { "issuerCode": "4V", "number": "43301234****123*", "approveNo": "00000000" }
-            }),
-        )
-    };
-    fake.answered
-        .insert(key.to_owned(), (status, answer.clone()));
-    (status, Json(answer))
-}
-
-/// Starts the fake; its base URL and state.
-async fn start_fake() -> (String, Shared) {
-    let state = Shared::default();
-    let router = axum::Router::new()
-        .route("/v1/billing/authorizations/issue", post(issue))
-        .route("/v1/billing/{billing_key}", post(charge))
-        .with_state(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    (base, state)
-}
+use common::toss_fake::{SECRET, start_fake};
 
 fn toss(base: &str, secret: &str) -> TossGateway {
     TossGateway::new(TossConfig {
@@ -196,6 +44,13 @@ async fn charges_once_per_idempotency_key_and_maps_errors() {
         .await
         .unwrap();
     assert_eq!(first, again, "a resend gets the first answer");
+    // Looked up by our order id: the same payment; an order id never
+    // charged has none.
+    assert_eq!(
+        g.lookup("rb-1-aaaaaaaa".into()).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(g.lookup("rb-9-never".into()).await.unwrap(), None);
     assert_eq!(fake.lock().unwrap().approved.len(), 1);
     let sent = fake.lock().unwrap().approved[0].clone();
     assert_eq!(

@@ -3,14 +3,10 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use chrono::Duration;
 use common::receiver::{Mode, Receiver};
-use common::{PARTNER_ORIGIN, TestApp, seed_case, spawn_app};
+use common::{TestApp, seed_case, spawn_app};
 use rebound::clock::SharedClock;
-use rebound::engine::Engine;
-use rebound::engine::provider::OutboxProvider;
 use rebound::notify::Notifier;
 use serde_json::Value;
 
@@ -31,27 +27,6 @@ async fn setup() -> (TestApp, Receiver, Notifier) {
     (app, receiver, notifier)
 }
 
-async fn engine(app: &TestApp) -> Engine {
-    let provider = Arc::new(OutboxProvider {
-        store: app.store.clone(),
-        clock: app.clock.clone(),
-    });
-    Engine::new(app.store.clone(), app.clock.clone(), provider)
-        .await
-        .unwrap()
-}
-
-async fn pay(app: &TestApp, token: &str) {
-    let res = app
-        .browser
-        .post(app.url("/embed/recovery/action/pay"))
-        .form(&[("token", token), ("origin", PARTNER_ORIGIN)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303);
-}
-
 async fn statuses(app: &TestApp) -> Vec<(String, i64)> {
     app.store.event_statuses(app.partner.id).await.unwrap()
 }
@@ -69,10 +44,10 @@ async fn events(app: &TestApp) -> Vec<Value> {
 #[tokio::test]
 async fn a_receiver_down_for_a_day_gets_every_notice_once_it_is_back() {
     let (app, receiver, notifier) = setup().await;
-    let engine = engine(&app).await;
+    let engine = app.message_engine().await;
     let case = seed_case(&app, "sandbox_success").await;
     engine.run_due(100).await.unwrap(); // stage 1
-    pay(&app, &case.token).await;
+    app.pay(&case.token).await;
     receiver.set_mode(Mode::Down);
     let mut hours = 0;
     while hours < 24 {

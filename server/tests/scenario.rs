@@ -1,5 +1,6 @@
-//! The scenario engine on the test clock: twelve days in milliseconds, on
-//! SQLite and (with REBOUND_TEST_DB=postgres) Postgres.
+//! The scenario engine's messages on the test clock: twelve days in
+//! milliseconds, on SQLite and (with REBOUND_TEST_DB=postgres) Postgres.
+//! These engines send messages only; `retries.rs` adds silent charges.
 
 mod common;
 
@@ -12,16 +13,6 @@ use rebound::engine::Engine;
 use rebound::engine::provider::{
     BoxFuture, MessageProvider, OutboxProvider, OutgoingMessage, SEND_CONCURRENCY, SendError,
 };
-
-async fn engine(app: &TestApp) -> Engine {
-    let provider = Arc::new(OutboxProvider {
-        store: app.store.clone(),
-        clock: app.clock.clone(),
-    });
-    Engine::new(app.store.clone(), app.clock.clone(), provider)
-        .await
-        .unwrap()
-}
 
 /// Stages of `case_id` in the outbox, oldest first.
 async fn sent(app: &TestApp, case_id: i64) -> Vec<i64> {
@@ -50,21 +41,10 @@ async fn at(app: &TestApp, engine: &Engine, start: i64, days: i64, hours: i64) {
     engine.run_due(10_000).await.unwrap();
 }
 
-async fn pay(app: &TestApp, token: &str) {
-    let res = app
-        .browser
-        .post(app.url("/embed/recovery/action/pay"))
-        .form(&[("token", token), ("origin", PARTNER_ORIGIN)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303);
-}
-
 #[tokio::test]
 async fn never_recovered_four_stages_three_days_apart_then_paused() {
     let app = spawn_app().await;
-    let engine = engine(&app).await;
+    let engine = app.message_engine().await;
     let case = seed_case(&app, "sandbox_success").await;
     let start = app.clock.now_ms();
     at(&app, &engine, start, 0, 0).await;
@@ -115,7 +95,7 @@ async fn never_recovered_four_stages_three_days_apart_then_paused() {
 #[tokio::test]
 async fn a_scenario_edit_applies_to_new_cases_only() {
     let app = spawn_app().await;
-    let engine = engine(&app).await;
+    let engine = app.message_engine().await;
     let before = seed_case(&app, "sandbox_success").await;
     let cancel = Scenario {
         end_action: EndAction::Cancel,
@@ -153,7 +133,7 @@ async fn a_scenario_edit_applies_to_new_cases_only() {
 #[tokio::test]
 async fn recovered_at_each_stage_stops_the_messages() {
     let app = spawn_app().await;
-    let engine = engine(&app).await;
+    let engine = app.message_engine().await;
     let start = app.clock.now_ms();
     let mut cases = Vec::new();
     for _ in 1..=4 {
@@ -162,7 +142,7 @@ async fn recovered_at_each_stage_stops_the_messages() {
     for (i, day) in [0, 3, 6, 9].into_iter().enumerate() {
         at(&app, &engine, start, day, 0).await;
         // The customer of case i pays right after stage i + 1.
-        pay(&app, &cases[i].token).await;
+        app.pay(&cases[i].token).await;
     }
     at(&app, &engine, start, 30, 0).await;
     for (i, case) in cases.iter().enumerate() {
@@ -182,7 +162,7 @@ async fn recovered_at_each_stage_stops_the_messages() {
 #[tokio::test]
 async fn a_changed_date_moves_the_next_stage_to_that_day() {
     let app = spawn_app().await;
-    let engine = engine(&app).await;
+    let engine = app.message_engine().await;
     let case = seed_case(&app, "sandbox_success").await;
     let start = app.clock.now_ms();
     at(&app, &engine, start, 0, 0).await;
@@ -220,7 +200,7 @@ async fn a_changed_date_moves_the_next_stage_to_that_day() {
 #[tokio::test]
 async fn reminded_later_three_times_each_postpones_by_a_day() {
     let app = spawn_app().await;
-    let engine = engine(&app).await;
+    let engine = app.message_engine().await;
     let case = seed_case(&app, "sandbox_success").await;
     let start = app.clock.now_ms();
     at(&app, &engine, start, 0, 0).await;
@@ -245,7 +225,7 @@ async fn reminded_later_three_times_each_postpones_by_a_day() {
 #[tokio::test]
 async fn each_message_links_to_the_partner_page_with_a_token_that_opens_the_case() {
     let app = spawn_app().await;
-    let engine = engine(&app).await;
+    let engine = app.message_engine().await;
     let case = seed_case(&app, "sandbox_success").await;
     let start = app.clock.now_ms();
     at(&app, &engine, start, 0, 0).await;
@@ -274,22 +254,9 @@ async fn each_message_links_to_the_partner_page_with_a_token_that_opens_the_case
     assert_ne!(tokens[0], case.token);
 }
 
-/// The recovery page at `path` for `token`, framed by the partner.
-async fn page(app: &TestApp, path: &str, token: &str) -> String {
-    let q = serde_urlencoded::to_string([("token", token), ("origin", PARTNER_ORIGIN)]).unwrap();
-    app.client
-        .get(app.url(&format!("{path}?{q}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 /// Whether the recovery page opens the case for `token` (its product shows).
 async fn opens_a_case(app: &TestApp, token: &str) -> bool {
-    page(app, "/embed/recovery", token)
+    app.page("/embed/recovery", token)
         .await
         .contains("프리미엄 멤버십")
 }
@@ -300,7 +267,7 @@ async fn a_stage_link_opens_only_its_own_case_and_only_whole() {
     // so the store finds them by those; the stored hash of the whole token
     // is what makes one valid.
     let app = spawn_app().await;
-    let engine = engine(&app).await;
+    let engine = app.message_engine().await;
     let a = seed_case(&app, "key-a").await;
     let b = seed_case(&app, "key-b").await;
     at(&app, &engine, app.clock.now_ms(), 0, 0).await;
@@ -375,7 +342,7 @@ async fn the_page_follows_the_cases_scenario_for_dates_and_reminders() {
         .await
         .unwrap();
     let case = seed_case(&app, "sandbox_success").await;
-    let html = page(&app, "/embed/recovery/date", &case.token).await;
+    let html = app.page("/embed/recovery/date", &case.token).await;
     // Now is 2026-11-22 in Seoul: tomorrow through 3 days ahead.
     assert!(
         html.contains("max=\"2026-11-25\""),

@@ -111,6 +111,7 @@ fn notice_text(s: &Strings, n: Notice) -> &'static str {
     match n {
         Notice::Unavailable => s.notice_unavailable,
         Notice::RemindLimit => s.notice_remind_limit,
+        Notice::AttemptLimit => s.notice_attempt_limit,
         Notice::BadDate => s.notice_bad_date,
         Notice::AuthCanceled => s.notice_auth_canceled,
         Notice::AuthFailed => s.notice_auth_failed,
@@ -134,7 +135,7 @@ fn main_body(view: &RecoveryView, link: &LinkParams) -> impl IntoView + use<> {
     let s = link.lang.strings();
     match &view.state {
         CaseState::Open => {
-            let remind = (view.remind_left > 0).then(|| {
+            let remind = (view.can_reschedule && view.remind_left > 0).then(|| {
                 view! {
                     <PendingForm action=actions::REMIND.to_owned() fields=link.pairs()
                         label=format!("{} ({})", s.remind_later, (s.remind_left)(view.remind_left))
@@ -153,7 +154,9 @@ fn main_body(view: &RecoveryView, link: &LinkParams) -> impl IntoView + use<> {
                     label=s.pay_now.to_owned() busy_label=s.paying.to_owned() class="primary".to_owned()/>
                 <nav class="actions" aria-label=s.other_actions>
                     <a class="button secondary" href=link.href(PageKind::Method.path())>{s.change_method}</a>
-                    <a class="button secondary" href=link.href(PageKind::Date.path())>{s.change_date}</a>
+                    {view.can_reschedule.then(|| view! {
+                        <a class="button secondary" href=link.href(PageKind::Date.path())>{s.change_date}</a>
+                    })}
                     {remind}
                     <a class="button link" href=link.href(PageKind::Home.path())>{s.home}</a>
                 </nav>

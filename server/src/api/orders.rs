@@ -68,6 +68,13 @@ pub struct OrderDto {
     /// When the next recovery message goes out; null without an open case.
     retry_date: Option<String>,
     partner_order_id: String,
+    /// What recovered the payment, when a charge of Rebound's did (null
+    /// otherwise): `retry`, `page`, `method_change` or `scheduled_date`.
+    recovered_by: Option<String>,
+    /// That charge's number among the case's charges, from 1.
+    recovery_attempt: Option<i64>,
+    /// The last stage sent before that charge (0: none).
+    recovery_stage: Option<i64>,
 }
 
 pub fn rfc3339(ms: i64) -> Option<String> {
@@ -97,6 +104,9 @@ impl From<OrderView> for OrderDto {
             id_key: v.order.id_key,
             retry_date: v.retry_at_ms.and_then(rfc3339),
             partner_order_id: v.order.partner_order_id,
+            recovered_by: v.recovery.as_ref().map(|r| r.0.clone()),
+            recovery_attempt: v.recovery.as_ref().map(|r| r.1),
+            recovery_stage: v.recovery.as_ref().map(|r| r.2),
         }
     }
 }

@@ -72,6 +72,7 @@ pub async fn seed_case(
                 failure_reason: "한도초과",
                 failed_at_ms: now,
                 token: &TokenHash::of(&token),
+                payment_gateway: "UNKNOWN",
             },
         )
         .await?;

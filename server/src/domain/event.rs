@@ -16,6 +16,10 @@ pub enum EventType {
     StageSent,
     SubscriptionStatusChanged,
     CaseClosed,
+    /// A setup decline: our configuration at the PG is wrong; retries stop.
+    GatewayProblem,
+    /// Money moved for a case that was closed meanwhile: refund it.
+    RefundNeeded,
 }
 
 impl EventType {
@@ -28,6 +32,8 @@ impl EventType {
             EventType::StageSent => "stage.sent",
             EventType::SubscriptionStatusChanged => "subscription.status_changed",
             EventType::CaseClosed => "case.closed",
+            EventType::GatewayProblem => "gateway.problem",
+            EventType::RefundNeeded => "payment.refund_needed",
         }
     }
 }
@@ -108,6 +114,18 @@ pub struct Subject {
     pub partner_customer_id: Option<String>,
 }
 
+/// A payment, as its notices describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment<'a> {
+    /// The PG's transaction id.
+    pub tid: &'a str,
+    pub amount: i64,
+    pub payment_info: &'a str,
+    pub recovered_by: &'a str,
+    pub attempt: i64,
+    pub stage: i64,
+}
+
 /// One notice, before the store numbers it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -158,17 +176,52 @@ pub fn body(
 }
 
 impl Event {
-    pub fn payment_completed(tid: &str, amount: i64, payment_info: &str) -> Event {
+    /// `recovered_by`: what made the charge (`retry`, `page`,
+    /// `method_change`, `scheduled_date`); `attempt`: its number among the
+    /// case's charges, from 1; `stage`: the last stage sent before it (0:
+    /// none).
+    pub fn payment_completed(p: &Payment<'_>) -> Event {
         Event {
             event_type: EventType::PaymentCompleted,
-            tid: Some(tid.to_owned()),
+            tid: Some(p.tid.to_owned()),
             status: SubsStatus::Renewed,
             data: json!({
-                "tid": tid,
-                "amount": amount,
+                "tid": p.tid,
+                "amount": p.amount,
                 "currency": "KRW",
-                "payment_info": payment_info,
+                "payment_info": p.payment_info,
+                "recovered_by": p.recovered_by,
+                "attempt": p.attempt,
+                "stage": p.stage,
             }),
+        }
+    }
+
+    /// A charge went through after the case was closed (the partner settled
+    /// or canceled it meanwhile): the customer must get the money back.
+    pub fn refund_needed(p: &Payment<'_>, status: SubsStatus) -> Event {
+        Event {
+            event_type: EventType::RefundNeeded,
+            tid: Some(p.tid.to_owned()),
+            status,
+            data: json!({
+                "tid": p.tid,
+                "amount": p.amount,
+                "currency": "KRW",
+                "payment_info": p.payment_info,
+                "reason": "charged after the case was closed",
+            }),
+        }
+    }
+
+    /// The PG refused a charge for a reason of ours (keys, configuration):
+    /// retries stop for the partner until an operator fixes it.
+    pub fn gateway_problem(code: &str, message: &str) -> Event {
+        Event {
+            event_type: EventType::GatewayProblem,
+            tid: None,
+            status: SubsStatus::Grace,
+            data: json!({ "code": code, "message": message, "retries": "stopped" }),
         }
     }
 
@@ -243,7 +296,14 @@ mod tests {
             partner_customer_id: Some("c-1".into()),
         };
         let b = body(
-            &Event::payment_completed("tid-9", 10_000, "신한카드 1234*"),
+            &Event::payment_completed(&Payment {
+                tid: "tid-9",
+                amount: 10_000,
+                payment_info: "신한카드 1234*",
+                recovered_by: "retry",
+                attempt: 2,
+                stage: 1,
+            }),
             &subject,
             "msg_1",
             4,
@@ -258,6 +318,8 @@ mod tests {
         assert_eq!(b["data"]["currency"], "KRW");
         assert_eq!(b["data"]["partner_subscription_id"], "s-1");
         assert_eq!(b["data"]["subs_status_code"], "RENEWED");
+        assert_eq!(b["data"]["recovered_by"], "retry");
+        assert_eq!(b["data"]["attempt"], 2);
     }
 
     #[test]

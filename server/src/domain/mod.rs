@@ -1,12 +1,15 @@
 //! Domain types and rules: parse-don't-validate inputs, tokens, origins.
 //! Nothing here knows about HTTP or SQL.
 
+pub mod case;
 pub mod customer;
+pub mod decline;
 pub mod event;
 pub mod order;
 pub mod origin;
 pub mod price;
 pub mod product;
+pub mod retry;
 pub mod scenario;
 pub mod subscription;
 pub mod token;

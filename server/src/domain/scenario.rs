@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::retry::RetryPolicy;
 use super::{FieldError, Problems};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -60,6 +61,10 @@ pub struct Scenario {
     pub change_date_window_days: i64,
     /// How often a customer may ask to be reminded later.
     pub remind_limit: i64,
+    /// Silent retries of the saved card. Versions stored before retries
+    /// existed read as the default (on).
+    #[serde(default)]
+    pub retries: RetryPolicy,
 }
 
 impl Default for Scenario {
@@ -77,6 +82,7 @@ impl Default for Scenario {
             end_action: EndAction::Pause,
             change_date_window_days: 14,
             remind_limit: 3,
+            retries: RetryPolicy::default(),
         }
     }
 }
@@ -126,6 +132,9 @@ impl Scenario {
         }
         if !(0..=10).contains(&s.remind_limit) {
             bad("remindLimit", "between 0 and 10");
+        }
+        for (field, message) in s.retries.problems() {
+            bad(field, message);
         }
         if problems.is_empty() {
             Ok(s)
@@ -219,6 +228,10 @@ mod tests {
             (
                 r#"{"stages":[{"afterHours":0,"channel":"FAX"}]}"#,
                 "scenario",
+            ),
+            (
+                r#"{"stages":[{"afterHours":0,"channel":"SMS"}],"endAction":"PAUSE","changeDateWindowDays":14,"remindLimit":3,"retries":{"budget":40}}"#,
+                "retries.budget",
             ),
         ] {
             let err = Scenario::parse(json).unwrap_err();

@@ -112,6 +112,7 @@ fn after_pay(p: &ActionParams, result: PayResult, method_changed: bool) -> Respo
         PayResult::Declined => p.to(PageKind::Failed, changed),
         PayResult::Unavailable => p.notice(PageKind::Main, Notice::Unavailable),
         PayResult::Busy => p.to(PageKind::Main, &[]),
+        PayResult::AttemptLimit => p.notice(PageKind::Main, Notice::AttemptLimit),
     }
 }
 
@@ -131,7 +132,9 @@ async fn pay(State(state): State<AppState>, axum::Form(p): axum::Form<ActionPara
                         crate::store::CaseStatus::Recovered => {
                             return after_pay(&p, PayResult::Paid, false);
                         }
-                        crate::store::CaseStatus::Open if case.last_decline.is_some() => {
+                        crate::store::CaseStatus::Open | crate::store::CaseStatus::Ended
+                            if case.last_decline.is_some() =>
+                        {
                             return after_pay(&p, PayResult::Declined, false);
                         }
                         _ => return p.to(PageKind::Main, &[]),

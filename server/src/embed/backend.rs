@@ -11,17 +11,12 @@ use app::model::{
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use protocol::{Action, Envelope, PageMessage, RedirectTarget};
 
+use crate::charging::{Charged, Charger};
 use crate::clock::{SharedClock, kst, kst_text};
+use crate::domain::case::{ChargeSource, PageState};
 use crate::domain::token::{new_id, redact};
-use crate::gateway::{
-    BillingAuthLaunch, BillingAuthRequest, ChargeError, ChargeRequest, SharedGateway,
-};
-use crate::store::{CaseRecord, CaseStatus, ChargeClaim, Store, StoreError};
-
-/// A charge whose outcome is unknown may be resent (same idempotency key)
-/// after this long; shorter than any PG's own request timeout would risk
-/// two requests in flight at once.
-pub const CHARGE_RETRY_AFTER_MS: i64 = 60_000;
+use crate::gateway::{BillingAuthLaunch, BillingAuthRequest, SharedGateway};
+use crate::store::{CaseRecord, CaseStatus, Store, StoreError};
 
 /// What a pay attempt came to; the action handler turns it into a redirect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +29,8 @@ pub enum PayResult {
     Unavailable,
     /// Another attempt is in flight, or the case was closed.
     Busy,
+    /// Pressed pay too often today; nothing was sent.
+    AttemptLimit,
 }
 
 /// Why a date change was refused.
@@ -155,7 +152,12 @@ impl StoreBackend {
     /// something that did not.
     fn decide(&self, req: &PageRequest, case: &CaseRecord) -> (PageKind, Vec<Action>) {
         let token = req.embed.token.clone();
-        let open = case.status == CaseStatus::Open || case.status == CaseStatus::Paying;
+        // Payable (an ended scenario too) or charging right now.
+        let open = matches!(
+            case.status.page_state(),
+            PageState::Payable | PageState::Charging
+        );
+        let reschedulable = case.status.can_reschedule();
         let method_changed = req.method_changed && case.method_changed_at_ms.is_some();
         let change_method = || Action::ChangeMethod {
             token: token.clone(),
@@ -192,15 +194,18 @@ impl StoreBackend {
                 });
                 (PageKind::Failed, actions)
             }
-            PageKind::DateChanged if open && case.selected_date.is_some() => (
+            PageKind::DateChanged if reschedulable && case.selected_date.is_some() => (
                 PageKind::DateChanged,
                 vec![Action::ChangeDate {
                     order_id: case.partner_order_id.clone(),
                     selected_date: case.selected_date.clone().unwrap_or_default(),
                 }],
             ),
-            PageKind::Reminded if open && case.remind_count > 0 => (PageKind::Reminded, vec![]),
-            PageKind::Method | PageKind::Date if open => (req.kind, vec![]),
+            PageKind::Reminded if reschedulable && case.remind_count > 0 => {
+                (PageKind::Reminded, vec![])
+            }
+            PageKind::Method if open => (req.kind, vec![]),
+            PageKind::Date if reschedulable => (req.kind, vec![]),
             PageKind::Home => (
                 PageKind::Home,
                 vec![Action::Redirect {
@@ -216,15 +221,15 @@ impl StoreBackend {
         let (kind, actions) = self.decide(&req, &case);
         let mut messages = vec![self.message(Action::Ready, &embed_id)];
         messages.extend(actions.into_iter().map(|a| self.message(a, &embed_id)));
-        let state = match case.status {
-            CaseStatus::Open | CaseStatus::Paying => CaseState::Open,
-            CaseStatus::Recovered => CaseState::Recovered {
+        let state = match case.status.page_state() {
+            PageState::Payable | PageState::Charging => CaseState::Open,
+            PageState::Recovered => CaseState::Recovered {
                 paid_at: case
                     .paid_at_ms
                     .map(|ms| kst_text(ms, "%Y-%m-%d %H:%M"))
                     .unwrap_or_default(),
             },
-            CaseStatus::Canceled => CaseState::Closed,
+            PageState::Closed => CaseState::Closed,
         };
         let (date_min, date_max) =
             date_window(self.clock.now(), case.scenario.change_date_window_days);
@@ -239,6 +244,7 @@ impl StoreBackend {
             state,
             test_mode: self.gateway.is_sandbox(),
             remind_left: (case.scenario.remind_limit - case.remind_count).max(0) as u32,
+            can_reschedule: case.status.can_reschedule(),
             date_min: date_min.to_string(),
             date_max: date_max.to_string(),
             selected_date: case.selected_date,
@@ -261,85 +267,48 @@ impl StoreBackend {
         })
     }
 
+    fn charger(&self) -> Charger {
+        Charger {
+            store: self.store.clone(),
+            gateway: self.gateway.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
     /// Charges the case's amount with the order's billing key, once however
-    /// many requests arrive: the first claims the case (OPEN -> PAYING), the
-    /// rest see it busy or paid.
+    /// many requests arrive (`Charger`: the first claims the case, the rest
+    /// see it busy or paid).
     pub async fn pay(&self, req: &EmbedRequest) -> Result<PayResult, PageError> {
+        self.pay_as(req, ChargeSource::Page).await
+    }
+
+    async fn pay_as(
+        &self,
+        req: &EmbedRequest,
+        source: ChargeSource,
+    ) -> Result<PayResult, PageError> {
         let (case, _, _) = self.resolve(req).await?;
-        match case.status {
-            CaseStatus::Open | CaseStatus::Paying => {}
-            CaseStatus::Recovered => return Ok(PayResult::Paid),
-            CaseStatus::Canceled => return Err(PageError::AlreadyClosed),
+        match case.status.page_state() {
+            PageState::Payable | PageState::Charging => {}
+            PageState::Recovered => return Ok(PayResult::Paid),
+            PageState::Closed => return Err(PageError::AlreadyClosed),
         }
-        let store_err = |e| self.unavailable(e, &req.token);
-        let now = self.clock.now().timestamp_millis();
-        let fresh_key = format!("rb-{}-{}", case.id, new_id());
-        let (charge_id, spec) = match self
-            .store
-            .claim_charge(case.id, &fresh_key, now, now - CHARGE_RETRY_AFTER_MS)
+        let charged = self
+            .charger()
+            .charge(case.id, source)
             .await
-            .map_err(store_err)?
-        {
-            ChargeClaim::Claimed { charge_id, spec } => (charge_id, spec),
-            ChargeClaim::Busy(CaseStatus::Recovered) => return Ok(PayResult::Paid),
-            ChargeClaim::Busy(CaseStatus::Canceled) => return Err(PageError::AlreadyClosed),
-            ChargeClaim::Busy(_) => return Ok(PayResult::Busy),
-        };
-        let Some(billing_key) = spec.billing_key.clone() else {
-            self.store
-                .fail_charge(case.id, charge_id, "등록된 결제 수단이 없어요")
-                .await
-                .map_err(store_err)?;
-            return Ok(PayResult::Declined);
-        };
-        // Exactly what was claimed (and, on a resend, first sent).
-        let charge = ChargeRequest {
-            billing_key,
-            customer_key: spec.customer_key,
-            amount: spec.amount,
-            order_name: spec.order_name,
-            idempotency_key: spec.idempotency_key,
-        };
-        match self.gateway.charge(charge).await {
-            Ok(receipt) => {
-                let paid_at = self.clock.now().timestamp_millis();
-                let recovered = self
-                    .store
-                    .complete_charge(case.id, charge_id, &receipt.gateway_ref, paid_at)
-                    .await
-                    .map_err(store_err)?;
-                if recovered {
-                    tracing::info!(case_id = case.id, "case recovered by payment");
-                    Ok(PayResult::Paid)
-                } else {
-                    // The partner closed the case while the charge was in
-                    // flight: their decision stands and the charge row is
-                    // marked NEEDS_REFUND for the operator.
-                    tracing::error!(
-                        case_id = case.id,
-                        charge_id,
-                        "charged a case closed meanwhile; refund needed"
-                    );
-                    Err(PageError::AlreadyClosed)
-                }
+            .map_err(|e| self.unavailable(e, &req.token))?;
+        Ok(match charged {
+            Charged::Paid => PayResult::Paid,
+            Charged::Declined(_) => PayResult::Declined,
+            Charged::Unknown => PayResult::Unavailable,
+            Charged::Busy(CaseStatus::Recovered) => PayResult::Paid,
+            Charged::Busy(CaseStatus::Canceled) | Charged::ClosedMeanwhile => {
+                return Err(PageError::AlreadyClosed);
             }
-            Err(ChargeError::Declined { code, reason }) => {
-                tracing::info!(case_id = case.id, code, "charge declined");
-                self.store
-                    .fail_charge(case.id, charge_id, &reason)
-                    .await
-                    .map_err(store_err)?;
-                Ok(PayResult::Declined)
-            }
-            Err(ChargeError::Unavailable(e)) => {
-                tracing::warn!(error = %e, case_id = case.id, "charge outcome unknown; will resend");
-                self.store
-                    .charge_outcome_unknown(charge_id, self.clock.now().timestamp_millis())
-                    .await
-                    .map_err(store_err)?;
-                Ok(PayResult::Unavailable)
-            }
-        }
+            Charged::Busy(_) => PayResult::Busy,
+            Charged::DailyLimit => PayResult::AttemptLimit,
+        })
     }
 
     /// Where to send the customer to register a card. The return URLs carry
@@ -351,7 +320,7 @@ impl StoreBackend {
         lang: Lang,
     ) -> Result<(BillingAuthLaunch, String), PageError> {
         let (case, origin, embed_id) = self.resolve(req).await?;
-        if !matches!(case.status, CaseStatus::Open | CaseStatus::Paying) {
+        if case.status.is_closed() {
             return Err(PageError::AlreadyClosed);
         }
         let link = LinkParams {
@@ -383,10 +352,10 @@ impl StoreBackend {
         customer_key: String,
     ) -> Result<Result<PayResult, ()>, PageError> {
         let (case, _, _) = self.resolve(req).await?;
-        match case.status {
-            CaseStatus::Open | CaseStatus::Paying => {}
-            CaseStatus::Recovered => return Ok(Ok(PayResult::Paid)),
-            CaseStatus::Canceled => return Err(PageError::AlreadyClosed),
+        match case.status.page_state() {
+            PageState::Payable | PageState::Charging => {}
+            PageState::Recovered => return Ok(Ok(PayResult::Paid)),
+            PageState::Closed => return Err(PageError::AlreadyClosed),
         }
         let issued = match self
             .gateway
@@ -415,7 +384,7 @@ impl StoreBackend {
             return Ok(Ok(PayResult::Busy));
         }
         tracing::info!(case_id = case.id, "payment method changed");
-        self.pay(req).await.map(Ok)
+        self.pay_as(req, ChargeSource::MethodChange).await.map(Ok)
     }
 
     pub async fn change_date(
@@ -424,7 +393,7 @@ impl StoreBackend {
         selected: &str,
     ) -> Result<Result<(), DateRefusal>, PageError> {
         let (case, _, _) = self.resolve(req).await?;
-        if case.status != CaseStatus::Open {
+        if !case.status.can_reschedule() {
             return Ok(Err(DateRefusal::Closed));
         }
         let date = match parse_selected_date(

@@ -80,14 +80,7 @@ async fn page(State(state): State<AppState>, Query(p): Query<WindowParams>) -> R
     );
     let cards: String = TEST_CARDS
         .iter()
-        .map(|(outcome, label)| {
-            let what = match *outcome {
-                "ok" => "승인",
-                "insufficient_funds" => "한도초과",
-                "expired_card" => "유효기간 만료",
-                "do_not_honor" => "승인 거절",
-                _ => "네트워크 오류",
-            };
+        .map(|(outcome, label, what)| {
             format!(
                 "<button type=\"submit\" name=\"outcome\" value=\"{outcome}\" class=\"button secondary card-choice\">{label} <span>({what})</span></button>"
             )
@@ -125,7 +118,7 @@ async fn approve(State(state): State<AppState>, Query(p): Query<WindowParams>) -
         )
     };
     let outcome = p.outcome.as_deref().unwrap_or("cancel");
-    if TEST_CARDS.iter().any(|(o, _)| *o == outcome) {
+    if TEST_CARDS.iter().any(|(o, _, _)| *o == outcome) {
         let auth_key = auth_key_for(outcome, &new_id());
         Redirect::to(&join(
             success,

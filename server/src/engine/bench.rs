@@ -1,6 +1,7 @@
 //! `server bench engine`: stage sends per second through the whole engine
 //! (claim, ledger, provider, outcome), against the outbox provider's own
-//! cost, measured in one run on one database (`make bench`).
+//! cost, and silent charges per second through the sandbox against those
+//! stage sends, measured in one run on one database (`make bench`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,10 +10,12 @@ use chrono::{TimeZone, Utc};
 
 use super::Engine;
 use super::provider::{MessageProvider, OutboxProvider, OutgoingMessage};
+use crate::charging::Charger;
 use crate::clock::{ManualClock, SharedClock};
 use crate::domain::origin::{AllowedOrigins, Origin};
 use crate::domain::scenario::Channel;
 use crate::domain::token::{TokenHash, new_recovery_token};
+use crate::gateway::SandboxGateway;
 use crate::store::{FailedOrderSeed, Store, StoreError};
 
 pub struct EngineBench {
@@ -23,6 +26,10 @@ pub struct EngineBench {
     /// The same number of messages written straight to the outbox in
     /// batches of the engine's size: what the provider costs by itself.
     pub outbox_time: Duration,
+    /// Silent charges made (one per case: its D+1 retry, approved).
+    pub silent_charges: usize,
+    /// Time the engine took to make them (claim, PG call, record, notices).
+    pub charge_time: Duration,
 }
 
 impl EngineBench {
@@ -32,6 +39,10 @@ impl EngineBench {
 
     pub fn outbox_per_second(&self) -> f64 {
         self.stage_sends as f64 / self.outbox_time.as_secs_f64()
+    }
+
+    pub fn charges_per_second(&self) -> f64 {
+        self.silent_charges as f64 / self.charge_time.as_secs_f64()
     }
 }
 
@@ -73,6 +84,7 @@ pub async fn run(store: &Store, cases: usize) -> Result<EngineBench, StoreError>
                     failure_reason: "한도초과",
                     failed_at_ms: clock.now_ms(),
                     token: &TokenHash::of(&new_recovery_token()),
+                    payment_gateway: "UNKNOWN",
                 },
             )
             .await?;
@@ -121,10 +133,26 @@ pub async fn run(store: &Store, cases: usize) -> Result<EngineBench, StoreError>
         }
     }
     let outbox_time = t.elapsed();
+
+    // Silent retries: the messages ran out (the scenario paused every
+    // subscription), each case's D+1 retry is due; an engine that charges
+    // makes them all through the sandbox, each approved (a win-back).
+    let charging = Engine::new(store.clone(), shared.clone(), provider)
+        .await?
+        .with_charger(Charger {
+            store: store.clone(),
+            gateway: Arc::new(SandboxGateway::default()),
+            clock: shared.clone(),
+        });
+    let t = Instant::now();
+    let silent_charges = charging.run_due(usize::MAX).await?;
+    let charge_time = t.elapsed();
     Ok(EngineBench {
         cases,
         stage_sends,
         engine_time,
         outbox_time,
+        silent_charges,
+        charge_time,
     })
 }

@@ -19,11 +19,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::StreamExt;
+
+use crate::charging::{Charged, Charger};
 use crate::clock::SharedClock;
+use crate::domain::case::ChargeSource;
 use crate::domain::origin::AllowedOrigins;
+use crate::domain::retry::{self, Stop};
 use crate::domain::scenario::{Scenario, Step};
 use crate::domain::token::{TokenHash, link_token};
-use crate::store::{DueCase, StageOutcome, StageResult, StageStart, StageState, Store, StoreError};
+use crate::store::{
+    DueCase, DueRetry, StageOutcome, StageResult, StageStart, StageState, Store, StoreError,
+};
 use provider::{OutgoingMessage, SendError, SharedProvider};
 
 /// How long a claimed case is a worker's alone; longer than any send.
@@ -42,6 +49,12 @@ pub const MAX_ATTEMPTS: i64 = 5;
 /// (`MessageProvider::batch_limit`), so that a batch ends within its lease.
 pub const BATCH: usize = 1024;
 
+/// Silent charges claimed together, and how many go to the PG at once: a
+/// batch of PG calls (each up to the PG's 30 s timeout) must end within
+/// `SEND_BUDGET`.
+pub const CHARGE_BATCH: usize = 64;
+pub const CHARGE_CONCURRENCY: usize = 16;
+
 #[derive(Clone)]
 pub struct Engine {
     store: Store,
@@ -55,6 +68,9 @@ pub struct Engine {
     scenarios: Arc<Mutex<HashMap<Option<i64>, Arc<Scenario>>>>,
     /// `SEND_BUDGET`, shorter in tests.
     send_budget: Duration,
+    /// Silent retries and the resolver of unknown outcomes; `None` runs
+    /// messages only.
+    charger: Option<Charger>,
 }
 
 impl Engine {
@@ -79,7 +95,16 @@ impl Engine {
             .into(),
             scenarios: Arc::default(),
             send_budget: SEND_BUDGET,
+            charger: None,
         })
+    }
+
+    /// Makes the engine charge: due silent retries, chosen dates, and
+    /// charges whose outcome stayed unknown, each pass before the stages
+    /// (a stage on a charge's day waits for its outcome).
+    pub fn with_charger(mut self, charger: Charger) -> Engine {
+        self.charger = Some(charger);
+        self
     }
 
     /// Cuts a batch's sends off sooner than `SEND_BUDGET` (tests).
@@ -92,6 +117,9 @@ impl Engine {
     /// returns how many stage steps were taken.
     pub async fn run_due(&self, max: usize) -> Result<usize, StoreError> {
         let mut done = 0;
+        if let Some(charger) = &self.charger {
+            done += self.run_charges(charger, max).await?;
+        }
         while done < max {
             let now = self.clock.now().timestamp_millis();
             let deadline = tokio::time::Instant::now() + self.send_budget;
@@ -106,6 +134,85 @@ impl Engine {
             self.run_batch(batch, deadline).await?;
         }
         Ok(done)
+    }
+
+    /// Resolves charges of unknown outcome, then makes due silent charges,
+    /// until none is left (or `max` were handled). A batch's PG calls run
+    /// `CHARGE_CONCURRENCY` at a time and stop being awaited at the send
+    /// budget: a charge cut off there stays pending and the resolver sends
+    /// it again with its own key, so a slow PG cannot hold a case past its
+    /// lease.
+    async fn run_charges(&self, charger: &Charger, max: usize) -> Result<usize, StoreError> {
+        let mut done = 0;
+        while done < max {
+            let limit = (max - done).min(CHARGE_BATCH) as i64;
+            let resolved = charger.resolve_stale(limit).await?;
+            done += resolved.len();
+            let now = self.clock.now().timestamp_millis();
+            let due = self.store.claim_due_retries(now, LEASE_MS, limit).await?;
+            if due.is_empty() && resolved.is_empty() {
+                break;
+            }
+            done += due.len();
+            let deadline = tokio::time::Instant::now() + self.send_budget;
+            let work = futures_util::stream::iter(due)
+                .map(|retry| self.silent_charge(charger, retry))
+                .buffer_unordered(CHARGE_CONCURRENCY)
+                .collect::<Vec<_>>();
+            match tokio::time::timeout_at(deadline, work).await {
+                Ok(results) => {
+                    for (case_id, r) in results {
+                        // One case's trouble must not hold up the others.
+                        if let Err(e) = r {
+                            tracing::error!(error = %e, case_id, "silent charge failed");
+                        }
+                    }
+                }
+                Err(_) => tracing::warn!(
+                    "silent charges ran past their budget; the resolver resends the unfinished ones"
+                ),
+            }
+        }
+        Ok(done)
+    }
+
+    /// One due silent charge, unless the order cannot be charged here.
+    async fn silent_charge(
+        &self,
+        charger: &Charger,
+        due: DueRetry,
+    ) -> (i64, Result<(), StoreError>) {
+        (due.case_id, self.try_silent_charge(charger, &due).await)
+    }
+
+    async fn try_silent_charge(&self, charger: &Charger, due: &DueRetry) -> Result<(), StoreError> {
+        let now = self.clock.now().timestamp_millis();
+        if due.has_billing_key == 0 {
+            return self
+                .store
+                .stop_retries(due.case_id, Stop::NoBillingKey, now)
+                .await;
+        }
+        if !charger.gateway.can_charge(&due.payment_gateway) {
+            tracing::warn!(
+                case_id = due.case_id,
+                payment_gateway = %due.payment_gateway,
+                "no adapter for the order's payment gateway; not retried"
+            );
+            return self
+                .store
+                .stop_retries(due.case_id, Stop::NoAdapter, now)
+                .await;
+        }
+        let source = due
+            .source
+            .as_deref()
+            .and_then(|s| ChargeSource::parse(s).ok())
+            .unwrap_or(ChargeSource::Retry);
+        if charger.charge(due.case_id, source).await? == Charged::Paid {
+            tracing::info!(case_id = due.case_id, %source, "recovered by a silent charge");
+        }
+        Ok(())
     }
 
     /// Cases per pass: as many as the provider can send within a lease.
@@ -134,13 +241,23 @@ impl Engine {
         let now = self.clock.now().timestamp_millis();
         let mut ends = Vec::new();
         let mut sends = Vec::new();
+        let mut postponed = Vec::new();
         for case in &batch {
+            // A silent charge later today goes first; the message follows
+            // only if it fails.
+            if self.charger.is_some()
+                && let Some(at) = retry::defer_stage(now, case.next_retry_at)
+            {
+                postponed.push((case.id, at));
+                continue;
+            }
             let scenario = self.scenario(case.scenario_id).await?;
             match scenario.step(case.next_stage) {
                 Step::End(action) => ends.push((case, action)),
                 Step::Send { stage, channel } => sends.push((case, scenario, stage, channel)),
             }
         }
+        self.store.postpone_stages(&postponed).await?;
         if !ends.is_empty() {
             for id in self.store.end_cases(&ends, now).await? {
                 tracing::info!(case_id = id, "scenario ended without recovery");
@@ -266,6 +383,7 @@ impl Engine {
             failed_on: &failed_on,
             stage,
             last_stage: stage as usize == scenario.stages.len(),
+            new_card: case.needs_new_card,
             link: &link,
         });
         let last_stage = stage as usize == scenario.stages.len();

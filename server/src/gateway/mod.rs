@@ -8,6 +8,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::domain::decline::{CodeSource, Decline, classify};
+
 pub use sandbox::SandboxGateway;
 pub use toss::{TossConfig, TossGateway};
 
@@ -76,6 +78,14 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 pub trait PaymentGateway: Send + Sync + 'static {
     fn charge(&self, req: ChargeRequest) -> BoxFuture<'_, Result<Receipt, ChargeError>>;
+    /// Asks the PG whether a charge with this idempotency key (our PG order
+    /// id) went through: `Some` with its receipt if it did, `None` if the
+    /// PG has no approved payment for it. Settles an unknown outcome
+    /// without sending anything.
+    fn lookup(
+        &self,
+        idempotency_key: String,
+    ) -> BoxFuture<'_, Result<Option<Receipt>, ChargeError>>;
     /// Starts card registration.
     fn billing_auth(&self, req: &BillingAuthRequest) -> BillingAuthLaunch;
     /// Exchanges the one-time `authKey` from the card window for a billing key.
@@ -86,6 +96,15 @@ pub trait PaymentGateway: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<IssuedKey, ChargeError>>;
     /// True for gateways that move no real money; the page shows a banner.
     fn is_sandbox(&self) -> bool;
+    /// What a decline code of this gateway says about retrying. Toss's
+    /// table by default (the sandbox speaks Toss's codes).
+    fn classify(&self, code: &str) -> Decline {
+        classify(CodeSource::Toss, code)
+    }
+    /// Whether this adapter can charge billing keys of an order with this
+    /// `paymentGateway` (StepPay's names): a key issued by another PG is
+    /// never sent here, and such a case is never retried.
+    fn can_charge(&self, payment_gateway: &str) -> bool;
 }
 
 pub type SharedGateway = Arc<dyn PaymentGateway>;

@@ -11,10 +11,25 @@ use super::{
     PaymentGateway, Receipt,
 };
 
-/// Billing keys with a fixed outcome. Any other key succeeds.
+/// Billing keys with a fixed outcome, one for each decline class (they
+/// answer with Toss's codes, so Toss's table classifies them). Any other
+/// key succeeds.
+/// Soft, over the limit or out of balance: retried on a payday.
 pub const KEY_INSUFFICIENT_FUNDS: &str = "sandbox_insufficient_funds";
+/// Soft, the card's daily count used up: retried tomorrow.
+pub const KEY_DAILY_LIMIT: &str = "sandbox_daily_limit";
+/// Soft, the card company in maintenance: retried after the night window.
+pub const KEY_MAINTENANCE: &str = "sandbox_maintenance";
+/// Soft, a passing failure at the card company: retried soon.
+pub const KEY_CARD_COMPANY_ERROR: &str = "sandbox_card_company_error";
+/// Hard: the card expired; retries stop and the messages ask for a new card.
 pub const KEY_EXPIRED_CARD: &str = "sandbox_expired_card";
+/// Setup: the billing key does not match our customer key; retries stop
+/// for the partner and the operator is told.
+pub const KEY_SETUP_ERROR: &str = "sandbox_setup_error";
+/// Unknown: the card company refused without saying why; a few retries.
 pub const KEY_DO_NOT_HONOR: &str = "sandbox_do_not_honor";
+/// No answer at all (the outcome is unknown; nothing was charged).
 pub const KEY_NETWORK_ERROR: &str = "sandbox_network_error";
 /// The PG charges, but the answer is lost (a timeout after approval): the
 /// first request for an idempotency key reports the outcome unknown, a
@@ -22,14 +37,52 @@ pub const KEY_NETWORK_ERROR: &str = "sandbox_network_error";
 /// would charge again, which is what tests look for.
 pub const KEY_TIMEOUT_AFTER_APPROVAL: &str = "sandbox_timeout_after_approval";
 
-/// The test cards the sandbox card window offers: (outcome, card label).
-/// The outcome travels in the auth key and picks the billing key.
-pub const TEST_CARDS: &[(&str, &str)] = &[
-    ("ok", "테스트카드 4242*"),
-    ("insufficient_funds", "테스트카드 9995*"),
-    ("expired_card", "테스트카드 0069*"),
-    ("do_not_honor", "테스트카드 0002*"),
-    ("network_error", "테스트카드 0119*"),
+/// The test cards the sandbox card window offers: (outcome, card label,
+/// what it does). The outcome travels in the auth key and picks the
+/// billing key (`sandbox_<outcome>`, or a fresh succeeding key for `ok`).
+pub const TEST_CARDS: &[(&str, &str, &str)] = &[
+    ("ok", "테스트카드 4242*", "승인"),
+    (
+        "insufficient_funds",
+        "테스트카드 9995*",
+        "한도초과: 월급날 재시도",
+    ),
+    (
+        "daily_limit",
+        "테스트카드 9987*",
+        "하루 횟수 초과: 다음 날 재시도",
+    ),
+    (
+        "maintenance",
+        "테스트카드 9979*",
+        "카드사 점검: 점검 후 재시도",
+    ),
+    (
+        "card_company_error",
+        "테스트카드 0051*",
+        "카드사 오류: 곧 재시도",
+    ),
+    (
+        "expired_card",
+        "테스트카드 0069*",
+        "유효기간 만료: 새 카드 필요",
+    ),
+    (
+        "setup_error",
+        "테스트카드 0044*",
+        "가맹점 설정 오류: 재시도 중단",
+    ),
+    (
+        "do_not_honor",
+        "테스트카드 0002*",
+        "승인 거절: 몇 번만 재시도",
+    ),
+    ("network_error", "테스트카드 0119*", "네트워크 오류"),
+    (
+        "timeout_after_approval",
+        "테스트카드 0127*",
+        "승인 후 응답 유실",
+    ),
 ];
 
 /// The auth key the sandbox window hands back for a test card.
@@ -57,9 +110,22 @@ impl SandboxGateway {
             reason: reason.into(),
         };
         match req.billing_key.as_str() {
-            KEY_INSUFFICIENT_FUNDS => Err(declined("INSUFFICIENT_FUNDS", "한도초과")),
-            KEY_EXPIRED_CARD => Err(declined("EXPIRED_CARD", "유효기간 만료")),
-            KEY_DO_NOT_HONOR => Err(declined("DO_NOT_HONOR", "카드사 승인 거절")),
+            KEY_INSUFFICIENT_FUNDS => Err(declined("REJECT_CARD_PAYMENT", "한도초과")),
+            KEY_DAILY_LIMIT => Err(declined(
+                "EXCEED_MAX_DAILY_PAYMENT_COUNT",
+                "하루 결제 횟수를 넘었어요",
+            )),
+            KEY_MAINTENANCE => Err(declined("NOT_AVAILABLE_PAYMENT", "카드사 점검 시간이에요")),
+            KEY_CARD_COMPANY_ERROR => Err(declined(
+                "FAILED_CARD_COMPANY_RESPONSE",
+                "카드사 응답이 없어요",
+            )),
+            KEY_EXPIRED_CARD => Err(declined("INVALID_CARD_EXPIRATION", "유효기간 만료")),
+            KEY_SETUP_ERROR => Err(declined(
+                "NOT_MATCHES_CUSTOMER_KEY",
+                "결제를 처리할 수 없어요",
+            )),
+            KEY_DO_NOT_HONOR => Err(declined("REJECT_CARD_COMPANY", "카드사 승인 거절")),
             KEY_NETWORK_ERROR => Err(ChargeError::Unavailable("sandbox network error".into())),
             _ => Ok(Receipt {
                 gateway_ref: format!("sandbox_{}", req.idempotency_key),
@@ -80,8 +146,8 @@ impl SandboxGateway {
         };
         let label = TEST_CARDS
             .iter()
-            .find(|(o, _)| *o == outcome)
-            .map(|(_, label)| *label)
+            .find(|(o, _, _)| *o == outcome)
+            .map(|(_, label, _)| *label)
             .ok_or_else(invalid)?;
         if nonce.is_empty() || !nonce.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(invalid());
@@ -125,6 +191,18 @@ impl PaymentGateway for SandboxGateway {
         })
     }
 
+    fn lookup(
+        &self,
+        idempotency_key: String,
+    ) -> BoxFuture<'_, Result<Option<Receipt>, ChargeError>> {
+        Box::pin(async move {
+            let seen = self.seen.lock().expect("sandbox lock");
+            Ok(seen.contains(&idempotency_key).then(|| Receipt {
+                gateway_ref: format!("sandbox_{idempotency_key}"),
+            }))
+        })
+    }
+
     fn billing_auth(&self, req: &BillingAuthRequest) -> BillingAuthLaunch {
         let query = serde_urlencoded::to_string([
             ("customerKey", req.customer_key.as_str()),
@@ -144,6 +222,11 @@ impl PaymentGateway for SandboxGateway {
     }
 
     fn is_sandbox(&self) -> bool {
+        true
+    }
+
+    /// The sandbox stands in for every PG.
+    fn can_charge(&self, _payment_gateway: &str) -> bool {
         true
     }
 }
@@ -171,10 +254,30 @@ mod tests {
             "a retry with the same key"
         );
         assert_eq!(g.charged_count(), 1, "one charge per idempotency key");
+        assert!(g.lookup("k1".into()).await.unwrap().is_some());
+        assert!(g.lookup("k2".into()).await.unwrap().is_none());
         assert!(matches!(
             g.charge(req(KEY_INSUFFICIENT_FUNDS)).await,
-            Err(ChargeError::Declined { code, .. }) if code == "INSUFFICIENT_FUNDS"
+            Err(ChargeError::Declined { code, .. }) if code == "REJECT_CARD_PAYMENT"
         ));
+        // One test card per decline class, classified by Toss's table.
+        use crate::domain::decline::{Decline, Wait};
+        for (key, class) in [
+            (KEY_INSUFFICIENT_FUNDS, Decline::Soft(Wait::Payday)),
+            (KEY_DAILY_LIMIT, Decline::Soft(Wait::NextDay)),
+            (KEY_MAINTENANCE, Decline::Soft(Wait::AfterMaintenance)),
+            (KEY_CARD_COMPANY_ERROR, Decline::Soft(Wait::Soon)),
+            (KEY_EXPIRED_CARD, Decline::Hard),
+            (KEY_SETUP_ERROR, Decline::Setup),
+            (KEY_DO_NOT_HONOR, Decline::Unknown),
+        ] {
+            match g.charge(req(key)).await {
+                Err(ChargeError::Declined { code, .. }) => {
+                    assert_eq!(g.classify(&code), class, "{key}")
+                }
+                other => panic!("{key}: {other:?}"),
+            }
+        }
         assert!(matches!(
             g.charge(req(KEY_EXPIRED_CARD)).await,
             Err(ChargeError::Declined { .. })

@@ -213,6 +213,58 @@ impl PaymentGateway for TossGateway {
         })
     }
 
+    /// `GET /v1/payments/orders/{orderId}`: the payment made for our order
+    /// id, if any. `DONE` is a charge; a payment not found (`404`
+    /// `NOT_FOUND_PAYMENT`) or ended otherwise is none; anything else
+    /// (in progress, errors) leaves the outcome unknown.
+    fn lookup(
+        &self,
+        idempotency_key: String,
+    ) -> BoxFuture<'_, Result<Option<Receipt>, ChargeError>> {
+        Box::pin(async move {
+            let url = format!(
+                "{}/v1/payments/orders/{}",
+                self.config.api_base.trim_end_matches('/'),
+                path_segment(&idempotency_key)
+            );
+            let res = self
+                .http
+                .get(url)
+                .header("Authorization", &self.authorization)
+                .send()
+                .await
+                .map_err(|e| {
+                    ChargeError::Unavailable(format!("toss lookup failed: {}", e.without_url()))
+                })?;
+            let status = res.status();
+            let bytes = res.bytes().await.map_err(|e| {
+                ChargeError::Unavailable(format!("toss lookup unreadable: {}", e.without_url()))
+            })?;
+            if status.is_success() {
+                let payment: PaymentBody = serde_json::from_slice(&bytes).map_err(|e| {
+                    ChargeError::Unavailable(format!(
+                        "toss lookup answered an unexpected body: {e}"
+                    ))
+                })?;
+                return match payment.status.as_str() {
+                    "DONE" => Ok(Some(Receipt {
+                        gateway_ref: payment.payment_key,
+                    })),
+                    "ABORTED" | "EXPIRED" | "CANCELED" => Ok(None),
+                    other => Err(ChargeError::Unavailable(format!("toss payment is {other}"))),
+                };
+            }
+            let error: Option<TossErrorBody> = serde_json::from_slice(&bytes).ok();
+            match (status.as_u16(), error) {
+                (404, Some(e)) if e.code == "NOT_FOUND_PAYMENT" => Ok(None),
+                (code, e) => Err(ChargeError::Unavailable(format!(
+                    "toss lookup answered {code}{}",
+                    e.map(|e| format!(" {}", e.code)).unwrap_or_default()
+                ))),
+            }
+        })
+    }
+
     fn billing_auth(&self, req: &BillingAuthRequest) -> BillingAuthLaunch {
         // Toss's window exists only as its JS SDK; this page opens it at once.
         BillingAuthLaunch::Page(format!(
@@ -252,6 +304,10 @@ impl PaymentGateway for TossGateway {
 
     fn is_sandbox(&self) -> bool {
         false
+    }
+
+    fn can_charge(&self, payment_gateway: &str) -> bool {
+        payment_gateway == "TOSS"
     }
 }
 

@@ -83,6 +83,7 @@ pub async fn run(store: &Store, n: usize) -> Result<NotifyBench, Box<dyn std::er
                     failure_reason: "한도초과",
                     failed_at_ms: now,
                     token: &TokenHash::of(&new_recovery_token()),
+                    payment_gateway: "UNKNOWN",
                 },
             )
             .await?;

@@ -1,39 +1,25 @@
-//! Recovery cases and the charges made against them.
+//! Recovery cases: what the page shows, and the customer's date and
+//! reminder choices. Charges are in `charges.rs`.
 
-use sqlx::FromRow;
+use sqlx::{Any, FromRow, Transaction};
 
 use super::events::{self, About};
 use super::{Store, StoreError};
-use crate::domain::event::{Event, SubsStatus};
+use crate::domain::case::CaseStatus;
+use crate::domain::event::Event;
 use crate::domain::origin::AllowedOrigins;
+use crate::domain::retry::Stop;
+use crate::domain::scenario::Scenario;
+use crate::domain::token::TokenHash;
 use crate::domain::token::TokenKey;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CaseStatus {
-    Open,
-    /// A charge is in flight; nobody else may start one.
-    Paying,
-    Recovered,
-    Canceled,
-}
-
-impl CaseStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CaseStatus::Open => "OPEN",
-            CaseStatus::Paying => "PAYING",
-            CaseStatus::Recovered => "RECOVERED",
-            CaseStatus::Canceled => "CANCELED",
-        }
-    }
-
-    fn parse(s: &str) -> CaseStatus {
-        match s {
-            "OPEN" => CaseStatus::Open,
-            "PAYING" => CaseStatus::Paying,
-            "RECOVERED" => CaseStatus::Recovered,
-            _ => CaseStatus::Canceled,
-        }
+/// A stored scenario version (`None`: the built-in default). A definition
+/// that no longer parses is an integrity error, never the default.
+pub(super) fn stored_scenario(definition: Option<&str>) -> Result<Scenario, StoreError> {
+    match definition {
+        None => Ok(Scenario::default()),
+        Some(json) => Scenario::parse(json)
+            .map_err(|_| StoreError::Integrity("stored scenario does not parse")),
     }
 }
 
@@ -63,8 +49,13 @@ pub struct CaseRecord {
     pub scenario: crate::domain::scenario::Scenario,
     /// Why the latest declined charge was declined, if the latest failed.
     pub last_decline: Option<String>,
-    /// A charge made through the page succeeded (not just closed by the partner).
+    /// A charge made here succeeded (not just closed by the partner).
     pub paid_here: bool,
+    /// Why silent retries stopped, if they did (a hard decline: the page
+    /// and the messages ask for a new card).
+    pub retry_stop: Option<Stop>,
+    /// The next silent charge, if one is planned.
+    pub next_retry_at_ms: Option<i64>,
 }
 
 #[derive(FromRow)]
@@ -89,28 +80,8 @@ struct CaseRow {
     scenario_definition: Option<String>,
     last_decline: Option<String>,
     paid_here: i64,
-}
-
-/// Exactly what a charge sends to the PG; stored with the charge when it is
-/// claimed, so a resend repeats it byte for byte.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChargeSpec {
-    pub idempotency_key: String,
-    pub amount: i64,
-    /// `None` when the order has no billing key (nothing can be charged).
-    pub billing_key: Option<String>,
-    pub customer_key: String,
-    pub order_name: String,
-}
-
-/// The result of trying to start a charge.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChargeClaim {
-    /// This caller owns the charge with this id and must send exactly this
-    /// (a retried charge keeps its first key, amount and billing key).
-    Claimed { charge_id: i64, spec: ChargeSpec },
-    /// Someone else is charging, or the case is closed.
-    Busy(CaseStatus),
+    retry_stop: Option<String>,
+    next_retry_at: Option<i64>,
 }
 
 impl Store {
@@ -133,7 +104,8 @@ impl Store {
                     (SELECT s.definition FROM scenarios s WHERE s.id = c.scenario_id) AS scenario_definition, \
                     (SELECT ch.failure_reason FROM charges ch WHERE ch.case_id = c.id \
                      ORDER BY ch.id DESC LIMIT 1) AS last_decline, \
-                    (SELECT COUNT(*) FROM charges ch WHERE ch.case_id = c.id AND ch.status = 'SUCCEEDED') AS paid_here \
+                    (SELECT COUNT(*) FROM charges ch WHERE ch.case_id = c.id AND ch.status = 'SUCCEEDED') AS paid_here, \
+                    c.retry_stop, c.next_retry_at \
              FROM recovery_cases c \
              JOIN partners p ON p.id = c.partner_id \
              JOIN orders o ON o.id = c.order_id \
@@ -146,9 +118,12 @@ impl Store {
         .bind(t.2)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| CaseRecord {
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        Ok(Some(CaseRecord {
             id: r.id,
-            status: CaseStatus::parse(&r.status),
+            status: CaseStatus::parse(&r.status)?,
             business_name: r.business_name,
             origins: AllowedOrigins::from_stored(&r.embed_origins),
             product_name: r.product_name.unwrap_or_default(),
@@ -164,289 +139,12 @@ impl Store {
             selected_date: r.selected_date,
             remind_count: r.remind_count,
             method_changed_at_ms: r.method_changed_at,
-            scenario: r
-                .scenario_definition
-                .and_then(|json| crate::domain::scenario::Scenario::parse(&json).ok())
-                .unwrap_or_default(),
+            scenario: stored_scenario(r.scenario_definition.as_deref())?,
             last_decline: r.last_decline,
             paid_here: r.paid_here > 0,
+            retry_stop: r.retry_stop.as_deref().map(Stop::parse).transpose()?,
+            next_retry_at_ms: r.next_retry_at,
         }))
-    }
-
-    /// Moves the case from OPEN to PAYING and records the attempt, in one
-    /// transaction. The conditional update is the lock: of any number of
-    /// concurrent callers exactly one sees a changed row.
-    ///
-    /// A case left PAYING by a charge whose outcome never got recorded (PG
-    /// timeout, process killed mid-charge) is taken over once the attempt is
-    /// older than `stale_before_ms`: the caller resends the same charge with
-    /// the same idempotency key, so the PG answers with the first outcome
-    /// instead of charging twice.
-    ///
-    /// The billing key, customer key, amount and order name are read inside
-    /// the claim's transaction, so a card change cannot slip in between.
-    pub async fn claim_charge(
-        &self,
-        case_id: i64,
-        idempotency_key: &str,
-        now_ms: i64,
-        stale_before_ms: i64,
-    ) -> Result<ChargeClaim, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let claimed = sqlx::query(
-            "UPDATE recovery_cases SET status = 'PAYING' WHERE id = $1 AND status = 'OPEN'",
-        )
-        .bind(case_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if claimed != 1 {
-            let status: (String,) =
-                sqlx::query_as("SELECT status FROM recovery_cases WHERE id = $1")
-                    .bind(case_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            let status = CaseStatus::parse(&status.0);
-            if status == CaseStatus::Paying {
-                // Take over a stale attempt: again a conditional update, so
-                // only one of several retrying callers wins.
-                type Stale = (
-                    i64,
-                    String,
-                    i64,
-                    Option<String>,
-                    Option<String>,
-                    Option<String>,
-                );
-                let stale: Option<Stale> = sqlx::query_as(
-                    "UPDATE charges SET attempted_at = $3 \
-                     WHERE id = (SELECT id FROM charges WHERE case_id = $1 AND status = 'PENDING' \
-                                 ORDER BY id DESC LIMIT 1) \
-                       AND COALESCE(attempted_at, created_at) < $2 \
-                     RETURNING id, idempotency_key, amount, billing_key, customer_key, order_name",
-                )
-                .bind(case_id)
-                .bind(stale_before_ms)
-                .bind(now_ms)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some((
-                    charge_id,
-                    idempotency_key,
-                    amount,
-                    billing_key,
-                    customer_key,
-                    order_name,
-                )) = stale
-                {
-                    tx.commit().await?;
-                    return Ok(ChargeClaim::Claimed {
-                        charge_id,
-                        spec: ChargeSpec {
-                            idempotency_key,
-                            amount,
-                            billing_key,
-                            customer_key: customer_key.unwrap_or_default(),
-                            order_name: order_name.unwrap_or_default(),
-                        },
-                    });
-                }
-            }
-            return Ok(ChargeClaim::Busy(status));
-        }
-        let (amount, billing_key, customer_key, product): (
-            i64,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        ) = sqlx::query_as(
-            "SELECT o.amount, o.id_key, o.billing_customer_key, \
-                        (SELECT pr.name FROM order_items oi JOIN prices pc ON pc.id = oi.price_id \
-                         JOIN products pr ON pr.id = pc.product_id WHERE oi.order_id = o.id \
-                         ORDER BY oi.price_id LIMIT 1) \
-                 FROM recovery_cases c JOIN orders o ON o.id = c.order_id WHERE c.id = $1",
-        )
-        .bind(case_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let spec = ChargeSpec {
-            idempotency_key: idempotency_key.to_owned(),
-            amount,
-            billing_key,
-            // Keys issued elsewhere (the partner's own PG integration) were
-            // not issued under one of ours; the case id stands in.
-            customer_key: customer_key.unwrap_or_else(|| format!("rb_case_{case_id}")),
-            order_name: product
-                .filter(|p| !p.trim().is_empty())
-                .unwrap_or_else(|| "정기 결제".to_owned()),
-        };
-        let (charge_id,): (i64,) = sqlx::query_as(
-            "INSERT INTO charges (case_id, idempotency_key, amount, status, created_at, attempted_at, \
-                                  billing_key, customer_key, order_name) \
-             VALUES ($1, $2, $3, 'PENDING', $4, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(case_id)
-        .bind(idempotency_key)
-        .bind(spec.amount)
-        .bind(now_ms)
-        .bind(&spec.billing_key)
-        .bind(&spec.customer_key)
-        .bind(&spec.order_name)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(ChargeClaim::Claimed { charge_id, spec })
-    }
-
-    /// Leaves a charge of unknown outcome pending (the case stays PAYING)
-    /// so the next attempt resends it with the same key; only the time of
-    /// this attempt is recorded.
-    pub async fn charge_outcome_unknown(
-        &self,
-        charge_id: i64,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE charges SET attempted_at = $2 WHERE id = $1 AND status = 'PENDING'")
-            .bind(charge_id)
-            .bind(now_ms)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Records a successful charge: the charge, the case and the order change
-    /// together or not at all. Returns false when the case was closed while
-    /// the charge was in flight (the partner canceled or settled it): then
-    /// the partner's decision stands and the charge is marked for refund.
-    pub async fn complete_charge(
-        &self,
-        case_id: i64,
-        charge_id: i64,
-        gateway_ref: &str,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        // Only a still-pending charge is recorded: a slow first attempt that
-        // answers after a resend already recorded the same charge (same key,
-        // same PG answer) changes nothing.
-        let pending = sqlx::query(
-            "UPDATE charges SET status = 'SUCCEEDED', gateway_ref = $2 WHERE id = $1 AND status = 'PENDING'",
-        )
-        .bind(charge_id)
-        .bind(gateway_ref)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !pending {
-            let (status,): (String,) = sqlx::query_as("SELECT status FROM charges WHERE id = $1")
-                .bind(charge_id)
-                .fetch_one(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            return Ok(status == "SUCCEEDED");
-        }
-        let recovered = sqlx::query(
-            "UPDATE recovery_cases SET status = 'RECOVERED', closed_at = $2, next_stage_at = NULL \
-             WHERE id = $1 AND status = 'PAYING'",
-        )
-        .bind(case_id)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !recovered {
-            sqlx::query("UPDATE charges SET status = 'NEEDS_REFUND' WHERE id = $1")
-                .bind(charge_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if recovered {
-            sqlx::query(
-                "UPDATE orders SET status = 'PAID', payment_date = $2, error_code = NULL, error_message = NULL \
-                 WHERE id = (SELECT order_id FROM recovery_cases WHERE id = $1)",
-            )
-            .bind(case_id)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
-            let (amount, payment_info): (i64, Option<String>) = sqlx::query_as(
-                "SELECT ch.amount, o.payment_info FROM charges ch JOIN recovery_cases c ON c.id = ch.case_id \
-                 JOIN orders o ON o.id = c.order_id WHERE ch.id = $1",
-            )
-            .bind(charge_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            events::record(
-                &mut tx,
-                About::Case(case_id),
-                &[
-                    Event::payment_completed(
-                        gateway_ref,
-                        amount,
-                        payment_info.as_deref().unwrap_or(""),
-                    ),
-                    Event::case_closed("RECOVERED", SubsStatus::Renewed),
-                ],
-                now_ms,
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(recovered)
-    }
-
-    /// Records a declined charge and reopens the case for another try.
-    pub async fn fail_charge(
-        &self,
-        case_id: i64,
-        charge_id: i64,
-        reason: &str,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        let pending = sqlx::query(
-            "UPDATE charges SET status = 'FAILED', failure_reason = $2 WHERE id = $1 AND status = 'PENDING'",
-        )
-        .bind(charge_id)
-        .bind(reason)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if pending == 0 {
-            // Recorded already by another attempt of the same charge.
-            tx.commit().await?;
-            return Ok(());
-        }
-        sqlx::query(
-            "UPDATE recovery_cases SET status = 'OPEN' WHERE id = $1 AND status = 'PAYING'",
-        )
-        .bind(case_id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Status of every charge of a case, oldest first (tests and audits).
-    pub async fn charge_statuses(&self, case_id: i64) -> Result<Vec<String>, StoreError> {
-        let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT status FROM charges WHERE case_id = $1 ORDER BY id")
-                .bind(case_id)
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows.into_iter().map(|(s,)| s).collect())
-    }
-
-    /// Number of successful charges for a case (tests and audits).
-    pub async fn successful_charges(&self, case_id: i64) -> Result<i64, StoreError> {
-        let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM charges WHERE case_id = $1 AND status = 'SUCCEEDED'",
-        )
-        .bind(case_id)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(n)
     }
 }
 
@@ -464,8 +162,10 @@ impl Store {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
+        // An ended case takes a new card too: a win-back.
         let open = sqlx::query(
-            "UPDATE recovery_cases SET method_changed_at = $2 WHERE id = $1 AND status = 'OPEN'",
+            "UPDATE recovery_cases SET method_changed_at = $2, retry_stop = NULL \
+             WHERE id = $1 AND status IN ('OPEN', 'ENDED')",
         )
         .bind(case_id)
         .bind(now_ms)
@@ -492,6 +192,8 @@ impl Store {
                 now_ms,
             )
             .await?;
+            // A new key: a fresh budget, no old declines.
+            super::charges::replan(&mut tx, case_id, now_ms).await?;
         }
         tx.commit().await?;
         Ok(open)
@@ -526,6 +228,8 @@ impl Store {
                 now_ms,
             )
             .await?;
+            // The chosen date is charged at 10:00 that day.
+            super::charges::replan(&mut tx, case_id, now_ms).await?;
         }
         tx.commit().await?;
         Ok(changed)
@@ -605,4 +309,78 @@ impl Store {
         .await?;
         Ok(row.map(|(o,)| AllowedOrigins::from_stored(&o)))
     }
+}
+
+/// A failed order's new case: every way a case opens (a failed order, `POST
+/// /recovery`, the demo seed) goes through `open_case`.
+pub(super) struct OpenCase<'a> {
+    pub partner_id: i64,
+    pub order_id: i64,
+    pub subscription_id: Option<i64>,
+    pub token: &'a TokenHash,
+    pub failed_at_ms: i64,
+    pub now_ms: i64,
+}
+
+/// Opens a case for the order unless one is open (the partial unique index
+/// settles a race), in the caller's transaction: the partner's current
+/// scenario pinned, stage 1 due at once, the order's own failure code and
+/// message as the case's, its first silent retry planned, and the
+/// `recovery started` notice. Returns the new case's id.
+pub(super) async fn open_case(
+    tx: &mut Transaction<'_, Any>,
+    c: &OpenCase<'_>,
+) -> Result<Option<i64>, StoreError> {
+    // An ended case of the same order would go on retrying beside the new
+    // one: the new case supersedes it (one charge path per order).
+    let superseded: Vec<(i64,)> = sqlx::query_as(
+        "UPDATE recovery_cases SET status = 'CANCELED', closed_at = $2, next_retry_at = NULL, \
+                next_retry_source = NULL, retry_stop = $3 \
+         WHERE order_id = $1 AND status = 'ENDED' RETURNING id",
+    )
+    .bind(c.order_id)
+    .bind(c.now_ms)
+    .bind(Stop::Superseded.as_str())
+    .fetch_all(&mut **tx)
+    .await?;
+    for (old,) in superseded {
+        let status = events::subscription_status(tx, About::Case(old))
+            .await?
+            .unwrap_or(crate::domain::event::SubsStatus::Grace);
+        events::record(
+            tx,
+            About::Case(old),
+            &[Event::case_closed("SUPERSEDED", status)],
+            c.now_ms,
+        )
+        .await?;
+    }
+    let opened: Option<(i64,)> = sqlx::query_as(concat!(
+        "INSERT INTO recovery_cases (partner_id, order_id, subscription_id, token_hash, status, failed_at, \
+                                     failure_code, failure_reason, next_stage_at, opened_at, scenario_id) \
+         SELECT $1, $2, $3, $4, 'OPEN', $5, error_code, error_message, $6, $6, ",
+        current_scenario_id!(),
+        " FROM orders WHERE id = $2 \
+         ON CONFLICT (order_id) WHERE status IN ('OPEN', 'PAYING') DO NOTHING RETURNING id",
+    ))
+    .bind(c.partner_id)
+    .bind(c.order_id)
+    .bind(c.subscription_id)
+    .bind(&c.token.0)
+    .bind(c.failed_at_ms)
+    .bind(c.now_ms)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((case_id,)) = opened else {
+        return Ok(None);
+    };
+    events::record(
+        tx,
+        About::Case(case_id),
+        &[events::recovery_started()],
+        c.now_ms,
+    )
+    .await?;
+    super::charges::replan(tx, case_id, c.now_ms).await?;
+    Ok(Some(case_id))
 }

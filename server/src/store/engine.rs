@@ -11,6 +11,7 @@ use super::{
     placeholders,
 };
 use crate::domain::event::{Event, Subject, SubsStatus};
+use crate::domain::retry::Stop;
 use crate::domain::scenario::{EndAction, Scenario};
 use crate::domain::token::{TokenHash, TokenKey};
 
@@ -33,6 +34,10 @@ pub struct DueCase {
     /// What the case's notices carry (and its subscription) (ids that never change once the case
     /// is open, so reading them at the claim is reading them at the send).
     pub subject: Subject,
+    /// The next silent charge: a stage due the same day waits for it.
+    pub next_retry_at: Option<i64>,
+    /// The key was declined for good: the message asks for a new card.
+    pub needs_new_card: bool,
 }
 
 #[derive(FromRow)]
@@ -54,12 +59,14 @@ struct DueRow {
     partner_order_id: String,
     partner_subscription_id: Option<String>,
     partner_customer_id: String,
+    next_retry_at: Option<i64>,
+    retry_stop: Option<String>,
 }
 
 /// Open cases, due at their next stage.
 const CASES: WorkQueue = WorkQueue {
     table: "recovery_cases",
-    status: "OPEN",
+    waiting: "status = 'OPEN'",
     due_column: "next_stage_at",
 };
 
@@ -92,6 +99,8 @@ impl From<DueRow> for DueCase {
             customer_phone: r.customer_phone,
             product_name: r.product_name,
             amount: r.amount,
+            next_retry_at: r.next_retry_at,
+            needs_new_card: r.retry_stop.as_deref() == Some(Stop::HardDecline.as_str()),
         }
     }
 }
@@ -166,7 +175,7 @@ impl Store {
             Some((id, version, json)) => (
                 Some(id),
                 version,
-                Scenario::parse(&json).unwrap_or_default(),
+                super::cases::stored_scenario(Some(&json))?,
             ),
             None => (None, 0, Scenario::default()),
         })
@@ -181,7 +190,7 @@ impl Store {
             .bind(id)
             .fetch_one(&self.pool)
             .await?;
-        Ok(Scenario::parse(&json).unwrap_or_default())
+        super::cases::stored_scenario(Some(&json))
     }
 
     /// Stores a new version of the partner's scenario; open cases keep theirs.
@@ -229,7 +238,7 @@ impl Store {
                          JOIN products pr ON pr.id = pc.product_id WHERE oi.order_id = o.id \
                          ORDER BY oi.price_id LIMIT 1) AS product_name, \
                         o.amount, o.id AS order_id, o.partner_order_id, s.partner_subscription_id, \
-                        cu.partner_customer_id \
+                        cu.partner_customer_id, c.next_retry_at, c.retry_stop \
                  FROM {due} JOIN recovery_cases c ON c.id = due.id \
                  JOIN partners p ON p.id = c.partner_id \
                  JOIN orders o ON o.id = c.order_id JOIN customers cu ON cu.id = o.customer_id \
@@ -402,6 +411,28 @@ impl Store {
         Ok(())
     }
 
+    /// Moves stages that fell on a silent charge's day to just after it
+    /// (`domain::retry::defer_stage`): the message goes only if the charge
+    /// fails. `(case, new due time)`; only open cases move.
+    pub async fn postpone_stages(&self, moves: &[(i64, i64)]) -> Result<(), StoreError> {
+        if moves.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for (case_id, at) in moves {
+            sqlx::query(
+                "UPDATE recovery_cases SET next_stage_at = $2, lease_until = NULL \
+                 WHERE id = $1 AND status = 'OPEN'",
+            )
+            .bind(case_id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// No stage recovered these payments: close each case and pause or
     /// cancel its subscription, together. Returns the cases that ended here
     /// (not those closed in the meantime).
@@ -418,8 +449,8 @@ impl Store {
         for chunk in ends.chunks(IDS_PER_STATEMENT) {
             let ids: Vec<i64> = chunk.iter().map(|(c, _)| c.id).collect();
             let rows: Vec<(i64,)> = sqlx::query_as(&format!(
-                "UPDATE recovery_cases SET status = 'ENDED', closed_at = $1, next_stage_at = NULL, \
-                        lease_until = NULL \
+                "UPDATE recovery_cases SET status = 'ENDED', closed_at = $1, ended_at = $1, \
+                        next_stage_at = NULL, lease_until = NULL \
                  WHERE id IN ({}) AND status = 'OPEN' RETURNING id",
                 id_list(&ids)
             ))
@@ -431,6 +462,25 @@ impl Store {
         }
         let ended: Vec<&(&DueCase, EndAction)> =
             ends.iter().filter(|(c, _)| ended.contains(&c.id)).collect();
+        // A paused subscription keeps its silent retries (a success
+        // reactivates it); a canceled one is charged only when the customer
+        // asks, on the page.
+        let canceled: Vec<i64> = ended
+            .iter()
+            .filter(|(_, a)| *a == EndAction::Cancel)
+            .map(|(c, _)| c.id)
+            .collect();
+        for chunk in canceled.chunks(IDS_PER_STATEMENT) {
+            sqlx::query(&format!(
+                "UPDATE recovery_cases SET next_retry_at = NULL, next_retry_source = NULL, retry_stop = $1 \
+                 WHERE id IN ({})",
+                id_list(chunk)
+            ))
+            .persistent(false)
+            .bind(Stop::SubscriptionCanceled.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
         for action in [EndAction::Pause, EndAction::Cancel] {
             let subscriptions: Vec<i64> = ended
                 .iter()

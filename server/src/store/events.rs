@@ -234,7 +234,7 @@ const EVENT_COLUMNS: &str = "id, partner_id, webhook_id, type, tid, sequence, bo
 /// Notices waiting for delivery, due at their next attempt.
 const EVENTS: WorkQueue = WorkQueue {
     table: "events",
-    status: "PENDING",
+    waiting: "status = 'PENDING'",
     due_column: "next_attempt_at",
 };
 

@@ -176,37 +176,24 @@ impl Store {
             .await?;
         // A concurrent call may have opened the case since the check above
         // (Postgres runs both); the partial unique index settles it.
-        let inserted: Option<(i64,)> = sqlx::query_as(concat!(
-            "INSERT INTO recovery_cases (partner_id, order_id, subscription_id, token_hash, status, failed_at, \
-                                         failure_code, failure_reason, next_stage_at, opened_at, scenario_id) \
-             SELECT $1, $2, $3, $4, 'OPEN', $5, error_code, error_message, $5, $5, \
-                    ",
-            current_scenario_id!(),
-            " FROM orders WHERE id = $2 \
-             ON CONFLICT (order_id) WHERE status IN ('OPEN', 'PAYING') DO NOTHING RETURNING id",
-        ))
-        .bind(partner_id)
-        .bind(order_id)
-        .bind(subscription_id)
-        .bind(&link_token.0)
-        .bind(now_ms)
-        .fetch_optional(&mut *tx)
+        let inserted = super::cases::open_case(
+            &mut tx,
+            &super::cases::OpenCase {
+                partner_id,
+                order_id,
+                subscription_id: Some(subscription_id),
+                token: link_token,
+                failed_at_ms: now_ms,
+                now_ms,
+            },
+        )
         .await?;
         let recovery = match inserted {
-            Some((case_id,)) => {
-                events::record(
-                    &mut tx,
-                    About::Case(case_id),
-                    &[events::recovery_started()],
-                    now_ms,
-                )
-                .await?;
-                Recovery {
-                    case_id,
-                    next_stage_at_ms: Some(now_ms),
-                    created: true,
-                }
-            }
+            Some(case_id) => Recovery {
+                case_id,
+                next_stage_at_ms: Some(now_ms),
+                created: true,
+            },
             None => {
                 let (case_id, next): (i64, Option<i64>) = sqlx::query_as(
                     "SELECT id, next_stage_at FROM recovery_cases \
@@ -257,7 +244,9 @@ enum Owner {
     Subscription(i64),
 }
 
-/// Closes the owner's open cases; returns their ids.
+/// Closes the owner's cases that are not closed yet (an ended one too:
+/// the partner settled it); returns their ids. A charge still pending on one
+/// is resolved by the resolver, and flagged for refund if it went through.
 async fn close_cases(
     tx: &mut Transaction<'_, Any>,
     owner: Owner,
@@ -266,13 +255,13 @@ async fn close_cases(
 ) -> Result<Vec<i64>, StoreError> {
     let (sql, id) = match owner {
         Owner::Order(id) => (
-            "UPDATE recovery_cases SET status = $2, closed_at = $3, next_stage_at = NULL \
-             WHERE order_id = $1 AND status IN ('OPEN', 'PAYING') RETURNING id",
+            "UPDATE recovery_cases SET status = $2, closed_at = $3, next_stage_at = NULL, next_retry_at = NULL \
+             WHERE order_id = $1 AND status IN ('OPEN', 'PAYING', 'ENDED') RETURNING id",
             id,
         ),
         Owner::Subscription(id) => (
-            "UPDATE recovery_cases SET status = $2, closed_at = $3, next_stage_at = NULL \
-             WHERE subscription_id = $1 AND status IN ('OPEN', 'PAYING') RETURNING id",
+            "UPDATE recovery_cases SET status = $2, closed_at = $3, next_stage_at = NULL, next_retry_at = NULL \
+             WHERE subscription_id = $1 AND status IN ('OPEN', 'PAYING', 'ENDED') RETURNING id",
             id,
         ),
     };

@@ -39,6 +39,7 @@ macro_rules! current_scenario_id {
 }
 
 mod cases;
+mod charges;
 mod customers;
 mod engine;
 mod events;
@@ -61,7 +62,9 @@ use sqlx::{AnyPool, Executor};
 
 use crate::domain::token::TokenKey;
 
-pub use cases::{CaseRecord, CaseStatus, ChargeClaim};
+pub use crate::domain::case::CaseStatus;
+pub use cases::CaseRecord;
+pub use charges::{ChargeClaim, ChargeFailure, ChargeSpec, DueRetry, StaleCharge};
 pub use customers::CustomerRecord;
 pub use engine::{DueCase, StageOutcome, StageResult, StageStart, StageState};
 pub use events::{AttemptOutcome, AttemptRow, DueEvent, EventRow, NextStep};
@@ -82,9 +85,9 @@ pub use upsert::UpsertOutcome;
 /// own constants, never input: they are written into the SQL.
 pub(crate) struct WorkQueue {
     pub table: &'static str,
-    /// The status of rows waiting for work.
-    pub status: &'static str,
-    /// When a row is due (indexed for rows in `status`).
+    /// SQL: which rows wait for work (`status = 'OPEN'`).
+    pub waiting: &'static str,
+    /// When a row is due (indexed for waiting rows).
     pub due_column: &'static str,
 }
 
@@ -148,6 +151,10 @@ pub enum StoreError {
     /// Stored data broke an invariant the schema cannot express.
     #[error("data integrity: {0}")]
     Integrity(&'static str),
+    /// Stored text that is none of ours (a status, a class): never read as
+    /// a default.
+    #[error("data integrity: {0}")]
+    UnknownText(#[from] crate::domain::case::UnknownText),
     #[error("unsupported DATABASE_URL {0:?}: use sqlite://path or postgres://...")]
     UnsupportedUrl(String),
 }
@@ -231,7 +238,7 @@ impl Store {
     /// Claims up to `limit` due rows of a work queue for `lease_ms`, oldest
     /// due first, and reads them with `select` in the same transaction: no
     /// other worker (or instance) takes them until the lease ends. `select`
-    /// reads `FROM {due}`, the ids picked: rows in `queue.status`, due
+    /// reads `FROM {due}`, the ids picked: rows `queue.waiting`, due
     /// (`due_column <= now`) and not leased, in the due index's order;
     /// Postgres locks them and skips rows another transaction holds (`FOR
     /// UPDATE SKIP LOCKED`), SQLite has one writer (`BEGIN IMMEDIATE`).
@@ -251,7 +258,7 @@ impl Store {
     {
         let WorkQueue {
             table,
-            status,
+            waiting,
             due_column,
         } = queue;
         let lock = match self.backend {
@@ -259,7 +266,7 @@ impl Store {
             Backend::Sqlite => "",
         };
         let due = format!(
-            "(SELECT id FROM {table} WHERE status = '{status}' AND {due_column} <= $1 \
+            "(SELECT id FROM {table} WHERE {waiting} AND {due_column} <= $1 \
                AND (lease_until IS NULL OR lease_until < $1) \
              ORDER BY {due_column} LIMIT $2 {lock}) AS due"
         );

@@ -29,6 +29,10 @@ pub struct OrderView {
     pub items: Vec<(PriceRecord, ProductRecord, i64)>,
     /// When the open recovery case's next stage is due; `None` without one.
     pub retry_at_ms: Option<i64>,
+    /// What recovered the order, if a charge of ours did: the charge's
+    /// source (`retry`, `page`, `method_change`, `scheduled_date`), its
+    /// number among the case's charges, and the stage it followed.
+    pub recovery: Option<(String, i64, i64)>,
 }
 
 /// A reference in the order that is not the partner's.
@@ -183,11 +187,21 @@ impl Store {
         .bind(order_id)
         .fetch_optional(&self.pool)
         .await?;
+        let recovery: Option<(String, i64, i64)> = sqlx::query_as(
+            "SELECT ch.source, \
+                    (SELECT COUNT(*) FROM charges a WHERE a.case_id = ch.case_id AND a.id <= ch.id), ch.stage \
+             FROM charges ch JOIN recovery_cases c ON c.id = ch.case_id \
+             WHERE c.order_id = $1 AND ch.status = 'SUCCEEDED' ORDER BY ch.id DESC LIMIT 1",
+        )
+        .bind(order_id)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(Some(OrderView {
             order,
             customer,
             items,
             retry_at_ms: retry.and_then(|(t,)| t),
+            recovery,
         }))
     }
 }
@@ -243,32 +257,17 @@ async fn open_case(
     link_token: &TokenHash,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    // An order already being recovered keeps its case (partial unique index).
-    let opened: Option<(i64,)> = sqlx::query_as(concat!(
-        "INSERT INTO recovery_cases (partner_id, order_id, subscription_id, token_hash, status, failed_at, \
-                                     failure_code, failure_reason, next_stage_at, opened_at, scenario_id) \
-         VALUES ($1, $2, $3, $4, 'OPEN', $5, $6, $7, $8, $8, ",
-        current_scenario_id!(),
-        ") ON CONFLICT (order_id) WHERE status IN ('OPEN', 'PAYING') DO NOTHING RETURNING id",
-    ))
-    .bind(partner_id)
-    .bind(order_id)
-    .bind(o.subscription_id)
-    .bind(&link_token.0)
-    .bind(o.payment_date_ms.unwrap_or(now_ms))
-    .bind(&o.error_code)
-    .bind(&o.error_message)
-    .bind(now_ms)
-    .fetch_optional(&mut **tx)
-    .await?;
-    if let Some((case_id,)) = opened {
-        super::events::record(
-            tx,
-            super::events::About::Case(case_id),
-            &[super::events::recovery_started()],
+    super::cases::open_case(
+        tx,
+        &super::cases::OpenCase {
+            partner_id,
+            order_id,
+            subscription_id: o.subscription_id,
+            token: link_token,
+            failed_at_ms: o.payment_date_ms.unwrap_or(now_ms),
             now_ms,
-        )
-        .await?;
-    }
+        },
+    )
+    .await?;
     Ok(())
 }

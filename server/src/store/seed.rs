@@ -19,6 +19,8 @@ pub struct FailedOrderSeed<'a> {
     pub failed_at_ms: i64,
     /// Hash of the recovery-link token the caller generated.
     pub token: &'a TokenHash,
+    /// The order's `paymentGateway` (StepPay's names), e.g. `TOSS`.
+    pub payment_gateway: &'a str,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -95,7 +97,7 @@ impl Store {
             "INSERT INTO orders (partner_id, partner_order_id, customer_id, subscription_id, amount, \
                                  amount_returned, status, payment_gateway, id_key, payment_info, \
                                  error_code, error_message, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 0, 'PAYMENT_FAILURE', 'UNKNOWN', $6, $7, 'DECLINED', $8, $9) \
+             VALUES ($1, $2, $3, $4, $5, 0, 'PAYMENT_FAILURE', $10, $6, $7, 'DECLINED', $8, $9) \
              RETURNING id",
         )
         .bind(partner_id)
@@ -107,6 +109,7 @@ impl Store {
         .bind(s.payment_info)
         .bind(s.failure_reason)
         .bind(now)
+        .bind(s.payment_gateway)
         .fetch_one(&mut *tx)
         .await?;
         sqlx::query("INSERT INTO order_items (order_id, price_id, quantity) VALUES ($1, $2, 1)")
@@ -114,28 +117,19 @@ impl Store {
             .bind(price_id)
             .execute(&mut *tx)
             .await?;
-        let (case_id,): (i64,) = sqlx::query_as(concat!(
-            "INSERT INTO recovery_cases (partner_id, order_id, subscription_id, token_hash, status, \
-                                         failed_at, failure_code, failure_reason, next_stage_at, opened_at, scenario_id) \
-             VALUES ($1, $2, $3, $4, 'OPEN', $5, 'DECLINED', $6, $5, $5, ",
-            current_scenario_id!(),
-            ") RETURNING id",
-        ))
-        .bind(partner_id)
-        .bind(order_id)
-        .bind(subscription_id)
-        .bind(&s.token.0)
-        .bind(now)
-        .bind(s.failure_reason)
-        .fetch_one(&mut *tx)
-        .await?;
-        super::events::record(
+        let case_id = super::cases::open_case(
             &mut tx,
-            super::events::About::Case(case_id),
-            &[super::events::recovery_started()],
-            now,
+            &super::cases::OpenCase {
+                partner_id,
+                order_id,
+                subscription_id: Some(subscription_id),
+                token: s.token,
+                failed_at_ms: now,
+                now_ms: now,
+            },
         )
-        .await?;
+        .await?
+        .ok_or(StoreError::Integrity("a new order already had a case"))?;
         tx.commit().await?;
         Ok(DemoCase { case_id, order_id })
     }

@@ -19,7 +19,14 @@ use rebound::store::{FailedOrderSeed, PartnerRecord, Store};
 use sqlx::Connection;
 
 pub mod receiver;
+pub mod scripted_gateway;
 pub mod sens_fake;
+pub mod toss_fake;
+
+use rebound::charging::Charger;
+use rebound::engine::Engine;
+use rebound::engine::provider::OutboxProvider;
+use scripted_gateway::ScriptedGateway;
 
 pub const PARTNER_ORIGIN: &str = "http://localhost:3001";
 pub const OTHER_PARTNER_ORIGIN: &str = "https://shop.example.com";
@@ -32,6 +39,11 @@ pub struct TestApp {
     pub browser: reqwest::Client,
     /// The sandbox gateway, unless the test chose another one.
     pub gateway: Arc<SandboxGateway>,
+    /// The gateway the app charges through (the sandbox, the scripted one,
+    /// or the test's own).
+    pub charging_gateway: SharedGateway,
+    /// The scripted gateway, when the builder asked for it.
+    pub scripted: Option<Arc<ScriptedGateway>>,
     pub clock: Arc<ManualClock>,
     /// A partner with origins `PARTNER_ORIGIN` and `OTHER_PARTNER_ORIGIN`.
     pub partner: PartnerRecord,
@@ -93,11 +105,55 @@ pub async fn fresh_database(dir: &tempfile::TempDir) -> (String, Option<(String,
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(None).await
+    TestApp::builder().spawn().await
 }
 
 /// `spawn_app` with another payment gateway than the sandbox.
 pub async fn spawn_app_with(gateway: Option<SharedGateway>) -> TestApp {
+    let mut b = TestApp::builder();
+    b.gateway = gateway;
+    b.spawn().await
+}
+
+/// How a test's app is put together: `TestApp::builder().scripted_gateway().spawn()`.
+#[derive(Default)]
+pub struct TestAppBuilder {
+    gateway: Option<SharedGateway>,
+    scripted: Option<Option<&'static str>>,
+}
+
+impl TestApp {
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder::default()
+    }
+}
+
+impl TestAppBuilder {
+    /// Charges through `gateway` instead of the sandbox.
+    pub fn gateway(mut self, gateway: SharedGateway) -> Self {
+        self.gateway = Some(gateway);
+        self
+    }
+
+    /// Charges through a `ScriptedGateway` on the test clock (`app.scripted()`).
+    pub fn scripted_gateway(mut self) -> Self {
+        self.scripted = Some(None);
+        self
+    }
+
+    /// A scripted gateway that charges only orders of this `paymentGateway`.
+    pub fn scripted_gateway_for(mut self, payment_gateway: &'static str) -> Self {
+        self.scripted = Some(Some(payment_gateway));
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        spawn(self).await
+    }
+}
+
+async fn spawn(builder: TestAppBuilder) -> TestApp {
+    let gateway = builder.gateway;
     let dir = tempfile::tempdir().expect("temp dir");
     let (database_url, pg_database) = fresh_database(&dir).await;
     let config = Config::from_lookup(|k| match k {
@@ -112,8 +168,19 @@ pub async fn spawn_app_with(gateway: Option<SharedGateway>) -> TestApp {
         Utc.with_ymd_and_hms(2026, 11, 22, 4, 5, 0).unwrap(),
     ));
     let sandbox = Arc::new(SandboxGateway::default());
-    let gateway = gateway.unwrap_or_else(|| sandbox.clone() as SharedGateway);
-    let app = Application::build(config, clock.clone(), gateway)
+    let scripted = builder.scripted.map(|only| {
+        let g = ScriptedGateway::new(clock.clone());
+        Arc::new(match only {
+            Some(name) => g.only_for(name),
+            None => g,
+        })
+    });
+    let gateway = match (&scripted, gateway) {
+        (Some(s), _) => s.clone() as SharedGateway,
+        (None, Some(g)) => g,
+        (None, None) => sandbox.clone() as SharedGateway,
+    };
+    let app = Application::build(config, clock.clone(), gateway.clone())
         .await
         .expect("build app");
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -133,6 +200,8 @@ pub async fn spawn_app_with(gateway: Option<SharedGateway>) -> TestApp {
             .build()
             .expect("client"),
         gateway: sandbox,
+        charging_gateway: gateway,
+        scripted,
         clock,
         partner,
         secret,
@@ -172,6 +241,28 @@ pub struct SeededCase {
 
 /// A failed 10,000원 order whose billing key the sandbox treats as `id_key`.
 pub async fn seed_case(app: &TestApp, id_key: &str) -> SeededCase {
+    let failed_at = Utc
+        .with_ymd_and_hms(2026, 11, 22, 4, 5, 0)
+        .unwrap()
+        .timestamp_millis();
+    seed_case_at(app, id_key, failed_at).await
+}
+
+/// Korean wall time as Unix ms (tests speak in the customer's time).
+pub fn kst(y: i32, m: u32, d: u32, h: u32, min: u32) -> i64 {
+    rebound::clock::kst()
+        .with_ymd_and_hms(y, m, d, h, min, 0)
+        .unwrap()
+        .timestamp_millis()
+}
+
+/// `MM-DD HH:MM` in Korean time.
+pub fn kst_short(ms: i64) -> String {
+    rebound::clock::kst_text(ms, "%m-%d %H:%M")
+}
+
+/// `seed_case` for a payment that failed at `failed_at_ms`.
+pub async fn seed_case_at(app: &TestApp, id_key: &str, failed_at_ms: i64) -> SeededCase {
     let token = new_recovery_token();
     let partner_order_id = format!("order-{}", new_id());
     let seeded = app
@@ -189,11 +280,9 @@ pub async fn seed_case(app: &TestApp, id_key: &str) -> SeededCase {
                 id_key,
                 payment_info: "신한카드 1234*",
                 failure_reason: "한도초과",
-                failed_at_ms: Utc
-                    .with_ymd_and_hms(2026, 11, 22, 4, 5, 0)
-                    .unwrap()
-                    .timestamp_millis(),
+                failed_at_ms,
                 token: &TokenHash::of(&token),
+                payment_gateway: "UNKNOWN",
             },
         )
         .await
@@ -207,6 +296,108 @@ pub async fn seed_case(app: &TestApp, id_key: &str) -> SeededCase {
 }
 
 impl TestApp {
+    /// The scripted gateway (the builder must have asked for it).
+    pub fn scripted(&self) -> &ScriptedGateway {
+        self.scripted
+            .as_deref()
+            .expect("TestApp::builder().scripted_gateway()")
+    }
+
+    /// The scenario engine with the outbox provider, charging through the
+    /// app's gateway (silent retries, chosen dates, the resolver).
+    pub async fn engine(&self) -> Engine {
+        self.message_engine().await.with_charger(Charger {
+            store: self.store.clone(),
+            gateway: self.charging_gateway.clone(),
+            clock: self.clock.clone(),
+        })
+    }
+
+    /// The scenario engine with the outbox provider, sending messages only
+    /// (no silent charges): for tests of message timing.
+    pub async fn message_engine(&self) -> Engine {
+        let provider = Arc::new(OutboxProvider {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+        });
+        Engine::new(self.store.clone(), self.clock.clone(), provider)
+            .await
+            .expect("engine")
+    }
+
+    /// Moves the test clock to `at_ms` (never back).
+    pub fn set_time(&self, at_ms: i64) {
+        let now = self.clock.now_ms();
+        if at_ms > now {
+            self.clock
+                .advance(chrono::Duration::milliseconds(at_ms - now));
+        }
+    }
+
+    /// Runs the engine at every moment it has work, up to `until_ms`, as the
+    /// worker would, then leaves the clock at `until_ms`.
+    pub async fn run_engine_until(&self, engine: &Engine, until_ms: i64) {
+        for _ in 0..10_000 {
+            match self.store.next_work_at().await.expect("next work") {
+                Some(at) if at <= until_ms => {
+                    self.set_time(at);
+                    engine.run_due(10_000).await.expect("engine pass");
+                }
+                _ => break,
+            }
+        }
+        self.set_time(until_ms);
+        engine.run_due(10_000).await.expect("engine pass");
+    }
+
+    /// `run_engine_until` `days` after now.
+    pub async fn advance_days(&self, engine: &Engine, days: i64) {
+        let until = self.clock.now_ms() + days * 86_400_000;
+        self.run_engine_until(engine, until).await;
+    }
+
+    /// The customer presses pay on the recovery page; returns where the
+    /// page sends them (`303` location).
+    pub async fn pay(&self, token: &str) -> String {
+        let res = self
+            .browser
+            .post(self.url("/embed/recovery/action/pay"))
+            .form(&[("token", token), ("origin", PARTNER_ORIGIN)])
+            .send()
+            .await
+            .expect("pay request");
+        assert_eq!(res.status(), 303, "the page answers a pay with a redirect");
+        res.headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The recovery page's HTML for a token.
+    pub async fn page(&self, path: &str, token: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .query(&[("token", token), ("origin", PARTNER_ORIGIN)])
+            .send()
+            .await
+            .expect("page request")
+            .text()
+            .await
+            .expect("page body")
+    }
+
+    /// The partner's notices' bodies, oldest first.
+    pub async fn notices(&self) -> Vec<serde_json::Value> {
+        self.store
+            .list_events(self.partner.id, 0, 0, 10_000)
+            .await
+            .expect("events")
+            .into_iter()
+            .map(|e| serde_json::from_str(&e.body).expect("notice body"))
+            .collect()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -219,6 +410,36 @@ impl TestApp {
             .send()
             .await
             .expect("request")
+    }
+
+    /// A partner API call with this app's token: its status and JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .header("Secret-Token", &self.secret);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        (status, res.json().await.expect("a JSON answer"))
+    }
+
+    /// POSTs a create and expects `201 Created`; returns the record.
+    pub async fn created(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let (status, record) = self.call(reqwest::Method::POST, path, Some(&body)).await;
+        assert_eq!(
+            status,
+            reqwest::StatusCode::CREATED,
+            "{path} {body}: {record}"
+        );
+        record
     }
 
     /// POSTs JSON with this app's partner token.

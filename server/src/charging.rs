@@ -1,0 +1,237 @@
+//! The one way money moves: the recovery page, a card change, the engine's
+//! silent retries and the resolver of unknown outcomes all charge through
+//! [`Charger`], which claims the case (one winner), sends exactly what it
+//! claimed to the gateway and records the outcome with its retry plan.
+
+use crate::clock::SharedClock;
+use crate::domain::case::{CaseStatus, ChargeSource};
+use crate::domain::decline::{Decline, Wait};
+use crate::domain::token::new_id;
+use crate::gateway::{ChargeError, ChargeRequest, SharedGateway};
+use crate::store::{ChargeClaim, ChargeFailure, ChargeSpec, StaleCharge, Store, StoreError};
+
+/// A charge whose outcome is unknown may be resent (same idempotency key)
+/// after this long; shorter than any PG's own request timeout would risk
+/// two requests in flight at once.
+pub const CHARGE_RETRY_AFTER_MS: i64 = 60_000;
+
+/// What a charge came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Charged {
+    Paid,
+    /// Declined; the case is payable again and its next retry planned.
+    Declined(Decline),
+    /// The PG's answer was lost: the charge stays pending and is resent
+    /// with the same key (the resolver, or the next attempt).
+    Unknown,
+    /// Someone else is charging, or the case is closed.
+    Busy(CaseStatus),
+    /// The customer pressed pay too often today.
+    DailyLimit,
+    /// The charge went through for a case closed meanwhile: flagged for
+    /// refund, and the partner told.
+    ClosedMeanwhile,
+}
+
+#[derive(Clone)]
+pub struct Charger {
+    pub store: Store,
+    pub gateway: SharedGateway,
+    pub clock: SharedClock,
+}
+
+impl Charger {
+    fn now(&self) -> i64 {
+        self.clock.now().timestamp_millis()
+    }
+
+    /// Charges the case's amount with the order's billing key, once however
+    /// many callers arrive: the first claims the case, the rest see it busy
+    /// (or take over a charge whose outcome was never recorded, and resend
+    /// it with its own key).
+    pub async fn charge(&self, case_id: i64, source: ChargeSource) -> Result<Charged, StoreError> {
+        let now = self.now();
+        let key = format!("rb-{case_id}-{}", new_id());
+        match self
+            .store
+            .claim_charge(case_id, &key, source, now, now - CHARGE_RETRY_AFTER_MS)
+            .await?
+        {
+            ChargeClaim::Claimed { charge_id, spec } => self.send(case_id, charge_id, spec).await,
+            ChargeClaim::Busy(status) => Ok(Charged::Busy(status)),
+            ChargeClaim::DailyLimit => Ok(Charged::DailyLimit),
+        }
+    }
+
+    /// Settles up to `limit` charges whose outcome has been unknown for a
+    /// minute, whether or not the customer comes back: the PG is asked
+    /// for the payment by our order id; found, it is recorded (and flagged
+    /// for refund if the partner closed the case meanwhile); not found, the
+    /// charge failed without charging and the case plans its next try. When
+    /// the PG cannot say, a charge its case still waits for is sent again
+    /// with its own key (the PG answers with the first outcome); one of a
+    /// closed case is never sent again (that could be its first charge),
+    /// only looked up later. Returns each case and what came of it.
+    pub async fn resolve_stale(&self, limit: i64) -> Result<Vec<(i64, Charged)>, StoreError> {
+        let now = self.now();
+        let stale = self
+            .store
+            .claim_stale_charges(now, now - CHARGE_RETRY_AFTER_MS, limit)
+            .await?;
+        let results = futures_util::future::join_all(
+            stale
+                .into_iter()
+                .map(|c| async move { (c.case_id, self.resolve(c).await) }),
+        )
+        .await;
+        let mut out = Vec::with_capacity(results.len());
+        for (case_id, r) in results {
+            match r {
+                Ok(charged) => out.push((case_id, charged)),
+                // One case's trouble must not hold up the others.
+                Err(e) => tracing::error!(error = %e, case_id, "resolving a charge failed"),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn resolve(&self, stale: StaleCharge) -> Result<Charged, StoreError> {
+        let StaleCharge {
+            charge_id,
+            case_id,
+            spec,
+            case_paying,
+        } = stale;
+        tracing::info!(case_id, charge_id, "settling a charge of unknown outcome");
+        match self.gateway.lookup(spec.idempotency_key.clone()).await {
+            Ok(Some(receipt)) => {
+                self.record_paid(case_id, charge_id, &receipt.gateway_ref)
+                    .await
+            }
+            Ok(None) => {
+                self.store
+                    .fail_charge(
+                        case_id,
+                        charge_id,
+                        &ChargeFailure {
+                            code: Some("NOT_CHARGED"),
+                            decline: Decline::Soft(Wait::Soon),
+                            reason: "결제가 처리되지 않았어요",
+                        },
+                        self.now(),
+                    )
+                    .await?;
+                Ok(Charged::Declined(Decline::Soft(Wait::Soon)))
+            }
+            Err(e) if case_paying => {
+                tracing::warn!(error = %e, case_id, "the PG cannot say; sending the same charge again");
+                self.send(case_id, charge_id, spec).await
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, case_id, "the PG cannot say; asking again later");
+                self.store
+                    .charge_outcome_unknown(charge_id, self.now())
+                    .await?;
+                Ok(Charged::Unknown)
+            }
+        }
+    }
+
+    /// Records an approved charge.
+    async fn record_paid(
+        &self,
+        case_id: i64,
+        charge_id: i64,
+        gateway_ref: &str,
+    ) -> Result<Charged, StoreError> {
+        let recorded = self
+            .store
+            .complete_charge(case_id, charge_id, gateway_ref, self.now())
+            .await?;
+        if recorded {
+            tracing::info!(case_id, charge_id, "case recovered by payment");
+            Ok(Charged::Paid)
+        } else {
+            // The partner closed the case while the charge was in flight:
+            // their decision stands and the charge row is marked
+            // NEEDS_REFUND for the operator (the partner is told).
+            tracing::error!(
+                case_id,
+                charge_id,
+                "charged a case closed meanwhile; refund needed"
+            );
+            Ok(Charged::ClosedMeanwhile)
+        }
+    }
+
+    /// Sends exactly the claimed charge and records what the PG said.
+    async fn send(
+        &self,
+        case_id: i64,
+        charge_id: i64,
+        spec: ChargeSpec,
+    ) -> Result<Charged, StoreError> {
+        let Some(billing_key) = spec.billing_key else {
+            self.store
+                .fail_charge(
+                    case_id,
+                    charge_id,
+                    &ChargeFailure {
+                        code: None,
+                        decline: Decline::Unknown,
+                        reason: "등록된 결제 수단이 없어요",
+                    },
+                    self.now(),
+                )
+                .await?;
+            return Ok(Charged::Declined(Decline::Unknown));
+        };
+        let request = ChargeRequest {
+            billing_key,
+            customer_key: spec.customer_key,
+            amount: spec.amount,
+            order_name: spec.order_name,
+            idempotency_key: spec.idempotency_key,
+        };
+        match self.gateway.charge(request).await {
+            Ok(receipt) => {
+                self.record_paid(case_id, charge_id, &receipt.gateway_ref)
+                    .await
+            }
+            Err(ChargeError::Declined { code, reason }) => {
+                let decline = self.gateway.classify(&code);
+                if decline == Decline::Setup {
+                    // Not the customer's card: our keys or settings at the
+                    // PG. Retries stop for the partner until fixed.
+                    tracing::error!(
+                        case_id,
+                        code,
+                        "the payment gateway refused our configuration; silent retries stop for this partner"
+                    );
+                } else {
+                    tracing::info!(case_id, code, class = %decline.class(), "charge declined");
+                }
+                self.store
+                    .fail_charge(
+                        case_id,
+                        charge_id,
+                        &ChargeFailure {
+                            code: Some(&code),
+                            decline,
+                            reason: &reason,
+                        },
+                        self.now(),
+                    )
+                    .await?;
+                Ok(Charged::Declined(decline))
+            }
+            Err(ChargeError::Unavailable(e)) => {
+                tracing::warn!(error = %e, case_id, "charge outcome unknown; will resend");
+                self.store
+                    .charge_outcome_unknown(charge_id, self.now())
+                    .await?;
+                Ok(Charged::Unknown)
+            }
+        }
+    }
+}
