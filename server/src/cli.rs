@@ -184,10 +184,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::SeedDemo { demo_port, id_key } => {
             let store = Store::connect(&config.database_url).await?;
+            // The demo server's time: after `dev advance`, a case seeded at
+            // wall time would be days old, its retries long due.
+            let dev_clock = crate::clock::DevClock::default();
+            dev_clock.set_offset_ms(store.dev_clock_offset_ms().await?);
             let (partner, secret) =
-                demo::ensure_partner(&store, clock.as_ref(), &demo::default_origins(demo_port))
-                    .await?;
-            let order = demo::seed_case(&store, clock.as_ref(), &partner, &id_key).await?;
+                demo::ensure_partner(&store, &dev_clock, &demo::default_origins(demo_port)).await?;
+            let order = demo::seed_case(&store, &dev_clock, &partner, &id_key).await?;
             println!("demo partner Secret-Token: {secret}");
             println!("recovery token: {}", order.token);
             println!("partner order id: {}", order.partner_order_id);

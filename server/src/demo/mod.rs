@@ -53,6 +53,15 @@ pub async fn seed_case(
 ) -> Result<SeededOrder, StoreError> {
     let token = new_recovery_token();
     let now = clock.now().timestamp_millis();
+    // Each demo customer gets their own copy of a sandbox test card, as
+    // each real customer has their own billing key (a per-key retry budget
+    // counts one customer's tries, not every demo's).
+    let id_key = if id_key.starts_with("sandbox_") {
+        format!("{id_key}.{}", &crate::domain::token::new_id()[..8])
+    } else {
+        id_key.to_owned()
+    };
+    let id_key = id_key.as_str();
     // Unique even for two seeds in the same millisecond (the e2e tests seed fast).
     let order_id = format!("demo-{now}-{}", &crate::domain::token::new_id()[..8]);
     store

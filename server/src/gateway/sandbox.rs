@@ -13,7 +13,10 @@ use super::{
 
 /// Billing keys with a fixed outcome, one for each decline class (they
 /// answer with Toss's codes, so Toss's table classifies them). Any other
-/// key succeeds.
+/// key succeeds. A key may carry a suffix after a dot
+/// (`sandbox_expired_card.k3x9`): each customer's key is their own, as a
+/// real PG's are, so a per-key retry budget counts one customer's tries;
+/// the part before the dot picks the outcome.
 /// Soft, over the limit or out of balance: retried on a payday.
 pub const KEY_INSUFFICIENT_FUNDS: &str = "sandbox_insufficient_funds";
 /// Soft, the card's daily count used up: retried tomorrow.
@@ -104,12 +107,17 @@ impl SandboxGateway {
         self.seen.lock().expect("sandbox lock").len()
     }
 
+    /// The test card a billing key stands for (the part before any dot).
+    fn card(billing_key: &str) -> &str {
+        billing_key.split('.').next().unwrap_or_default()
+    }
+
     fn outcome(req: &ChargeRequest) -> Result<Receipt, ChargeError> {
         let declined = |code: &str, reason: &str| ChargeError::Declined {
             code: code.into(),
             reason: reason.into(),
         };
-        match req.billing_key.as_str() {
+        match Self::card(&req.billing_key) {
             KEY_INSUFFICIENT_FUNDS => Err(declined("REJECT_CARD_PAYMENT", "한도초과")),
             KEY_DAILY_LIMIT => Err(declined(
                 "EXCEED_MAX_DAILY_PAYMENT_COUNT",
@@ -154,7 +162,7 @@ impl SandboxGateway {
         }
         let billing_key = match outcome {
             "ok" => format!("sandbox_ok_{nonce}"),
-            other => format!("sandbox_{other}"),
+            other => format!("sandbox_{other}.{nonce}"),
         };
         Ok(IssuedKey {
             billing_key,
@@ -166,7 +174,7 @@ impl SandboxGateway {
 impl PaymentGateway for SandboxGateway {
     fn charge(&self, req: ChargeRequest) -> BoxFuture<'_, Result<Receipt, ChargeError>> {
         Box::pin(async move {
-            if req.billing_key == KEY_TIMEOUT_AFTER_APPROVAL {
+            if Self::card(&req.billing_key) == KEY_TIMEOUT_AFTER_APPROVAL {
                 let first = self
                     .seen
                     .lock()
@@ -306,7 +314,11 @@ mod tests {
             .issue_billing_key(auth_key_for("expired_card", "n2"), "c1".into())
             .await
             .unwrap();
-        assert_eq!(declining.billing_key, KEY_EXPIRED_CARD);
+        assert_eq!(declining.billing_key, format!("{KEY_EXPIRED_CARD}.n2"));
+        assert!(matches!(
+            g.charge(req(&declining.billing_key)).await,
+            Err(ChargeError::Declined { code, .. }) if code == "INVALID_CARD_EXPIRATION"
+        ));
         for bad in [
             "",
             "sandbox_auth.ok.",
