@@ -8,139 +8,31 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
+use common::processes::{self, Seeds, Setup, dev_now, start_server as start_server_with};
 use common::receiver::Receiver;
 use common::sens_fake::{FakeSens, Faults};
-use rebound::domain::origin::{AllowedOrigins, Origin};
-use rebound::domain::retry::RetryPolicy;
-use rebound::domain::scenario::Scenario;
-use rebound::domain::token::{TokenHash, TokenKey, new_recovery_token};
-use rebound::store::{FailedOrderSeed, Store};
+use rebound::domain::token::TokenKey;
 
 const HOUR_MS: i64 = 3_600_000;
 
-struct Setup {
-    store: Store,
-    partner_id: i64,
-    database_url: String,
-    cases: Vec<i64>,
-    _dir: tempfile::TempDir,
-    drop_pg: Option<(String, String)>,
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        if let Some((base, name)) = self.drop_pg.take() {
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .ok()?;
-                rt.block_on(async {
-                    use sqlx::Connection;
-                    let mut conn = sqlx::postgres::PgConnection::connect(&base).await.ok()?;
-                    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await
-                        .ok()
-                })
-            })
-            .join();
-        }
-    }
-}
-
-/// A fresh database with `n` failed orders, each customer with their own
-/// phone number, all failed at the dev clock's start.
+/// `n` cases on the sandbox's success key, with silent retries off: these
+/// tests are about messages (`retry_processes.rs` crashes servers during
+/// charges).
 async fn setup(n: usize) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let (database_url, drop_pg) = common::fresh_database(&dir).await;
-    let store = Store::connect(&database_url).await.unwrap();
-    let origins = AllowedOrigins::new(vec![Origin::parse("https://shop.example.com").unwrap()]);
-    let partner = store
-        .create_partner(
-            "crash",
-            "크래시 상점",
-            &origins,
-            &TokenHash::of(&new_recovery_token()),
-            0,
-        )
-        .await
-        .unwrap();
-    // These tests are about messages: silent retries (which would recover
-    // the sandbox's cases at D+1) are off; `retry_processes.rs` crashes
-    // servers during charges.
-    let messages_only = Scenario {
-        retries: RetryPolicy {
-            enabled: false,
-            ..RetryPolicy::default()
-        },
-        ..Scenario::default()
-    };
-    store
-        .add_scenario_version(partner.id, &messages_only, 0)
-        .await
-        .unwrap();
-    let now = chrono::Utc::now().timestamp_millis();
-    let mut cases = Vec::with_capacity(n);
-    for i in 0..n {
-        let case = store
-            .seed_failed_order(
-                partner.id,
-                &FailedOrderSeed {
-                    partner_customer_id: &format!("c-{i}"),
-                    customer_name: "김길동",
-                    customer_phone: &format!("010{i:08}"),
-                    product_name: "프리미엄 멤버십",
-                    product_image_url: None,
-                    amount: 10_000,
-                    partner_order_id: &format!("o-{i}"),
-                    id_key: "sandbox_success",
-                    payment_info: "신한카드 1234*",
-                    failure_reason: "한도초과",
-                    failed_at_ms: now,
-                    token: &TokenHash::of(&new_recovery_token()),
-                    payment_gateway: "UNKNOWN",
-                },
-            )
-            .await
-            .unwrap();
-        cases.push(case.case_id);
-    }
-    Setup {
-        store,
-        partner_id: partner.id,
-        database_url,
-        cases,
-        _dir: dir,
-        drop_pg,
-    }
+    processes::setup(Seeds {
+        cases: n,
+        id_key: &|_| "sandbox_success".to_owned(),
+        payment_gateway: "UNKNOWN",
+        scenario: Some(common::messages_only_scenario()),
+    })
+    .await
 }
 
 fn start_server(database_url: &str, fake: &FakeSens) -> Child {
     start_server_with(database_url, &fake.env())
-}
-
-fn start_server_with(database_url: &str, env: &[(&'static str, String)]) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_server"));
-    cmd.arg("serve")
-        .env("DATABASE_URL", database_url)
-        .env("REBOUND_LISTEN", "127.0.0.1:0")
-        .env("REBOUND_DEV_CLOCK", "1")
-        .env("REBOUND_ENGINE_POLL_MS", "20")
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.spawn().expect("start the server binary")
-}
-
-async fn dev_now(store: &Store) -> i64 {
-    chrono::Utc::now().timestamp_millis() + store.dev_clock_offset_ms().await.unwrap()
 }
 
 /// Moves the dev clock a stage (3 days) ahead whenever the running servers

@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{PARTNER_ORIGIN, seed_case, spawn_app_with};
+use common::{PARTNER_ORIGIN, TestApp, seed_case};
 use rebound::gateway::{ChargeError, ChargeRequest, PaymentGateway, TossConfig, TossGateway};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -106,7 +106,10 @@ async fn issues_billing_keys_from_auth_keys() {
 #[tokio::test]
 async fn the_page_changes_method_and_pays_through_toss() {
     let (base, fake) = start_fake().await;
-    let app = spawn_app_with(Some(Arc::new(toss(&base, SECRET)))).await;
+    let app = TestApp::builder()
+        .gateway(Arc::new(toss(&base, SECRET)))
+        .spawn()
+        .await;
     let case = seed_case(&app, "bk_reject").await;
     let form = [
         ("token", case.token.as_str()),

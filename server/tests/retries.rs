@@ -9,8 +9,7 @@ use common::scripted_gateway::Answer;
 use common::{TestApp, kst, kst_short, seed_case, seed_case_at, spawn_app};
 use rebound::domain::case::{ChargeSource, ChargeStatus};
 use rebound::domain::decline::DeclineClass;
-use rebound::domain::retry::{RetryPolicy, Stop};
-use rebound::domain::scenario::Scenario;
+use rebound::domain::retry::Stop;
 use rebound::gateway::sandbox::{
     KEY_CARD_COMPANY_ERROR, KEY_DO_NOT_HONOR, KEY_EXPIRED_CARD, KEY_INSUFFICIENT_FUNDS,
     KEY_MAINTENANCE, KEY_SETUP_ERROR,
@@ -140,12 +139,7 @@ async fn a_setup_decline_stops_the_partners_retries_and_tells_the_partner() {
         app.store.gateway_problem(app.partner.id).await.unwrap(),
         Some("NOT_MATCHES_CUSTOMER_KEY".to_owned())
     );
-    let problems: Vec<_> = app
-        .notices()
-        .await
-        .into_iter()
-        .filter(|n| n["noti_type"] == "gateway.problem")
-        .collect();
+    let problems: Vec<_> = app.notices_of("gateway.problem").await;
     assert_eq!(problems.len(), 1, "one notice for one decline");
     assert_eq!(problems[0]["data"]["code"], "NOT_MATCHES_CUSTOMER_KEY");
 
@@ -334,12 +328,7 @@ async fn a_new_card_is_charged_at_once_with_a_fresh_budget() {
     let charges = app.store.charges(case.case_id).await.unwrap();
     assert_eq!(charges[1].source, ChargeSource::MethodChange);
     assert_eq!(charges[1].status, ChargeStatus::Succeeded);
-    let paid: Vec<_> = app
-        .notices()
-        .await
-        .into_iter()
-        .filter(|n| n["noti_type"] == "payment.completed")
-        .collect();
+    let paid: Vec<_> = app.notices_of("payment.completed").await;
     assert_eq!(paid.len(), 1);
     assert_eq!(paid[0]["data"]["recovered_by"], "method_change");
     assert_eq!(paid[0]["data"]["attempt"], 2);
@@ -349,15 +338,12 @@ async fn a_new_card_is_charged_at_once_with_a_fresh_budget() {
 async fn a_partner_who_retries_on_its_side_turns_retries_off() {
     let app = spawn_app().await;
     let engine = app.engine().await;
-    let off = Scenario {
-        retries: RetryPolicy {
-            enabled: false,
-            ..RetryPolicy::default()
-        },
-        ..Scenario::default()
-    };
     app.store
-        .add_scenario_version(app.partner.id, &off, app.clock.now_ms())
+        .add_scenario_version(
+            app.partner.id,
+            &common::messages_only_scenario(),
+            app.clock.now_ms(),
+        )
         .await
         .unwrap();
     let case = seed_case(&app, "sandbox_success").await;
@@ -454,15 +440,12 @@ async fn a_retry_after_the_messages_ended_wins_the_customer_back() {
 #[tokio::test]
 async fn a_customer_can_still_pay_after_the_messages_ended() {
     let app = spawn_app().await;
-    let off = Scenario {
-        retries: RetryPolicy {
-            enabled: false,
-            ..RetryPolicy::default()
-        },
-        ..Scenario::default()
-    };
     app.store
-        .add_scenario_version(app.partner.id, &off, app.clock.now_ms())
+        .add_scenario_version(
+            app.partner.id,
+            &common::messages_only_scenario(),
+            app.clock.now_ms(),
+        )
         .await
         .unwrap();
     let engine = app.engine().await;
@@ -566,12 +549,7 @@ async fn a_charge_in_the_dark_when_the_partner_cancels_is_flagged_for_refund() {
         app.store.charge_statuses(case.case_id).await.unwrap(),
         ["NEEDS_REFUND"]
     );
-    let refund: Vec<_> = app
-        .notices()
-        .await
-        .into_iter()
-        .filter(|n| n["noti_type"] == "payment.refund_needed")
-        .collect();
+    let refund: Vec<_> = app.notices_of("payment.refund_needed").await;
     assert_eq!(refund.len(), 1);
     assert_eq!(refund[0]["data"]["amount"], 10_000);
     // And nothing more is charged, ever.

@@ -9,116 +9,39 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
+use common::processes::{self, Seeds, Setup, dev_now};
 use common::toss_fake::{Faults, SECRET, Shared, start_fake};
-use rebound::domain::origin::{AllowedOrigins, Origin};
-use rebound::domain::token::{TokenHash, new_recovery_token};
-use rebound::store::{FailedOrderSeed, Store};
 
 const MINUTE_MS: i64 = 60_000;
 const DAY_MS: i64 = 24 * 60 * MINUTE_MS;
 
-struct Setup {
-    store: Store,
-    database_url: String,
-    cases: Vec<i64>,
-    _dir: tempfile::TempDir,
-    drop_pg: Option<(String, String)>,
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        if let Some((base, name)) = self.drop_pg.take() {
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .ok()?;
-                rt.block_on(async {
-                    use sqlx::Connection;
-                    let mut conn = sqlx::postgres::PgConnection::connect(&base).await.ok()?;
-                    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await
-                        .ok()
-                })
-            })
-            .join();
-        }
-    }
-}
-
 /// `n` renewals that failed now, each on its own Toss billing key; then
 /// the dev clock moves two days on, so every first retry is due.
 async fn setup(n: usize) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let (database_url, drop_pg) = common::fresh_database(&dir).await;
-    let store = Store::connect(&database_url).await.unwrap();
-    let origins = AllowedOrigins::new(vec![Origin::parse("https://shop.example.com").unwrap()]);
-    let partner = store
-        .create_partner(
-            "retry",
-            "재시도 상점",
-            &origins,
-            &TokenHash::of(&new_recovery_token()),
-            0,
-        )
-        .await
-        .unwrap();
-    let now = chrono::Utc::now().timestamp_millis();
-    let mut cases = Vec::with_capacity(n);
-    for i in 0..n {
-        let case = store
-            .seed_failed_order(
-                partner.id,
-                &FailedOrderSeed {
-                    partner_customer_id: &format!("c-{i}"),
-                    customer_name: "김길동",
-                    customer_phone: &format!("010{i:08}"),
-                    product_name: "프리미엄 멤버십",
-                    product_image_url: None,
-                    amount: 10_000,
-                    partner_order_id: &format!("o-{i}"),
-                    id_key: &format!("bk_card_{i}"),
-                    payment_info: "신한카드 1234*",
-                    failure_reason: "한도초과",
-                    failed_at_ms: now,
-                    token: &TokenHash::of(&new_recovery_token()),
-                    payment_gateway: "TOSS",
-                },
-            )
-            .await
-            .unwrap();
-        cases.push(case.case_id);
-    }
-    store.advance_dev_clock(2 * DAY_MS).await.unwrap();
-    Setup {
-        store,
-        database_url,
-        cases,
-        _dir: dir,
-        drop_pg,
-    }
+    let setup = processes::setup(Seeds {
+        cases: n,
+        id_key: &|i| format!("bk_card_{i}"),
+        payment_gateway: "TOSS",
+        scenario: None,
+    })
+    .await;
+    setup.store.advance_dev_clock(2 * DAY_MS).await.unwrap();
+    setup
 }
 
 fn start_server(database_url: &str, toss_base: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_server"))
-        .arg("serve")
-        .env("DATABASE_URL", database_url)
-        .env("REBOUND_LISTEN", "127.0.0.1:0")
-        .env("REBOUND_DEV_CLOCK", "1")
-        .env("REBOUND_ENGINE_POLL_MS", "20")
-        .env("REBOUND_GATEWAY", "toss")
-        .env("REBOUND_TOSS_SECRET_KEY", SECRET)
-        .env("REBOUND_TOSS_CLIENT_KEY", "test_ck_fake")
-        .env("REBOUND_TOSS_API_BASE", toss_base)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the server binary")
+    processes::start_server(
+        database_url,
+        &[
+            ("REBOUND_GATEWAY", "toss".to_owned()),
+            ("REBOUND_TOSS_SECRET_KEY", SECRET.to_owned()),
+            ("REBOUND_TOSS_CLIENT_KEY", "test_ck_fake".to_owned()),
+            ("REBOUND_TOSS_API_BASE", toss_base.to_owned()),
+        ],
+    )
 }
 
 /// Waits until every case is recovered and no charge is pending. Whenever

@@ -161,7 +161,7 @@ impl Store {
         payment_info: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         // An ended case takes a new card too: a win-back.
         let open = sqlx::query(
             "UPDATE recovery_cases SET method_changed_at = $2, retry_stop = NULL \
@@ -208,7 +208,7 @@ impl Store {
         next_stage_at_ms: i64,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         let changed = sqlx::query(
             "UPDATE recovery_cases SET selected_date = $2, next_stage_at = $3 \
              WHERE id = $1 AND status = 'OPEN'",
@@ -245,7 +245,7 @@ impl Store {
         next_stage_at_ms: i64,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         let changed = sqlx::query(
             // Never earlier than already planned (a chosen date stands).
             "UPDATE recovery_cases SET remind_count = remind_count + 1, \

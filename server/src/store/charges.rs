@@ -126,7 +126,7 @@ impl Store {
         now_ms: i64,
         stale_before_ms: i64,
     ) -> Result<ChargeClaim, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         if source == ChargeSource::Page {
             let (today,): (i64,) = sqlx::query_as(
                 "SELECT COUNT(*) FROM charges WHERE case_id = $1 AND source = 'page' AND created_at >= $2",
@@ -302,7 +302,7 @@ impl Store {
         gateway_ref: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         // Only a still-pending charge is recorded: a slow first attempt that
         // answers after a resend already recorded the same charge (same key,
         // same PG answer) changes nothing.
@@ -412,7 +412,7 @@ impl Store {
         failure: &ChargeFailure<'_>,
         now_ms: i64,
     ) -> Result<Option<Plan>, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         let pending = sqlx::query(
             "UPDATE charges SET status = 'FAILED', failure_reason = $2, decline_code = $3, decline_class = $4 \
              WHERE id = $1 AND status = 'PENDING'",
@@ -476,7 +476,7 @@ impl Store {
             super::Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             super::Backend::Sqlite => "",
         };
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         let rows: Vec<SpecRow> = sqlx::query_as(&format!(
             "UPDATE charges SET attempted_at = $1 \
              WHERE id IN (SELECT id FROM charges WHERE status = 'PENDING' \
@@ -565,7 +565,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         for chunk in ids.chunks(256) {
-            let mut tx = self.begin_write().await?;
+            let (mut tx, _write) = self.begin_write().await?;
             for (id,) in chunk {
                 replan(&mut tx, *id, now_ms).await?;
             }
@@ -581,7 +581,7 @@ impl Store {
         partner_id: i64,
         now_ms: i64,
     ) -> Result<Option<String>, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         let (problem,): (Option<String>,) =
             sqlx::query_as("SELECT gateway_problem FROM partners WHERE id = $1")
                 .bind(partner_id)

@@ -200,7 +200,7 @@ impl Store {
         scenario: &Scenario,
         now_ms: i64,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         let (version,): (i64,) = sqlx::query_as(
             "SELECT COALESCE(MAX(version), 0) + 1 FROM scenarios WHERE partner_id = $1",
         )
@@ -262,7 +262,7 @@ impl Store {
         if starts.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         // A first begin inserts; a later one (a retry, or a worker that died
         // mid-send) counts the try. A stage already settled returns no row.
         let mut rows = Vec::with_capacity(starts.len());
@@ -325,7 +325,7 @@ impl Store {
         if outcomes.is_empty() {
             return Ok(());
         }
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         // (case, stage, status, provider_ref, last_error, sent_at)
         let mut changed = Vec::with_capacity(outcomes.len());
         for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
@@ -418,7 +418,7 @@ impl Store {
         if moves.is_empty() {
             return Ok(());
         }
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         for (case_id, at) in moves {
             sqlx::query(
                 "UPDATE recovery_cases SET next_stage_at = $2, lease_until = NULL \
@@ -444,7 +444,7 @@ impl Store {
         if ends.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         let mut ended = std::collections::HashSet::new();
         for chunk in ends.chunks(IDS_PER_STATEMENT) {
             let ids: Vec<i64> = chunk.iter().map(|(c, _)| c.id).collect();
@@ -599,7 +599,7 @@ impl Store {
         if msgs.is_empty() {
             return Ok(());
         }
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         for chunk in msgs.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO outbox_messages (dedupe_key, partner_id, case_id, stage, channel, recipient, body, link, created_at) \

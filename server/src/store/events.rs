@@ -324,7 +324,7 @@ impl Store {
         outcomes: &[AttemptOutcome],
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         for o in outcomes {
             if o.next != NextStep::NoEndpoint {
                 sqlx::query(
@@ -430,7 +430,7 @@ impl Store {
         since_ms: i64,
         now_ms: i64,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE events SET status = 'PENDING', next_attempt_at = $3, lease_until = NULL \
              WHERE partner_id = $1 AND created_at >= $2 AND ($4 = '' OR webhook_id = $4)",

@@ -46,7 +46,7 @@ impl Store {
         end: CaseEnd,
         now_ms: i64,
     ) -> Result<Option<()>, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         let paid_at = (end == CaseEnd::Recovered).then_some(now_ms);
         let changed = sqlx::query(
             "UPDATE orders SET status = $3, payment_date = COALESCE($4, payment_date) \
@@ -91,7 +91,7 @@ impl Store {
         end: CaseEnd,
         now_ms: i64,
     ) -> Result<Option<()>, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         let changed = sqlx::query(
             "UPDATE subscriptions SET status = $3, updated_at = $4 WHERE partner_id = $1 AND id = $2",
         )
@@ -143,7 +143,7 @@ impl Store {
         link_token: &TokenHash,
         now_ms: i64,
     ) -> Result<Recovery, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         let open: Option<(i64, Option<i64>)> = sqlx::query_as(
             "SELECT id, next_stage_at FROM recovery_cases WHERE order_id = $1 AND status IN ('OPEN', 'PAYING')",
         )

@@ -55,6 +55,7 @@ mod subscriptions;
 mod upsert;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -181,7 +182,17 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite has one writer. Writers of this process queue here, woken as
+    /// soon as the last one commits, instead of in SQLite's busy handler,
+    /// which sleeps in steps of milliseconds: with a batch of concurrent
+    /// charges that sleeping was most of their time. (Other processes on
+    /// the same file still meet the busy handler.) `None` on Postgres.
+    write_gate: Option<Arc<tokio::sync::Semaphore>>,
 }
+
+/// A write transaction's turn at the SQLite write gate; held until the
+/// transaction ends.
+pub(crate) type WriteTurn = Option<tokio::sync::OwnedSemaphorePermit>;
 
 impl Store {
     /// Connects, creating a SQLite file if needed, and runs migrations.
@@ -232,7 +243,13 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        Ok(Store { pool, backend })
+        let write_gate =
+            (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Semaphore::new(1)));
+        Ok(Store {
+            pool,
+            backend,
+            write_gate,
+        })
     }
 
     /// Claims up to `limit` due rows of a work queue for `lease_ms`, oldest
@@ -270,7 +287,7 @@ impl Store {
                AND (lease_until IS NULL OR lease_until < $1) \
              ORDER BY {due_column} LIMIT $2 {lock}) AS due"
         );
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         let rows: Vec<R> = sqlx::query_as(&select.replace("{due}", &due))
             .bind(now_ms)
             .bind(limit)
@@ -298,11 +315,25 @@ impl Store {
     /// lock up front (`BEGIN IMMEDIATE`): a deferred transaction that reads
     /// first and writes later fails with SQLITE_BUSY, not waiting, when
     /// another writer got in between, whatever the busy timeout.
-    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        Ok(match self.backend {
+    /// On SQLite the caller first waits its turn at the process's write gate
+    /// (keep the returned turn for the transaction's life).
+    pub async fn begin_write(
+        &self,
+    ) -> Result<(sqlx::Transaction<'static, sqlx::Any>, WriteTurn), StoreError> {
+        let turn = match &self.write_gate {
+            Some(gate) => Some(
+                gate.clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| StoreError::Integrity("the write gate closed"))?,
+            ),
+            None => None,
+        };
+        let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
-        })
+        };
+        Ok((tx, turn))
     }
 
     /// A cheap round trip, for `/healthz`.

@@ -56,7 +56,7 @@ impl Store {
         link_token: &TokenHash,
         now_ms: i64,
     ) -> Result<Result<(i64, UpsertOutcome), UnknownRef>, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         if let Some(missing) = check_refs(&mut tx, partner_id, o).await? {
             return Ok(Err(missing));
         }

@@ -53,7 +53,7 @@ impl Store {
         token: &TokenHash,
         now_ms: i64,
     ) -> Result<PartnerRecord, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         let row: PartnerRow = sqlx::query_as(
             "INSERT INTO partners (name, business_name, embed_origins, created_at) \
              VALUES ($1, $2, $3, $4) RETURNING id, name, business_name, embed_origins",
@@ -118,7 +118,7 @@ impl Store {
         token: &TokenHash,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         sqlx::query("DELETE FROM partner_tokens WHERE partner_id = $1")
             .bind(partner_id)
             .execute(&mut *tx)
@@ -165,7 +165,7 @@ impl Store {
         grace_ms: i64,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         sqlx::query(
             "UPDATE partner_tokens SET expires_at = $2 \
              WHERE partner_id = $1 AND (expires_at IS NULL OR expires_at > $2)",

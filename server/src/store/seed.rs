@@ -36,7 +36,7 @@ impl Store {
         s: &FailedOrderSeed<'_>,
     ) -> Result<DemoCase, StoreError> {
         let now = s.failed_at_ms;
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         // Upsert-style so seeding many orders for one customer/product works.
         sqlx::query(
             "INSERT INTO customers (partner_id, partner_customer_id, name, email, phone, created_at, updated_at) \

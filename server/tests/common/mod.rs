@@ -18,6 +18,7 @@ use rebound::startup::Application;
 use rebound::store::{FailedOrderSeed, PartnerRecord, Store};
 use sqlx::Connection;
 
+pub mod processes;
 pub mod receiver;
 pub mod scripted_gateway;
 pub mod sens_fake;
@@ -50,15 +51,31 @@ pub struct TestApp {
     pub secret: String,
     /// Where this app serves `/sdk/` from.
     pub sdk_dir: std::path::PathBuf,
-    _dir: tempfile::TempDir,
     _shutdown: tokio::sync::oneshot::Sender<()>,
-    /// (server URL, database name) of a per-test Postgres database to drop.
-    pg_database: Option<(String, String)>,
+    /// Dropped last: the server stops before its database goes.
+    _db: TempDatabase,
 }
 
-impl Drop for TestApp {
+/// A fresh database for one test: a SQLite file in a temp dir, or (with
+/// `REBOUND_TEST_DB=postgres`) a new Postgres database, dropped with it.
+pub struct TempDatabase {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    /// (server URL, database name) of a Postgres database to drop.
+    drop_pg: Option<(String, String)>,
+}
+
+impl TempDatabase {
+    pub async fn new() -> TempDatabase {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (url, drop_pg) = fresh_database(&dir).await;
+        TempDatabase { url, dir, drop_pg }
+    }
+}
+
+impl Drop for TempDatabase {
     fn drop(&mut self) {
-        let Some((base, name)) = self.pg_database.take() else {
+        let Some((base, name)) = self.drop_pg.take() else {
             return;
         };
         // Drop runs inside the test's runtime, which cannot block on itself:
@@ -108,13 +125,6 @@ pub async fn spawn_app() -> TestApp {
     TestApp::builder().spawn().await
 }
 
-/// `spawn_app` with another payment gateway than the sandbox.
-pub async fn spawn_app_with(gateway: Option<SharedGateway>) -> TestApp {
-    let mut b = TestApp::builder();
-    b.gateway = gateway;
-    b.spawn().await
-}
-
 /// How a test's app is put together: `TestApp::builder().scripted_gateway().spawn()`.
 #[derive(Default)]
 pub struct TestAppBuilder {
@@ -154,8 +164,9 @@ impl TestAppBuilder {
 
 async fn spawn(builder: TestAppBuilder) -> TestApp {
     let gateway = builder.gateway;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (database_url, pg_database) = fresh_database(&dir).await;
+    let db = TempDatabase::new().await;
+    let dir = &db.dir;
+    let database_url = db.url.clone();
     let config = Config::from_lookup(|k| match k {
         "REBOUND_LISTEN" => Some("127.0.0.1:0".into()),
         "DATABASE_URL" => Some(database_url.clone()),
@@ -206,9 +217,8 @@ async fn spawn(builder: TestAppBuilder) -> TestApp {
         partner,
         secret,
         sdk_dir: dir.path().join("sdk"),
-        _dir: dir,
         _shutdown: tx,
-        pg_database,
+        _db: db,
     }
 }
 
@@ -246,6 +256,17 @@ pub async fn seed_case(app: &TestApp, id_key: &str) -> SeededCase {
         .unwrap()
         .timestamp_millis();
     seed_case_at(app, id_key, failed_at).await
+}
+
+/// The default scenario with silent retries off: for tests about messages.
+pub fn messages_only_scenario() -> rebound::domain::scenario::Scenario {
+    rebound::domain::scenario::Scenario {
+        retries: rebound::domain::retry::RetryPolicy {
+            enabled: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
 }
 
 /// Korean wall time as Unix ms (tests speak in the customer's time).
@@ -385,6 +406,15 @@ impl TestApp {
             .text()
             .await
             .expect("page body")
+    }
+
+    /// The partner's notices of one `noti_type`, oldest first.
+    pub async fn notices_of(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.notices()
+            .await
+            .into_iter()
+            .filter(|n| n["noti_type"] == kind)
+            .collect()
     }
 
     /// The partner's notices' bodies, oldest first.

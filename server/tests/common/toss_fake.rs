@@ -54,6 +54,14 @@ impl Fake {
 
 pub type Shared = Arc<Mutex<Fake>>;
 
+fn unauthorized() -> (StatusCode, Json<Value>) {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHORIZED_KEY",
+        "인증되지 않은 시크릿 키 혹은 클라이언트 키 입니다.",
+    )
+}
+
 pub fn error(status: StatusCode, code: &str, message: &str) -> (StatusCode, Json<Value>) {
     (status, Json(json!({ "code": code, "message": message })))
 }
@@ -68,11 +76,7 @@ fn authorized(headers: &HeaderMap) -> bool {
 
 pub async fn issue(headers: HeaderMap, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
     if !authorized(&headers) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED_KEY",
-            "인증되지 않은 시크릿 키 혹은 클라이언트 키 입니다.",
-        );
+        return unauthorized();
     }
     let (Some(auth_key), Some(customer_key)) =
         (body["authKey"].as_str(), body["customerKey"].as_str())
@@ -112,11 +116,7 @@ pub async fn charge(
     Json(body): Json<Value>,
 ) -> (StatusCode, Json<Value>) {
     if !authorized(&headers) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED_KEY",
-            "인증되지 않은 시크릿 키 혹은 클라이언트 키 입니다.",
-        );
+        return unauthorized();
     }
     let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) else {
         return error(
@@ -202,11 +202,7 @@ pub async fn by_order(
     headers: HeaderMap,
 ) -> (StatusCode, Json<Value>) {
     if !authorized(&headers) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED_KEY",
-            "인증되지 않은 시크릿 키 혹은 클라이언트 키 입니다.",
-        );
+        return unauthorized();
     }
     let mut fake = fake.lock().unwrap();
     fake.lookups += 1;
