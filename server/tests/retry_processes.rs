@@ -67,10 +67,9 @@ async fn run_until_recovered(setup: &Setup, deadline: Duration) {
         );
         let now = (statuses.clone(), pending);
         if last.as_ref() == Some(&now) {
-            let dev_now = chrono::Utc::now().timestamp_millis()
-                + setup.store.dev_clock_offset_ms().await.unwrap();
-            let next = setup.store.next_work_at().await.unwrap().unwrap_or(dev_now);
-            let by = (next - dev_now + 1_000).max(2 * MINUTE_MS);
+            let now = dev_now(&setup.store).await;
+            let next = setup.store.next_work_at().await.unwrap().unwrap_or(now);
+            let by = (next - now + 1_000).max(2 * MINUTE_MS);
             setup.store.advance_dev_clock(by).await.unwrap();
         }
         last = Some(now);
