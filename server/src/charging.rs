@@ -7,13 +7,23 @@ use crate::clock::SharedClock;
 use crate::domain::case::{CaseStatus, ChargeSource};
 use crate::domain::decline::{Decline, Wait};
 use crate::domain::token::new_id;
-use crate::gateway::{ChargeError, ChargeRequest, SharedGateway};
-use crate::store::{ChargeClaim, ChargeFailure, ChargeSpec, StaleCharge, Store, StoreError};
+use futures_util::StreamExt;
+
+use crate::gateway::{ChargeError, ChargeRequest, Receipt, SharedGateway};
+use crate::store::{
+    ChargeClaim, ChargeDone, ChargeFailure, ChargeSpec, ChargeStart, StaleCharge, Store, StoreError,
+};
 
 /// A charge whose outcome is unknown may be resent (same idempotency key)
 /// after this long; shorter than any PG's own request timeout would risk
 /// two requests in flight at once.
 pub const CHARGE_RETRY_AFTER_MS: i64 = 60_000;
+
+/// PG calls of one batch in flight at once.
+pub const CONCURRENCY: usize = 16;
+
+/// Stands in for a PG code when there was no key to send.
+const NO_BILLING_KEY: &str = "NO_BILLING_KEY";
 
 /// What a charge came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,17 +60,91 @@ impl Charger {
     /// (or take over a charge whose outcome was never recorded, and resend
     /// it with its own key).
     pub async fn charge(&self, case_id: i64, source: ChargeSource) -> Result<Charged, StoreError> {
-        let now = self.now();
-        let key = format!("rb-{case_id}-{}", new_id());
-        match self
-            .store
-            .claim_charge(case_id, &key, source, now, now - CHARGE_RETRY_AFTER_MS)
+        self.charge_many(&[(case_id, source)])
             .await?
-        {
-            ChargeClaim::Claimed { charge_id, spec } => self.send(case_id, charge_id, spec).await,
-            ChargeClaim::Busy(status) => Ok(Charged::Busy(status)),
-            ChargeClaim::DailyLimit => Ok(Charged::DailyLimit),
+            .pop()
+            .ok_or(StoreError::Integrity("a charge answered nothing"))
+    }
+
+    /// `charge` for a batch of cases (the engine's silent charges): one
+    /// transaction claims them all, the PG calls run `CONCURRENCY` at a
+    /// time, one transaction records every approval. Answers in order.
+    pub async fn charge_many(
+        &self,
+        cases: &[(i64, ChargeSource)],
+    ) -> Result<Vec<Charged>, StoreError> {
+        let now = self.now();
+        let starts: Vec<ChargeStart> = cases
+            .iter()
+            .map(|(case_id, source)| ChargeStart {
+                case_id: *case_id,
+                idempotency_key: format!("rb-{case_id}-{}", new_id()),
+                source: *source,
+            })
+            .collect();
+        let claims = self
+            .store
+            .claim_charges(&starts, now, now - CHARGE_RETRY_AFTER_MS)
+            .await?;
+        let mut answers: Vec<Option<Charged>> = vec![None; cases.len()];
+        let mut sends = Vec::new();
+        for (i, (claim, (case_id, _))) in claims.into_iter().zip(cases).enumerate() {
+            match claim {
+                ChargeClaim::Claimed { charge_id, spec } => {
+                    sends.push((i, *case_id, charge_id, spec))
+                }
+                ChargeClaim::Busy(status) => answers[i] = Some(Charged::Busy(status)),
+                ChargeClaim::DailyLimit => answers[i] = Some(Charged::DailyLimit),
+            }
         }
+        let results: Vec<(usize, i64, i64, Result<Receipt, ChargeError>)> =
+            futures_util::stream::iter(sends)
+                .map(|(i, case_id, charge_id, spec)| async move {
+                    (i, case_id, charge_id, self.call_gateway(spec).await)
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+        let mut approved = Vec::new();
+        for (i, case_id, charge_id, result) in results {
+            match result {
+                Ok(receipt) => approved.push((
+                    i,
+                    ChargeDone {
+                        case_id,
+                        charge_id,
+                        gateway_ref: receipt.gateway_ref,
+                    },
+                )),
+                Err(e) => answers[i] = Some(self.record_failure(case_id, charge_id, e).await?),
+            }
+        }
+        let done: Vec<ChargeDone> = approved.iter().map(|(_, d)| d.clone()).collect();
+        let recorded = self.store.complete_charges(&done, self.now()).await?;
+        for ((i, d), recovered) in approved.into_iter().zip(recorded) {
+            answers[i] = Some(if recovered {
+                tracing::info!(
+                    case_id = d.case_id,
+                    charge_id = d.charge_id,
+                    "case recovered by payment"
+                );
+                Charged::Paid
+            } else {
+                // The partner closed the case while the charge was in
+                // flight: their decision stands and the charge row is
+                // marked NEEDS_REFUND for the operator (the partner is told).
+                tracing::error!(
+                    case_id = d.case_id,
+                    charge_id = d.charge_id,
+                    "charged a case closed meanwhile; refund needed"
+                );
+                Charged::ClosedMeanwhile
+            });
+        }
+        answers
+            .into_iter()
+            .map(|a| a.ok_or(StoreError::Integrity("a charge went unanswered")))
+            .collect()
     }
 
     /// Settles up to `limit` charges whose outcome has been unknown for a
@@ -171,35 +255,50 @@ impl Charger {
         charge_id: i64,
         spec: ChargeSpec,
     ) -> Result<Charged, StoreError> {
-        let Some(billing_key) = spec.billing_key else {
-            self.store
-                .fail_charge(
-                    case_id,
-                    charge_id,
-                    &ChargeFailure {
-                        code: None,
-                        decline: Decline::Unknown,
-                        reason: "등록된 결제 수단이 없어요",
-                    },
-                    self.now(),
-                )
-                .await?;
-            return Ok(Charged::Declined(Decline::Unknown));
-        };
-        let request = ChargeRequest {
-            billing_key,
-            customer_key: spec.customer_key,
-            amount: spec.amount,
-            order_name: spec.order_name,
-            idempotency_key: spec.idempotency_key,
-        };
-        match self.gateway.charge(request).await {
+        match self.call_gateway(spec).await {
             Ok(receipt) => {
                 self.record_paid(case_id, charge_id, &receipt.gateway_ref)
                     .await
             }
-            Err(ChargeError::Declined { code, reason }) => {
-                let decline = self.gateway.classify(&code);
+            Err(e) => self.record_failure(case_id, charge_id, e).await,
+        }
+    }
+
+    /// Exactly the claimed charge, to the PG. A case without a billing key
+    /// is a decline without a PG call.
+    async fn call_gateway(&self, spec: ChargeSpec) -> Result<Receipt, ChargeError> {
+        let Some(billing_key) = spec.billing_key else {
+            return Err(ChargeError::Declined {
+                code: NO_BILLING_KEY.to_owned(),
+                reason: "등록된 결제 수단이 없어요".to_owned(),
+            });
+        };
+        self.gateway
+            .charge(ChargeRequest {
+                billing_key,
+                customer_key: spec.customer_key,
+                amount: spec.amount,
+                order_name: spec.order_name,
+                idempotency_key: spec.idempotency_key,
+            })
+            .await
+    }
+
+    /// Records a decline (with its class and the next retry) or leaves an
+    /// unknown outcome pending for the resolver.
+    async fn record_failure(
+        &self,
+        case_id: i64,
+        charge_id: i64,
+        error: ChargeError,
+    ) -> Result<Charged, StoreError> {
+        match error {
+            ChargeError::Declined { code, reason } => {
+                let (decline, code) = if code == NO_BILLING_KEY {
+                    (Decline::Unknown, None)
+                } else {
+                    (self.gateway.classify(&code), Some(code))
+                };
                 if decline == Decline::Setup {
                     // Not the customer's card: our keys or settings at the
                     // PG. Retries stop for the partner until fixed.
@@ -216,7 +315,7 @@ impl Charger {
                         case_id,
                         charge_id,
                         &ChargeFailure {
-                            code: Some(&code),
+                            code: code.as_deref(),
                             decline,
                             reason: &reason,
                         },
@@ -225,8 +324,8 @@ impl Charger {
                     .await?;
                 Ok(Charged::Declined(decline))
             }
-            Err(ChargeError::Unavailable(e)) => {
-                tracing::warn!(error = %e, case_id, "charge outcome unknown; will resend");
+            ChargeError::Unavailable(e) => {
+                tracing::warn!(error = %e, case_id, "charge outcome unknown; will settle it");
                 self.store
                     .charge_outcome_unknown(charge_id, self.now())
                     .await?;

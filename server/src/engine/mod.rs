@@ -19,8 +19,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt;
-
 use crate::charging::{Charged, Charger};
 use crate::clock::SharedClock;
 use crate::domain::case::ChargeSource;
@@ -49,11 +47,10 @@ pub const MAX_ATTEMPTS: i64 = 5;
 /// (`MessageProvider::batch_limit`), so that a batch ends within its lease.
 pub const BATCH: usize = 1024;
 
-/// Silent charges claimed together, and how many go to the PG at once: a
-/// batch of PG calls (each up to the PG's 30 s timeout) must end within
-/// `SEND_BUDGET`.
+/// Silent charges claimed together (their PG calls run
+/// `charging::CONCURRENCY` at a time): a batch (each call up to the PG's
+/// 30 s timeout) must end within `SEND_BUDGET`.
 pub const CHARGE_BATCH: usize = 64;
-pub const CHARGE_CONCURRENCY: usize = 16;
 
 #[derive(Clone)]
 pub struct Engine {
@@ -155,43 +152,43 @@ impl Engine {
             }
             done += due.len();
             let deadline = tokio::time::Instant::now() + self.send_budget;
-            let work = futures_util::stream::iter(due)
-                .map(|retry| self.silent_charge(charger, retry))
-                .buffer_unordered(CHARGE_CONCURRENCY)
-                .collect::<Vec<_>>();
-            match tokio::time::timeout_at(deadline, work).await {
-                Ok(results) => {
-                    for (case_id, r) in results {
-                        // One case's trouble must not hold up the others.
-                        if let Err(e) = r {
-                            tracing::error!(error = %e, case_id, "silent charge failed");
-                        }
+            let mut batch = Vec::with_capacity(due.len());
+            for retry in due {
+                if let Some(source) = self.chargeable(charger, &retry).await? {
+                    batch.push((retry.case_id, source));
+                }
+            }
+            match tokio::time::timeout_at(deadline, charger.charge_many(&batch)).await {
+                Ok(Ok(results)) => {
+                    let paid = results.iter().filter(|r| **r == Charged::Paid).count();
+                    if paid > 0 {
+                        tracing::info!(paid, of = batch.len(), "silent charges recovered cases");
                     }
                 }
+                // One batch's trouble must not hold up the stages.
+                Ok(Err(e)) => tracing::error!(error = %e, "silent charges failed"),
                 Err(_) => tracing::warn!(
-                    "silent charges ran past their budget; the resolver resends the unfinished ones"
+                    "silent charges ran past their budget; the resolver settles the unfinished ones"
                 ),
             }
         }
         Ok(done)
     }
 
-    /// One due silent charge, unless the order cannot be charged here.
-    async fn silent_charge(
+    /// The source of a due silent charge, or `None` when the order cannot
+    /// be charged here (no billing key, no adapter for its PG): then its
+    /// retries stop, with the reason recorded.
+    async fn chargeable(
         &self,
         charger: &Charger,
-        due: DueRetry,
-    ) -> (i64, Result<(), StoreError>) {
-        (due.case_id, self.try_silent_charge(charger, &due).await)
-    }
-
-    async fn try_silent_charge(&self, charger: &Charger, due: &DueRetry) -> Result<(), StoreError> {
+        due: &DueRetry,
+    ) -> Result<Option<ChargeSource>, StoreError> {
         let now = self.clock.now().timestamp_millis();
         if due.has_billing_key == 0 {
-            return self
-                .store
+            self.store
                 .stop_retries(due.case_id, Stop::NoBillingKey, now)
-                .await;
+                .await?;
+            return Ok(None);
         }
         if !charger.gateway.can_charge(&due.payment_gateway) {
             tracing::warn!(
@@ -199,20 +196,17 @@ impl Engine {
                 payment_gateway = %due.payment_gateway,
                 "no adapter for the order's payment gateway; not retried"
             );
-            return self
-                .store
+            self.store
                 .stop_retries(due.case_id, Stop::NoAdapter, now)
-                .await;
+                .await?;
+            return Ok(None);
         }
-        let source = due
-            .source
-            .as_deref()
-            .and_then(|s| ChargeSource::parse(s).ok())
-            .unwrap_or(ChargeSource::Retry);
-        if charger.charge(due.case_id, source).await? == Charged::Paid {
-            tracing::info!(case_id = due.case_id, %source, "recovered by a silent charge");
-        }
-        Ok(())
+        Ok(Some(
+            due.source
+                .as_deref()
+                .and_then(|s| ChargeSource::parse(s).ok())
+                .unwrap_or(ChargeSource::Retry),
+        ))
     }
 
     /// Cases per pass: as many as the provider can send within a lease.

@@ -9,6 +9,8 @@
 //! its notices and the next silent retry (`replan`), so a crash between
 //! any two of them cannot leave a retry due that was already made.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::NaiveDate;
 use sqlx::{Any, FromRow, Transaction};
 
@@ -17,7 +19,7 @@ use super::events::{self, About};
 use super::{Leased, Store, StoreError, WorkQueue};
 use crate::domain::case::{CaseStatus, ChargeSource, ChargeStatus};
 use crate::domain::decline::{CodeSource, Decline, DeclineClass, Wait, classify};
-use crate::domain::event::{Event, Payment, SubsStatus};
+use crate::domain::event::{Event, Payment, Subject, SubsStatus};
 use crate::domain::retry::{self, Attempt, Plan, RetryFacts, Stop};
 use crate::domain::scenario::EndAction;
 
@@ -104,11 +106,63 @@ pub struct ChargeRow {
     pub billing_key: Option<String>,
 }
 
+/// A charge to start: `Store::claim_charges`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeStart {
+    pub case_id: i64,
+    /// Fresh for a new charge; a stale pending one keeps its own.
+    pub idempotency_key: String,
+    pub source: ChargeSource,
+}
+
+/// A charge the PG approved: `Store::complete_charges`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeDone {
+    pub case_id: i64,
+    pub charge_id: i64,
+    pub gateway_ref: String,
+}
+
+/// What a claimed case's charge sends, read in the claim's transaction.
+#[derive(FromRow)]
+struct ClaimFacts {
+    id: i64,
+    amount: i64,
+    id_key: Option<String>,
+    billing_customer_key: Option<String>,
+    product: Option<String>,
+    stage: i64,
+}
+
 impl Store {
-    /// Moves the case to PAYING and records the attempt, in one
-    /// transaction. The conditional update is the lock: of any number of
-    /// concurrent callers exactly one sees a changed row. An `ENDED` case
-    /// (its messages ran out) is payable too: a win-back.
+    /// `claim_charges` for one case.
+    pub async fn claim_charge(
+        &self,
+        case_id: i64,
+        idempotency_key: &str,
+        source: ChargeSource,
+        now_ms: i64,
+        stale_before_ms: i64,
+    ) -> Result<ChargeClaim, StoreError> {
+        let start = ChargeStart {
+            case_id,
+            idempotency_key: idempotency_key.to_owned(),
+            source,
+        };
+        let mut claims = self
+            .claim_charges(std::slice::from_ref(&start), now_ms, stale_before_ms)
+            .await?;
+        claims
+            .pop()
+            .ok_or(StoreError::Integrity("a claim answered nothing"))
+    }
+
+    /// Moves each case to PAYING and records its attempt, all in one
+    /// transaction (one statement each for the claim, the facts and the
+    /// charge rows, whatever the batch's size). The conditional update is
+    /// the lock: of any number of concurrent callers exactly one sees a
+    /// changed row. An `ENDED` case (its messages ran out) is payable too:
+    /// a win-back. Answers in the order asked; a batch names each case once.
     ///
     /// A case left PAYING by a charge whose outcome never got recorded (PG
     /// timeout, process killed mid-charge) is taken over once the attempt is
@@ -118,25 +172,27 @@ impl Store {
     ///
     /// The billing key, customer key, amount and order name are read inside
     /// the claim's transaction, so a card change cannot slip in between.
-    pub async fn claim_charge(
+    pub async fn claim_charges(
         &self,
-        case_id: i64,
-        idempotency_key: &str,
-        source: ChargeSource,
+        starts: &[ChargeStart],
         now_ms: i64,
         stale_before_ms: i64,
-    ) -> Result<ChargeClaim, StoreError> {
+    ) -> Result<Vec<ChargeClaim>, StoreError> {
+        if starts.is_empty() {
+            return Ok(Vec::new());
+        }
         let (mut tx, _write) = self.begin_write().await?;
-        if source == ChargeSource::Page {
+        let mut answers: HashMap<i64, ChargeClaim> = HashMap::with_capacity(starts.len());
+        for st in starts.iter().filter(|s| s.source == ChargeSource::Page) {
             let (today,): (i64,) = sqlx::query_as(
                 "SELECT COUNT(*) FROM charges WHERE case_id = $1 AND source = 'page' AND created_at >= $2",
             )
-            .bind(case_id)
+            .bind(st.case_id)
             .bind(retry::day_start(now_ms))
             .fetch_one(&mut *tx)
             .await?;
             if today >= retry::PAGE_ATTEMPTS_PER_DAY {
-                return Ok(ChargeClaim::DailyLimit);
+                answers.insert(st.case_id, ChargeClaim::DailyLimit);
             }
         }
         // An ended case is claimed only while no newer case of its order is
@@ -145,132 +201,142 @@ impl Store {
         // planned and due (a decline on the page, a card change or the
         // scenario's end may have moved or cancelled it since the engine
         // claimed the case), and takes it: the outcome plans the next.
-        let silent = source.is_silent();
-        let sql = format!(
-            "UPDATE recovery_cases SET status = 'PAYING'{} \
-             WHERE id = $1 AND status IN ('OPEN', 'ENDED') \
-               AND NOT EXISTS (SELECT 1 FROM recovery_cases other \
-                               WHERE other.order_id = recovery_cases.order_id \
-                                 AND other.id <> recovery_cases.id \
-                                 AND other.status IN ('OPEN', 'PAYING')) \
-               AND NOT EXISTS (SELECT 1 FROM orders o \
-                               WHERE o.id = recovery_cases.order_id AND o.status = 'PAID'){}",
-            if silent {
-                ", next_retry_at = NULL, next_retry_source = NULL"
-            } else {
-                ""
-            },
-            if silent {
-                " AND next_retry_at IS NOT NULL AND next_retry_at <= $2"
-            } else {
-                ""
+        let mut claimed: HashSet<i64> = HashSet::new();
+        for silent in [true, false] {
+            let ids: Vec<i64> = starts
+                .iter()
+                .filter(|s| s.source.is_silent() == silent && !answers.contains_key(&s.case_id))
+                .map(|s| s.case_id)
+                .collect();
+            for chunk in ids.chunks(super::IDS_PER_STATEMENT) {
+                let sql = format!(
+                    "UPDATE recovery_cases SET status = 'PAYING'{} \
+                     WHERE id IN ({}) AND status IN ('OPEN', 'ENDED') \
+                       AND NOT EXISTS (SELECT 1 FROM recovery_cases other \
+                                       WHERE other.order_id = recovery_cases.order_id \
+                                         AND other.id <> recovery_cases.id \
+                                         AND other.status IN ('OPEN', 'PAYING')) \
+                       AND NOT EXISTS (SELECT 1 FROM orders o \
+                                       WHERE o.id = recovery_cases.order_id AND o.status = 'PAID'){} \
+                     RETURNING id",
+                    if silent {
+                        ", next_retry_at = NULL, next_retry_source = NULL"
+                    } else {
+                        ""
+                    },
+                    super::id_list(chunk),
+                    if silent {
+                        " AND next_retry_at IS NOT NULL AND next_retry_at <= $1"
+                    } else {
+                        ""
+                    }
+                );
+                let q = sqlx::query_as::<_, (i64,)>(&sql).persistent(false);
+                let q = if silent { q.bind(now_ms) } else { q };
+                claimed.extend(q.fetch_all(&mut *tx).await?.into_iter().map(|(id,)| id));
             }
-        );
-        let claim = sqlx::query(&sql).bind(case_id);
-        let claim = if silent { claim.bind(now_ms) } else { claim };
-        let claimed = claim.execute(&mut *tx).await?.rows_affected();
-        if claimed != 1 {
-            let (status,): (String,) =
-                sqlx::query_as("SELECT status FROM recovery_cases WHERE id = $1")
-                    .bind(case_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            let status = CaseStatus::parse(&status)?;
-            if status == CaseStatus::Paying {
-                // Take over a stale attempt: again a conditional update, so
-                // only one of several retrying callers wins.
-                let stale: Option<SpecRow> = sqlx::query_as(
-                    "UPDATE charges SET attempted_at = $3 \
-                     WHERE id = (SELECT id FROM charges WHERE case_id = $1 AND status = 'PENDING' \
-                                 ORDER BY id DESC LIMIT 1) \
-                       AND status = 'PENDING' AND COALESCE(attempted_at, created_at) < $2 \
-                     RETURNING id, case_id, idempotency_key, amount, billing_key, customer_key, order_name",
-                )
-                .bind(case_id)
-                .bind(stale_before_ms)
-                .bind(now_ms)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(row) = stale {
-                    tx.commit().await?;
-                    let stale = row.into_stale();
-                    return Ok(ChargeClaim::Claimed {
-                        charge_id: stale.charge_id,
-                        spec: stale.spec,
-                    });
-                }
-            }
-            if silent && matches!(status, CaseStatus::Open | CaseStatus::Ended) {
-                // Still due but not claimable: the order is paid, or a newer
-                // case of it carries the recovery. Stop, or the engine would
-                // claim it again every lease.
-                sqlx::query(
-                    "UPDATE recovery_cases SET next_retry_at = NULL, next_retry_source = NULL, \
-                            retry_stop = $3 \
-                     WHERE id = $1 AND next_retry_at <= $2",
-                )
-                .bind(case_id)
-                .bind(now_ms)
-                .bind(Stop::Superseded.as_str())
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-            }
-            // Ended but another case of the order is open, or the order is
-            // paid: nothing to charge here.
-            let status = if status == CaseStatus::Ended {
-                CaseStatus::Canceled
-            } else {
-                status
-            };
-            return Ok(ChargeClaim::Busy(status));
         }
-        let (amount, billing_key, customer_key, product): (
-            i64,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        ) = sqlx::query_as(
-            "SELECT o.amount, o.id_key, o.billing_customer_key, \
+        // Cases nobody else holds: the charge rows, one statement.
+        let ids: Vec<i64> = claimed.iter().copied().collect();
+        let mut facts: HashMap<i64, ClaimFacts> = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(super::IDS_PER_STATEMENT) {
+            let rows: Vec<ClaimFacts> = sqlx::query_as(&format!(
+                "SELECT c.id, o.amount, o.id_key, o.billing_customer_key, \
                         (SELECT pr.name FROM order_items oi JOIN prices pc ON pc.id = oi.price_id \
                          JOIN products pr ON pr.id = pc.product_id WHERE oi.order_id = o.id \
-                         ORDER BY oi.price_id LIMIT 1) \
-                 FROM recovery_cases c JOIN orders o ON o.id = c.order_id WHERE c.id = $1",
-        )
-        .bind(case_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let spec = ChargeSpec {
-            idempotency_key: idempotency_key.to_owned(),
-            amount,
-            billing_key,
-            // Keys issued elsewhere (the partner's own PG integration) were
-            // not issued under one of ours; the case id stands in.
-            customer_key: customer_key.unwrap_or_else(|| format!("rb_case_{case_id}")),
-            order_name: product
-                .filter(|p| !p.trim().is_empty())
-                .unwrap_or_else(|| "정기 결제".to_owned()),
-        };
-        // The stage it follows: the last one whose message went out.
-        let (charge_id,): (i64,) = sqlx::query_as(
-            "INSERT INTO charges (case_id, idempotency_key, amount, status, created_at, attempted_at, \
-                                  billing_key, customer_key, order_name, source, stage) \
-             VALUES ($1, $2, $3, 'PENDING', $4, $4, $5, $6, $7, $8, \
-                     (SELECT COALESCE(MAX(stage), 0) FROM stage_sends WHERE case_id = $1 AND status = 'SENT')) \
-             RETURNING id",
-        )
-        .bind(case_id)
-        .bind(idempotency_key)
-        .bind(spec.amount)
-        .bind(now_ms)
-        .bind(&spec.billing_key)
-        .bind(&spec.customer_key)
-        .bind(&spec.order_name)
-        .bind(source.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
+                         ORDER BY oi.price_id LIMIT 1) AS product, \
+                        (SELECT COALESCE(MAX(ss.stage), 0) FROM stage_sends ss \
+                         WHERE ss.case_id = c.id AND ss.status = 'SENT') AS stage \
+                 FROM recovery_cases c JOIN orders o ON o.id = c.order_id WHERE c.id IN ({})",
+                super::id_list(chunk)
+            ))
+            .persistent(false)
+            .fetch_all(&mut *tx)
+            .await?;
+            facts.extend(rows.into_iter().map(|f| (f.id, f)));
+        }
+        let mut rows: Vec<(&ChargeStart, ChargeSpec, i64)> = Vec::with_capacity(ids.len());
+        for st in starts.iter().filter(|s| claimed.contains(&s.case_id)) {
+            let f = facts
+                .remove(&st.case_id)
+                .ok_or(StoreError::Integrity("a claimed case has no order"))?;
+            rows.push((
+                st,
+                ChargeSpec {
+                    idempotency_key: st.idempotency_key.clone(),
+                    amount: f.amount,
+                    billing_key: f.id_key,
+                    // Keys issued elsewhere (the partner's own PG
+                    // integration) were not issued under one of ours; the
+                    // case id stands in.
+                    customer_key: f
+                        .billing_customer_key
+                        .unwrap_or_else(|| format!("rb_case_{}", st.case_id)),
+                    order_name: f
+                        .product
+                        .filter(|p| !p.trim().is_empty())
+                        .unwrap_or_else(|| "정기 결제".to_owned()),
+                },
+                f.stage,
+            ));
+        }
+        for chunk in rows.chunks(super::ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO charges (case_id, idempotency_key, amount, billing_key, customer_key, order_name, \
+                                      source, stage, created_at, attempted_at, status) \
+                 VALUES {} RETURNING id, case_id",
+                super::placeholders(self.backend, chunk.len(), 10, "'PENDING'")
+            );
+            let mut q = sqlx::query_as::<_, (i64, i64)>(&sql);
+            for (st, spec, stage) in chunk {
+                q = q
+                    .bind(st.case_id)
+                    .bind(&spec.idempotency_key)
+                    .bind(spec.amount)
+                    .bind(&spec.billing_key)
+                    .bind(&spec.customer_key)
+                    .bind(&spec.order_name)
+                    .bind(st.source.as_str())
+                    .bind(*stage)
+                    .bind(now_ms)
+                    .bind(now_ms);
+            }
+            let inserted: HashMap<i64, i64> = q
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|(id, case)| (case, id))
+                .collect();
+            for (st, spec, _) in chunk {
+                let charge_id = *inserted
+                    .get(&st.case_id)
+                    .ok_or(StoreError::Integrity("a charge row went missing"))?;
+                answers.insert(
+                    st.case_id,
+                    ChargeClaim::Claimed {
+                        charge_id,
+                        spec: spec.clone(),
+                    },
+                );
+            }
+        }
+        // The rest: busy, closed, or a stale charge to take over.
+        for st in starts {
+            if answers.contains_key(&st.case_id) {
+                continue;
+            }
+            let answer = unclaimed(&mut tx, st, now_ms, stale_before_ms).await?;
+            answers.insert(st.case_id, answer);
+        }
         tx.commit().await?;
-        Ok(ChargeClaim::Claimed { charge_id, spec })
+        starts
+            .iter()
+            .map(|s| {
+                answers
+                    .remove(&s.case_id)
+                    .ok_or(StoreError::Integrity("a batch named a case twice"))
+            })
+            .collect()
     }
 
     /// Leaves a charge of unknown outcome pending (the case stays PAYING)
@@ -289,12 +355,7 @@ impl Store {
         Ok(())
     }
 
-    /// Records a successful charge: the charge, the case, the order and the
-    /// subscription change together with their notices, or not at all.
-    /// Returns false when the case was closed while the charge was in
-    /// flight (the partner canceled or settled it): then the partner's
-    /// decision stands, the charge is marked for refund and the partner
-    /// told.
+    /// `complete_charges` for one charge.
     pub async fn complete_charge(
         &self,
         case_id: i64,
@@ -302,102 +363,189 @@ impl Store {
         gateway_ref: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
+        let done = ChargeDone {
+            case_id,
+            charge_id,
+            gateway_ref: gateway_ref.to_owned(),
+        };
+        let mut recorded = self
+            .complete_charges(std::slice::from_ref(&done), now_ms)
+            .await?;
+        recorded
+            .pop()
+            .ok_or(StoreError::Integrity("a record answered nothing"))
+    }
+
+    /// Records approved charges: each charge, its case, order and
+    /// subscription change together with their notices, all in one
+    /// transaction of a few statements per batch. Answers, in order,
+    /// whether each charge stands recorded as a recovery; false when the
+    /// case was closed while the charge was in flight (the partner canceled
+    /// or settled it): then the partner's decision stands, the charge is
+    /// marked for refund and the partner told.
+    pub async fn complete_charges(
+        &self,
+        done: &[ChargeDone],
+        now_ms: i64,
+    ) -> Result<Vec<bool>, StoreError> {
+        if done.is_empty() {
+            return Ok(Vec::new());
+        }
         let (mut tx, _write) = self.begin_write().await?;
-        // Only a still-pending charge is recorded: a slow first attempt that
-        // answers after a resend already recorded the same charge (same key,
-        // same PG answer) changes nothing.
-        let pending = sqlx::query(
-            "UPDATE charges SET status = 'SUCCEEDED', gateway_ref = $2 WHERE id = $1 AND status = 'PENDING'",
-        )
-        .bind(charge_id)
-        .bind(gateway_ref)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !pending {
+        // Only a still-pending charge is recorded: a slow first attempt
+        // that answers after a resend already recorded the same charge
+        // (same key, same PG answer) changes nothing.
+        let mut pending: HashSet<i64> = HashSet::new();
+        for chunk in done.chunks(super::ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "UPDATE charges SET status = 'SUCCEEDED', gateway_ref = v.column2 \
+                 FROM (VALUES {}) AS v \
+                 WHERE charges.id = v.column1 AND charges.status = 'PENDING' RETURNING charges.id",
+                super::placeholders(self.backend, chunk.len(), 2, "")
+            );
+            let mut q = sqlx::query_as::<_, (i64,)>(&sql);
+            for d in chunk {
+                q = q.bind(d.charge_id).bind(&d.gateway_ref);
+            }
+            pending.extend(q.fetch_all(&mut *tx).await?.into_iter().map(|(id,)| id));
+        }
+        let mut answers: HashMap<i64, bool> = HashMap::with_capacity(done.len());
+        for d in done.iter().filter(|d| !pending.contains(&d.charge_id)) {
             let (status,): (String,) = sqlx::query_as("SELECT status FROM charges WHERE id = $1")
-                .bind(charge_id)
+                .bind(d.charge_id)
                 .fetch_one(&mut *tx)
                 .await?;
-            tx.commit().await?;
-            return Ok(ChargeStatus::parse(&status)? == ChargeStatus::Succeeded);
+            answers.insert(
+                d.charge_id,
+                ChargeStatus::parse(&status)? == ChargeStatus::Succeeded,
+            );
         }
-        let recovered: Option<(Option<i64>,)> = sqlx::query_as(
-            "UPDATE recovery_cases SET status = 'RECOVERED', closed_at = $2, next_stage_at = NULL, \
-                    next_retry_at = NULL, lease_until = NULL \
-             WHERE id = $1 AND status = 'PAYING' RETURNING ended_at",
-        )
-        .bind(case_id)
-        .bind(now_ms)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (amount, source, stage, attempt, payment_info): (i64, String, i64, i64, Option<String>) =
-            sqlx::query_as(
-                "SELECT ch.amount, ch.source, ch.stage, \
-                        (SELECT COUNT(*) FROM charges a WHERE a.case_id = ch.case_id AND a.id <= ch.id), \
+        let fresh: Vec<&ChargeDone> = done
+            .iter()
+            .filter(|d| pending.contains(&d.charge_id))
+            .collect();
+        // Cases still waiting for their charge are recovered.
+        let mut recovered: HashMap<i64, Option<i64>> = HashMap::new();
+        let case_ids: Vec<i64> = fresh.iter().map(|d| d.case_id).collect();
+        for chunk in case_ids.chunks(super::IDS_PER_STATEMENT) {
+            let rows: Vec<(i64, Option<i64>)> = sqlx::query_as(&format!(
+                "UPDATE recovery_cases SET status = 'RECOVERED', closed_at = $1, next_stage_at = NULL, \
+                        next_retry_at = NULL, lease_until = NULL \
+                 WHERE id IN ({}) AND status = 'PAYING' RETURNING id, ended_at",
+                super::id_list(chunk)
+            ))
+            .persistent(false)
+            .bind(now_ms)
+            .fetch_all(&mut *tx)
+            .await?;
+            recovered.extend(rows);
+        }
+        // What the notices say of each payment.
+        let charge_ids: Vec<i64> = fresh.iter().map(|d| d.charge_id).collect();
+        let mut facts: HashMap<i64, PaymentFacts> = HashMap::with_capacity(charge_ids.len());
+        for chunk in charge_ids.chunks(super::IDS_PER_STATEMENT) {
+            let rows: Vec<PaymentFacts> = sqlx::query_as(&format!(
+                "SELECT ch.id, ch.amount, ch.source, ch.stage, \
+                        (SELECT COUNT(*) FROM charges a WHERE a.case_id = ch.case_id AND a.id <= ch.id) AS attempt, \
                         o.payment_info \
                  FROM charges ch JOIN recovery_cases c ON c.id = ch.case_id \
-                 JOIN orders o ON o.id = c.order_id WHERE ch.id = $1",
-            )
-            .bind(charge_id)
-            .fetch_one(&mut *tx)
+                 JOIN orders o ON o.id = c.order_id WHERE ch.id IN ({})",
+                super::id_list(chunk)
+            ))
+            .persistent(false)
+            .fetch_all(&mut *tx)
             .await?;
-        let payment = Payment {
-            tid: gateway_ref,
-            amount,
-            payment_info: payment_info.as_deref().unwrap_or(""),
-            recovered_by: ChargeSource::parse(&source)?.as_str(),
-            attempt,
-            stage,
-        };
-        let Some((ended_at,)) = recovered else {
-            sqlx::query("UPDATE charges SET status = 'NEEDS_REFUND' WHERE id = $1")
-                .bind(charge_id)
-                .execute(&mut *tx)
+            facts.extend(rows.into_iter().map(|f| (f.id, f)));
+        }
+        let won: Vec<i64> = fresh
+            .iter()
+            .filter(|d| recovered.contains_key(&d.case_id))
+            .map(|d| d.case_id)
+            .collect();
+        for chunk in won.chunks(super::IDS_PER_STATEMENT) {
+            let cases = super::id_list(chunk);
+            sqlx::query(&format!(
+                "UPDATE orders SET status = 'PAID', payment_date = $1, error_code = NULL, error_message = NULL \
+                 WHERE id IN (SELECT order_id FROM recovery_cases WHERE id IN ({cases}))"
+            ))
+            .persistent(false)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+            // Paid: the subscription runs on, also after the scenario
+            // paused it (a win-back).
+            sqlx::query(&format!(
+                "UPDATE subscriptions SET status = 'ACTIVE', updated_at = $1 \
+                 WHERE id IN (SELECT subscription_id FROM recovery_cases WHERE id IN ({cases}))"
+            ))
+            .persistent(false)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let subjects = events::case_subjects(&mut tx, &won).await?;
+        let mut notices: Vec<(i64, &Subject, Event)> = Vec::with_capacity(won.len() * 3);
+        for d in &fresh {
+            let f = facts
+                .get(&d.charge_id)
+                .ok_or(StoreError::Integrity("a charge lost its case"))?;
+            let payment = Payment {
+                tid: &d.gateway_ref,
+                amount: f.amount,
+                payment_info: f.payment_info.as_deref().unwrap_or(""),
+                recovered_by: ChargeSource::parse(&f.source)?.as_str(),
+                attempt: f.attempt,
+                stage: f.stage,
+            };
+            let Some(ended_at) = recovered.get(&d.case_id) else {
+                // Closed while the charge was in flight: the money goes back.
+                sqlx::query("UPDATE charges SET status = 'NEEDS_REFUND' WHERE id = $1")
+                    .bind(d.charge_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let status = events::subscription_status(&mut tx, About::Case(d.case_id))
+                    .await?
+                    .unwrap_or(SubsStatus::Canceled);
+                events::record(
+                    &mut tx,
+                    About::Case(d.case_id),
+                    &[Event::refund_needed(&payment, status)],
+                    now_ms,
+                )
                 .await?;
-            let status = events::subscription_status(&mut tx, About::Case(case_id))
-                .await?
-                .unwrap_or(SubsStatus::Canceled);
-            events::record(
-                &mut tx,
-                About::Case(case_id),
-                &[Event::refund_needed(&payment, status)],
-                now_ms,
-            )
-            .await?;
-            tx.commit().await?;
-            return Ok(false);
-        };
-        sqlx::query(
-            "UPDATE orders SET status = 'PAID', payment_date = $2, error_code = NULL, error_message = NULL \
-             WHERE id = (SELECT order_id FROM recovery_cases WHERE id = $1)",
-        )
-        .bind(case_id)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
-        // Paid: the subscription runs on, also after the scenario paused
-        // it (a win-back).
-        sqlx::query(
-            "UPDATE subscriptions SET status = 'ACTIVE', updated_at = $2 \
-             WHERE id = (SELECT subscription_id FROM recovery_cases WHERE id = $1)",
-        )
-        .bind(case_id)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
-        let mut notices = vec![Event::payment_completed(&payment)];
-        if ended_at.is_some() {
-            notices.push(Event::status_changed(
-                SubsStatus::Renewed,
-                "paid after the scenario ended",
+                answers.insert(d.charge_id, false);
+                continue;
+            };
+            answers.insert(d.charge_id, true);
+            let Some((partner_id, subject)) = subjects.get(&d.case_id) else {
+                continue;
+            };
+            notices.push((*partner_id, subject, Event::payment_completed(&payment)));
+            if ended_at.is_some() {
+                notices.push((
+                    *partner_id,
+                    subject,
+                    Event::status_changed(SubsStatus::Renewed, "paid after the scenario ended"),
+                ));
+            }
+            notices.push((
+                *partner_id,
+                subject,
+                Event::case_closed("RECOVERED", SubsStatus::Renewed),
             ));
         }
-        notices.push(Event::case_closed("RECOVERED", SubsStatus::Renewed));
-        events::record(&mut tx, About::Case(case_id), &notices, now_ms).await?;
+        let items: Vec<(i64, &Subject, &Event)> =
+            notices.iter().map(|(p, s, e)| (*p, *s, e)).collect();
+        events::record_many(&mut tx, &items, now_ms).await?;
         tx.commit().await?;
-        Ok(true)
+        done.iter()
+            .map(|d| {
+                answers
+                    .get(&d.charge_id)
+                    .copied()
+                    .ok_or(StoreError::Integrity("a charge went unanswered"))
+            })
+            .collect()
     }
 
     /// Records a declined charge, reopens the case (to `ENDED` if its
@@ -686,6 +834,75 @@ impl Store {
                 .await?;
         Ok((at, stop.as_deref().map(Stop::parse).transpose()?))
     }
+}
+
+#[derive(FromRow)]
+struct PaymentFacts {
+    id: i64,
+    amount: i64,
+    source: String,
+    stage: i64,
+    attempt: i64,
+    payment_info: Option<String>,
+}
+
+/// A case the claim did not change: busy with another charge (maybe one
+/// stale enough to take over), closed, or blocked by its order.
+async fn unclaimed(
+    tx: &mut Transaction<'_, Any>,
+    st: &ChargeStart,
+    now_ms: i64,
+    stale_before_ms: i64,
+) -> Result<ChargeClaim, StoreError> {
+    let (status,): (String,) = sqlx::query_as("SELECT status FROM recovery_cases WHERE id = $1")
+        .bind(st.case_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let status = CaseStatus::parse(&status)?;
+    if status == CaseStatus::Paying {
+        // Take over a stale attempt: again a conditional update, so only
+        // one of several retrying callers wins.
+        let stale: Option<SpecRow> = sqlx::query_as(
+            "UPDATE charges SET attempted_at = $3 \
+             WHERE id = (SELECT id FROM charges WHERE case_id = $1 AND status = 'PENDING' \
+                         ORDER BY id DESC LIMIT 1) \
+               AND status = 'PENDING' AND COALESCE(attempted_at, created_at) < $2 \
+             RETURNING id, case_id, idempotency_key, amount, billing_key, customer_key, order_name",
+        )
+        .bind(st.case_id)
+        .bind(stale_before_ms)
+        .bind(now_ms)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(row) = stale {
+            let stale = row.into_stale();
+            return Ok(ChargeClaim::Claimed {
+                charge_id: stale.charge_id,
+                spec: stale.spec,
+            });
+        }
+    }
+    if st.source.is_silent() && matches!(status, CaseStatus::Open | CaseStatus::Ended) {
+        // Still due but not claimable: the order is paid, or a newer case
+        // of it carries the recovery. Stop, or the engine would claim it
+        // again every lease.
+        sqlx::query(
+            "UPDATE recovery_cases SET next_retry_at = NULL, next_retry_source = NULL, retry_stop = $3 \
+             WHERE id = $1 AND next_retry_at <= $2",
+        )
+        .bind(st.case_id)
+        .bind(now_ms)
+        .bind(Stop::Superseded.as_str())
+        .execute(&mut **tx)
+        .await?;
+    }
+    // Ended but another case of the order is open, or the order is paid:
+    // nothing to charge here.
+    Ok(ChargeClaim::Busy(if status == CaseStatus::Ended {
+        CaseStatus::Canceled
+    } else {
+        status
+    }))
 }
 
 #[derive(FromRow)]

@@ -73,6 +73,29 @@ async fn subject(
     Ok(row.map(SubjectRow::split))
 }
 
+/// The subjects of several cases at once (batched charges), by case id.
+pub(super) async fn case_subjects(
+    tx: &mut Transaction<'_, Any>,
+    case_ids: &[i64],
+) -> Result<HashMap<i64, (i64, Subject)>, StoreError> {
+    let mut out = HashMap::with_capacity(case_ids.len());
+    for chunk in case_ids.chunks(super::IDS_PER_STATEMENT) {
+        let rows: Vec<SubjectRow> = sqlx::query_as(&format!(
+            "{CASE_SUBJECT} WHERE c.id IN ({})",
+            super::id_list(chunk)
+        ))
+        .persistent(false)
+        .fetch_all(&mut **tx)
+        .await?;
+        for row in rows {
+            if let Some(case_id) = row.case_id {
+                out.insert(case_id, row.split());
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The notice a newly opened case sends: the payment failed, recovery runs.
 pub(super) fn recovery_started() -> Event {
     Event::status_changed(

@@ -65,7 +65,9 @@ use crate::domain::token::TokenKey;
 
 pub use crate::domain::case::CaseStatus;
 pub use cases::CaseRecord;
-pub use charges::{ChargeClaim, ChargeFailure, ChargeSpec, DueRetry, StaleCharge};
+pub use charges::{
+    ChargeClaim, ChargeDone, ChargeFailure, ChargeSpec, ChargeStart, DueRetry, StaleCharge,
+};
 pub use customers::CustomerRecord;
 pub use engine::{DueCase, StageOutcome, StageResult, StageStart, StageState};
 pub use events::{AttemptOutcome, AttemptRow, DueEvent, EventRow, NextStep};
