@@ -60,19 +60,25 @@ impl Charger {
     /// (or take over a charge whose outcome was never recorded, and resend
     /// it with its own key).
     pub async fn charge(&self, case_id: i64, source: ChargeSource) -> Result<Charged, StoreError> {
-        self.charge_many(&[(case_id, source)])
+        self.charge_many(&[(case_id, source)], None)
             .await?
             .pop()
-            .ok_or(StoreError::Integrity("a charge answered nothing"))
+            .ok_or(StoreError::Integrity("a charge answered nothing"))?
     }
 
     /// `charge` for a batch of cases (the engine's silent charges): one
     /// transaction claims them all, the PG calls run `CONCURRENCY` at a
-    /// time, one transaction records every approval. Answers in order.
+    /// time, one transaction records every approval. Answers in order, each
+    /// case on its own: one case's trouble does not undo the others'.
+    ///
+    /// At `deadline` it stops waiting for PG calls still in flight (their
+    /// charges stay pending: the resolver settles them) and records what
+    /// came back, declines with their class included.
     pub async fn charge_many(
         &self,
         cases: &[(i64, ChargeSource)],
-    ) -> Result<Vec<Charged>, StoreError> {
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Vec<Result<Charged, StoreError>>, StoreError> {
         let now = self.now();
         let starts: Vec<ChargeStart> = cases
             .iter()
@@ -82,29 +88,68 @@ impl Charger {
                 source: *source,
             })
             .collect();
-        let claims = self
-            .store
-            .claim_charges(&starts, now, now - CHARGE_RETRY_AFTER_MS)
-            .await?;
-        let mut answers: Vec<Option<Charged>> = vec![None; cases.len()];
+        let stale_before = now - CHARGE_RETRY_AFTER_MS;
+        let claims: Vec<Result<ChargeClaim, StoreError>> =
+            match self.store.claim_charges(&starts, now, stale_before).await {
+                Ok(claims) => claims.into_iter().map(Ok).collect(),
+                Err(e) if starts.len() > 1 => {
+                    // One bad case must not keep the batch from its
+                    // charges: claim them one by one.
+                    tracing::warn!(error = %e, "a batch claim failed; claiming one by one");
+                    let mut claims = Vec::with_capacity(starts.len());
+                    for start in &starts {
+                        let claim = self
+                            .store
+                            .claim_charges(std::slice::from_ref(start), now, stale_before)
+                            .await
+                            .and_then(|mut c| {
+                                c.pop()
+                                    .ok_or(StoreError::Integrity("a claim answered nothing"))
+                            });
+                        claims.push(claim);
+                    }
+                    claims
+                }
+                Err(e) => return Err(e),
+            };
+        let mut answers: Vec<Option<Result<Charged, StoreError>>> =
+            (0..cases.len()).map(|_| None).collect();
         let mut sends = Vec::new();
         for (i, (claim, (case_id, _))) in claims.into_iter().zip(cases).enumerate() {
             match claim {
-                ChargeClaim::Claimed { charge_id, spec } => {
+                Ok(ChargeClaim::Claimed { charge_id, spec }) => {
                     sends.push((i, *case_id, charge_id, spec))
                 }
-                ChargeClaim::Busy(status) => answers[i] = Some(Charged::Busy(status)),
-                ChargeClaim::DailyLimit => answers[i] = Some(Charged::DailyLimit),
+                Ok(ChargeClaim::Busy(status)) => answers[i] = Some(Ok(Charged::Busy(status))),
+                Ok(ChargeClaim::DailyLimit) => answers[i] = Some(Ok(Charged::DailyLimit)),
+                Err(e) => answers[i] = Some(Err(e)),
             }
         }
-        let results: Vec<(usize, i64, i64, Result<Receipt, ChargeError>)> =
-            futures_util::stream::iter(sends)
-                .map(|(i, case_id, charge_id, spec)| async move {
-                    (i, case_id, charge_id, self.call_gateway(spec).await)
-                })
-                .buffer_unordered(CONCURRENCY)
-                .collect()
-                .await;
+        let mut calls = futures_util::stream::iter(sends)
+            .map(|(i, case_id, charge_id, spec)| async move {
+                (i, case_id, charge_id, self.call_gateway(spec).await)
+            })
+            .buffer_unordered(CONCURRENCY);
+        let mut results = Vec::new();
+        loop {
+            let next = match deadline {
+                Some(at) => match tokio::time::timeout_at(at, calls.next()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        tracing::warn!(
+                            "charges ran past their budget; the resolver settles the unfinished ones"
+                        );
+                        break;
+                    }
+                },
+                None => calls.next().await,
+            };
+            match next {
+                Some(result) => results.push(result),
+                None => break,
+            }
+        }
+        drop(calls);
         let mut approved = Vec::new();
         for (i, case_id, charge_id, result) in results {
             match result {
@@ -116,35 +161,48 @@ impl Charger {
                         gateway_ref: receipt.gateway_ref,
                     },
                 )),
-                Err(e) => answers[i] = Some(self.record_failure(case_id, charge_id, e).await?),
+                Err(e) => answers[i] = Some(self.record_failure(case_id, charge_id, e).await),
             }
         }
         let done: Vec<ChargeDone> = approved.iter().map(|(_, d)| d.clone()).collect();
-        let recorded = self.store.complete_charges(&done, self.now()).await?;
-        for ((i, d), recovered) in approved.into_iter().zip(recorded) {
-            answers[i] = Some(if recovered {
-                tracing::info!(
-                    case_id = d.case_id,
-                    charge_id = d.charge_id,
-                    "case recovered by payment"
-                );
-                Charged::Paid
-            } else {
-                // The partner closed the case while the charge was in
-                // flight: their decision stands and the charge row is
-                // marked NEEDS_REFUND for the operator (the partner is told).
-                tracing::error!(
-                    case_id = d.case_id,
-                    charge_id = d.charge_id,
-                    "charged a case closed meanwhile; refund needed"
-                );
-                Charged::ClosedMeanwhile
-            });
+        match self.store.complete_charges(&done, self.now()).await {
+            Ok(recorded) => {
+                for ((i, d), recovered) in approved.into_iter().zip(recorded) {
+                    answers[i] = Some(Ok(if recovered {
+                        tracing::info!(
+                            case_id = d.case_id,
+                            charge_id = d.charge_id,
+                            "case recovered by payment"
+                        );
+                        Charged::Paid
+                    } else {
+                        // The partner closed the case while the charge was
+                        // in flight: their decision stands and the charge
+                        // row is marked NEEDS_REFUND for the operator (the
+                        // partner is told).
+                        tracing::error!(
+                            case_id = d.case_id,
+                            charge_id = d.charge_id,
+                            "charged a case closed meanwhile; refund needed"
+                        );
+                        Charged::ClosedMeanwhile
+                    }));
+                }
+            }
+            // Approved at the PG but not recorded: still pending here, so
+            // the resolver finds them at the PG and records them.
+            Err(e) => {
+                tracing::error!(error = %e, approvals = approved.len(), "recording approvals failed");
+                for (i, _) in approved {
+                    answers[i] = Some(Ok(Charged::Unknown));
+                }
+            }
         }
-        answers
+        // Calls cut off at the deadline: outcome unknown, pending.
+        Ok(answers
             .into_iter()
-            .map(|a| a.ok_or(StoreError::Integrity("a charge went unanswered")))
-            .collect()
+            .map(|a| a.unwrap_or(Ok(Charged::Unknown)))
+            .collect())
     }
 
     /// Settles up to `limit` charges whose outcome has been unknown for a

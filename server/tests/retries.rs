@@ -523,6 +523,37 @@ async fn a_charge_the_pg_never_made_fails_and_the_next_try_is_planned() {
 }
 
 #[tokio::test]
+async fn a_hanging_charge_does_not_keep_the_rest_of_its_batch_from_being_recorded() {
+    let app = TestApp::builder().scripted_gateway().spawn().await;
+    let engine = app
+        .engine()
+        .await
+        .with_send_budget(std::time::Duration::from_millis(300));
+    app.scripted().script("slow_card", &[Answer::Hang]);
+    app.scripted()
+        .script("dead_card", &[Answer::Decline("INVALID_STOPPED_CARD")]);
+    let slow = seed_case(&app, "slow_card").await;
+    let dead = seed_case(&app, "dead_card").await;
+    let paid = seed_case(&app, "good_card").await;
+    app.run_engine_until(&engine, kst(2026, 11, 23, 10, 0))
+        .await;
+    // The three retries went out together; one never answered. The budget
+    // cut it off, and the others' outcomes were recorded all the same.
+    assert_eq!(status(&app, paid.case_id).await.0, "RECOVERED");
+    assert_eq!(
+        app.store.retry_plan(dead.case_id).await.unwrap(),
+        (None, Some(Stop::HardDecline)),
+        "the decline kept its class"
+    );
+    assert_eq!(status(&app, slow.case_id).await.0, "PAYING");
+    assert_eq!(
+        app.store.charge_statuses(slow.case_id).await.unwrap(),
+        ["PENDING"],
+        "left for the resolver"
+    );
+}
+
+#[tokio::test]
 async fn a_charge_in_the_dark_when_the_partner_cancels_is_flagged_for_refund() {
     let app = TestApp::builder().scripted_gateway().spawn().await;
     let engine = app.engine().await;

@@ -38,6 +38,11 @@ pub const LEASE_MS: i64 = 60_000;
 /// provider before another instance may take the case (and look for it
 /// there before sending again).
 pub const SEND_BUDGET: Duration = Duration::from_millis(LEASE_MS as u64 / 2);
+// A batch's PG calls must end before a pending charge may be resent (the
+// resolver, a page's takeover): two requests for one charge in flight at
+// once would be one too many.
+const _: () = assert!(LEASE_MS / 2 < crate::charging::CHARGE_RETRY_AFTER_MS);
+
 /// A stage that failed this many times is recorded as failed and skipped.
 pub const MAX_ATTEMPTS: i64 = 5;
 
@@ -154,22 +159,30 @@ impl Engine {
             let deadline = tokio::time::Instant::now() + self.send_budget;
             let mut batch = Vec::with_capacity(due.len());
             for retry in due {
-                if let Some(source) = self.chargeable(charger, &retry).await? {
-                    batch.push((retry.case_id, source));
+                match self.chargeable(charger, &retry).await {
+                    Ok(Some(source)) => batch.push((retry.case_id, source)),
+                    Ok(None) => {}
+                    // One case's trouble must not hold up the others.
+                    Err(e) => {
+                        tracing::error!(error = %e, case_id = retry.case_id, "silent charge skipped")
+                    }
                 }
             }
-            match tokio::time::timeout_at(deadline, charger.charge_many(&batch)).await {
-                Ok(Ok(results)) => {
-                    let paid = results.iter().filter(|r| **r == Charged::Paid).count();
+            match charger.charge_many(&batch, Some(deadline)).await {
+                Ok(results) => {
+                    let mut paid = 0;
+                    for ((case_id, _), result) in batch.iter().zip(results) {
+                        match result {
+                            Ok(Charged::Paid) => paid += 1,
+                            Ok(_) => {}
+                            Err(e) => tracing::error!(error = %e, case_id, "silent charge failed"),
+                        }
+                    }
                     if paid > 0 {
                         tracing::info!(paid, of = batch.len(), "silent charges recovered cases");
                     }
                 }
-                // One batch's trouble must not hold up the stages.
-                Ok(Err(e)) => tracing::error!(error = %e, "silent charges failed"),
-                Err(_) => tracing::warn!(
-                    "silent charges ran past their budget; the resolver settles the unfinished ones"
-                ),
+                Err(e) => tracing::error!(error = %e, "silent charges failed"),
             }
         }
         Ok(done)

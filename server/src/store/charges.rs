@@ -415,10 +415,35 @@ impl Store {
                 .bind(d.charge_id)
                 .fetch_one(&mut *tx)
                 .await?;
-            answers.insert(
-                d.charge_id,
-                ChargeStatus::parse(&status)? == ChargeStatus::Succeeded,
-            );
+            let status = ChargeStatus::parse(&status)?;
+            if status == ChargeStatus::Failed {
+                // Settled as never charged (the PG had no such payment when
+                // asked), yet approved after all: the money moved and goes
+                // back, and the partner is told.
+                sqlx::query(
+                    "UPDATE charges SET status = 'NEEDS_REFUND', gateway_ref = $2 \
+                     WHERE id = $1 AND status = 'FAILED'",
+                )
+                .bind(d.charge_id)
+                .bind(&d.gateway_ref)
+                .execute(&mut *tx)
+                .await?;
+                let facts = payment_facts(&mut tx, &[d.charge_id]).await?;
+                if let Some(f) = facts.get(&d.charge_id) {
+                    let payment = f.payment(&d.gateway_ref)?;
+                    let subs = events::subscription_status(&mut tx, About::Case(d.case_id))
+                        .await?
+                        .unwrap_or(SubsStatus::Grace);
+                    events::record(
+                        &mut tx,
+                        About::Case(d.case_id),
+                        &[Event::refund_needed(&payment, subs)],
+                        now_ms,
+                    )
+                    .await?;
+                }
+            }
+            answers.insert(d.charge_id, status == ChargeStatus::Succeeded);
         }
         let fresh: Vec<&ChargeDone> = done
             .iter()
@@ -442,21 +467,7 @@ impl Store {
         }
         // What the notices say of each payment.
         let charge_ids: Vec<i64> = fresh.iter().map(|d| d.charge_id).collect();
-        let mut facts: HashMap<i64, PaymentFacts> = HashMap::with_capacity(charge_ids.len());
-        for chunk in charge_ids.chunks(super::IDS_PER_STATEMENT) {
-            let rows: Vec<PaymentFacts> = sqlx::query_as(&format!(
-                "SELECT ch.id, ch.amount, ch.source, ch.stage, \
-                        (SELECT COUNT(*) FROM charges a WHERE a.case_id = ch.case_id AND a.id <= ch.id) AS attempt, \
-                        o.payment_info \
-                 FROM charges ch JOIN recovery_cases c ON c.id = ch.case_id \
-                 JOIN orders o ON o.id = c.order_id WHERE ch.id IN ({})",
-                super::id_list(chunk)
-            ))
-            .persistent(false)
-            .fetch_all(&mut *tx)
-            .await?;
-            facts.extend(rows.into_iter().map(|f| (f.id, f)));
-        }
+        let facts = payment_facts(&mut tx, &charge_ids).await?;
         let won: Vec<i64> = fresh
             .iter()
             .filter(|d| recovered.contains_key(&d.case_id))
@@ -489,14 +500,7 @@ impl Store {
             let f = facts
                 .get(&d.charge_id)
                 .ok_or(StoreError::Integrity("a charge lost its case"))?;
-            let payment = Payment {
-                tid: &d.gateway_ref,
-                amount: f.amount,
-                payment_info: f.payment_info.as_deref().unwrap_or(""),
-                recovered_by: ChargeSource::parse(&f.source)?.as_str(),
-                attempt: f.attempt,
-                stage: f.stage,
-            };
+            let payment = f.payment(&d.gateway_ref)?;
             let Some(ended_at) = recovered.get(&d.case_id) else {
                 // Closed while the charge was in flight: the money goes back.
                 sqlx::query("UPDATE charges SET status = 'NEEDS_REFUND' WHERE id = $1")
@@ -844,6 +848,42 @@ struct PaymentFacts {
     stage: i64,
     attempt: i64,
     payment_info: Option<String>,
+}
+
+impl PaymentFacts {
+    fn payment<'a>(&'a self, tid: &'a str) -> Result<Payment<'a>, StoreError> {
+        Ok(Payment {
+            tid,
+            amount: self.amount,
+            payment_info: self.payment_info.as_deref().unwrap_or(""),
+            recovered_by: ChargeSource::parse(&self.source)?.as_str(),
+            attempt: self.attempt,
+            stage: self.stage,
+        })
+    }
+}
+
+/// What the notices say of each of these charges, by charge id.
+async fn payment_facts(
+    tx: &mut Transaction<'_, Any>,
+    charge_ids: &[i64],
+) -> Result<HashMap<i64, PaymentFacts>, StoreError> {
+    let mut facts = HashMap::with_capacity(charge_ids.len());
+    for chunk in charge_ids.chunks(super::IDS_PER_STATEMENT) {
+        let rows: Vec<PaymentFacts> = sqlx::query_as(&format!(
+            "SELECT ch.id, ch.amount, ch.source, ch.stage, \
+                    (SELECT COUNT(*) FROM charges a WHERE a.case_id = ch.case_id AND a.id <= ch.id) AS attempt, \
+                    o.payment_info \
+             FROM charges ch JOIN recovery_cases c ON c.id = ch.case_id \
+             JOIN orders o ON o.id = c.order_id WHERE ch.id IN ({})",
+            super::id_list(chunk)
+        ))
+        .persistent(false)
+        .fetch_all(&mut **tx)
+        .await?;
+        facts.extend(rows.into_iter().map(|f| (f.id, f)));
+    }
+    Ok(facts)
 }
 
 /// A case the claim did not change: busy with another charge (maybe one

@@ -23,6 +23,8 @@ pub enum Answer {
     /// Charged, but the answer is lost: a resend with the same key gets
     /// the approval, a new key would charge again.
     ApprovedThenLost,
+    /// Never answers (a PG that hangs); nothing is charged.
+    Hang,
 }
 
 /// A charge the gateway received.
@@ -101,6 +103,9 @@ impl PaymentGateway for ScriptedGateway {
                 return Ok(receipt);
             }
             let answer = self.next_answer(&req.billing_key);
+            if answer == Answer::Hang {
+                return std::future::pending().await;
+            }
             let approved = matches!(answer, Answer::Approve | Answer::ApprovedThenLost);
             self.received.lock().unwrap().push(Received {
                 at_ms: self.clock.now_ms(),
@@ -120,7 +125,7 @@ impl PaymentGateway for ScriptedGateway {
                     code: code.to_owned(),
                     reason: "카드사에서 거절했어요".to_owned(),
                 }),
-                Answer::Lost | Answer::ApprovedThenLost => {
+                Answer::Lost | Answer::ApprovedThenLost | Answer::Hang => {
                     Err(ChargeError::Unavailable("scripted: no answer".to_owned()))
                 }
             }
