@@ -29,19 +29,15 @@ async fn charge_times(app: &TestApp, case_id: i64) -> Vec<String> {
         .collect()
 }
 
-/// The stages whose message reached the outbox, with their text.
-async fn messages(app: &TestApp, case_id: i64) -> Vec<(i64, String)> {
-    let mut m: Vec<(i64, String)> = app
-        .store
-        .outbox(10_000)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|m| m.case_id == case_id)
-        .map(|m| (m.stage, m.body))
-        .collect();
-    m.sort();
-    m
+/// A case on `key`, failed at the test clock's start, after 30 days of
+/// the engine (messages, silent charges, the resolver).
+async fn thirty_days_on(key: &str) -> (TestApp, common::SeededCase) {
+    let app = spawn_app().await;
+    let engine = app.engine().await;
+    let case = seed_case(&app, key).await;
+    app.run_engine_until(&engine, app.clock.now_ms() + 30 * DAY)
+        .await;
+    (app, case)
 }
 
 async fn status(app: &TestApp, case_id: i64) -> (String, Option<String>) {
@@ -80,7 +76,7 @@ async fn a_card_over_its_limit_is_retried_on_the_ladder_and_on_payday() {
         app.store.retry_plan(case.case_id).await.unwrap(),
         (None, Some(Stop::LadderDone))
     );
-    assert_eq!(messages(&app, case.case_id).await.len(), 4);
+    assert_eq!(app.messages(case.case_id).await.len(), 4);
     assert_eq!(
         status(&app, case.case_id).await,
         ("ENDED".to_owned(), Some("PAUSE".to_owned()))
@@ -89,17 +85,13 @@ async fn a_card_over_its_limit_is_retried_on_the_ladder_and_on_payday() {
 
 #[tokio::test]
 async fn an_expired_card_stops_retries_and_the_messages_ask_for_a_new_card() {
-    let app = spawn_app().await;
-    let engine = app.engine().await;
-    let case = seed_case(&app, KEY_EXPIRED_CARD).await;
-    let failed = app.clock.now_ms();
-    app.run_engine_until(&engine, failed + 30 * DAY).await;
+    let (app, case) = thirty_days_on(KEY_EXPIRED_CARD).await;
     assert_eq!(charge_times(&app, case.case_id).await, ["11-23 10:00"]);
     assert_eq!(
         app.store.retry_plan(case.case_id).await.unwrap(),
         (None, Some(Stop::HardDecline))
     );
-    let sent = messages(&app, case.case_id).await;
+    let sent = app.messages(case.case_id).await;
     assert_eq!(sent.len(), 4);
     assert!(
         sent[0].1.contains("지금 결제하거나"),
@@ -163,11 +155,7 @@ async fn a_setup_decline_stops_the_partners_retries_and_tells_the_partner() {
 
 #[tokio::test]
 async fn an_unreadable_decline_gets_a_few_retries() {
-    let app = spawn_app().await;
-    let engine = app.engine().await;
-    let case = seed_case(&app, KEY_DO_NOT_HONOR).await;
-    app.run_engine_until(&engine, app.clock.now_ms() + 30 * DAY)
-        .await;
+    let (app, case) = thirty_days_on(KEY_DO_NOT_HONOR).await;
     assert_eq!(
         charge_times(&app, case.case_id).await,
         ["11-23 10:00", "11-25 10:00", "11-27 10:00"]
@@ -180,11 +168,7 @@ async fn an_unreadable_decline_gets_a_few_retries() {
 
 #[tokio::test]
 async fn passing_failures_are_retried_once_a_day_until_the_budget_is_spent() {
-    let app = spawn_app().await;
-    let engine = app.engine().await;
-    let case = seed_case(&app, KEY_CARD_COMPANY_ERROR).await;
-    app.run_engine_until(&engine, app.clock.now_ms() + 30 * DAY)
-        .await;
+    let (app, case) = thirty_days_on(KEY_CARD_COMPANY_ERROR).await;
     // "Soon" would be an hour later, but one silent charge a day: each
     // next morning, eight times (the key's budget), then nothing.
     let times = charge_times(&app, case.case_id).await;
@@ -266,7 +250,8 @@ async fn the_chosen_date_is_charged_at_ten_that_day_before_any_message() {
     let charges = app.store.charges(case.case_id).await.unwrap();
     assert_eq!(charges[0].source, ChargeSource::ScheduledDate);
     assert_eq!(status(&app, case.case_id).await.0, "RECOVERED");
-    let stages: Vec<i64> = messages(&app, case.case_id)
+    let stages: Vec<i64> = app
+        .messages(case.case_id)
         .await
         .into_iter()
         .map(|(s, _)| s)
@@ -354,11 +339,7 @@ async fn a_partner_who_retries_on_its_side_turns_retries_off() {
         app.store.retry_plan(case.case_id).await.unwrap(),
         (None, Some(Stop::Disabled))
     );
-    assert_eq!(
-        messages(&app, case.case_id).await.len(),
-        4,
-        "messages go on"
-    );
+    assert_eq!(app.messages(case.case_id).await.len(), 4, "messages go on");
 }
 
 #[tokio::test]

@@ -16,17 +16,11 @@ use rebound::engine::provider::{
 
 /// Stages of `case_id` in the outbox, oldest first.
 async fn sent(app: &TestApp, case_id: i64) -> Vec<i64> {
-    let mut stages: Vec<i64> = app
-        .store
-        .outbox(10_000)
+    app.messages(case_id)
         .await
-        .unwrap()
         .into_iter()
-        .filter(|m| m.case_id == case_id)
-        .map(|m| m.stage)
-        .collect();
-    stages.sort();
-    stages
+        .map(|(stage, _)| stage)
+        .collect()
 }
 
 /// Moves the clock to `days` (and `hours`) after the failure and runs the

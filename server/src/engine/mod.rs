@@ -55,7 +55,7 @@ pub const BATCH: usize = 1024;
 /// Silent charges claimed together (their PG calls run
 /// `charging::CONCURRENCY` at a time): a batch (each call up to the PG's
 /// 30 s timeout) must end within `SEND_BUDGET`.
-pub const CHARGE_BATCH: usize = 64;
+pub const CHARGE_BATCH: usize = 256;
 
 #[derive(Clone)]
 pub struct Engine {

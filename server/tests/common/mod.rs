@@ -408,6 +408,21 @@ impl TestApp {
             .expect("page body")
     }
 
+    /// `(stage, text)` of every message the outbox holds for a case, by stage.
+    pub async fn messages(&self, case_id: i64) -> Vec<(i64, String)> {
+        let mut m: Vec<(i64, String)> = self
+            .store
+            .outbox(10_000)
+            .await
+            .expect("outbox")
+            .into_iter()
+            .filter(|m| m.case_id == case_id)
+            .map(|m| (m.stage, m.body))
+            .collect();
+        m.sort();
+        m
+    }
+
     /// The partner's notices of one `noti_type`, oldest first.
     pub async fn notices_of(&self, kind: &str) -> Vec<serde_json::Value> {
         self.notices()
