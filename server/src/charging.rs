@@ -3,12 +3,12 @@
 //! [`Charger`], which claims the case (one winner), sends exactly what it
 //! claimed to the gateway and records the outcome with its retry plan.
 
+use futures_util::StreamExt;
+
 use crate::clock::SharedClock;
 use crate::domain::case::{CaseStatus, ChargeSource};
 use crate::domain::decline::{Decline, Wait};
 use crate::domain::token::new_id;
-use futures_util::StreamExt;
-
 use crate::gateway::{ChargeError, ChargeRequest, Receipt, SharedGateway};
 use crate::store::{
     ChargeClaim, ChargeDone, ChargeFailure, ChargeSpec, ChargeStart, StaleCharge, Store, StoreError,
@@ -41,6 +41,24 @@ pub enum Charged {
     /// The charge went through for a case closed meanwhile: flagged for
     /// refund, and the partner told.
     ClosedMeanwhile,
+}
+
+/// What an approval came to once recorded: a recovery, or (the partner
+/// closed the case while the charge was in flight) a payment their
+/// decision overrules, marked NEEDS_REFUND for the operator and told to
+/// the partner.
+fn paid(case_id: i64, charge_id: i64, recovered: bool) -> Charged {
+    if recovered {
+        tracing::info!(case_id, charge_id, "case recovered by payment");
+        Charged::Paid
+    } else {
+        tracing::error!(
+            case_id,
+            charge_id,
+            "charged a case closed meanwhile; refund needed"
+        );
+        Charged::ClosedMeanwhile
+    }
 }
 
 #[derive(Clone)]
@@ -168,25 +186,7 @@ impl Charger {
         match self.store.complete_charges(&done, self.now()).await {
             Ok(recorded) => {
                 for ((i, d), recovered) in approved.into_iter().zip(recorded) {
-                    answers[i] = Some(Ok(if recovered {
-                        tracing::info!(
-                            case_id = d.case_id,
-                            charge_id = d.charge_id,
-                            "case recovered by payment"
-                        );
-                        Charged::Paid
-                    } else {
-                        // The partner closed the case while the charge was
-                        // in flight: their decision stands and the charge
-                        // row is marked NEEDS_REFUND for the operator (the
-                        // partner is told).
-                        tracing::error!(
-                            case_id = d.case_id,
-                            charge_id = d.charge_id,
-                            "charged a case closed meanwhile; refund needed"
-                        );
-                        Charged::ClosedMeanwhile
-                    }));
+                    answers[i] = Some(Ok(paid(d.case_id, d.charge_id, recovered)));
                 }
             }
             // Approved at the PG but not recorded: still pending here, so
@@ -213,8 +213,8 @@ impl Charger {
     /// the PG cannot say, a charge its case still waits for is sent again
     /// with its own key (the PG answers with the first outcome); one of a
     /// closed case is never sent again (that could be its first charge),
-    /// only looked up later. Returns each case and what came of it.
-    pub async fn resolve_stale(&self, limit: i64) -> Result<Vec<(i64, Charged)>, StoreError> {
+    /// only looked up later. Returns how many it took up.
+    pub async fn resolve_stale(&self, limit: i64) -> Result<usize, StoreError> {
         let now = self.now();
         let stale = self
             .store
@@ -226,15 +226,13 @@ impl Charger {
                 .map(|c| async move { (c.case_id, self.resolve(c).await) }),
         )
         .await;
-        let mut out = Vec::with_capacity(results.len());
-        for (case_id, r) in results {
-            match r {
-                Ok(charged) => out.push((case_id, charged)),
-                // One case's trouble must not hold up the others.
-                Err(e) => tracing::error!(error = %e, case_id, "resolving a charge failed"),
+        for (case_id, r) in &results {
+            // One case's trouble must not hold up the others.
+            if let Err(e) = r {
+                tracing::error!(error = %e, case_id, "resolving a charge failed");
             }
         }
-        Ok(out)
+        Ok(results.len())
     }
 
     async fn resolve(&self, stale: StaleCharge) -> Result<Charged, StoreError> {
@@ -290,20 +288,7 @@ impl Charger {
             .store
             .complete_charge(case_id, charge_id, gateway_ref, self.now())
             .await?;
-        if recorded {
-            tracing::info!(case_id, charge_id, "case recovered by payment");
-            Ok(Charged::Paid)
-        } else {
-            // The partner closed the case while the charge was in flight:
-            // their decision stands and the charge row is marked
-            // NEEDS_REFUND for the operator (the partner is told).
-            tracing::error!(
-                case_id,
-                charge_id,
-                "charged a case closed meanwhile; refund needed"
-            );
-            Ok(Charged::ClosedMeanwhile)
-        }
+        Ok(paid(case_id, charge_id, recorded))
     }
 
     /// Sends exactly the claimed charge and records what the PG said.

@@ -40,6 +40,21 @@ async fn thirty_days_on(key: &str) -> (TestApp, common::SeededCase) {
     (app, case)
 }
 
+/// A case on a scripted card whose first silent retry (11-23 10:00) got
+/// no answer: the case waits, PAYING, for the resolver.
+async fn first_retry_in_the_dark(
+    answers: &[Answer],
+) -> (TestApp, rebound::engine::Engine, common::SeededCase) {
+    let app = TestApp::builder().scripted_gateway().spawn().await;
+    let engine = app.engine().await;
+    app.scripted().script("card", answers);
+    let case = seed_case(&app, "card").await;
+    app.run_engine_until(&engine, kst(2026, 11, 23, 10, 0))
+        .await;
+    assert_eq!(status(&app, case.case_id).await.0, "PAYING");
+    (app, engine, case)
+}
+
 async fn status(app: &TestApp, case_id: i64) -> (String, Option<String>) {
     app.store
         .case_and_subscription_status(case_id)
@@ -453,13 +468,7 @@ async fn a_customer_can_still_pay_after_the_messages_ended() {
 
 #[tokio::test]
 async fn a_lost_answer_is_resolved_with_the_same_key_and_charges_once() {
-    let app = TestApp::builder().scripted_gateway().spawn().await;
-    let engine = app.engine().await;
-    app.scripted().script("card", &[Answer::ApprovedThenLost]);
-    let case = seed_case(&app, "card").await;
-    app.run_engine_until(&engine, kst(2026, 11, 23, 10, 0))
-        .await;
-    assert_eq!(status(&app, case.case_id).await.0, "PAYING");
+    let (app, engine, case) = first_retry_in_the_dark(&[Answer::ApprovedThenLost]).await;
     // A minute later the resolver asks the PG by order id, nobody on the
     // page: the payment is there, so it is recorded, not sent again.
     app.run_engine_until(&engine, kst(2026, 11, 23, 10, 5))
@@ -476,14 +485,7 @@ async fn a_lost_answer_is_resolved_with_the_same_key_and_charges_once() {
 
 #[tokio::test]
 async fn a_charge_the_pg_never_made_fails_and_the_next_try_is_planned() {
-    let app = TestApp::builder().scripted_gateway().spawn().await;
-    let engine = app.engine().await;
-    app.scripted()
-        .script("card", &[Answer::Lost, Answer::Approve]);
-    let case = seed_case(&app, "card").await;
-    app.run_engine_until(&engine, kst(2026, 11, 23, 10, 0))
-        .await;
-    assert_eq!(status(&app, case.case_id).await.0, "PAYING");
+    let (app, engine, case) = first_retry_in_the_dark(&[Answer::Lost, Answer::Approve]).await;
     app.run_engine_until(&engine, kst(2026, 11, 23, 10, 5))
         .await;
     // The PG has no such payment: the charge failed without charging, the
@@ -536,13 +538,7 @@ async fn a_hanging_charge_does_not_keep_the_rest_of_its_batch_from_being_recorde
 
 #[tokio::test]
 async fn a_charge_in_the_dark_when_the_partner_cancels_is_flagged_for_refund() {
-    let app = TestApp::builder().scripted_gateway().spawn().await;
-    let engine = app.engine().await;
-    app.scripted().script("card", &[Answer::ApprovedThenLost]);
-    let case = seed_case(&app, "card").await;
-    app.run_engine_until(&engine, kst(2026, 11, 23, 10, 0))
-        .await;
-    assert_eq!(status(&app, case.case_id).await.0, "PAYING");
+    let (app, engine, case) = first_retry_in_the_dark(&[Answer::ApprovedThenLost]).await;
     app.store
         .settle_order(
             app.partner.id,

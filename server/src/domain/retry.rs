@@ -26,7 +26,9 @@ use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, NaiveTime, TimeZo
 use serde::{Deserialize, Serialize};
 
 use super::case::{ChargeSource, stored_enum};
+// Card companies' maintenance and paydays are Korean.
 use super::decline::{Decline, Wait};
+use crate::clock::kst;
 
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 60 * MINUTE_MS;
@@ -36,12 +38,6 @@ pub const BUDGET_WINDOW_MS: i64 = 30 * DAY_MS;
 /// Pay-now presses a case may make in one Korean day: a card declined over
 /// and over trips the card networks' rules.
 pub const PAGE_ATTEMPTS_PER_DAY: i64 = 5;
-
-/// Korea has one time zone and no daylight saving; card companies'
-/// maintenance and paydays are Korean.
-fn kst() -> FixedOffset {
-    FixedOffset::east_opt(9 * 3600).expect("valid offset")
-}
 
 /// The partner's retry settings, versioned with its scenario.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

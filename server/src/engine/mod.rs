@@ -149,10 +149,10 @@ impl Engine {
         while done < max {
             let limit = (max - done).min(CHARGE_BATCH) as i64;
             let resolved = charger.resolve_stale(limit).await?;
-            done += resolved.len();
+            done += resolved;
             let now = self.clock.now().timestamp_millis();
             let due = self.store.claim_due_retries(now, LEASE_MS, limit).await?;
-            if due.is_empty() && resolved.is_empty() {
+            if due.is_empty() && resolved == 0 {
                 break;
             }
             done += due.len();

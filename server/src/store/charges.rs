@@ -17,7 +17,7 @@ use sqlx::{Any, FromRow, Transaction};
 use super::cases::stored_scenario;
 use super::events::{self, About};
 use super::{Leased, Store, StoreError, WorkQueue};
-use crate::domain::case::{CaseStatus, ChargeSource, ChargeStatus};
+use crate::domain::case::{CaseEvent, CaseState, CaseStatus, ChargeSource, ChargeStatus, sql_list};
 use crate::domain::decline::{CodeSource, Decline, DeclineClass, Wait, classify};
 use crate::domain::event::{Event, Payment, Subject, SubsStatus};
 use crate::domain::retry::{self, Attempt, Plan, RetryFacts, Stop};
@@ -201,6 +201,7 @@ impl Store {
         // planned and due (a decline on the page, a card change or the
         // scenario's end may have moved or cancelled it since the engine
         // claimed the case), and takes it: the outcome plans the next.
+        let claimable = sql_list(&CaseState::statuses_allowing(CaseEvent::ClaimCharge));
         let mut claimed: HashSet<i64> = HashSet::new();
         for silent in [true, false] {
             let ids: Vec<i64> = starts
@@ -211,7 +212,7 @@ impl Store {
             for chunk in ids.chunks(super::IDS_PER_STATEMENT) {
                 let sql = format!(
                     "UPDATE recovery_cases SET status = 'PAYING'{} \
-                     WHERE id IN ({}) AND status IN ('OPEN', 'ENDED') \
+                     WHERE id IN ({}) AND status IN ({claimable}) \
                        AND NOT EXISTS (SELECT 1 FROM recovery_cases other \
                                        WHERE other.order_id = recovery_cases.order_id \
                                          AND other.id <> recovery_cases.id \
@@ -707,9 +708,18 @@ impl Store {
     }
 
     /// Plans retries for open or ended cases that have no plan and no
-    /// reason for none: cases opened before retries existed (run once at
-    /// start). Returns how many it planned.
+    /// reason for none: cases opened before retries existed. Runs once per
+    /// database (every case opened since is planned as it opens); returns
+    /// how many it planned.
     pub async fn plan_unplanned_retries(&self, now_ms: i64) -> Result<usize, StoreError> {
+        const DONE: &str = "retries_planned_for_older_cases";
+        let (done,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM server_secrets WHERE name = $1")
+            .bind(DONE)
+            .fetch_one(&self.pool)
+            .await?;
+        if done > 0 {
+            return Ok(0);
+        }
         let ids: Vec<(i64,)> = sqlx::query_as(
             "SELECT id FROM recovery_cases WHERE status IN ('OPEN', 'ENDED') \
                AND next_retry_at IS NULL AND retry_stop IS NULL",
@@ -723,6 +733,14 @@ impl Store {
             }
             tx.commit().await?;
         }
+        // Another instance may have planned them too: replanning is the
+        // same plan again.
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value) VALUES ($1, '1') ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(DONE)
+        .execute(&self.pool)
+        .await?;
         Ok(ids.len())
     }
 

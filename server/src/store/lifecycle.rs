@@ -6,6 +6,7 @@ use sqlx::{Any, Transaction};
 
 use super::events::{self, About};
 use super::{Store, StoreError};
+use crate::domain::case::{CaseEvent, CaseState, sql_list};
 use crate::domain::event::{Event, SubsStatus};
 use crate::domain::token::{TokenHash, TokenKey};
 
@@ -253,19 +254,17 @@ async fn close_cases(
     end: CaseEnd,
     now_ms: i64,
 ) -> Result<Vec<i64>, StoreError> {
-    let (sql, id) = match owner {
-        Owner::Order(id) => (
-            "UPDATE recovery_cases SET status = $2, closed_at = $3, next_stage_at = NULL, next_retry_at = NULL \
-             WHERE order_id = $1 AND status IN ('OPEN', 'PAYING', 'ENDED') RETURNING id",
-            id,
-        ),
-        Owner::Subscription(id) => (
-            "UPDATE recovery_cases SET status = $2, closed_at = $3, next_stage_at = NULL, next_retry_at = NULL \
-             WHERE subscription_id = $1 AND status IN ('OPEN', 'PAYING', 'ENDED') RETURNING id",
-            id,
-        ),
+    // Every status a partner's cancellation or settlement may close.
+    let closable = sql_list(&CaseState::statuses_allowing(CaseEvent::Canceled));
+    let (column, id) = match owner {
+        Owner::Order(id) => ("order_id", id),
+        Owner::Subscription(id) => ("subscription_id", id),
     };
-    let ids: Vec<(i64,)> = sqlx::query_as(sql)
+    let sql = format!(
+        "UPDATE recovery_cases SET status = $2, closed_at = $3, next_stage_at = NULL, next_retry_at = NULL \
+         WHERE {column} = $1 AND status IN ({closable}) RETURNING id"
+    );
+    let ids: Vec<(i64,)> = sqlx::query_as(&sql)
         .bind(id)
         .bind(end.as_str())
         .bind(now_ms)
