@@ -11,10 +11,10 @@
 pub mod backend;
 pub mod copy;
 mod links;
+pub mod load;
 pub mod model;
 pub mod money;
 mod pages;
-pub mod server_fns;
 
 use leptos::prelude::*;
 use leptos_router::{

@@ -61,6 +61,27 @@ fn paid(case_id: i64, charge_id: i64, recovered: bool) -> Charged {
     }
 }
 
+/// `rebound_charges_total{source, outcome, decline_class}`: every charge
+/// attempt's end, whatever made it.
+fn count(source: ChargeSource, answer: &Result<Charged, StoreError>) {
+    let (outcome, class) = match answer {
+        Ok(Charged::Paid) => ("paid", ""),
+        Ok(Charged::Declined(d)) => ("declined", d.class().as_str()),
+        Ok(Charged::Unknown) => ("unknown", ""),
+        Ok(Charged::Busy(_)) => ("busy", ""),
+        Ok(Charged::DailyLimit) => ("daily_limit", ""),
+        Ok(Charged::ClosedMeanwhile) => ("refund_needed", ""),
+        Err(_) => ("error", ""),
+    };
+    metrics::counter!(
+        "rebound_charges_total",
+        "source" => source.as_str(),
+        "outcome" => outcome,
+        "decline_class" => class
+    )
+    .increment(1);
+}
+
 #[derive(Clone)]
 pub struct Charger {
     pub store: Store,
@@ -199,10 +220,14 @@ impl Charger {
             }
         }
         // Calls cut off at the deadline: outcome unknown, pending.
-        Ok(answers
+        let answers: Vec<Result<Charged, StoreError>> = answers
             .into_iter()
             .map(|a| a.unwrap_or(Ok(Charged::Unknown)))
-            .collect())
+            .collect();
+        for ((_, source), answer) in cases.iter().zip(&answers) {
+            count(*source, answer);
+        }
+        Ok(answers)
     }
 
     /// Settles up to `limit` charges whose outcome has been unknown for a

@@ -1,19 +1,19 @@
 //! The `server` command line: serve, seed the demo, manage partners.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use crate::clock::{SharedClock, SystemClock};
-use crate::config::Config;
+use url::Url;
+
+use crate::config::{Config, Mode, database_url_from_env};
 use crate::domain::origin::{AllowedOrigins, Origin};
-use crate::domain::token::{TokenHash, new_secret_token};
-use crate::gateway;
+use crate::domain::token::{LinkKey, TokenHash, new_secret_token};
+use crate::engine::provider::MessagesConfig;
+use crate::gateway::GatewayConfig;
 use crate::startup::{Application, shutdown_signal};
 use crate::store::Store;
 use crate::{demo, telemetry};
-use axum::serve::ListenerExt;
 
 #[derive(Parser)]
 #[command(name = "server", version, about = "Rebound payment-recovery server")]
@@ -49,6 +49,9 @@ pub enum Command {
     /// Development helpers (for `make run`).
     #[command(subcommand)]
     Dev(DevCommand),
+    /// The key that signs recovery links (kept outside the database).
+    #[command(subcommand)]
+    LinkKey(LinkKeyCommand),
     /// Measurements for `make bench`; give it a fresh DATABASE_URL.
     #[command(subcommand, hide = true)]
     Bench(BenchCommand),
@@ -66,6 +69,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5_000)]
         events: usize,
     },
+}
+
+#[derive(Subcommand)]
+pub enum LinkKeyCommand {
+    /// Print a new key: `server link-key generate > /etc/rebound/link.key`,
+    /// then start the server with REBOUND_LINK_KEY_FILE=/etc/rebound/link.key.
+    /// Every instance on one database needs the same key.
+    Generate,
+    /// Print the key an earlier version kept in the database, to move it
+    /// to a file (links already sent keep working); the server deletes the
+    /// database's copy when it starts with that key.
+    Export,
 }
 
 #[derive(Subcommand)]
@@ -173,17 +188,21 @@ pub enum CliError {
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     telemetry::init();
-    let config = Config::from_env()?;
-    let clock: SharedClock = Arc::new(SystemClock);
-    match cli.command.unwrap_or(Command::Serve {
+    let command = cli.command.unwrap_or(Command::Serve {
         demo: false,
         demo_listen: "127.0.0.1:3001".parse().expect("valid address"),
-    }) {
+    });
+    let store = || async { Store::connect(&database_url_from_env()).await };
+    match command {
         Command::Serve { demo, demo_listen } => {
-            serve(config, clock, demo.then_some(demo_listen)).await
+            let mode = match demo {
+                true => Mode::Demo { site: demo_listen },
+                false => Mode::Production,
+            };
+            serve(Config::from_env(mode)?).await
         }
         Command::SeedDemo { demo_port, id_key } => {
-            let store = Store::connect(&config.database_url).await?;
+            let store = store().await?;
             // The demo server's time: after `dev advance`, a case seeded at
             // wall time would be days old, its retries long due.
             let dev_clock = crate::clock::DevClock::default();
@@ -197,18 +216,32 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             println!("open: http://localhost:{demo_port}/?token={}", order.token);
             Ok(())
         }
-        Command::Partner(cmd) => partner(cmd, &Store::connect(&config.database_url).await?).await,
+        Command::Partner(cmd) => partner(cmd, &store().await?).await,
         Command::Dev(DevCommand::Advance { hours }) => {
-            let store = Store::connect(&config.database_url).await?;
-            let offset = store.advance_dev_clock(hours * 3_600_000).await?;
+            let offset = store().await?.advance_dev_clock(hours * 3_600_000).await?;
             println!(
                 "the demo clock now runs {:.1} hours ahead",
                 offset as f64 / 3_600_000.0
             );
             Ok(())
         }
+        Command::LinkKey(LinkKeyCommand::Generate) => {
+            println!("{}", LinkKey::generate().expose());
+            Ok(())
+        }
+        Command::LinkKey(LinkKeyCommand::Export) => {
+            match store().await?.link_key_in_database().await? {
+                Some(key) => {
+                    println!("{key}");
+                    Ok(())
+                }
+                None => Err(CliError::Usage(
+                    "this database holds no link key (nothing to move out)".into(),
+                )),
+            }
+        }
         Command::Bench(BenchCommand::Notify { events }) => {
-            let store = Store::connect(&config.database_url).await?;
+            let store = store().await?;
             let b = crate::notify::bench::run(&store, events)
                 .await
                 .map_err(|e| CliError::Usage(format!("bench failed: {e}")))?;
@@ -223,7 +256,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Bench(BenchCommand::Engine { cases }) => {
-            let store = Store::connect(&config.database_url).await?;
+            let store = store().await?;
             let b = crate::engine::bench::run(&store, cases).await?;
             println!(
                 "{} cases, {} stage sends in {:.2} s: {:.0} stage sends/s; outbox inserts alone {:.0}/s; ratio sends/outbox {:.3}",
@@ -246,15 +279,33 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-/// A partner URL we call or link to: absolute https (http only for localhost).
+/// A partner URL we call or link to: an absolute https URL, or plain http
+/// to this machine alone (the host exactly `localhost`, `127.0.0.1` or
+/// `[::1]`: `http://localhost.evil.example` is not local).
 fn check_partner_url(url: &str, what: &str) -> Result<(), CliError> {
-    let secure = url.starts_with("https://")
-        || url.starts_with("http://localhost")
-        || url.starts_with("http://127.0.0.1");
-    if !secure || url.contains(char::is_whitespace) {
-        return Err(CliError::Usage(format!(
+    let refuse = || {
+        CliError::Usage(format!(
             "the {what} must be an absolute https URL (http only for localhost)"
-        )));
+        ))
+    };
+    let parsed = Url::parse(url.trim()).map_err(|_| refuse())?;
+    let local = match parsed.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    let ok = match parsed.scheme() {
+        "https" => parsed.host().is_some(),
+        "http" => local,
+        _ => false,
+    };
+    if !ok
+        || url.contains(char::is_whitespace)
+        || !parsed.username().is_empty()
+        || parsed.password().is_some()
+    {
+        return Err(refuse());
     }
     Ok(())
 }
@@ -394,132 +445,79 @@ async fn partner(cmd: PartnerCommand, store: &Store) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn serve(
-    config: Config,
-    clock: SharedClock,
-    demo_listen: Option<SocketAddr>,
-) -> Result<(), CliError> {
-    let public_url = config.public_url.clone();
-    let gateway = gateway::from_config(&config.gateway);
-    let mut config = config;
-    config.dev_pages |= demo_listen.is_some();
-    config.dev_clock |= demo_listen.is_some();
-    config.notify_allow_private |= demo_listen.is_some();
-    // The demo (and dev setups) run on a clock the operator can move forward.
-    let dev_clock = Arc::new(crate::clock::DevClock::default());
-    let clock: SharedClock = if config.dev_clock {
-        dev_clock.clone()
-    } else {
-        clock
-    };
-    let messages = config.messages.clone();
-    let poll = std::time::Duration::from_millis(config.engine_poll_ms);
-    let app = Application::build(config.clone(), clock.clone(), gateway).await?;
-    let shutdown = tokio::sync::watch::channel(false);
-    let store = app.state().store.clone();
-    if config.dev_clock {
-        // Read the offset before the worker's first pass, then keep up.
-        if let Ok(ms) = store.dev_clock_offset_ms().await {
-            dev_clock.set_offset_ms(ms);
+/// Starts everything the configuration names and, with `--demo`, prints
+/// what a newcomer needs.
+async fn serve(config: Config) -> Result<(), CliError> {
+    if config.demo_site().is_none() {
+        // Allowed when named, but never silently.
+        if matches!(config.gateway, GatewayConfig::Sandbox) {
+            tracing::warn!("REBOUND_GATEWAY=sandbox: no money moves; notices say livemode false");
         }
-        let store = store.clone();
-        let mut rx = shutdown.1.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(poll.min(std::time::Duration::from_millis(500))) => {}
-                    _ = rx.changed() => return,
-                }
-                if let Ok(ms) = store.dev_clock_offset_ms().await {
-                    dev_clock.set_offset_ms(ms);
-                }
-            }
-        });
+        if matches!(config.messages, MessagesConfig::Outbox) {
+            tracing::warn!("REBOUND_MESSAGES=outbox: messages are stored, none reaches a phone");
+        }
+        if config.dev_clock {
+            tracing::warn!("REBOUND_DEV_CLOCK=1: the clock can be moved with `server dev advance`");
+        }
     }
-    let provider = crate::engine::provider::from_config(&messages, &store, &clock);
-    let charger = crate::charging::Charger {
-        store: store.clone(),
-        gateway: app.state().gateway.clone(),
-        clock: clock.clone(),
-    };
-    // Cases opened before silent retries existed get their plan.
-    let planned = store
-        .plan_unplanned_retries(clock.now().timestamp_millis())
-        .await?;
-    if planned > 0 {
-        tracing::info!(cases = planned, "planned silent retries for older cases");
-    }
-    let engine = crate::engine::Engine::new(store.clone(), clock.clone(), provider)
-        .await?
-        .with_charger(charger);
-    let worker = tokio::spawn(crate::engine::run_worker(engine, poll, shutdown.1.clone()));
-    let notifier =
-        crate::notify::Notifier::new(store.clone(), clock.clone(), config.notify_allow_private);
-    let notify_worker = tokio::spawn(crate::notify::run_worker(
-        notifier,
-        poll,
-        shutdown.1.clone(),
-    ));
-    let mut demo_task = None;
-    if let Some(addr) = demo_listen {
-        let store = app.state().store.clone();
-        let (partner, secret) =
-            demo::ensure_partner(&store, clock.as_ref(), &demo::default_origins(addr.port()))
-                .await?;
-        let token = demo::seed_case(&store, clock.as_ref(), &partner, "sandbox_success")
-            .await?
-            .token;
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let mut rx = shutdown.1.clone();
-        demo_task = Some(tokio::spawn(async move {
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            let _ = axum::serve(listener, demo::site_router(public_url))
-                .with_graceful_shutdown(async move {
-                    let _ = rx.changed().await;
-                })
-                .await;
-        }));
-        println!();
-        println!("  Rebound is running with a demo partner.");
-        println!(
-            "  Open the partner's recovery page:  http://localhost:{}/?token={token}",
-            addr.port()
-        );
-        println!(
-            "  The same with the listener's endpoints mode:  http://localhost:{}/endpoints?token={token}",
-            addr.port()
-        );
-        println!(
-            "  AlimTalk messages the scenario engine sent (outbox):  http://127.0.0.1:{}/dev/outbox",
-            app.port()
-        );
-        println!(
-            "  Move the demo clock a day on (the saved card is retried silently at 10:00 KST):  target/release/server dev advance --hours 24"
-        );
-        println!("  Demo partner Secret-Token (new at each start):  {secret}");
-        println!(
-            "  Try the API:  curl -X POST http://127.0.0.1:{}/api/v1/cover/customer \\",
-            app.port()
-        );
-        println!("      -H 'Secret-Token: {secret}' -H 'Content-Type: application/json' \\");
-        println!(
-            "      -d '{{\"name\":\"김길동\",\"email\":\"gildong@domain.com\",\"phone\":\"01012345678\",\"partnerCustomerId\":\"10424\"}}'"
-        );
-        println!();
+    let app = Application::build(config).await?;
+    if let Some(demo) = app.demo() {
+        print_demo_banner(app.port(), demo);
     }
     tracing::info!(port = app.port(), "listening");
-    let tx = shutdown.0;
-    app.run_until(async move {
-        shutdown_signal().await;
-        let _ = tx.send(true);
-    })
-    .await?;
-    let _ = worker.await;
-    let _ = notify_worker.await;
-    if let Some(t) = demo_task {
-        let _ = t.await;
-    }
+    app.run_until(shutdown_signal()).await?;
     Ok(())
+}
+
+fn print_demo_banner(port: u16, demo: &crate::startup::DemoSite) {
+    let (site, token, secret) = (demo.port(), &demo.token, &demo.secret);
+    println!();
+    println!("  Rebound is running with a demo partner.");
+    println!("  Open the partner's recovery page:  http://localhost:{site}/?token={token}");
+    println!(
+        "  The same with the listener's endpoints mode:  http://localhost:{site}/endpoints?token={token}"
+    );
+    println!(
+        "  AlimTalk messages the scenario engine sent (outbox):  http://127.0.0.1:{port}/dev/outbox"
+    );
+    println!(
+        "  Move the demo clock a day on (the saved card is retried silently at 10:00 KST):  ./rebound dev advance --hours 24"
+    );
+    println!("  Demo partner Secret-Token (new at each start):  {secret}");
+    println!("  Try the API:  curl -X POST http://127.0.0.1:{port}/api/v1/cover/customer \\");
+    println!("      -H 'Secret-Token: {secret}' -H 'Content-Type: application/json' \\");
+    println!(
+        "      -d '{{\"name\":\"김길동\",\"email\":\"gildong@domain.com\",\"phone\":\"01012345678\",\"partnerCustomerId\":\"10424\"}}'"
+    );
+    println!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_partner_url;
+
+    #[test]
+    fn partner_urls_are_https_or_exactly_this_machine() {
+        for ok in [
+            "https://api.acme.example/rebound",
+            "http://localhost:3001/recovery",
+            "http://127.0.0.1:9/hook",
+            "http://[::1]:9/hook",
+        ] {
+            assert!(check_partner_url(ok, "URL").is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://localhost.evil.example/hook",
+            "http://127.0.0.1.evil.example/hook",
+            "http://localhost@evil.example/hook",
+            "https://user:pass@api.acme.example/",
+            "http://api.acme.example/hook",
+            "ftp://localhost/x",
+            "https://api.acme.example/a b",
+            " https://api.acme.example/",
+            "/relative",
+        ] {
+            assert!(check_partner_url(bad, "URL").is_err(), "{bad}");
+        }
+    }
 }

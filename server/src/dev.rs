@@ -6,7 +6,7 @@ use crate::html::escape;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub async fn outbox(State(state): State<AppState>) -> impl IntoResponse {
     let rows = match state.store.outbox(200).await {

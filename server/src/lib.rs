@@ -17,5 +17,7 @@ pub mod html;
 pub mod notify;
 pub mod sdk;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod worker;

@@ -1,12 +1,16 @@
-//! Wiring: state, router, listener. Integration tests build the same
-//! [`Application`] on port 0 with a fresh database.
+//! The composition root: [`Application`] builds the store, the clock, the
+//! payment gateway, the message provider, the HTTP server and the background
+//! workers from one [`Config`], and runs them until shutdown. `main` (through
+//! `cli::serve`) and the integration tests build the same thing; tests swap
+//! in a manual clock or a scripted gateway and drive the workers themselves.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use app::backend::SharedBackend;
 use app::{App, shell};
-use axum::extract::{DefaultBodyLimit, FromRef, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -16,29 +20,20 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tower_http::services::ServeDir;
 
-use crate::clock::SharedClock;
+use crate::charging::Charger;
+use crate::clock::{DevClock, SharedClock, SystemClock};
 use crate::config::Config;
 use crate::embed::StoreBackend;
+use crate::engine::Engine;
+use crate::engine::provider::SharedProvider;
 use crate::gateway::SharedGateway;
+use crate::notify::Notifier;
+use crate::state::AppState;
 use crate::store::{Store, StoreError};
-use crate::{api, embed, sdk};
-
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub gateway: SharedGateway,
-    pub clock: SharedClock,
-    pub config: Arc<Config>,
-    pub leptos: LeptosOptions,
-}
-
-impl FromRef<AppState> for LeptosOptions {
-    fn from_ref(state: &AppState) -> Self {
-        state.leptos.clone()
-    }
-}
+use crate::{api, demo, embed, sdk, worker};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -46,50 +41,223 @@ pub enum StartupError {
     Store(#[from] StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
-        addr: std::net::SocketAddr,
+        addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(
+        "this database still holds the link signing key of an earlier version; save it with \
+         `server link-key export > /etc/rebound/link.key`, set REBOUND_LINK_KEY_FILE to that \
+         file and start again (the copy in the database is then deleted)"
+    )]
+    LinkKeyInDatabase,
+}
+
+/// The demo partner's site and what the banner shows of it.
+pub struct DemoSite {
+    listener: TcpListener,
+    pub secret: String,
+    pub token: String,
+}
+
+impl DemoSite {
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
+    }
 }
 
 pub struct Application {
+    /// Flipped at shutdown: workers stop after their batch, servers stop
+    /// accepting, `/readyz` answers 503.
+    stop: watch::Sender<bool>,
     listener: TcpListener,
     router: Router,
     state: AppState,
+    engine: Option<Engine>,
+    notifier: Option<Notifier>,
+    /// Followed from the database while the app runs (`REBOUND_DEV_CLOCK`).
+    dev_clock: Option<Arc<DevClock>>,
+    demo: Option<DemoSite>,
 }
 
-impl Application {
-    /// Connects the store (running migrations) and binds the listen address.
-    pub async fn build(
-        config: Config,
-        clock: SharedClock,
-        gateway: SharedGateway,
-    ) -> Result<Application, StartupError> {
-        let store = Store::connect(&config.database_url).await?;
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartupError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
+/// `Application::builder(config)`: what tests may put in instead of what
+/// the configuration names.
+pub struct ApplicationBuilder {
+    config: Config,
+    clock: Option<SharedClock>,
+    gateway: Option<SharedGateway>,
+    provider: Option<SharedProvider>,
+    workers: bool,
+}
+
+impl ApplicationBuilder {
+    /// Time from `clock` (tests: a manual clock) instead of the wall or dev clock.
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Charges through `gateway` instead of the configured one.
+    pub fn gateway(mut self, gateway: SharedGateway) -> Self {
+        self.gateway = Some(gateway);
+        self
+    }
+
+    /// Sends stage messages through `provider` instead of the configured one.
+    pub fn provider(mut self, provider: SharedProvider) -> Self {
+        self.provider = Some(provider);
+        self
+    }
+
+    /// No background workers: the test drives the engine and the notifier
+    /// on its own clock.
+    pub fn without_workers(mut self) -> Self {
+        self.workers = false;
+        self
+    }
+
+    /// Connects the store (running migrations), binds the listen address
+    /// (and the demo site's) and puts every part together.
+    pub async fn build(self) -> Result<Application, StartupError> {
+        let config = self.config;
+        crate::telemetry::prometheus();
+        let gateway = self
+            .gateway
+            .unwrap_or_else(|| crate::gateway::from_config(&config.gateway));
+        let store = Store::connect(&config.database_url)
+            .await?
+            .with_livemode(gateway.livemode());
+        settle_link_key(&store, &config).await?;
+        let mut dev_clock = None;
+        let clock: SharedClock = match self.clock {
+            Some(clock) => clock,
+            None if config.dev_clock => {
+                let c = Arc::new(DevClock::default());
+                c.set_offset_ms(store.dev_clock_offset_ms().await?);
+                dev_clock = Some(c.clone());
+                c
+            }
+            None => Arc::new(SystemClock),
+        };
+        let listener = bind(config.listen).await?;
         let leptos = LeptosOptions::builder()
             .output_name("rebound")
             .site_root(config.site_root.to_string_lossy().into_owned())
             .site_pkg_dir("pkg")
             .site_addr(config.listen)
             .build();
+        let (mut engine, mut notifier) = (None, None);
+        if self.workers {
+            // Cases opened before silent retries existed get their plan.
+            let planned = store
+                .plan_unplanned_retries(clock.now().timestamp_millis())
+                .await?;
+            if planned > 0 {
+                tracing::info!(cases = planned, "planned silent retries for older cases");
+            }
+            let provider = self.provider.unwrap_or_else(|| {
+                crate::engine::provider::from_config(&config.messages, &store, &clock)
+            });
+            engine = Some(
+                Engine::new(
+                    store.clone(),
+                    clock.clone(),
+                    provider,
+                    config.link_key.clone(),
+                )
+                .with_charger(Charger {
+                    store: store.clone(),
+                    gateway: gateway.clone(),
+                    clock: clock.clone(),
+                }),
+            );
+            notifier = Some(Notifier::new(
+                store.clone(),
+                clock.clone(),
+                config.notify_allow_private,
+            ));
+        }
+        let demo = match config.demo_site() {
+            Some(addr) => {
+                let (partner, secret) = demo::ensure_partner(
+                    &store,
+                    clock.as_ref(),
+                    &demo::default_origins(addr.port()),
+                )
+                .await?;
+                let token = demo::seed_case(&store, clock.as_ref(), &partner, "sandbox_success")
+                    .await?
+                    .token;
+                Some(DemoSite {
+                    listener: bind(addr).await?,
+                    secret,
+                    token,
+                })
+            }
+            None => None,
+        };
+        let (stop, stopping) = watch::channel(false);
         let state = AppState {
             store,
             gateway,
             clock,
             config: Arc::new(config),
             leptos,
+            stopping,
         };
         Ok(Application {
+            stop,
             listener,
             router: router(state.clone()),
             state,
+            engine,
+            notifier,
+            dev_clock,
+            demo,
         })
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Bind { addr, source })
+}
+
+/// Earlier versions kept the link key in the database. With the key now
+/// outside it, the copy there is deleted once the configured key is the
+/// same; a different one would break every link already sent, so the
+/// server refuses to start until the operator moves the old key out. The
+/// demo has no real customers: it just forgets the old key.
+async fn settle_link_key(store: &Store, config: &Config) -> Result<(), StartupError> {
+    let Some(stored) = store.link_key_in_database().await? else {
+        return Ok(());
+    };
+    let same = crate::domain::token::LinkKey::parse(&stored).is_ok_and(|k| k == config.link_key);
+    if !same && config.demo_site().is_none() {
+        return Err(StartupError::LinkKeyInDatabase);
+    }
+    store.delete_link_key_from_database().await?;
+    tracing::info!("deleted the link key an earlier version kept in the database");
+    Ok(())
+}
+
+impl Application {
+    /// Everything as the configuration says.
+    pub async fn build(config: Config) -> Result<Application, StartupError> {
+        Self::builder(config).build().await
+    }
+
+    pub fn builder(config: Config) -> ApplicationBuilder {
+        ApplicationBuilder {
+            config,
+            clock: None,
+            gateway: None,
+            provider: None,
+            workers: true,
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -103,34 +271,101 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    /// The demo site, with `--demo`.
+    pub fn demo(&self) -> Option<&DemoSite> {
+        self.demo.as_ref()
+    }
+
+    /// Serves and runs the workers until `shutdown` resolves. Then new
+    /// connections are refused, `/readyz` answers 503, and in-flight
+    /// requests and each worker's batch in flight (its sends, its charges)
+    /// get `shutdown_grace` to finish and be recorded before the store
+    /// closes; whatever is still running then is dropped, which the leases
+    /// and the resolver make safe.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        // Without TCP_NODELAY a response written in two parts (headers, then
-        // a file body from ServeDir) waits out the client's delayed ACK:
-        // static files measured ~40 ms each, 460 req/s, before this.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        let stopping = self.state.stopping.clone();
+        let poll = std::time::Duration::from_millis(self.state.config.engine_poll_ms);
+        let mut tasks = Vec::new();
+        if let Some(engine) = self.engine {
+            tasks.push(tokio::spawn(worker::run(engine, poll, stopping.clone())));
+        }
+        if let Some(notifier) = self.notifier {
+            tasks.push(tokio::spawn(worker::run(notifier, poll, stopping.clone())));
+        }
+        if let Some(dev_clock) = self.dev_clock {
+            tasks.push(tokio::spawn(follow_dev_clock(
+                self.state.store.clone(),
+                dev_clock,
+                poll,
+                stopping.clone(),
+            )));
+        }
+        if let Some(demo) = self.demo {
+            let site = demo::site_router(self.state.config.public_url.clone());
+            tasks.push(tokio::spawn(serve(demo.listener, site, stopping.clone())));
+        }
+        let server = tokio::spawn(serve(self.listener, self.router, stopping.clone()));
+        shutdown.await;
+        let _ = self.stop.send(true);
+        let deadline = tokio::time::Instant::now() + self.state.config.shutdown_grace;
+        for task in std::iter::once(server).chain(tasks) {
+            let abort = task.abort_handle();
+            if tokio::time::timeout_at(deadline, task).await.is_err() {
+                tracing::warn!("still running at the end of the shutdown grace period; stopped");
+                abort.abort();
             }
-        });
-        axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        }
         self.state.store.close().await;
         Ok(())
     }
 }
 
-pub fn router(state: AppState) -> Router {
-    let backend: SharedBackend = Arc::new(StoreBackend {
-        store: state.store.clone(),
-        gateway: state.gateway.clone(),
-        clock: state.clock.clone(),
-        public_url: state.config.public_url.clone(),
+/// Serves `router` on `listener` until `stopping` flips, then lets open
+/// requests finish.
+async fn serve(listener: TcpListener, router: Router, mut stopping: watch::Receiver<bool>) {
+    // Without TCP_NODELAY a response written in two parts (headers, then
+    // a file body from ServeDir) waits out the client's delayed ACK:
+    // static files measured ~40 ms each, 460 req/s, before this.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
     });
+    let app = router.into_make_service_with_connect_info::<SocketAddr>();
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        })
+        .await
+    {
+        tracing::error!(error = %e, "the HTTP server stopped");
+    }
+}
+
+/// The dev clock's offset lives in the database (`server dev advance`), so
+/// every process on it moves together.
+async fn follow_dev_clock(
+    store: Store,
+    clock: Arc<DevClock>,
+    poll: std::time::Duration,
+    mut stopping: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(poll.min(std::time::Duration::from_millis(500))) => {}
+            _ = stopping.changed() => return,
+        }
+        if let Ok(ms) = store.dev_clock_offset_ms().await {
+            clock.set_offset_ms(ms);
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let backend: SharedBackend = Arc::new(StoreBackend::of(&state));
     let leptos = state.leptos.clone();
     let page_routes = Router::new()
         .leptos_routes_with_context(
@@ -154,6 +389,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(dev)
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::telemetry::metrics))
         .merge(api::router(&state).layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES)))
         .merge(page_routes)
         .merge(sdk::router(&state.config.sdk_dir))
@@ -162,15 +399,28 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Liveness and database reachability.
-async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+/// Liveness: the process answers. (A database outage is `/readyz`'s to
+/// report: restarting the process would not fix it.)
+async fn healthz() -> impl IntoResponse {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Readiness: the database answers and the server is not shutting down, so
+/// a load balancer sends traffic here.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if *state.stopping.borrow() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "stopping" })),
+        );
+    }
     match state.store.ping().await {
         Ok(()) => (StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))),
         Err(e) => {
-            tracing::error!(error = %e, "health check failed");
+            tracing::error!(error = %e, "readiness check: the database does not answer");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({ "status": "unavailable" })),
+                Json(serde_json::json!({ "status": "unavailable", "database": "unreachable" })),
             )
         }
     }

@@ -1,10 +1,120 @@
-//! Structured logs via `tracing`. `RUST_LOG` sets the level (default `info`).
+//! Logs and metrics.
+//!
+//! Logs go through `tracing`: `RUST_LOG` sets the filter (default
+//! [`DEFAULT_FILTER`]), `REBOUND_LOG_FORMAT=json` writes one JSON object a
+//! line for a log collector. Requests are logged by route template, never by
+//! raw path or query (`api::trace`): recovery tokens travel in both.
+//!
+//! Metrics go through the `metrics` facade into one Prometheus recorder
+//! (`metrics-exporter-prometheus`), served at `/metrics`. README lists every
+//! metric; the names are here and at the places that count them.
 
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use subtle::ConstantTimeEq;
 use tracing_subscriber::EnvFilter;
 
+use crate::state::AppState;
+
+pub const DEFAULT_FILTER: &str = "info,sqlx=warn,tower_http=info";
+
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let json = std::env::var("REBOUND_LOG_FORMAT").is_ok_and(|v| v == "json");
     // `try_init`: tests and embedders may have installed a subscriber already.
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// The process's Prometheus recorder, installed on first use (the `metrics`
+/// macros record into the one global recorder).
+pub fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        PrometheusBuilder::new()
+            // Seconds, from a fast page render to a slow PG call.
+            .set_buckets_for_metric(
+                Matcher::Suffix("_seconds".into()),
+                &[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                    30.0,
+                ],
+            )
+            .expect("bucket list is not empty")
+            .install_recorder()
+            .expect("no other metrics recorder is installed")
+    })
+}
+
+/// Loopback peers (a sidecar, `curl` on the host), or the bearer of the
+/// configured token, compared in constant time.
+fn may_read_metrics(token: Option<&str>, bearer: Option<&str>, peer: std::net::IpAddr) -> bool {
+    match (token, bearer) {
+        (Some(token), Some(given)) => bool::from(token.as_bytes().ct_eq(given.as_bytes())),
+        _ => peer.is_loopback(),
+    }
+}
+
+/// `GET /metrics`: Prometheus text. Volumes and queue ages are operational
+/// data, not public: answered to loopback peers, or to anyone sending
+/// `Authorization: Bearer <REBOUND_METRICS_TOKEN>` when that is set.
+pub async fn metrics(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> impl IntoResponse {
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if !may_read_metrics(state.config.metrics_token.as_deref(), bearer, peer.ip()) {
+        return (StatusCode::NOT_FOUND, String::new()).into_response();
+    }
+    let now = state.clock.now().timestamp_millis();
+    let age = |due: Option<i64>| due.map_or(0.0, |at| (now - at).max(0) as f64 / 1000.0);
+    match state.store.oldest_due_stage_at(now).await {
+        Ok(due) => metrics::gauge!("rebound_oldest_due_stage_age_seconds").set(age(due)),
+        Err(e) => tracing::warn!(error = %e, "metrics: oldest due stage"),
+    }
+    match state.store.oldest_due_notice_at(now).await {
+        Ok(due) => metrics::gauge!("rebound_oldest_due_notice_age_seconds").set(age(due)),
+        Err(e) => tracing::warn!(error = %e, "metrics: oldest due notice"),
+    }
+    let (open, idle) = state.store.pool_usage();
+    metrics::gauge!("rebound_db_pool_connections", "state" => "open").set(f64::from(open));
+    metrics::gauge!("rebound_db_pool_connections", "state" => "idle").set(idle as f64);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        prometheus().render(),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_read_metrics;
+
+    #[test]
+    fn metrics_answer_loopback_or_the_token_bearer_only() {
+        let (local, remote) = ("127.0.0.1".parse().unwrap(), "203.0.113.9".parse().unwrap());
+        assert!(may_read_metrics(None, None, local));
+        assert!(!may_read_metrics(None, None, remote));
+        assert!(!may_read_metrics(None, Some("guess"), remote));
+        assert!(may_read_metrics(Some("s3cret"), Some("s3cret"), remote));
+        assert!(!may_read_metrics(Some("s3cret"), Some("s3cre"), remote));
+        assert!(!may_read_metrics(Some("s3cret"), None, remote));
+    }
 }

@@ -200,6 +200,38 @@ async fn unknown_token_gets_a_clear_page() {
 }
 
 #[tokio::test]
+async fn the_page_loads_its_data_on_the_server_with_no_route_for_it() {
+    // An HTTP route for page data would hand a case's view to anyone
+    // with a token, outside the page's headers; nothing calls one.
+    let app = spawn_app().await;
+    let case = seed_case(&app, "sandbox_success").await;
+    let res = app
+        .client
+        .post(app.url("/embed/fn/load"))
+        .form(&[("req[embed][token]", case.token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            res.status(),
+            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
+        ),
+        "{}",
+        res.status()
+    );
+    let html = get_html(
+        &app,
+        page_url(&app, "/embed/recovery", &case.token, PARTNER_ORIGIN),
+    )
+    .await;
+    assert!(
+        html.contains("지금 결제하기"),
+        "the page still renders its case"
+    );
+}
+
+#[tokio::test]
 async fn an_unregistered_origin_gets_no_page_and_no_charge() {
     let app = spawn_app().await;
     let case = seed_case(&app, "sandbox_success").await;

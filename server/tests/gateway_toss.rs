@@ -117,7 +117,7 @@ async fn the_page_changes_method_and_pays_through_toss() {
         ("embedId", "e-1"),
     ];
 
-    // The page shows no test banner with a real gateway.
+    // A Toss test key moves no money: the page says so.
     let q = serde_urlencoded::to_string(form).unwrap();
     let html = app
         .client
@@ -128,7 +128,7 @@ async fn the_page_changes_method_and_pays_through_toss() {
         .text()
         .await
         .unwrap();
-    assert!(!html.contains("테스트 모드"));
+    assert!(html.contains("테스트 모드"));
 
     // Paying with the stored (declining) key fails with Toss's message.
     let res = app

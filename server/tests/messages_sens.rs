@@ -8,19 +8,29 @@ use chrono::Duration;
 use common::sens_fake::{self, FakeSens, Faults};
 use common::{PARTNER_ORIGIN, TestApp, seed_case, spawn_app};
 use rebound::clock::SharedClock;
-use rebound::config::Config;
+use rebound::config::{Config, Mode};
 use rebound::domain::scenario::{Channel, Scenario};
 use rebound::engine::Engine;
 
 async fn engine(app: &TestApp, fake: &FakeSens) -> Engine {
     let env = fake.env();
-    let config = Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
-        .expect("SENS settings");
+    let config = Config::from_lookup(
+        |k| {
+            env.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.clone())
+                .or_else(|| match k {
+                    "REBOUND_GATEWAY" => Some("sandbox".into()),
+                    "REBOUND_LINK_KEY" => Some(common::TEST_LINK_KEY.into()),
+                    _ => None,
+                })
+        },
+        Mode::Production,
+    )
+    .expect("SENS settings");
     let clock: SharedClock = app.clock.clone();
     let provider = rebound::engine::provider::from_config(&config.messages, &app.store, &clock);
-    Engine::new(app.store.clone(), clock, provider)
-        .await
-        .unwrap()
+    Engine::new(app.store.clone(), clock, provider, app.link_key.clone())
 }
 
 async fn run(app: &TestApp, engine: &Engine, after: Duration) {

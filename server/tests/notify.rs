@@ -213,14 +213,31 @@ async fn a_410_disables_the_endpoint_until_a_url_is_set_again() {
         .set_partner_notify_url(app.partner.id, Some(&receiver.url))
         .await
         .unwrap();
+    // One call reaches back 7 days at most.
     let res = app
         .post_json(
             "/api/v1/cover/events/redeliver",
             &serde_json::json!({"since": 0}),
         )
         .await;
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["details"][0]["field"], "since", "{body}");
+    assert_eq!(
+        statuses(&app).await,
+        [("DISABLED".to_owned(), 1), ("NO_ENDPOINT".to_owned(), 1)],
+        "nothing queued"
+    );
+    let res = app
+        .post_json(
+            "/api/v1/cover/events/redeliver",
+            &serde_json::json!({"since": app.clock.now_ms() - 86_400_000}),
+        )
+        .await;
     assert_eq!(res.status(), 202);
-    assert_eq!(res.json::<Value>().await.unwrap()["queued"], 2);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["queued"], 2);
+    assert!(body.get("nextSince").is_none(), "all of them: {body}");
     notifier.run_due(10).await.unwrap();
     assert_eq!(statuses(&app).await, [("DELIVERED".to_owned(), 2)]);
 }
@@ -347,4 +364,53 @@ async fn the_events_list_pages_and_refuses_bad_input() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
+}
+
+/// Partner A's 70 notices are older than partner B's 5, and A's endpoint
+/// hangs: one batch (64) still carries all of B's, and ends at its budget.
+#[tokio::test]
+async fn a_partner_whose_endpoint_hangs_does_not_hold_back_another_partners_notices() {
+    let (app, hanging, notifier) = setup().await;
+    {
+        let mut s = hanging.state.lock().unwrap();
+        s.hold_next = usize::MAX;
+        s.hold = std::time::Duration::from_secs(30);
+    }
+    for _ in 0..70 {
+        seed_case(&app, "sandbox_success").await;
+    }
+    app.clock.advance(Duration::seconds(1));
+    let (other, _) =
+        common::create_partner(&app.store, "other", &[common::OTHER_PARTNER_ORIGIN]).await;
+    let secret = app
+        .store
+        .webhook_secret(other.id, &rebound::notify::new_secret())
+        .await
+        .unwrap();
+    let healthy = Receiver::start(&secret).await;
+    app.store
+        .set_partner_notify_url(other.id, Some(&healthy.url))
+        .await
+        .unwrap();
+    for i in 0..5 {
+        common::seed_case_for(&app, other.id, &format!("other-{i}")).await;
+    }
+    let notifier = notifier.with_send_budget(std::time::Duration::from_millis(1_500));
+    let started = std::time::Instant::now();
+    notifier.run_due(64).await.unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "the batch ended at its budget, not at the hanging answers: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        healthy.state.lock().unwrap().accepted.len(),
+        5,
+        "every notice of the healthy partner went in the first batch"
+    );
+    let b = app.store.event_statuses(other.id).await.unwrap();
+    assert_eq!(b, [("DELIVERED".to_owned(), 5)]);
+    // A's cut-off notices are retried later, not lost.
+    let a = statuses(&app).await;
+    assert_eq!(a, [("PENDING".to_owned(), 70)], "{a:?}");
 }

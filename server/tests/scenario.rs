@@ -405,9 +405,12 @@ async fn a_provider_that_sends_one_at_a_time_gets_batches_it_can_finish_within_t
     // outlive the lease and let another instance send them again.
     let app = spawn_app().await;
     let provider = Watched::new(&app, false);
-    let engine = Engine::new(app.store.clone(), app.clock.clone(), provider.clone())
-        .await
-        .unwrap();
+    let engine = Engine::new(
+        app.store.clone(),
+        app.clock.clone(),
+        provider.clone(),
+        app.link_key.clone(),
+    );
     let mut cases = Vec::new();
     for _ in 0..40 {
         cases.push(seed_case(&app, "sandbox_success").await.case_id);
@@ -424,10 +427,13 @@ async fn a_provider_that_sends_one_at_a_time_gets_batches_it_can_finish_within_t
 async fn sends_that_outlast_their_budget_are_cut_off_and_retried_before_the_lease_ends() {
     let app = spawn_app().await;
     let provider = Watched::new(&app, true);
-    let engine = Engine::new(app.store.clone(), app.clock.clone(), provider.clone())
-        .await
-        .unwrap()
-        .with_send_budget(std::time::Duration::from_millis(200));
+    let engine = Engine::new(
+        app.store.clone(),
+        app.clock.clone(),
+        provider.clone(),
+        app.link_key.clone(),
+    )
+    .with_send_budget(std::time::Duration::from_millis(200));
     let case = seed_case(&app, "sandbox_success").await;
     let pass = tokio::time::timeout(std::time::Duration::from_secs(10), engine.run_due(10))
         .await

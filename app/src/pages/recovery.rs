@@ -6,12 +6,12 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use crate::copy::{Lang, Strings};
+use crate::load::load_page;
 use crate::model::{
     CaseState, EmbedRequest, LinkParams, Notice, Outbox, PageError, PageKind, PageRequest,
     PageView, RecoveryView, actions,
 };
 use crate::money::format_krw;
-use crate::server_fns::load_page;
 
 /// One route per [`PageKind`]; reads the query, loads the case, renders.
 #[component]
@@ -33,9 +33,8 @@ pub fn RecoveryPage(kind: PageKind) -> impl IntoView {
         <Suspense>
             {Suspend::new(async move {
                 match load_page(req).await {
-                    Ok(Ok(page)) => view! { <CasePage page notice/> }.into_any(),
-                    Ok(Err(err)) => view! { <ErrorNotice err lang/> }.into_any(),
-                    Err(_) => view! { <ErrorNotice err=PageError::Unavailable lang/> }.into_any(),
+                    Ok(page) => view! { <CasePage page notice/> }.into_any(),
+                    Err(err) => view! { <ErrorNotice err lang/> }.into_any(),
                 }
             })}
         </Suspense>

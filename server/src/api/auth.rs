@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 
 use super::ApiError;
 use crate::domain::token::TokenHash;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::PartnerRecord;
 
 /// The authenticated partner. Handlers take this and scope every query by its id.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::json::ApiJson;
 use super::{ApiError, AuthPartner, create_status, parse_id};
 use crate::domain::customer::{CustomerInput, NewCustomer};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::CustomerRecord;
 
 /// The request as StepCover documents it. Every field is optional here so a

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AuthPartner};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{AttemptRow, EventRow};
 
 const MAX_LIMIT: i64 = 500;
@@ -106,15 +106,24 @@ pub struct EventDetailDto {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RedeliverBody {
-    /// Unix milliseconds: every notice created at or after it goes again.
+    /// Unix milliseconds, at most 7 days ago: the notices created at or
+    /// after it go again, oldest first, up to 1,000 per call.
     since: i64,
 }
+
+/// How far back one redelivery may reach, and how many it queues.
+pub const REDELIVER_WINDOW_MS: i64 = 7 * 86_400_000;
+pub const REDELIVER_MAX: i64 = 1_000;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RedeliverDto {
     /// How many notices were queued again.
     queued: u64,
+    /// More notices of the window wait: call again with `since` =
+    /// `nextSince` (the last one queued may go twice; dedupe by webhook-id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_since: Option<i64>,
 }
 
 fn number(
@@ -188,14 +197,20 @@ pub async fn redeliver_one(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<RedeliverDto>), ApiError> {
     let now = state.clock.now().timestamp_millis();
-    let queued = state
+    let (queued, _) = state
         .store
-        .redeliver_events(partner.id, Some(&id), 0, now)
+        .redeliver_events(partner.id, Some(&id), 0, 1, now)
         .await?;
     if queued == 0 {
         return Err(ApiError::NotFound("event"));
     }
-    Ok((StatusCode::ACCEPTED, Json(RedeliverDto { queued })))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RedeliverDto {
+            queued,
+            next_since: None,
+        }),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/cover/events/redeliver", request_body = RedeliverBody, responses((status = 202, body = RedeliverDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
@@ -204,13 +219,25 @@ pub async fn redeliver_since(
     AuthPartner(partner): AuthPartner,
     super::json::ApiJson(body): super::json::ApiJson<RedeliverBody>,
 ) -> Result<(StatusCode, Json<RedeliverDto>), ApiError> {
+    let now = state.clock.now().timestamp_millis();
     if body.since < 0 {
         return Err(ApiError::invalid("since", "must be Unix milliseconds"));
     }
-    let now = state.clock.now().timestamp_millis();
-    let queued = state
+    if body.since < now - REDELIVER_WINDOW_MS {
+        return Err(ApiError::invalid(
+            "since",
+            "must be within the last 7 days (older notices: redeliver them one by one)",
+        ));
+    }
+    let (queued, last) = state
         .store
-        .redeliver_events(partner.id, None, body.since, now)
+        .redeliver_events(partner.id, None, body.since, REDELIVER_MAX, now)
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(RedeliverDto { queued })))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RedeliverDto {
+            queued,
+            next_since: (queued as i64 >= REDELIVER_MAX).then_some(last).flatten(),
+        }),
+    ))
 }

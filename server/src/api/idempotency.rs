@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::auth::authenticate;
 use super::{ApiError, MAX_BODY_BYTES};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::KeyState;
 
 const HEADER: &str = "idempotency-key";

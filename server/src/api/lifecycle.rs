@@ -12,7 +12,7 @@ use super::{ApiError, AuthPartner, parse_id};
 use crate::domain::price::id;
 use crate::domain::token::{TokenHash, TokenKey, new_recovery_token};
 use crate::domain::{Problems, optional_text};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::CaseEnd;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

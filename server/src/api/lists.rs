@@ -9,7 +9,7 @@ use super::orders::OrderDto;
 use super::prices::PriceDto;
 use super::products::ProductDto;
 use super::{ApiError, AuthPartner};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{Listing, StoreError};
 
 pub const MAX_PAGE_SIZE: i64 = 100;

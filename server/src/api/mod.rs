@@ -20,7 +20,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post, put};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::UpsertOutcome;
 
 pub use auth::AuthPartner;

@@ -12,7 +12,7 @@ use super::prices::PriceDto;
 use super::{ApiError, AuthPartner, create_status, parse_id};
 use crate::domain::order::{ItemInput, NewOrder, OrderInput};
 use crate::domain::token::{TokenHash, new_recovery_token};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{OrderView, UnknownRef};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -9,7 +9,7 @@ use super::json::ApiJson;
 use super::products::ProductDto;
 use super::{ApiError, AuthPartner, create_status, parse_id};
 use crate::domain::price::{NewPrice, PriceInput};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{PriceRecord, ProductRecord, Store, StoreError};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::json::ApiJson;
 use super::{ApiError, AuthPartner, create_status, parse_id};
 use crate::domain::product::{NewProduct, ProductInput};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::ProductRecord;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -11,7 +11,7 @@ use super::json::ApiJson;
 use super::orders::rfc3339;
 use super::{ApiError, AuthPartner, create_status, parse_id};
 use crate::domain::subscription::{NewSubscription, SubscriptionInput};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{CustomerRecord, StoreError, SubscriptionRecord};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -1,7 +1,11 @@
 //! Every request gets a trace id: in the logs, in the `X-Trace-Id` response
 //! header and in every error body, so a partner's support ticket can be found.
+//!
+//! Requests are logged, and counted in `/metrics`, by their route template
+//! (`/api/v1/cover/order/{id}/idKey`, axum's `MatchedPath`), never by the
+//! raw path or query: recovery tokens travel in both.
 
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -18,14 +22,35 @@ pub fn current() -> String {
     TRACE_ID.try_with(Clone::clone).unwrap_or_else(|_| new_id())
 }
 
+/// What a request is logged and counted as: its route template; paths no
+/// route matched (static files, 404s) are one label, so neither a token
+/// nor an attacker's made-up paths reach the logs or the metrics.
+pub fn route_of(req: &Request) -> String {
+    req.extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "(unmatched)".to_owned())
+}
+
 pub async fn middleware(req: Request, next: Next) -> Response {
     let id = new_id();
-    // Paths are logged without query strings: recovery tokens travel there.
-    let span = tracing::info_span!("request", trace_id = %id, method = %req.method(), path = %req.uri().path());
+    let route = route_of(&req);
+    let method = req.method().clone();
+    let span = tracing::info_span!("request", trace_id = %id, %method, route = %route);
+    let started = std::time::Instant::now();
     let mut res = TRACE_ID
         .scope(id.clone(), next.run(req).instrument(span.clone()))
         .await;
-    span.in_scope(|| tracing::info!(status = res.status().as_u16(), "response"));
+    let status = res.status().as_u16();
+    span.in_scope(|| tracing::info!(status, "response"));
+    let labels = [
+        ("route", route),
+        ("method", method.as_str().to_owned()),
+        ("status", status.to_string()),
+    ];
+    metrics::counter!("rebound_http_requests_total", &labels).increment(1);
+    metrics::histogram!("rebound_http_request_duration_seconds", &labels[..2])
+        .record(started.elapsed().as_secs_f64());
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert("x-trace-id", v);
     }

@@ -140,13 +140,16 @@ pub struct Event {
 }
 
 /// The JSON body, given the store's numbering. `webhook_id` doubles as the
-/// `tid` of events that have no payment.
+/// `tid` of events that have no payment. `livemode`: whether real money
+/// moves (a live PG key), so a partner never takes a sandbox payment for a
+/// real one.
 pub fn body(
     e: &Event,
     subject: &Subject,
     webhook_id: &str,
     sequence: i64,
     txn_time_ms: i64,
+    livemode: bool,
 ) -> Value {
     let mut data = e.data.clone();
     if let Value::Object(map) = &mut data {
@@ -171,6 +174,7 @@ pub fn body(
         "txn_time": txn_time_ms,
         "sequence": sequence,
         "access": e.status.access().as_str(),
+        "livemode": livemode,
         "data": data,
     })
 }
@@ -308,12 +312,14 @@ mod tests {
             "msg_1",
             4,
             1_644_807_685_000,
+            true,
         );
         assert_eq!(b["noti_type"], "payment.completed");
         assert_eq!(b["tid"], "tid-9");
         assert_eq!(b["txn_time"], 1_644_807_685_000_i64);
         assert_eq!(b["sequence"], 4);
         assert_eq!(b["access"], "full");
+        assert_eq!(b["livemode"], true);
         assert_eq!(b["data"]["amount"], 10_000);
         assert_eq!(b["data"]["currency"], "KRW");
         assert_eq!(b["data"]["partner_subscription_id"], "s-1");
@@ -330,8 +336,10 @@ mod tests {
             "msg_2",
             1,
             0,
+            false,
         );
         assert_eq!(b["tid"], "msg_2");
+        assert_eq!(b["livemode"], false, "a sandbox notice says so");
         assert_eq!(b["access"], "limited");
         assert_eq!(
             SubsStatus::from_stored("PAUSE").map(SubsStatus::access),

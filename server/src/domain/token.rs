@@ -74,6 +74,51 @@ pub fn time_ordered_id(now_ms: i64) -> String {
     )
 }
 
+/// The key that signs stage links. It lives outside the database (a file
+/// or the environment): with it anyone can mint a working link to any
+/// case, so a database backup alone must not hold it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LinkKey(String);
+
+/// `rb_lk_` and 256 random bits, base64url.
+pub const LINK_KEY_PREFIX: &str = "rb_lk_";
+
+impl LinkKey {
+    pub fn generate() -> LinkKey {
+        LinkKey(format!("{LINK_KEY_PREFIX}{}", random_256()))
+    }
+
+    /// A key as written by [`LinkKey::generate`] (surrounding white space
+    /// is ignored: files end in a newline). Keys of earlier versions, kept
+    /// in the database before, are 32 hex digits and read as they are.
+    pub fn parse(text: &str) -> Result<LinkKey, String> {
+        let text = text.trim();
+        let generated = text
+            .strip_prefix(LINK_KEY_PREFIX)
+            .is_some_and(|rest| URL_SAFE_NO_PAD.decode(rest).is_ok_and(|b| b.len() == 32));
+        let earlier = text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit());
+        if generated || earlier {
+            Ok(LinkKey(text.to_owned()))
+        } else {
+            Err(format!(
+                "not a link key: expected {LINK_KEY_PREFIX} and 43 base64url characters \
+                 (make one with `server link-key generate`)"
+            ))
+        }
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Never in logs, even through `{:?}`.
+impl std::fmt::Debug for LinkKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LinkKey(..)")
+    }
+}
+
 /// The link token for a case's stage message: `{case}.{stage}.{mac}`, where
 /// `mac` is HMAC-SHA256 of the case and stage under a server key, base64url
 /// (256 bits). Deterministic, so a resend after a crash carries the same
@@ -179,6 +224,29 @@ mod tests {
         assert!(TokenHash::of(&t).matches(&stored));
         assert!(!TokenHash::of("other").matches(&stored));
         assert!(!TokenHash::of(&t).matches(&stored[..63]));
+    }
+
+    #[test]
+    fn link_keys_parse_as_generated_and_stay_out_of_logs() {
+        let key = LinkKey::generate();
+        assert_eq!(
+            LinkKey::parse(&format!("{}\n", key.expose())),
+            Ok(key.clone())
+        );
+        assert_eq!(format!("{key:?}"), "LinkKey(..)");
+        assert!(
+            LinkKey::parse("0123456789abcdef0123456789abcdef").is_ok(),
+            "an earlier key"
+        );
+        for bad in [
+            "",
+            "rb_lk_",
+            "rb_lk_short",
+            "hunter2",
+            "rb_sk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
+            assert!(LinkKey::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::backend::{DateRefusal, PayResult, StoreBackend};
 use crate::gateway::BillingAuthLaunch;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The PG's card window returns here (success) or there (closed, failed).
 pub const METHOD_RETURN: &str = "/embed/recovery/method/return";
@@ -92,12 +92,7 @@ impl ActionParams {
 }
 
 fn backend(state: &AppState) -> StoreBackend {
-    StoreBackend {
-        store: state.store.clone(),
-        gateway: state.gateway.clone(),
-        clock: state.clock.clone(),
-        public_url: state.config.public_url.clone(),
-    }
+    StoreBackend::of(state)
 }
 
 /// Where a pay attempt's outcome sends the customer.

@@ -48,6 +48,9 @@ pub struct StoreBackend {
     pub clock: SharedClock,
     /// Our public base URL; the PG's card window returns there.
     pub public_url: String,
+    /// Real money moves (`PaymentGateway::livemode`); otherwise the page
+    /// says it is in test mode.
+    pub livemode: bool,
 }
 
 /// An embed id is a nonce the embedding page chose; anything odd is dropped
@@ -103,6 +106,16 @@ fn is_displayable_image(url: &str) -> bool {
 type Resolved = (CaseRecord, String, Option<String>);
 
 impl StoreBackend {
+    pub fn of(state: &crate::state::AppState) -> StoreBackend {
+        StoreBackend {
+            store: state.store.clone(),
+            gateway: state.gateway.clone(),
+            clock: state.clock.clone(),
+            public_url: state.config.public_url.clone(),
+            livemode: state.gateway.livemode(),
+        }
+    }
+
     fn unavailable(&self, e: StoreError, token: &str) -> PageError {
         tracing::error!(error = %e, token = %redact(token), "recovery store");
         PageError::Unavailable
@@ -242,7 +255,7 @@ impl StoreBackend {
             failure_reason: case.failure_reason,
             payment_info: case.payment_info,
             state,
-            test_mode: self.gateway.is_sandbox(),
+            test_mode: !self.livemode,
             remind_left: (case.scenario.remind_limit - case.remind_count).max(0) as u32,
             can_reschedule: case.status.can_reschedule(),
             date_min: date_min.to_string(),

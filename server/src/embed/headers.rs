@@ -13,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::domain::token::TokenKey;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let tokens = req

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::domain::token::new_id;
 use crate::gateway::sandbox::{TEST_CARDS, auth_key_for};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const PAGE: &str = "/embed/sandbox/billing-auth";
 const APPROVE: &str = "/embed/sandbox/billing-auth/approve";

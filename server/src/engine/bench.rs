@@ -94,7 +94,8 @@ pub async fn run(store: &Store, cases: usize) -> Result<EngineBench, StoreError>
         store: store.clone(),
         clock: shared.clone(),
     });
-    let engine = Engine::new(store.clone(), shared.clone(), provider.clone()).await?;
+    let key = crate::domain::token::LinkKey::generate();
+    let engine = Engine::new(store.clone(), shared.clone(), provider.clone(), key.clone());
     let mut engine_time = Duration::ZERO;
     let mut steps = 0;
     // Stage 1 is due at once; each later one (and the end) 72 h apart.
@@ -137,9 +138,8 @@ pub async fn run(store: &Store, cases: usize) -> Result<EngineBench, StoreError>
     // Silent retries: the messages ran out (the scenario paused every
     // subscription), each case's D+1 retry is due; an engine that charges
     // makes them all through the sandbox, each approved (a win-back).
-    let charging = Engine::new(store.clone(), shared.clone(), provider)
-        .await?
-        .with_charger(Charger {
+    let charging =
+        Engine::new(store.clone(), shared.clone(), provider, key).with_charger(Charger {
             store: store.clone(),
             gateway: Arc::new(SandboxGateway::default()),
             clock: shared.clone(),

@@ -25,19 +25,18 @@ use crate::domain::case::ChargeSource;
 use crate::domain::origin::AllowedOrigins;
 use crate::domain::retry::{self, Stop};
 use crate::domain::scenario::{Scenario, Step};
-use crate::domain::token::{TokenHash, link_token};
+use crate::domain::token::{LinkKey, TokenHash, link_token};
 use crate::store::{
     DueCase, DueRetry, StageOutcome, StageResult, StageStart, StageState, Store, StoreError,
 };
 use provider::{OutgoingMessage, SendError, SharedProvider};
 
-/// How long a claimed case is a worker's alone; longer than any send.
-pub const LEASE_MS: i64 = 60_000;
-/// How long a batch's sends may take from its claim: half the lease, so a
-/// send cut off at the deadline has the other half to settle at the
-/// provider before another instance may take the case (and look for it
-/// there before sending again).
-pub const SEND_BUDGET: Duration = Duration::from_millis(LEASE_MS as u64 / 2);
+/// How long a claimed case is a worker's alone, and how long a batch's
+/// sends may take from its claim (half the lease, so a send cut off at the
+/// deadline has the other half to settle at the provider before another
+/// instance may take the case and look for it there before sending again):
+/// the one lease setting every queue shares.
+pub use crate::worker::{LEASE_MS, SEND_BUDGET};
 // A batch's PG calls must end before a pending charge may be resent (the
 // resolver, a page's takeover): two requests for one charge in flight at
 // once would be one too many.
@@ -63,7 +62,7 @@ pub struct Engine {
     clock: SharedClock,
     provider: SharedProvider,
     /// Key for the per-stage link tokens (HMAC), shared by all instances.
-    link_key: String,
+    link_key: LinkKey,
     /// Names this instance in the send ledger (several may share a database).
     worker: Arc<str>,
     /// Scenario versions never change once stored, so each is read once.
@@ -76,15 +75,13 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub async fn new(
+    pub fn new(
         store: Store,
         clock: SharedClock,
         provider: SharedProvider,
-    ) -> Result<Engine, StoreError> {
-        let link_key = store
-            .server_secret("link_key", &crate::domain::token::new_id())
-            .await?;
-        Ok(Engine {
+        link_key: LinkKey,
+    ) -> Engine {
+        Engine {
             store,
             clock,
             provider,
@@ -98,7 +95,7 @@ impl Engine {
             scenarios: Arc::default(),
             send_budget: SEND_BUDGET,
             charger: None,
-        })
+        }
     }
 
     /// Makes the engine charge: due silent retries, chosen dates, and
@@ -275,7 +272,7 @@ impl Engine {
         }
         let tokens: Vec<String> = sends
             .iter()
-            .map(|(case, _, stage, _)| link_token(&self.link_key, case.id, *stage))
+            .map(|(case, _, stage, _)| link_token(self.link_key.expose(), case.id, *stage))
             .collect();
         let starts: Vec<StageStart> = sends
             .iter()
@@ -342,8 +339,16 @@ impl Engine {
                         .collect()
                 }
             };
+        let provider = self.provider.name();
         for ((case, stage, attempts, next_at), result) in pending.into_iter().zip(results) {
             let case_id = case.id;
+            let outcome = match &result {
+                Ok(_) => "sent",
+                Err(SendError::Retryable(_)) if attempts + 1 < MAX_ATTEMPTS => "retry",
+                Err(_) => "failed",
+            };
+            metrics::counter!("rebound_stage_sends_total", "provider" => provider, "outcome" => outcome)
+                .increment(1);
             let (result, next_at_ms) = match result {
                 Ok(provider_ref) => (StageResult::Sent { provider_ref }, next_at),
                 Err(SendError::Retryable(error)) if attempts + 1 < MAX_ATTEMPTS => {
@@ -430,28 +435,18 @@ fn backoff_ms(attempts: i64) -> i64 {
     60_000 * 5_i64.pow(attempts.clamp(0, 4) as u32)
 }
 
-/// Runs the engine until `shutdown` flips: straight on while stages are
-/// due, otherwise every `poll`.
-pub async fn run_worker(
-    engine: Engine,
-    poll: Duration,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        let busy = match engine.run_due(engine.batch() * 4).await {
-            Ok(n) => n > 0,
-            Err(e) => {
-                tracing::error!(error = %e, "scenario engine pass failed");
-                false
-            }
-        };
-        if busy && !*shutdown.borrow() {
-            continue;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(poll) => {}
-            _ = shutdown.changed() => return,
-        }
+impl crate::worker::Queue for Engine {
+    fn name(&self) -> &'static str {
+        "engine"
+    }
+
+    /// A few batches of stages (and as many charges) per pass.
+    fn batch(&self) -> usize {
+        Engine::batch(self) * 4
+    }
+
+    fn run_due(&self, max: usize) -> crate::worker::BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(Engine::run_due(self, max))
     }
 }
 

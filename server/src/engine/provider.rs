@@ -48,6 +48,11 @@ pub enum SendError {
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 pub trait MessageProvider: Send + Sync + 'static {
+    /// For metrics (`rebound_stage_sends_total{provider}`).
+    fn name(&self) -> &'static str {
+        "other"
+    }
+
     /// Sends, or recognises a message already sent with the same dedupe key.
     /// Returns the provider's reference.
     fn send<'a>(&'a self, msg: &'a OutgoingMessage) -> BoxFuture<'a, Result<String, SendError>>;
@@ -90,6 +95,10 @@ pub struct OutboxProvider {
 }
 
 impl MessageProvider for OutboxProvider {
+    fn name(&self) -> &'static str {
+        "outbox"
+    }
+
     fn send<'a>(&'a self, msg: &'a OutgoingMessage) -> BoxFuture<'a, Result<String, SendError>> {
         Box::pin(async move {
             self.store
@@ -129,18 +138,28 @@ impl MessageProvider for OutboxProvider {
     }
 }
 
+/// Where stage messages go (`REBOUND_MESSAGES`): the provider's own
+/// settings, which the configuration reads from the environment.
+#[derive(Debug, Clone)]
+pub enum MessagesConfig {
+    /// Stored and shown on `/dev/outbox`; nothing reaches a phone.
+    Outbox,
+    /// Naver Cloud SENS AlimTalk with SMS fallback.
+    Sens(Box<super::sens::SensConfig>),
+}
+
 /// The provider the operator configured (`REBOUND_MESSAGES`).
 pub fn from_config(
-    config: &crate::config::MessagesConfig,
+    config: &MessagesConfig,
     store: &Store,
     clock: &crate::clock::SharedClock,
 ) -> SharedProvider {
     match config {
-        crate::config::MessagesConfig::Outbox => Arc::new(OutboxProvider {
+        MessagesConfig::Outbox => Arc::new(OutboxProvider {
             store: store.clone(),
             clock: clock.clone(),
         }),
-        crate::config::MessagesConfig::Sens(sens) => Arc::new(super::sens::SensProvider::new(
+        MessagesConfig::Sens(sens) => Arc::new(super::sens::SensProvider::new(
             (**sens).clone(),
             clock.clone(),
         )),

@@ -456,6 +456,10 @@ fn query_encode(s: &str) -> String {
 }
 
 impl MessageProvider for SensProvider {
+    fn name(&self) -> &'static str {
+        "sens"
+    }
+
     fn send<'a>(&'a self, msg: &'a OutgoingMessage) -> BoxFuture<'a, Result<String, SendError>> {
         Box::pin(async move {
             let to = digits(&msg.recipient);

@@ -96,6 +96,12 @@ pub trait PaymentGateway: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<IssuedKey, ChargeError>>;
     /// True for gateways that move no real money; the page shows a banner.
     fn is_sandbox(&self) -> bool;
+    /// Whether charges move real money. Notices carry it (`livemode`) and
+    /// the page shows a test-mode banner without it, so nobody takes a
+    /// test payment for a real one.
+    fn livemode(&self) -> bool {
+        false
+    }
     /// What a decline code of this gateway says about retrying. Toss's
     /// table by default (the sandbox speaks Toss's codes).
     fn classify(&self, code: &str) -> Decline {

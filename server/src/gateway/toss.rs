@@ -306,6 +306,11 @@ impl PaymentGateway for TossGateway {
         false
     }
 
+    /// Toss's live keys (`live_sk_...`) move money; test keys do not.
+    fn livemode(&self) -> bool {
+        self.config.secret_key.starts_with("live_")
+    }
+
     fn can_charge(&self, payment_gateway: &str) -> bool {
         payment_gateway == "TOSS"
     }
@@ -314,6 +319,21 @@ impl PaymentGateway for TossGateway {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_live_key_moves_money() {
+        let with = |secret_key: &str| {
+            TossGateway::new(TossConfig {
+                secret_key: secret_key.into(),
+                client_key: "test_ck_1".into(),
+                api_base: DEFAULT_API_BASE.into(),
+            })
+            .livemode()
+        };
+        assert!(with("live_sk_1"));
+        assert!(!with("test_sk_1"));
+        assert!(!crate::gateway::SandboxGateway::default().livemode());
+    }
 
     #[test]
     fn refusals_and_unknown_outcomes() {

@@ -32,6 +32,8 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || o[0] == 0
                 // Carrier-grade NAT, 100.64.0.0/10.
                 || (o[0] == 100 && (o[1] & 0xC0) == 64)
+                // IETF protocol assignments, 192.0.0.0/24.
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
                 // Benchmarking, 198.18.0.0/15; reserved 240.0.0.0/4.
                 || (o[0] == 198 && (o[1] & 0xFE) == 18)
                 || o[0] >= 240)
@@ -44,8 +46,18 @@ pub fn is_public(ip: IpAddr) -> bool {
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                // Unique local fc00::/7, link-local fe80::/10.
+                // IPv4-compatible ::/96 (deprecated; carries an IPv4 address).
+                || s[..6] == [0; 6]
+                // NAT64 64:ff9b::/96 and local-use 64:ff9b:1::/48: a
+                // translator on our network would reach the embedded IPv4.
+                || (s[0] == 0x64 && s[1] == 0xFF9B && s[2..6] == [0; 4])
+                || (s[0] == 0x64 && s[1] == 0xFF9B && s[2] == 1)
+                // 6to4 2002::/16: a relay reaches the embedded IPv4.
+                || s[0] == 0x2002
+                // Unique local fc00::/7, site-local fec0::/10 (deprecated),
+                // link-local fe80::/10.
                 || (s[0] & 0xFE00) == 0xFC00
+                || (s[0] & 0xFFC0) == 0xFEC0
                 || (s[0] & 0xFFC0) == 0xFE80
                 // Documentation 2001:db8::/32.
                 || (s[0] == 0x2001 && s[1] == 0x0DB8))
@@ -100,7 +112,10 @@ pub struct Signed<'a> {
 
 impl Sender {
     pub fn new(allow_private: bool) -> Sender {
+        // `no_proxy`: an HTTPS_PROXY in the environment would connect for
+        // us, past the resolver that keeps internal addresses out.
         let mut builder = reqwest::Client::builder()
+            .no_proxy()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(15))
             .redirect(reqwest::redirect::Policy::none())
@@ -269,10 +284,27 @@ mod tests {
             "fe80::1",
             "fd00::1",
             "::ffff:127.0.0.1",
+            "192.0.0.8",
+            "64:ff9b::a00:1",
+            "64:ff9b::808:808",
+            "64:ff9b:1::1",
+            "2002:7f00:1::1",
+            "2002:808:808::1",
+            "::7f00:1",
+            "::808:808",
+            "fec0::1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["8.8.8.8", "211.234.10.1", "2600::1"] {
+        for ip in [
+            "8.8.8.8",
+            "211.234.10.1",
+            "192.0.1.1",
+            "2600::1",
+            "2001:4860:4860::8888",
+            "64:ff9c::1",
+            "2003::1",
+        ] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
     }

@@ -13,24 +13,24 @@ pub mod bench;
 pub mod http;
 pub mod schedule;
 
-use std::time::Duration;
-
 use futures_util::StreamExt;
 
 use crate::clock::SharedClock;
 use crate::store::{AttemptOutcome, DueEvent, NextStep, Store, StoreError};
 use http::{Sender, Signed};
 
-/// Longer than an attempt's timeout (15 s).
-pub const LEASE_MS: i64 = 60_000;
+/// The lease every queue shares: longer than an attempt's timeout (15 s).
+pub use crate::worker::LEASE_MS;
+/// Notices claimed, and sent at once, per pass.
 const BATCH: i64 = 64;
-const CONCURRENCY: usize = 16;
 
 #[derive(Clone)]
 pub struct Notifier {
     store: Store,
     clock: SharedClock,
     sender: std::sync::Arc<Sender>,
+    /// `worker::SEND_BUDGET`, shorter in tests.
+    send_budget: std::time::Duration,
 }
 
 /// A fresh signing secret: `whsec_` and 32 random bytes in base64.
@@ -53,15 +53,30 @@ impl Notifier {
             store,
             clock,
             sender: std::sync::Arc::new(Sender::new(allow_private)),
+            send_budget: crate::worker::SEND_BUDGET,
         }
+    }
+
+    /// Stops waiting for a batch's deliveries sooner than `SEND_BUDGET` (tests).
+    pub fn with_send_budget(mut self, budget: std::time::Duration) -> Notifier {
+        self.send_budget = budget;
+        self
     }
 
     /// Delivers due notices until none is left (or `max` were tried);
     /// returns how many attempts were made.
+    ///
+    /// A batch takes due notices round-robin across partners (the claim's
+    /// `fair_by`), sends them all at once, and stops waiting at the send
+    /// budget: a partner whose endpoint hangs holds its own notices, never
+    /// a batch's worth of everyone's, and never a batch past its lease
+    /// (another instance would send it again). A notice cut off at the
+    /// budget is retried soon, with the same `webhook-id`.
     pub async fn run_due(&self, max: usize) -> Result<usize, StoreError> {
         let mut done = 0;
         while done < max {
             let now = self.clock.now().timestamp_millis();
+            let deadline = tokio::time::Instant::now() + self.send_budget;
             let batch = self
                 .store
                 .claim_due_events(now, LEASE_MS, (max - done).min(BATCH as usize) as i64)
@@ -70,16 +85,45 @@ impl Notifier {
                 break;
             }
             done += batch.len();
-            let outcomes: Vec<AttemptOutcome> = futures_util::stream::iter(batch)
+            let claimed: Vec<(i64, i64)> = batch.iter().map(|e| (e.id, e.attempts)).collect();
+            let mut attempts = futures_util::stream::iter(batch)
                 .map(|e| self.attempt(e))
-                .buffer_unordered(CONCURRENCY)
-                .collect::<Vec<_>>()
-                .await
-                .into_iter()
-                .collect::<Result<_, _>>()?;
-            self.store
-                .record_attempts(&outcomes, self.clock.now().timestamp_millis())
-                .await?;
+                .buffer_unordered(BATCH as usize);
+            let mut outcomes: Vec<AttemptOutcome> = Vec::with_capacity(claimed.len());
+            loop {
+                match tokio::time::timeout_at(deadline, attempts.next()).await {
+                    Ok(Some(outcome)) => outcomes.push(outcome?),
+                    Ok(None) => break,
+                    Err(_) => {
+                        tracing::warn!(
+                            unfinished = claimed.len() - outcomes.len(),
+                            "notice deliveries ran past their budget; each will be retried"
+                        );
+                        break;
+                    }
+                }
+            }
+            drop(attempts);
+            let now = self.clock.now().timestamp_millis();
+            for (event_id, attempts) in claimed {
+                if outcomes.iter().all(|o| o.event_id != event_id) {
+                    let next = match schedule::next_attempt_at(now, attempts + 1, 0.5, None) {
+                        Some(at) => NextStep::RetryAt(at),
+                        None => NextStep::GiveUp,
+                    };
+                    metrics::counter!("rebound_notice_deliveries_total", "outcome" => "timed_out")
+                        .increment(1);
+                    outcomes.push(AttemptOutcome {
+                        event_id,
+                        status_code: None,
+                        error: Some("no answer within the batch's time budget".into()),
+                        response_excerpt: None,
+                        duration_ms: self.send_budget.as_millis() as i64,
+                        next,
+                    });
+                }
+            }
+            self.store.record_attempts(&outcomes, now).await?;
         }
         Ok(done)
     }
@@ -149,6 +193,14 @@ impl Notifier {
                 None => NextStep::GiveUp,
             }
         };
+        let outcome = match next {
+            NextStep::Delivered => "delivered",
+            NextStep::DisableEndpoint => "endpoint_gone",
+            NextStep::RetryAt(_) => "retry",
+            NextStep::GiveUp => "failed",
+            NextStep::NoEndpoint => "no_endpoint",
+        };
+        metrics::counter!("rebound_notice_deliveries_total", "outcome" => outcome).increment(1);
         if !answer.acknowledged {
             tracing::warn!(
                 event = %e.webhook_id,
@@ -169,27 +221,16 @@ impl Notifier {
     }
 }
 
-/// Runs the notifier until `shutdown` flips: straight on while notices are
-/// due, otherwise every `poll`.
-pub async fn run_worker(
-    notifier: Notifier,
-    poll: Duration,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        let busy = match notifier.run_due(BATCH as usize * 4).await {
-            Ok(n) => n > 0,
-            Err(e) => {
-                tracing::error!(error = %e, "notice delivery pass failed");
-                false
-            }
-        };
-        if busy && !*shutdown.borrow() {
-            continue;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(poll) => {}
-            _ = shutdown.changed() => return,
-        }
+impl crate::worker::Queue for Notifier {
+    fn name(&self) -> &'static str {
+        "notices"
+    }
+
+    fn batch(&self) -> usize {
+        BATCH as usize * 4
+    }
+
+    fn run_due(&self, max: usize) -> crate::worker::BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(Notifier::run_due(self, max))
     }
 }

@@ -91,6 +91,7 @@ const RETRIES: WorkQueue = WorkQueue {
     waiting: "status IN ('OPEN', 'ENDED') \
               AND partner_id NOT IN (SELECT id FROM partners WHERE gateway_problem IS NOT NULL)",
     due_column: "next_retry_at",
+    fair_by: None,
 };
 
 /// One charge of a case, as audits and tests see it.

@@ -68,6 +68,7 @@ const CASES: WorkQueue = WorkQueue {
     table: "recovery_cases",
     waiting: "status = 'OPEN'",
     due_column: "next_stage_at",
+    fair_by: None,
 };
 
 impl Leased for DueRow {
@@ -534,6 +535,28 @@ impl Store {
                 .fetch_one(&self.pool)
                 .await?;
         Ok(value)
+    }
+
+    /// The link key earlier versions kept in the database, if it is still there.
+    pub async fn link_key_in_database(&self) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_as::<_, (String,)>(
+            "SELECT value FROM server_secrets WHERE name = 'link_key'",
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|(v,)| v))
+    }
+
+    pub async fn delete_link_key_from_database(&self) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM server_secrets WHERE name = 'link_key'")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// When the longest-waiting due stage fell due.
+    pub async fn oldest_due_stage_at(&self, now_ms: i64) -> Result<Option<i64>, StoreError> {
+        self.oldest_due_at(&CASES, now_ms).await
     }
 
     /// The dev clock's offset (ms); 0 until `server dev advance` moves it.

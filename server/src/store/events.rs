@@ -198,7 +198,8 @@ pub(super) async fn record_many(
                 }
                 None => 0,
             };
-            let body = event::body(e, subject, &webhook_id, sequence, now_ms).to_string();
+            let body =
+                event::body(e, subject, &webhook_id, sequence, now_ms, livemode()).to_string();
             (
                 *partner_id,
                 webhook_id,
@@ -251,6 +252,25 @@ pub struct EventRow {
     pub delivered_at: Option<i64>,
 }
 
+/// Whether this process moves real money (`Store::with_livemode`). One
+/// process serves one gateway, so this is the process's, not a row's: the
+/// notice writes run deep inside transactions that carry no settings. When
+/// gateways become a partner's choice this becomes a partner column, read
+/// with the notice's subject.
+static LIVEMODE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn livemode() -> bool {
+    LIVEMODE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+impl Store {
+    /// Notices written from now on say whether real money moves.
+    pub fn with_livemode(self, livemode: bool) -> Store {
+        LIVEMODE.store(livemode, std::sync::atomic::Ordering::Relaxed);
+        self
+    }
+}
+
 const EVENT_COLUMNS: &str = "id, partner_id, webhook_id, type, tid, sequence, body, created_at, \
                              status, attempts, next_attempt_at, delivered_at";
 
@@ -259,7 +279,15 @@ const EVENTS: WorkQueue = WorkQueue {
     table: "events",
     waiting: "status = 'PENDING'",
     due_column: "next_attempt_at",
+    fair_by: Some("partner_id"),
 };
+
+impl Store {
+    /// When the longest-waiting due notice fell due.
+    pub async fn oldest_due_notice_at(&self, now_ms: i64) -> Result<Option<i64>, StoreError> {
+        self.oldest_due_at(&EVENTS, now_ms).await
+    }
+}
 
 impl Leased for DueEvent {
     fn id(&self) -> i64 {
@@ -446,27 +474,34 @@ impl Store {
 
     /// Sends notices again (same webhook id, same body): one by webhook id,
     /// or every one created at or after `since_ms`. Returns how many.
+    /// Queues the partner's notices created at or after `since_ms` (or the
+    /// one `webhook_id`) again, oldest first, at most `limit`; returns how
+    /// many, and when the last one queued was created.
     pub async fn redeliver_events(
         &self,
         partner_id: i64,
         webhook_id: Option<&str>,
         since_ms: i64,
+        limit: i64,
         now_ms: i64,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<(u64, Option<i64>), StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
-        let n = sqlx::query(
+        let created: Vec<(i64,)> = sqlx::query_as(
             "UPDATE events SET status = 'PENDING', next_attempt_at = $3, lease_until = NULL \
-             WHERE partner_id = $1 AND created_at >= $2 AND ($4 = '' OR webhook_id = $4)",
+             WHERE id IN (SELECT id FROM events \
+                          WHERE partner_id = $1 AND created_at >= $2 AND ($4 = '' OR webhook_id = $4) \
+                          ORDER BY created_at, id LIMIT $5) \
+             RETURNING created_at",
         )
         .bind(partner_id)
         .bind(since_ms)
         .bind(now_ms)
         .bind(webhook_id.unwrap_or(""))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(n)
+        Ok((created.len() as u64, created.iter().map(|(at,)| *at).max()))
     }
 
     /// The partner's signing secret, created on first use.

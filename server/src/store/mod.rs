@@ -92,6 +92,10 @@ pub(crate) struct WorkQueue {
     pub waiting: &'static str,
     /// When a row is due (indexed for waiting rows).
     pub due_column: &'static str,
+    /// Claims take due rows round-robin across the values of this column
+    /// (each partner's oldest first, then each one's second, ...), so one
+    /// partner's backlog never fills a batch while another's rows wait.
+    pub fair_by: Option<&'static str>,
 }
 
 /// A row claimed from a work queue.
@@ -264,6 +268,33 @@ impl Store {
     /// Picking before joining keeps Postgres from joining and sorting the
     /// whole backlog on every claim; reading before leasing hands each row
     /// over once (each row sqlx hands over costs a thread wake-up).
+    /// When the longest-waiting due row of a queue fell due (`None`: none
+    /// is due): how far behind the workers are, for `/metrics`.
+    pub(crate) async fn oldest_due_at(
+        &self,
+        queue: &WorkQueue,
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let WorkQueue {
+            table,
+            waiting,
+            due_column,
+            ..
+        } = queue;
+        let (at,): (Option<i64>,) = sqlx::query_as(&format!(
+            "SELECT MIN({due_column}) FROM {table} WHERE {waiting} AND {due_column} <= $1"
+        ))
+        .bind(now_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(at)
+    }
+
+    /// Connections in the pool: (open, idle).
+    pub fn pool_usage(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
     pub(crate) async fn claim_due<R>(
         &self,
         queue: &WorkQueue,
@@ -279,16 +310,34 @@ impl Store {
             table,
             waiting,
             due_column,
+            fair_by,
         } = queue;
         let lock = match self.backend {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
-        let due = format!(
-            "(SELECT id FROM {table} WHERE {waiting} AND {due_column} <= $1 \
-               AND (lease_until IS NULL OR lease_until < $1) \
-             ORDER BY {due_column} LIMIT $2 {lock}) AS due"
+        let ready = format!(
+            "{waiting} AND {due_column} <= $1 AND (lease_until IS NULL OR lease_until < $1)"
         );
+        let due = match fair_by {
+            None => format!(
+                "(SELECT id FROM {table} WHERE {ready} ORDER BY {due_column} LIMIT $2 {lock}) AS due"
+            ),
+            // Rank each key's due rows, take rank 1 of every key, then
+            // rank 2, ... (Postgres locks the rows picked, not the window,
+            // which FOR UPDATE cannot take.)
+            Some(key) => format!(
+                "(SELECT t.id FROM {table} t JOIN \
+                   (SELECT id, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {due_column}, id) AS turn \
+                    FROM {table} WHERE {ready}) AS ranked ON ranked.id = t.id \
+                 WHERE {ready} \
+                 ORDER BY ranked.turn, t.{due_column} LIMIT $2 {lock_of_t}) AS due",
+                lock_of_t = match self.backend {
+                    Backend::Postgres => "FOR UPDATE OF t SKIP LOCKED",
+                    Backend::Sqlite => "",
+                }
+            ),
+        };
         let (mut tx, _write) = self.begin_write().await?;
         let rows: Vec<R> = sqlx::query_as(&select.replace("{due}", &due))
             .bind(now_ms)

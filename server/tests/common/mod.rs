@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use rebound::clock::ManualClock;
-use rebound::config::Config;
+use rebound::config::{Config, Mode};
 use rebound::domain::origin::{AllowedOrigins, Origin};
+use rebound::domain::token::LinkKey;
 use rebound::domain::token::{TokenHash, new_id, new_recovery_token, new_secret_token};
 use rebound::gateway::{SandboxGateway, SharedGateway};
 use rebound::startup::Application;
@@ -51,6 +52,9 @@ pub struct TestApp {
     pub secret: String,
     /// Where this app serves `/sdk/` from.
     pub sdk_dir: std::path::PathBuf,
+    /// The key the app's engines sign stage links with.
+    pub link_key: LinkKey,
+    pub database_url: String,
     _shutdown: tokio::sync::oneshot::Sender<()>,
     /// Dropped last: the server stops before its database goes.
     _db: TempDatabase,
@@ -121,6 +125,48 @@ pub async fn fresh_database(dir: &tempfile::TempDir) -> (String, Option<(String,
     }
 }
 
+/// One link key for every test server (and the process tests' servers).
+pub const TEST_LINK_KEY: &str = "rb_lk_cmVib3VuZC10ZXN0LWxpbmsta2V5LTAxMjM0NTY3ODk";
+
+/// A production configuration on `database_url` with the sandbox and the
+/// outbox named, as an operator would for a test environment.
+pub fn test_config(database_url: &str, dir: &std::path::Path) -> Config {
+    test_config_with(database_url, dir, &[])
+}
+
+/// `test_config` with some settings replaced or added.
+pub fn test_config_with(
+    database_url: &str,
+    dir: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> Config {
+    let settings = [
+        ("REBOUND_LISTEN", "127.0.0.1:0".to_owned()),
+        ("DATABASE_URL", database_url.to_owned()),
+        ("REBOUND_SITE_ROOT", dir.join("site").display().to_string()),
+        ("REBOUND_SDK_DIR", dir.join("sdk").display().to_string()),
+        ("REBOUND_GATEWAY", "sandbox".to_owned()),
+        ("REBOUND_MESSAGES", "outbox".to_owned()),
+        ("REBOUND_LINK_KEY", TEST_LINK_KEY.to_owned()),
+    ];
+    Config::from_lookup(
+        |k| {
+            extra
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+                .or_else(|| {
+                    settings
+                        .iter()
+                        .find(|(n, _)| *n == k)
+                        .map(|(_, v)| v.clone())
+                })
+        },
+        Mode::Production,
+    )
+    .expect("config")
+}
+
 pub async fn spawn_app() -> TestApp {
     TestApp::builder().spawn().await
 }
@@ -167,14 +213,7 @@ async fn spawn(builder: TestAppBuilder) -> TestApp {
     let db = TempDatabase::new().await;
     let dir = &db.dir;
     let database_url = db.url.clone();
-    let config = Config::from_lookup(|k| match k {
-        "REBOUND_LISTEN" => Some("127.0.0.1:0".into()),
-        "DATABASE_URL" => Some(database_url.clone()),
-        "REBOUND_SITE_ROOT" => Some(dir.path().join("site").display().to_string()),
-        "REBOUND_SDK_DIR" => Some(dir.path().join("sdk").display().to_string()),
-        _ => None,
-    })
-    .expect("config");
+    let config = test_config(&database_url, dir.path());
     let clock = Arc::new(ManualClock::starting_at(
         Utc.with_ymd_and_hms(2026, 11, 22, 4, 5, 0).unwrap(),
     ));
@@ -191,7 +230,12 @@ async fn spawn(builder: TestAppBuilder) -> TestApp {
         (None, Some(g)) => g,
         (None, None) => sandbox.clone() as SharedGateway,
     };
-    let app = Application::build(config, clock.clone(), gateway.clone())
+    let link_key = config.link_key.clone();
+    let app = Application::builder(config)
+        .clock(clock.clone())
+        .gateway(gateway.clone())
+        .without_workers()
+        .build()
         .await
         .expect("build app");
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -217,6 +261,8 @@ async fn spawn(builder: TestAppBuilder) -> TestApp {
         partner,
         secret,
         sdk_dir: dir.path().join("sdk"),
+        link_key,
+        database_url: db.url.clone(),
         _shutdown: tx,
         _db: db,
     }
@@ -282,6 +328,32 @@ pub fn kst_short(ms: i64) -> String {
     rebound::clock::kst_text(ms, "%m-%d %H:%M")
 }
 
+/// A failed order of another partner (`partner_id`), failed now.
+pub async fn seed_case_for(app: &TestApp, partner_id: i64, partner_order_id: &str) -> i64 {
+    app.store
+        .seed_failed_order(
+            partner_id,
+            &FailedOrderSeed {
+                partner_customer_id: "c-other",
+                customer_name: "이몽룡",
+                customer_phone: "01087654321",
+                product_name: "베이직",
+                product_image_url: None,
+                amount: 5_000,
+                partner_order_id,
+                id_key: "sandbox_success",
+                payment_info: "국민카드 5678*",
+                failure_reason: "한도초과",
+                failed_at_ms: app.clock.now_ms(),
+                token: &TokenHash::of(&new_recovery_token()),
+                payment_gateway: "UNKNOWN",
+            },
+        )
+        .await
+        .expect("seed case")
+        .case_id
+}
+
 /// `seed_case` for a payment that failed at `failed_at_ms`.
 pub async fn seed_case_at(app: &TestApp, id_key: &str, failed_at_ms: i64) -> SeededCase {
     let token = new_recovery_token();
@@ -341,9 +413,12 @@ impl TestApp {
             store: self.store.clone(),
             clock: self.clock.clone(),
         });
-        Engine::new(self.store.clone(), self.clock.clone(), provider)
-            .await
-            .expect("engine")
+        Engine::new(
+            self.store.clone(),
+            self.clock.clone(),
+            provider,
+            self.link_key.clone(),
+        )
     }
 
     /// Moves the test clock to `at_ms` (never back).

@@ -51,6 +51,8 @@ pub struct Faults {
     pub fail_after_percent: u64,
     /// Percent of list calls answered 503.
     pub list_fail_percent: u64,
+    /// Accepted AlimTalk sends are answered this much later (a slow SENS).
+    pub answer_delay_ms: u64,
 }
 
 #[derive(Default)]
@@ -194,6 +196,19 @@ fn unauthorized(state: &Mutex<FakeState>) -> Response {
 }
 
 async fn alimtalk_send(
+    State(state): State<Arc<Mutex<FakeState>>>,
+    service: Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: axum::Json<Value>,
+) -> Response {
+    let delay = state.lock().unwrap().faults.answer_delay_ms;
+    let answer = alimtalk_accept(State(state), service, uri, headers, body);
+    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    answer
+}
+
+fn alimtalk_accept(
     State(state): State<Arc<Mutex<FakeState>>>,
     Path(service): Path<String>,
     uri: Uri,

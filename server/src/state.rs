@@ -1,0 +1,29 @@
+//! What every handler shares. Its own module so that handlers depend on it,
+//! and the composition root (`startup.rs`) on them, with no circle.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::gateway::SharedGateway;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub gateway: SharedGateway,
+    pub clock: SharedClock,
+    pub config: Arc<Config>,
+    pub leptos: LeptosOptions,
+    /// True once shutdown began (`/readyz` then answers 503).
+    pub stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
