@@ -41,6 +41,10 @@ pub struct Strings {
     pub failed_at: &'static str,
     pub reason: &'static str,
     pub payment_method: &'static str,
+    /// Whose debt this is (the masked name and the phone's last digits):
+    /// someone who was forwarded the link sees it is not theirs.
+    pub payer: &'static str,
+    pub payer_value: fn(&str, &str) -> String,
     pub paid_at: &'static str,
     pub pay_now: &'static str,
     pub paying: &'static str,
@@ -102,6 +106,8 @@ static KO: Strings = Strings {
     failed_at: "결제 실패 일시",
     reason: "실패 사유",
     payment_method: "결제 수단",
+    payer: "결제 대상",
+    payer_value: |name, last4| format!("{name}님 (휴대폰 끝자리 {last4})"),
     paid_at: "결제 일시",
     pay_now: "지금 결제하기",
     paying: "결제 중…",
@@ -163,6 +169,8 @@ static EN: Strings = Strings {
     failed_at: "Failed on",
     reason: "Reason",
     payment_method: "Payment method",
+    payer: "Payment for",
+    payer_value: |name, last4| format!("{name} (phone ending {last4})"),
     paid_at: "Paid on",
     pay_now: "Pay now",
     paying: "Paying…",

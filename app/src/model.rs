@@ -182,6 +182,10 @@ pub struct Outbox {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecoveryView {
     pub business_name: String,
+    /// The customer's name, masked (`김*동`).
+    pub customer_name: String,
+    /// The last four digits of the customer's phone.
+    pub phone_last4: String,
     pub product_name: String,
     /// The product's featured image: an https URL or a path on our host.
     pub product_image_url: Option<String>,

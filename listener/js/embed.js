@@ -24,16 +24,32 @@ function globalFunction(name) {
   return f;
 }
 
+// The recovery token opens a customer's case: it leaves this page's address
+// bar (history, screenshots, shared links, analytics) as soon as it is read,
+// and stays for this tab only, so a reload still finds it.
+const TOKEN_KEY = "rebound:token";
+const pageToken = (() => {
+  const url = new URL(location.href);
+  const fromUrl = url.searchParams.get("token");
+  if (fromUrl === null) {
+    try { return sessionStorage.getItem(TOKEN_KEY); } catch { return null; }
+  }
+  try { sessionStorage.setItem(TOKEN_KEY, fromUrl); } catch {}
+  url.searchParams.delete("token");
+  history.replaceState(history.state, "", url.pathname + url.search + url.hash);
+  return fromUrl;
+})();
+
 function embed(script) {
   const d = script.dataset;
-  const params = new URLSearchParams(location.search);
-  // StepCover's guide: forward the page's URL parameters (the token first).
+  // Only what the recovery page needs: the token and the language. Nothing
+  // else of this page's URL (campaign tags, the partner's own parameters)
+  // goes to another origin.
   const src = new URL("/embed/recovery", host);
-  params.forEach((value, key) => {
-    if (key !== "origin" && key !== "embedId") src.searchParams.append(key, value);
-  });
-  if (d.token) src.searchParams.set("token", d.token);
-  if (d.lang) src.searchParams.set("lang", d.lang);
+  const token = d.token || pageToken;
+  if (token) src.searchParams.set("token", token);
+  const lang = d.lang || new URLSearchParams(location.search).get("lang");
+  if (lang) src.searchParams.set("lang", lang);
   const embedId = crypto.randomUUID();
   src.searchParams.set("origin", location.origin);
   src.searchParams.set("embedId", embedId);

@@ -170,6 +170,10 @@ async fn id_key_by_link_token_only_for_the_owning_partner() {
     assert_eq!(body["idKey"], "billing-key-7");
     assert!(body["orderId"].as_i64().is_some());
     assert_eq!(body["paymentGateway"], "UNKNOWN");
+    assert_eq!(
+        body["partnerCustomerId"], "c-1",
+        "whose case it is, to check a card change against the logged-in customer"
+    );
 
     let (_, other) = common::create_partner(&app.store, "other", &["https://other.example"]).await;
     let res = app

@@ -121,6 +121,7 @@ fn facts(view: &RecoveryView, lang: Lang) -> impl IntoView + use<> {
     let s = lang.strings();
     view! {
         <dl class="facts">
+            <Fact label=s.payer value=(s.payer_value)(&view.customer_name, &view.phone_last4) testid="payer"/>
             <Fact label=s.product value=view.product_name.clone() testid="product-name"/>
             <Fact label=s.amount value=format_krw(view.amount, lang) testid="amount"/>
             <Fact label=s.failed_at value=view.failed_at.clone() testid="failed-at"/>

@@ -94,6 +94,10 @@ pub struct IdKeyDto {
     id_key: Option<String>,
     order_id: i64,
     payment_gateway: String,
+    /// The customer the case is for: check it against your logged-in
+    /// customer before storing a new card (a forwarded link lets someone
+    /// else's card in).
+    partner_customer_id: String,
 }
 
 /// The partner's backend asks for the (possibly new) billing key after a
@@ -107,7 +111,7 @@ pub async fn id_key(
     if token.is_empty() || token.len() > 128 {
         return Err(ApiError::NotFound("recovery token"));
     }
-    let (id_key, order_id, payment_gateway) = state
+    let (id_key, order_id, payment_gateway, partner_customer_id) = state
         .store
         .id_key_by_token(partner.id, &TokenKey::of(&token))
         .await?
@@ -116,6 +120,7 @@ pub async fn id_key(
         id_key,
         order_id,
         payment_gateway,
+        partner_customer_id,
     }))
 }
 

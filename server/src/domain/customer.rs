@@ -93,9 +93,40 @@ fn parse_phone(value: Option<&str>) -> Result<String, FieldError> {
     Ok(format!("{plus}{digits}"))
 }
 
+/// A name as the page shows it to whoever holds the link: the first and
+/// last characters, the rest starred (`김길동` -> `김*동`, `이몽` -> `이*`).
+pub fn masked_name(name: &str) -> String {
+    let chars: Vec<char> = name.trim().chars().collect();
+    match chars.len() {
+        0 => String::new(),
+        1 => chars[0].to_string(),
+        2 => format!("{}*", chars[0]),
+        n => format!("{}{}{}", chars[0], "*".repeat(n - 2), chars[n - 1]),
+    }
+}
+
+/// The phone's last four digits (`01012345678` -> `5678`).
+pub fn phone_last4(phone: &str) -> String {
+    let digits: Vec<char> = phone.chars().filter(char::is_ascii_digit).collect();
+    digits[digits.len().saturating_sub(4)..].iter().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_page_shows_whose_debt_it_is_without_showing_who() {
+        assert_eq!(masked_name("김길동"), "김*동");
+        assert_eq!(masked_name("남궁민수"), "남**수");
+        assert_eq!(masked_name("이몽"), "이*");
+        assert_eq!(masked_name("김"), "김");
+        assert_eq!(masked_name(" John Smith "), "J********h");
+        assert_eq!(masked_name(""), "");
+        assert_eq!(phone_last4("01012345678"), "5678");
+        assert_eq!(phone_last4("010-1234-5678"), "5678");
+        assert_eq!(phone_last4("12"), "12");
+    }
 
     fn input<'a>(name: &'a str, email: &'a str, phone: &'a str, id: &'a str) -> CustomerInput<'a> {
         CustomerInput {

@@ -248,6 +248,8 @@ impl StoreBackend {
             date_window(self.clock.now(), case.scenario.change_date_window_days);
         let view = RecoveryView {
             business_name: case.business_name,
+            customer_name: crate::domain::customer::masked_name(&case.customer_name),
+            phone_last4: crate::domain::customer::phone_last4(&case.customer_phone),
             product_name: case.product_name,
             product_image_url: case.product_image_url.filter(|u| is_displayable_image(u)),
             amount: case.amount,

@@ -30,6 +30,8 @@ pub struct CaseRecord {
     pub status: CaseStatus,
     pub business_name: String,
     pub origins: AllowedOrigins,
+    pub customer_name: String,
+    pub customer_phone: String,
     pub product_name: String,
     pub product_image_url: Option<String>,
     pub amount: i64,
@@ -64,6 +66,8 @@ struct CaseRow {
     status: String,
     business_name: String,
     embed_origins: String,
+    customer_name: String,
+    customer_phone: String,
     product_name: Option<String>,
     product_image_url: Option<String>,
     amount: i64,
@@ -91,7 +95,7 @@ impl Store {
         // The product shown is the order's first item's product; orders from
         // the seed guide have one item.
         let row: Option<CaseRow> = sqlx::query_as(concat!(
-            "SELECT c.id, c.status, p.business_name, p.embed_origins, \
+            "SELECT c.id, c.status, p.business_name, p.embed_origins, cu.name AS customer_name, cu.phone AS customer_phone, \
                     (SELECT pr.name FROM order_items oi JOIN prices pc ON pc.id = oi.price_id \
                      JOIN products pr ON pr.id = pc.product_id WHERE oi.order_id = o.id \
                      ORDER BY oi.price_id LIMIT 1) AS product_name, \
@@ -109,6 +113,7 @@ impl Store {
              FROM recovery_cases c \
              JOIN partners p ON p.id = c.partner_id \
              JOIN orders o ON o.id = c.order_id \
+             JOIN customers cu ON cu.id = o.customer_id \
              WHERE c.id = ",
             case_id_by_token!()
         ),
@@ -126,6 +131,8 @@ impl Store {
             status: CaseStatus::parse(&r.status)?,
             business_name: r.business_name,
             origins: AllowedOrigins::from_stored(&r.embed_origins),
+            customer_name: r.customer_name,
+            customer_phone: r.customer_phone,
             product_name: r.product_name.unwrap_or_default(),
             product_image_url: r.product_image_url,
             amount: r.amount,

@@ -220,11 +220,12 @@ impl Store {
         &self,
         partner_id: i64,
         token: &TokenKey,
-    ) -> Result<Option<(Option<String>, i64, String)>, StoreError> {
+    ) -> Result<Option<(Option<String>, i64, String, String)>, StoreError> {
         let t = super::token_binds(token);
         Ok(sqlx::query_as(
             concat!(
-                "SELECT o.id_key, o.id, o.payment_gateway FROM recovery_cases c JOIN orders o ON o.id = c.order_id \
+                "SELECT o.id_key, o.id, o.payment_gateway, cu.partner_customer_id FROM recovery_cases c \
+                 JOIN orders o ON o.id = c.order_id JOIN customers cu ON cu.id = o.customer_id \
                  WHERE c.id = ",
                 case_id_by_token!(),
                 " AND c.partner_id = $4"
