@@ -13,6 +13,17 @@ use common::{TEST_LINK_KEY, TempDatabase, TestApp, seed_case, test_config_with};
 use rebound::startup::{Application, StartupError};
 use rebound::store::Store;
 
+/// `n` failed orders on the sandbox's success key, messages only.
+async fn messages_only(n: usize) -> processes::Setup {
+    processes::setup(Seeds {
+        cases: n,
+        id_key: &|_| "sandbox_success".to_owned(),
+        payment_gateway: "UNKNOWN",
+        scenario: Some(common::messages_only_scenario()),
+    })
+    .await
+}
+
 /// `server serve` with only these settings: whether it started (then it is
 /// stopped at once) and what it printed on stderr.
 fn serve_with(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
@@ -100,11 +111,7 @@ async fn a_database_backup_alone_cannot_mint_stage_links() {
     // Nothing in the database is the key.
     assert_eq!(app.store.link_key_in_database().await.unwrap(), None);
     let rows: Vec<(String, String)> = sqlx::query_as("SELECT name, value FROM server_secrets")
-        .fetch_all(
-            &sqlx::AnyPool::connect(&app_database_url(&app))
-                .await
-                .unwrap(),
-        )
+        .fetch_all(&sqlx::AnyPool::connect(&app.database_url).await.unwrap())
         .await
         .unwrap_or_default();
     for (name, value) in rows {
@@ -113,10 +120,6 @@ async fn a_database_backup_alone_cannot_mint_stage_links() {
             "{name} holds the link key"
         );
     }
-}
-
-fn app_database_url(app: &TestApp) -> String {
-    app.database_url.clone()
 }
 
 #[tokio::test]
@@ -187,13 +190,7 @@ async fn readiness_follows_the_database_and_metrics_count_requests_by_route() {
 /// 8 cases, one batch of slow SENS sends in flight at SIGTERM.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_the_sends_in_flight_finish_and_be_recorded_before_exit() {
-    let setup = processes::setup(Seeds {
-        cases: 8,
-        id_key: &|_| "sandbox_success".to_owned(),
-        payment_gateway: "UNKNOWN",
-        scenario: Some(common::messages_only_scenario()),
-    })
-    .await;
+    let setup = messages_only(8).await;
     let fake = FakeSens::start().await;
     fake.set_faults(Faults {
         answer_delay_ms: 1_500,
@@ -262,13 +259,7 @@ async fn counting_listener() -> (String, std::sync::Arc<std::sync::atomic::Atomi
 /// One notice, with a proxy named in the environment.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notices_go_straight_to_the_partner_never_through_a_proxy_from_the_environment() {
-    let setup = processes::setup(Seeds {
-        cases: 1,
-        id_key: &|_| "sandbox_success".to_owned(),
-        payment_gateway: "UNKNOWN",
-        scenario: Some(common::messages_only_scenario()),
-    })
-    .await;
+    let setup = messages_only(1).await;
     let (partner_url, partner_hits) = counting_listener().await;
     let (proxy_url, proxy_hits) = counting_listener().await;
     setup
