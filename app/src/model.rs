@@ -79,6 +79,8 @@ pub enum Notice {
     RemindLimit,
     /// The chosen date is outside the allowed window.
     BadDate,
+    /// The date was already moved the maximum number of times.
+    DateLimit,
     /// The customer closed the card window.
     AuthCanceled,
     /// The card could not be registered.
@@ -92,6 +94,7 @@ impl Notice {
             Notice::AttemptLimit => "attempt-limit",
             Notice::RemindLimit => "remind-limit",
             Notice::BadDate => "bad-date",
+            Notice::DateLimit => "date-limit",
             Notice::AuthCanceled => "auth-canceled",
             Notice::AuthFailed => "auth-failed",
         }
@@ -103,6 +106,7 @@ impl Notice {
             Notice::AttemptLimit,
             Notice::RemindLimit,
             Notice::BadDate,
+            Notice::DateLimit,
             Notice::AuthCanceled,
             Notice::AuthFailed,
         ]
@@ -200,6 +204,8 @@ pub struct RecoveryView {
     pub test_mode: bool,
     /// How many more times "remind me later" may be used.
     pub remind_left: u32,
+    /// How many more times the payment date may be moved.
+    pub date_changes_left: u32,
     /// Date changes and reminders apply while messages still go out; after
     /// the scenario ended the case is only payable.
     pub can_reschedule: bool,

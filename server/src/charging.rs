@@ -82,11 +82,37 @@ fn count(source: ChargeSource, answer: &Result<Charged, StoreError>) {
     .increment(1);
 }
 
+/// Tells the requests of this process waiting on a case that a charge on
+/// it was just recorded, so a second pay request waits for the first
+/// without polling the database (and holding no connection while it
+/// waits). A hint only: a waiter reads the case once woken, and looks
+/// again now and then for charges another instance made.
+#[derive(Clone)]
+pub struct Settled(tokio::sync::broadcast::Sender<i64>);
+
+impl Default for Settled {
+    fn default() -> Self {
+        Settled(tokio::sync::broadcast::channel(1024).0)
+    }
+}
+
+impl Settled {
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<i64> {
+        self.0.subscribe()
+    }
+
+    fn tell(&self, case_id: i64) {
+        // No one waiting is the usual case, not an error.
+        let _ = self.0.send(case_id);
+    }
+}
+
 #[derive(Clone)]
 pub struct Charger {
     pub store: Store,
     pub gateway: SharedGateway,
     pub clock: SharedClock,
+    pub settled: Settled,
 }
 
 impl Charger {
@@ -224,8 +250,11 @@ impl Charger {
             .into_iter()
             .map(|a| a.unwrap_or(Ok(Charged::Unknown)))
             .collect();
-        for ((_, source), answer) in cases.iter().zip(&answers) {
+        for ((case_id, source), answer) in cases.iter().zip(&answers) {
             count(*source, answer);
+            if !matches!(answer, Ok(Charged::Busy(_) | Charged::DailyLimit)) {
+                self.settled.tell(*case_id);
+            }
         }
         Ok(answers)
     }
@@ -252,6 +281,7 @@ impl Charger {
         )
         .await;
         for (case_id, r) in &results {
+            self.settled.tell(*case_id);
             // One case's trouble must not hold up the others.
             if let Err(e) = r {
                 tracing::error!(error = %e, case_id, "resolving a charge failed");

@@ -69,6 +69,21 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5_000)]
         events: usize,
     },
+    /// Twice the page's capacity with slow connections open, against a
+    /// running server (`loadtest.rs`).
+    Load {
+        /// A recovery page URL with a live token.
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 60)]
+        duration_secs: u64,
+        #[arg(long, default_value_t = 1_000)]
+        slow: usize,
+        #[arg(long, default_value_t = 10)]
+        probe_secs: u64,
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -159,6 +174,7 @@ pub enum PartnerCommand {
         name: String,
         /// e.g. {"stages":[{"afterHours":0,"channel":"ALIMTALK"},...],
         /// "endAction":"PAUSE","changeDateWindowDays":14,"remindLimit":3,
+        /// "changeDateLimit":3,
         /// "retries":{"enabled":true,"ladderDays":[1,3,5,10,14],"hour":10,
         /// "budget":8,"unknownLimit":3}
         #[arg(long)]
@@ -254,6 +270,53 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 b.deliveries_per_second() / b.plain_per_second()
             );
             Ok(())
+        }
+        Command::Bench(BenchCommand::Load {
+            url,
+            duration_secs,
+            slow,
+            probe_secs,
+            clients,
+        }) => {
+            let spec = crate::loadtest::LoadSpec {
+                url,
+                duration: std::time::Duration::from_secs(duration_secs),
+                slow_connections: slow,
+                probe: std::time::Duration::from_secs(probe_secs),
+                clients,
+                hang_after: std::time::Duration::from_secs(50),
+            };
+            let r = crate::loadtest::run(&spec).await.map_err(CliError::Usage)?;
+            println!(
+                "page capacity {:.0}/s ({} clients); unloaded p99 {:.1} ms (one client)",
+                r.capacity_per_second,
+                spec.clients,
+                r.unloaded_p99.as_secs_f64() * 1e3
+            );
+            println!(
+                "offered {:.0}/s for {} s with {} slow connections (peak open {}, {} closed by the server's header timeout)",
+                r.offered_per_second,
+                duration_secs,
+                slow,
+                r.slow_open_peak,
+                r.slow_closed_by_server
+            );
+            println!(
+                "of {} requests: {} answered 200, {} shed 503, {} shed 429, {} other, {} errors, {} hung past 50 s",
+                r.sent, r.answered_ok, r.shed_503, r.shed_429, r.other_status, r.errors, r.hung
+            );
+            println!(
+                "answered p99 {:.1} ms (max {:.1} ms); ratio loaded/unloaded p99 {:.2} (bar: 3.00) -> {}",
+                r.loaded_p99.as_secs_f64() * 1e3,
+                r.loaded_max.as_secs_f64() * 1e3,
+                r.p99_ratio(),
+                if r.passed() { "PASS" } else { "FAIL" }
+            );
+            if r.passed() {
+                Ok(())
+            } else {
+                Err(CliError::Usage("the overload test did not pass".into()))
+            }
         }
         Command::Bench(BenchCommand::Engine { cases }) => {
             let store = store().await?;

@@ -16,6 +16,7 @@ use crate::domain::token::LinkKey;
 use crate::engine::provider::MessagesConfig;
 use crate::engine::sens::{self, SensConfig};
 use crate::gateway::{GatewayConfig, TossConfig, toss};
+use crate::limits::{HttpLimits, Rate, RateConfig};
 
 /// Production, or the demo with its partner site on `site`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +72,14 @@ pub struct Config {
     /// `REBOUND_METRICS_TOKEN`: `/metrics` also answers a request with
     /// `Authorization: Bearer <token>` (without it, loopback peers only).
     pub metrics_token: Option<String>,
+    /// The HTTP server's limits: `REBOUND_HEADER_TIMEOUT_SECS` (10),
+    /// `REBOUND_MAX_CONNECTIONS` (4096), `REBOUND_MAX_IN_FLIGHT` (page
+    /// loads: 8 per core, at least 16; the API and the PG-bound actions get
+    /// 4 times that each), `REBOUND_REQUEST_TIMEOUT_SECS` (45).
+    pub http: HttpLimits,
+    /// Rate limits; `REBOUND_API_RATE` (50) is the partner API's per
+    /// Secret-Token and second, with bursts of twice that.
+    pub rates: RateConfig,
     pub mode: Mode,
 }
 
@@ -127,6 +136,37 @@ impl Config {
         let shutdown_grace = number(&get, "REBOUND_SHUTDOWN_GRACE_SECS", 1..=600, 35)?;
         let flag = |name: &str| get(name).is_some_and(|v| v == "1" || v == "true");
         let link_key = link_key(&get, demo)?;
+        let defaults = HttpLimits::default();
+        let http = HttpLimits {
+            header_read_timeout: Duration::from_secs(number(
+                &get,
+                "REBOUND_HEADER_TIMEOUT_SECS",
+                1..=300,
+                defaults.header_read_timeout.as_secs(),
+            )?),
+            max_connections: number(
+                &get,
+                "REBOUND_MAX_CONNECTIONS",
+                1..=1_000_000,
+                defaults.max_connections as u64,
+            )? as usize,
+            max_in_flight: number(
+                &get,
+                "REBOUND_MAX_IN_FLIGHT",
+                1..=100_000,
+                defaults.max_in_flight as u64,
+            )? as usize,
+            request_timeout: Duration::from_secs(number(
+                &get,
+                "REBOUND_REQUEST_TIMEOUT_SECS",
+                1..=600,
+                defaults.request_timeout.as_secs(),
+            )?),
+        };
+        let rates = RateConfig {
+            api: Rate::per_second(number(&get, "REBOUND_API_RATE", 1..=100_000, 50)? as u32),
+            ..RateConfig::default()
+        };
         Ok(Config {
             listen,
             database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://rebound.db".into()),
@@ -146,6 +186,8 @@ impl Config {
             link_key,
             shutdown_grace: Duration::from_secs(shutdown_grace),
             metrics_token: get("REBOUND_METRICS_TOKEN"),
+            http,
+            rates,
             mode,
         })
     }

@@ -14,7 +14,6 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::{Json, Router, middleware};
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
@@ -31,6 +30,7 @@ use crate::engine::Engine;
 use crate::engine::provider::SharedProvider;
 use crate::gateway::SharedGateway;
 use crate::notify::Notifier;
+use crate::serve::serve;
 use crate::state::AppState;
 use crate::store::{Store, StoreError};
 use crate::{api, demo, embed, sdk, worker};
@@ -148,6 +148,7 @@ impl ApplicationBuilder {
             .site_pkg_dir("pkg")
             .site_addr(config.listen)
             .build();
+        let settled = crate::charging::Settled::default();
         let (mut engine, mut notifier) = (None, None);
         if self.workers {
             // Cases opened before silent retries existed get their plan.
@@ -171,6 +172,7 @@ impl ApplicationBuilder {
                     store: store.clone(),
                     gateway: gateway.clone(),
                     clock: clock.clone(),
+                    settled: settled.clone(),
                 }),
             );
             notifier = Some(Notifier::new(
@@ -203,6 +205,8 @@ impl ApplicationBuilder {
             store,
             gateway,
             clock,
+            limits: Arc::new(crate::limits::RateLimits::new(&config.rates)),
+            settled,
             config: Arc::new(config),
             leptos,
             stopping,
@@ -305,9 +309,19 @@ impl Application {
         }
         if let Some(demo) = self.demo {
             let site = demo::site_router(self.state.config.public_url.clone());
-            tasks.push(tokio::spawn(serve(demo.listener, site, stopping.clone())));
+            tasks.push(tokio::spawn(serve(
+                demo.listener,
+                site,
+                self.state.config.http,
+                stopping.clone(),
+            )));
         }
-        let server = tokio::spawn(serve(self.listener, self.router, stopping.clone()));
+        let server = tokio::spawn(serve(
+            self.listener,
+            self.router,
+            self.state.config.http,
+            stopping.clone(),
+        ));
         shutdown.await;
         let _ = self.stop.send(true);
         let deadline = tokio::time::Instant::now() + self.state.config.shutdown_grace;
@@ -320,28 +334,6 @@ impl Application {
         }
         self.state.store.close().await;
         Ok(())
-    }
-}
-
-/// Serves `router` on `listener` until `stopping` flips, then lets open
-/// requests finish.
-async fn serve(listener: TcpListener, router: Router, mut stopping: watch::Receiver<bool>) {
-    // Without TCP_NODELAY a response written in two parts (headers, then
-    // a file body from ServeDir) waits out the client's delayed ACK:
-    // static files measured ~40 ms each, 460 req/s, before this.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    let app = router.into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = stopping.wait_for(|stop| *stop).await;
-        })
-        .await
-    {
-        tracing::error!(error = %e, "the HTTP server stopped");
     }
 }
 
@@ -367,6 +359,7 @@ async fn follow_dev_clock(
 pub fn router(state: AppState) -> Router {
     let backend: SharedBackend = Arc::new(StoreBackend::of(&state));
     let leptos = state.leptos.clone();
+    let limits = state.config.http;
     let page_routes = Router::new()
         .leptos_routes_with_context(
             &state,
@@ -374,29 +367,77 @@ pub fn router(state: AppState) -> Router {
             move || provide_context(backend.clone()),
             move || shell(leptos.clone()),
         )
-        .merge(embed::actions::router())
+        .merge(embed::actions::router(&state))
         .merge(embed::sandbox_page::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             embed::headers::middleware,
         ));
+    // The actions that wait on the PG, in a budget of their own.
+    let gateway_actions = embed::actions::gateway_router(&state).route_layer(
+        middleware::from_fn_with_state(state.clone(), embed::headers::middleware),
+    );
+    let gateway_actions = in_flight(
+        gateway_actions,
+        limits.waiting_in_flight(),
+        limits.request_timeout,
+    );
+    let partner_api = in_flight(
+        api::router(&state).layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES)),
+        limits.waiting_in_flight(),
+        limits.request_timeout,
+    );
     let site_root = state.config.site_root.clone();
     let dev = if state.config.dev_pages {
         Router::new().route("/dev/outbox", get(crate::dev::outbox))
     } else {
         Router::new()
     };
-    Router::new()
+    let served = Router::new()
         .merge(dev)
+        .merge(page_routes)
+        .merge(sdk::router(&state.config.sdk_dir))
+        .fallback_service(ServeDir::new(site_root));
+    let served = in_flight(served, limits.max_in_flight, limits.request_timeout);
+    // The probes answer however busy the server is.
+    Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::telemetry::metrics))
-        .merge(api::router(&state).layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES)))
-        .merge(page_routes)
-        .merge(sdk::router(&state.config.sdk_dir))
-        .fallback_service(ServeDir::new(site_root))
+        .merge(served)
+        .merge(partner_api)
+        .merge(gateway_actions)
         .layer(middleware::from_fn(api::trace::middleware))
         .with_state(state)
+}
+
+/// At most `max` requests at once, each answered within `timeout`: past
+/// `max`, a request is answered `503` at once instead of waiting behind the
+/// others (their latency is what the customers see); a handler still
+/// running at `timeout` is dropped and answered `503`.
+fn in_flight(
+    routes: Router<AppState>,
+    max: usize,
+    timeout: std::time::Duration,
+) -> Router<AppState> {
+    routes.layer(
+        tower::ServiceBuilder::new()
+            .layer(axum::error_handling::HandleErrorLayer::new(shed))
+            .load_shed()
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(max))
+            .timeout(timeout),
+    )
+}
+
+/// What a shed or timed-out request is answered.
+async fn shed(error: tower::BoxError) -> api::ApiError {
+    if error.is::<tower::timeout::error::Elapsed>() {
+        metrics::counter!("rebound_http_shed_total", "reason" => "timeout").increment(1);
+        api::ApiError::TimedOut
+    } else {
+        metrics::counter!("rebound_http_shed_total", "reason" => "overloaded").increment(1);
+        api::ApiError::Overloaded
+    }
 }
 
 /// Liveness: the process answers. (A database outage is `/readyz`'s to

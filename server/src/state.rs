@@ -6,9 +6,11 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
+use crate::charging::Settled;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::gateway::SharedGateway;
+use crate::limits::RateLimits;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -20,6 +22,9 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     /// True once shutdown began (`/readyz` then answers 503).
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    pub limits: Arc<RateLimits>,
+    /// Wakes page requests waiting on a charge in flight.
+    pub settled: Settled,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -322,10 +322,11 @@ async fn paying_posts_payment_complete_to_the_checked_origin_and_closes_the_case
 }
 
 #[tokio::test]
-async fn twenty_concurrent_pay_requests_charge_once_and_all_land_on_the_outcome() {
+async fn twelve_concurrent_pay_requests_charge_once_and_all_land_on_the_outcome() {
+    // Twelve: as many actions as one link may send at once (limits.rs).
     let app = spawn_app().await;
     let case = seed_case(&app, "sandbox_success").await;
-    let locations = futures::future::join_all((0..20).map(|_| {
+    let locations = futures::future::join_all((0..12).map(|_| {
         submit(
             &app,
             "/embed/recovery/action/pay",
@@ -405,6 +406,57 @@ async fn a_result_page_for_something_that_did_not_happen_shows_the_main_page() {
     assert_eq!(
         actions(&outbox(&get_html(&app, url).await)),
         [Action::Ready]
+    );
+}
+
+#[tokio::test]
+async fn a_customer_may_move_the_payment_date_as_often_as_the_scenario_allows() {
+    // The default scenario allows three moves; each one puts the next
+    // message and charge off, so a fourth is refused and writes nothing.
+    let app = spawn_app().await;
+    let case = seed_case(&app, "sandbox_success").await;
+    let main = page_url(&app, "/embed/recovery", &case.token, PARTNER_ORIGIN);
+    for date in ["2026-11-25", "2026-11-27", "2026-11-29"] {
+        assert!(
+            get_html(&app, main.clone())
+                .await
+                .contains("/embed/recovery/date?")
+        );
+        let loc = submit(
+            &app,
+            "/embed/recovery/action/date",
+            &case.token,
+            PARTNER_ORIGIN,
+            &[("selectedDate", date)],
+        )
+        .await;
+        assert_eq!(path_of(&loc), "/embed/recovery/date-changed", "{date}");
+    }
+    let due = app.store.next_stage_at(case.case_id).await.unwrap();
+    assert!(
+        !get_html(&app, main).await.contains("/embed/recovery/date?"),
+        "the page no longer offers a date change"
+    );
+    let loc = submit(
+        &app,
+        "/embed/recovery/action/date",
+        &case.token,
+        PARTNER_ORIGIN,
+        &[("selectedDate", "2026-12-05")],
+    )
+    .await;
+    assert_eq!(path_of(&loc), "/embed/recovery");
+    assert!(loc.contains("notice=date-limit"), "{loc}");
+    assert!(
+        follow(&app, &loc)
+            .await
+            .contains("결제일은 더 바꿀 수 없어요")
+    );
+    assert_eq!(app.store.next_stage_at(case.case_id).await.unwrap(), due);
+    assert_eq!(
+        app.notices_of("payment_date.changed").await.len(),
+        3,
+        "one notice per move, none for the refused one"
     );
 }
 
@@ -529,6 +581,18 @@ async fn remind_later_works_three_times_then_says_no() {
     assert!(!html.contains("나중에 알림 받기"), "the button is gone");
 }
 
+#[tokio::test]
+async fn a_charge_tells_the_card_company_whose_subscription_it_pays() {
+    // Whoever's card pays sees, in the card company's notice, the product
+    // and the masked name of the customer whose debt it is.
+    let app = TestApp::builder().scripted_gateway().spawn().await;
+    let case = seed_case(&app, "card").await;
+    assert!(app.pay(&case.token).await.contains("/paid"));
+    let sent = app.scripted().received();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].order_name, "프리미엄 멤버십 (김*동님)");
+}
+
 /// The whole change-method flow through the sandbox's card window.
 async fn register_card(app: &TestApp, token: &str, outcome: &str) -> String {
     let window = submit(
@@ -542,6 +606,10 @@ async fn register_card(app: &TestApp, token: &str, outcome: &str) -> String {
     assert_eq!(path_of(&window), "/embed/sandbox/billing-auth");
     let html = follow(app, &window).await;
     assert!(html.contains("테스트카드 4242*"));
+    assert!(
+        html.contains("김*동님의 구독 결제에 쓸 카드예요"),
+        "the card window says whose debt the card will pay"
+    );
     let (_, q) = window.split_once('?').unwrap();
     let res = app
         .browser

@@ -112,6 +112,7 @@ fn notice_text(s: &Strings, n: Notice) -> &'static str {
         Notice::RemindLimit => s.notice_remind_limit,
         Notice::AttemptLimit => s.notice_attempt_limit,
         Notice::BadDate => s.notice_bad_date,
+        Notice::DateLimit => s.notice_date_limit,
         Notice::AuthCanceled => s.notice_auth_canceled,
         Notice::AuthFailed => s.notice_auth_failed,
     }
@@ -154,7 +155,7 @@ fn main_body(view: &RecoveryView, link: &LinkParams) -> impl IntoView + use<> {
                     label=s.pay_now.to_owned() busy_label=s.paying.to_owned() class="primary".to_owned()/>
                 <nav class="actions" aria-label=s.other_actions>
                     <a class="button secondary" href=link.href(PageKind::Method.path())>{s.change_method}</a>
-                    {view.can_reschedule.then(|| view! {
+                    {(view.can_reschedule && view.date_changes_left > 0).then(|| view! {
                         <a class="button secondary" href=link.href(PageKind::Date.path())>{s.change_date}</a>
                     })}
                     {remind}

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::domain::FieldError;
+use crate::limits::Limited;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +35,12 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("A request with this Idempotency-Key is still being processed; retry shortly")]
     IdempotencyInFlight,
+    #[error("Too many requests; retry after {} seconds", .0.retry_after_secs())]
+    RateLimited(Limited),
+    #[error("The server is at capacity; retry shortly")]
+    Overloaded,
+    #[error("The request took too long and was stopped; retry shortly")]
+    TimedOut,
     #[error("Internal error; quote the traceId when contacting support")]
     Internal(#[from] StoreError),
 }
@@ -74,7 +81,19 @@ impl ApiError {
             }
             ApiError::IdempotencyKeyReused => (StatusCode::CONFLICT, "IDEMPOTENCY_KEY_REUSED"),
             ApiError::IdempotencyInFlight => (StatusCode::CONFLICT, "IDEMPOTENCY_KEY_IN_FLIGHT"),
+            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
+            ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "OVERLOADED"),
+            ApiError::TimedOut => (StatusCode::SERVICE_UNAVAILABLE, "TIMED_OUT"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
+        }
+    }
+
+    /// Seconds a caller should wait before retrying, when it should.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited(limited) => Some(limited.retry_after_secs()),
+            ApiError::Overloaded | ApiError::TimedOut | ApiError::IdempotencyInFlight => Some(1),
+            _ => None,
         }
     }
 }
@@ -108,6 +127,11 @@ impl IntoResponse for ApiError {
             error_message: self.to_string(),
             details,
         };
-        (status, Json(body)).into_response()
+        let mut res = (status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after() {
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        res
     }
 }

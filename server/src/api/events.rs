@@ -219,6 +219,11 @@ pub async fn redeliver_since(
     AuthPartner(partner): AuthPartner,
     super::json::ApiJson(body): super::json::ApiJson<RedeliverBody>,
 ) -> Result<(StatusCode, Json<RedeliverDto>), ApiError> {
+    // Each call may queue 1,000 notices.
+    state
+        .limits
+        .redeliver(partner.id)
+        .map_err(ApiError::RateLimited)?;
     let now = state.clock.now().timestamp_millis();
     if body.since < 0 {
         return Err(ApiError::invalid("since", "must be Unix milliseconds"));

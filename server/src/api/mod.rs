@@ -14,6 +14,7 @@ mod orders;
 mod prices;
 mod products;
 mod subscriptions;
+mod throttle;
 pub mod trace;
 
 use axum::Router;
@@ -87,6 +88,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             idempotency::middleware,
+        ))
+        // Outermost: a caller over its rate costs no database work.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            throttle::middleware,
         ))
         // After route_layer: the document needs no Secret-Token or key.
         .route("/api/openapi.json", get(openapi::document))

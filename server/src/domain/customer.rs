@@ -111,9 +111,49 @@ pub fn phone_last4(phone: &str) -> String {
     digits[digits.len().saturating_sub(4)..].iter().collect()
 }
 
+/// Toss's limit on a charge's `orderName`.
+const MAX_ORDER_NAME: usize = 100;
+
+/// A charge's order name: the product, and whose subscription it pays
+/// (`프리미엄 멤버십 (김*동님)`), so whoever's card pays sees it in the card
+/// company's notice and receipt: a forwarded link cannot quietly put
+/// someone else's debt on a card.
+pub fn order_name(product: Option<&str>, customer_name: &str) -> String {
+    let product = product
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .unwrap_or("정기 결제");
+    let name = masked_name(customer_name);
+    let payer = if name.is_empty() {
+        String::new()
+    } else {
+        format!(" ({name}님)")
+    };
+    if product.chars().count() + payer.chars().count() <= MAX_ORDER_NAME {
+        return format!("{product}{payer}");
+    }
+    // Too long: keep the payer, cut the product.
+    let keep = MAX_ORDER_NAME.saturating_sub(payer.chars().count() + 1);
+    format!("{}…{payer}", product.chars().take(keep).collect::<String>())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_charge_names_the_product_and_whose_debt_it_pays() {
+        assert_eq!(
+            order_name(Some("프리미엄 멤버십"), "김길동"),
+            "프리미엄 멤버십 (김*동님)"
+        );
+        assert_eq!(order_name(None, "김길동"), "정기 결제 (김*동님)");
+        assert_eq!(order_name(Some("  "), ""), "정기 결제");
+        let long = "가".repeat(120);
+        let named = order_name(Some(&long), "김길동");
+        assert_eq!(named.chars().count(), 100);
+        assert!(named.ends_with("… (김*동님)"), "{named}");
+    }
 
     #[test]
     fn the_page_shows_whose_debt_it_is_without_showing_who() {

@@ -61,6 +61,11 @@ pub struct Scenario {
     pub change_date_window_days: i64,
     /// How often a customer may ask to be reminded later.
     pub remind_limit: i64,
+    /// How often a customer may move the payment date. Each move puts the
+    /// next message and charge off, so without a cap a customer could
+    /// postpone them forever. Versions stored before the cap read as 3.
+    #[serde(default = "default_change_date_limit")]
+    pub change_date_limit: i64,
     /// Silent retries of the saved card. Versions stored before retries
     /// existed read as the default (on).
     #[serde(default)]
@@ -82,9 +87,14 @@ impl Default for Scenario {
             end_action: EndAction::Pause,
             change_date_window_days: 14,
             remind_limit: 3,
+            change_date_limit: default_change_date_limit(),
             retries: RetryPolicy::default(),
         }
     }
+}
+
+fn default_change_date_limit() -> i64 {
+    3
 }
 
 /// What a due case calls for.
@@ -132,6 +142,9 @@ impl Scenario {
         }
         if !(0..=10).contains(&s.remind_limit) {
             bad("remindLimit", "between 0 and 10");
+        }
+        if !(0..=10).contains(&s.change_date_limit) {
+            bad("changeDateLimit", "between 0 and 10");
         }
         for (field, message) in s.retries.problems() {
             bad(field, message);
@@ -211,6 +224,14 @@ mod tests {
     }
 
     #[test]
+    fn a_version_stored_before_the_date_change_cap_allows_three() {
+        let old = r#"{"stages":[{"afterHours":0,"channel":"SMS"}],"endAction":"PAUSE","changeDateWindowDays":14,"remindLimit":3}"#;
+        assert_eq!(Scenario::parse(old).unwrap().change_date_limit, 3);
+        let none = format!(r#"{},"changeDateLimit":0}}"#, &old[..old.len() - 1]);
+        assert_eq!(Scenario::parse(&none).unwrap().change_date_limit, 0);
+    }
+
+    #[test]
     fn bad_definitions_name_the_field() {
         for (json, field) in [
             (
@@ -232,6 +253,10 @@ mod tests {
             (
                 r#"{"stages":[{"afterHours":0,"channel":"SMS"}],"endAction":"PAUSE","changeDateWindowDays":14,"remindLimit":3,"retries":{"budget":40}}"#,
                 "retries.budget",
+            ),
+            (
+                r#"{"stages":[{"afterHours":0,"channel":"SMS"}],"endAction":"PAUSE","changeDateWindowDays":14,"remindLimit":3,"changeDateLimit":11}"#,
+                "changeDateLimit",
             ),
         ] {
             let err = Scenario::parse(json).unwrap_err();

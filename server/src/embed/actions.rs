@@ -9,14 +9,19 @@ use std::time::Duration;
 use app::copy::Lang;
 use app::model::{EmbedRequest, Notice, PageKind, actions};
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::backend::{DateRefusal, PayResult, StoreBackend};
+use crate::api::ApiError;
 use crate::gateway::BillingAuthLaunch;
 use crate::state::AppState;
+use crate::store::CaseStatus;
+use tokio::sync::broadcast::error::RecvError;
 
 /// The PG's card window returns here (success) or there (closed, failed).
 pub const METHOD_RETURN: &str = "/embed/recovery/method/return";
@@ -26,14 +31,62 @@ pub const METHOD_CANCEL: &str = "/embed/recovery/method/cancel";
 /// the page it lands on shows the real outcome.
 const SETTLE_WAIT: Duration = Duration::from_secs(10);
 
-pub fn router() -> Router<AppState> {
+/// The actions that answer from our own data.
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route(actions::DATE, post(date))
+        .route(actions::REMIND, post(remind))
+        .route(METHOD_CANCEL, get(method_cancel))
+        .route_layer(middleware::from_fn_with_state(state.clone(), throttle))
+}
+
+/// The actions that wait on the payment gateway (a charge, a card
+/// registration): `startup::router` gives them their own in-flight budget.
+pub fn gateway_router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route(actions::PAY, post(pay))
         .route(actions::METHOD, post(method))
-        .route(actions::DATE, post(date))
-        .route(actions::REMIND, post(remind))
         .route(METHOD_RETURN, get(method_return))
-        .route(METHOD_CANCEL, get(method_cancel))
+        .route_layer(middleware::from_fn_with_state(state.clone(), throttle))
+}
+
+/// Rate limits of the page's actions (`limits.rs`): per client address,
+/// then per recovery link, before the form is parsed or the case read.
+async fn throttle(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    if let Some(ip) = crate::serve::peer_ip(&parts)
+        && let Err(limited) = state.limits.page_ip(ip)
+    {
+        return ApiError::RateLimited(limited).into_response();
+    }
+    let Ok(body) = axum::body::to_bytes(body, crate::api::MAX_BODY_BYTES).await else {
+        return ApiError::PayloadTooLarge.into_response();
+    };
+    if let Some(token) = token_of(parts.uri.query(), &body)
+        && let Err(limited) = state.limits.page_case(&token)
+    {
+        return ApiError::RateLimited(limited).into_response();
+    }
+    next.run(Request::from_parts(parts, Body::from(body))).await
+}
+
+/// The recovery token a form post (body) or a card window's return (query)
+/// carries.
+fn token_of(query: Option<&str>, body: &[u8]) -> Option<String> {
+    let find = |pairs: Vec<(String, String)>| {
+        pairs
+            .into_iter()
+            .find(|(k, v)| k == "token" && !v.is_empty())
+            .map(|(_, v)| v)
+    };
+    serde_urlencoded::from_bytes(body)
+        .ok()
+        .and_then(find)
+        .or_else(|| {
+            serde_urlencoded::from_str(query.unwrap_or_default())
+                .ok()
+                .and_then(find)
+        })
 }
 
 /// What every form and return URL carries.
@@ -114,34 +167,64 @@ fn after_pay(p: &ActionParams, result: PayResult, method_changed: bool) -> Respo
 async fn pay(State(state): State<AppState>, axum::Form(p): axum::Form<ActionParams>) -> Response {
     let backend = backend(&state);
     let req = p.embed();
+    // Listening before trying: the first request's charge may be recorded
+    // between our try and our wait.
+    let settled = state.settled.subscribe();
     match backend.pay(&req).await {
         Ok(PayResult::Busy) => {
             // A double tap: the browser shows only this response, so wait for
             // the first request's charge and report its outcome.
-            let deadline = tokio::time::Instant::now() + SETTLE_WAIT;
-            while tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                match backend.resolve(&req).await {
-                    Ok((case, _, _)) => match case.status {
-                        crate::store::CaseStatus::Paying => continue,
-                        crate::store::CaseStatus::Recovered => {
-                            return after_pay(&p, PayResult::Paid, false);
-                        }
-                        crate::store::CaseStatus::Open | crate::store::CaseStatus::Ended
-                            if case.last_decline.is_some() =>
-                        {
-                            return after_pay(&p, PayResult::Declined, false);
-                        }
-                        _ => return p.to(PageKind::Main, &[]),
-                    },
-                    Err(_) => return p.to(PageKind::Main, &[]),
-                }
+            match wait_for_charge(&backend, &req, settled).await {
+                Some(result) => after_pay(&p, result, false),
+                None => p.to(PageKind::Main, &[]),
             }
-            p.notice(PageKind::Main, Notice::Unavailable)
         }
         Ok(result) => after_pay(&p, result, false),
         // The page explains unknown tokens, closed cases and bad origins.
         Err(_) => p.to(PageKind::Main, &[]),
+    }
+}
+
+/// Waits, up to `SETTLE_WAIT`, for the charge in flight on this request's
+/// case, holding no database connection: woken when this process records
+/// a charge on the case, and looking every `LOOK_AGAIN` for one another
+/// instance recorded. `None`: the case is neither paying nor settled by a
+/// charge (the page shows whatever it is).
+async fn wait_for_charge(
+    backend: &StoreBackend,
+    req: &EmbedRequest,
+    mut settled: tokio::sync::broadcast::Receiver<i64>,
+) -> Option<PayResult> {
+    const LOOK_AGAIN: Duration = Duration::from_secs(1);
+    let deadline = tokio::time::Instant::now() + SETTLE_WAIT;
+    let (case, _, _) = backend.resolve(req).await.ok()?;
+    let case_id = case.id;
+    let mut case = case;
+    loop {
+        match case.status {
+            CaseStatus::Paying if tokio::time::Instant::now() >= deadline => {
+                return Some(PayResult::Unavailable);
+            }
+            CaseStatus::Paying => {}
+            CaseStatus::Recovered => return Some(PayResult::Paid),
+            CaseStatus::Open | CaseStatus::Ended if case.last_decline.is_some() => {
+                return Some(PayResult::Declined);
+            }
+            _ => return None,
+        }
+        let look_at = (tokio::time::Instant::now() + LOOK_AGAIN).min(deadline);
+        loop {
+            match tokio::time::timeout_at(look_at, settled.recv()).await {
+                Ok(Ok(id)) if id != case_id => continue,
+                Ok(Err(RecvError::Closed)) => {
+                    tokio::time::sleep_until(look_at).await;
+                    break;
+                }
+                // Ours, or we fell behind and cannot tell, or time to look.
+                Ok(Ok(_)) | Ok(Err(RecvError::Lagged(_))) | Err(_) => break,
+            }
+        }
+        case = backend.resolve(req).await.ok()?.0;
     }
 }
 
@@ -195,6 +278,7 @@ async fn date(State(state): State<AppState>, axum::Form(p): axum::Form<ActionPar
     match backend(&state).change_date(&p.embed(), &selected).await {
         Ok(Ok(())) => p.to(PageKind::DateChanged, &[]),
         Ok(Err(DateRefusal::OutOfWindow)) => p.notice(PageKind::Date, Notice::BadDate),
+        Ok(Err(DateRefusal::Limit)) => p.notice(PageKind::Main, Notice::DateLimit),
         Ok(Err(DateRefusal::Closed)) | Err(_) => p.to(PageKind::Main, &[]),
     }
 }

@@ -11,7 +11,7 @@ use app::model::{
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use protocol::{Action, Envelope, PageMessage, RedirectTarget};
 
-use crate::charging::{Charged, Charger};
+use crate::charging::{Charged, Charger, Settled};
 use crate::clock::{SharedClock, kst, kst_text};
 use crate::domain::case::{ChargeSource, PageState};
 use crate::domain::token::{new_id, redact};
@@ -38,6 +38,8 @@ pub enum PayResult {
 pub enum DateRefusal {
     /// Not `YYYY-MM-DD`, or outside the partner's window.
     OutOfWindow,
+    /// Moved as often as the scenario allows (`changeDateLimit`).
+    Limit,
     Closed,
 }
 
@@ -51,6 +53,7 @@ pub struct StoreBackend {
     /// Real money moves (`PaymentGateway::livemode`); otherwise the page
     /// says it is in test mode.
     pub livemode: bool,
+    pub settled: Settled,
 }
 
 /// An embed id is a nonce the embedding page chose; anything odd is dropped
@@ -113,6 +116,7 @@ impl StoreBackend {
             clock: state.clock.clone(),
             public_url: state.config.public_url.clone(),
             livemode: state.gateway.livemode(),
+            settled: state.settled.clone(),
         }
     }
 
@@ -259,6 +263,8 @@ impl StoreBackend {
             state,
             test_mode: !self.livemode,
             remind_left: (case.scenario.remind_limit - case.remind_count).max(0) as u32,
+            date_changes_left: (case.scenario.change_date_limit - case.date_change_count).max(0)
+                as u32,
             can_reschedule: case.status.can_reschedule(),
             date_min: date_min.to_string(),
             date_max: date_max.to_string(),
@@ -287,6 +293,7 @@ impl StoreBackend {
             store: self.store.clone(),
             gateway: self.gateway.clone(),
             clock: self.clock.clone(),
+            settled: self.settled.clone(),
         }
     }
 
@@ -350,6 +357,7 @@ impl StoreBackend {
                 .customer_key
                 .clone()
                 .unwrap_or_else(|| format!("rb_c_{}", new_id())),
+            customer_name: crate::domain::customer::masked_name(&case.customer_name),
             success_url: format!("{base}{}", link.href(super::actions::METHOD_RETURN)),
             fail_url: format!("{base}{}", link.href(super::actions::METHOD_CANCEL)),
         });
@@ -411,6 +419,9 @@ impl StoreBackend {
         if !case.status.can_reschedule() {
             return Ok(Err(DateRefusal::Closed));
         }
+        if case.date_change_count >= case.scenario.change_date_limit {
+            return Ok(Err(DateRefusal::Limit));
+        }
         let date = match parse_selected_date(
             selected,
             self.clock.now(),
@@ -424,6 +435,7 @@ impl StoreBackend {
             .change_date(
                 case.id,
                 &date.to_string(),
+                case.scenario.change_date_limit,
                 stage_time_on(date),
                 self.clock.now().timestamp_millis(),
             )

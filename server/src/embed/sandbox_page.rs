@@ -29,6 +29,9 @@ pub fn router() -> Router<AppState> {
 struct WindowParams {
     #[serde(default)]
     customer_key: String,
+    /// Whose card this will be, masked.
+    #[serde(default)]
+    customer_name: String,
     #[serde(default)]
     success_url: String,
     #[serde(default)]
@@ -78,6 +81,14 @@ async fn page(State(state): State<AppState>, Query(p): Query<WindowParams>) -> R
         escape(&p.success_url),
         escape(&p.fail_url)
     );
+    let payer = if p.customer_name.trim().is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<p data-testid=\"payer\">{}님의 구독 결제에 쓸 카드예요.</p>",
+            escape(p.customer_name.trim())
+        )
+    };
     let cards: String = TEST_CARDS
         .iter()
         .map(|(outcome, label, what)| {
@@ -94,7 +105,7 @@ async fn page(State(state): State<AppState>, Query(p): Query<WindowParams>) -> R
          <section class=\"card\" aria-labelledby=\"heading\" data-page=\"sandbox-billing-auth\">\
          <p class=\"test-banner\" role=\"note\">테스트 모드: 실제 카드사 창 대신 보이는 화면이에요</p>\
          <h1 id=\"heading\">테스트 카드 등록</h1>\
-         <p class=\"lead\">등록할 테스트 카드를 고르세요. 카드마다 결제 결과가 정해져 있어요.</p>\
+         {payer}<p class=\"lead\">등록할 테스트 카드를 고르세요. 카드마다 결제 결과가 정해져 있어요.</p>\
          <form method=\"get\" action=\"{APPROVE}\" class=\"actions\">{hidden}{cards}\
          <button type=\"submit\" name=\"outcome\" value=\"cancel\" class=\"button link\">취소</button>\
          </form></section></main></body></html>"

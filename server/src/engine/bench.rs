@@ -143,6 +143,7 @@ pub async fn run(store: &Store, cases: usize) -> Result<EngineBench, StoreError>
             store: store.clone(),
             gateway: Arc::new(SandboxGateway::default()),
             clock: shared.clone(),
+            settled: Default::default(),
         });
     let t = Instant::now();
     let silent_charges = charging.run_due(usize::MAX).await?;

@@ -51,6 +51,9 @@ pub enum ChargeError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BillingAuthRequest {
     pub customer_key: String,
+    /// Whose card it will be, masked (`김*동`): the window shows it, so a
+    /// customer given someone else's link sees whose debt it is.
+    pub customer_name: String,
     /// Absolute URLs on our host; the PG appends its own query parameters
     /// (`authKey`, `customerKey` on success; `code`, `message` on failure).
     pub success_url: String,

@@ -214,6 +214,7 @@ impl PaymentGateway for SandboxGateway {
     fn billing_auth(&self, req: &BillingAuthRequest) -> BillingAuthLaunch {
         let query = serde_urlencoded::to_string([
             ("customerKey", req.customer_key.as_str()),
+            ("customerName", req.customer_name.as_str()),
             ("successUrl", req.success_url.as_str()),
             ("failUrl", req.fail_url.as_str()),
         ])
@@ -337,6 +338,7 @@ mod tests {
     fn the_card_window_is_our_sandbox_page() {
         let launch = SandboxGateway::default().billing_auth(&BillingAuthRequest {
             customer_key: "c 1".into(),
+            customer_name: "김*동".into(),
             success_url: "http://h/embed/recovery/method/return?token=t".into(),
             fail_url: "http://h/embed/recovery/method/cancel".into(),
         });
@@ -344,7 +346,7 @@ mod tests {
             panic!("sandbox redirects")
         };
         assert!(url.starts_with(
-            "/embed/sandbox/billing-auth?customerKey=c+1&successUrl=http%3A%2F%2Fh%2F"
+            "/embed/sandbox/billing-auth?customerKey=c+1&customerName=%EA%B9%80*%EB%8F%99&successUrl=http%3A%2F%2Fh%2F"
         ));
     }
 }

@@ -273,10 +273,11 @@ impl PaymentGateway for TossGateway {
              <title>카드 등록</title><script src=\"{SDK_URL}\"></script></head>\
              <body><p>카드 등록 창을 여는 중이에요…</p><script>\
              TossPayments({client}).payment({{customerKey:{customer}}})\
-             .requestBillingAuth({{method:\"CARD\",successUrl:{success},failUrl:{fail}}});\
+             .requestBillingAuth({{method:\"CARD\",successUrl:{success},failUrl:{fail},customerName:{name}}});\
              </script></body></html>",
             client = js_string(&self.config.client_key),
             customer = js_string(&req.customer_key),
+            name = js_string(&req.customer_name),
             success = js_string(&req.success_url),
             fail = js_string(&req.fail_url),
         ))
@@ -378,12 +379,18 @@ mod tests {
         });
         let BillingAuthLaunch::Page(html) = g.billing_auth(&BillingAuthRequest {
             customer_key: "rb_c_1".into(),
+            customer_name: "김*동</script>".into(),
             success_url: "https://h/s".into(),
             fail_url: "https://h/f".into(),
         }) else {
             panic!("toss launches with a page")
         };
         assert!(html.contains(SDK_URL));
+        assert!(
+            html.contains("customerName:"),
+            "the window shows whose card it is"
+        );
+        assert!(!html.contains("김*동</script>"));
         assert!(html.contains("\"rb_c_1\""));
         assert!(!html.contains("</script><script>alert"));
         assert!(

@@ -46,6 +46,7 @@ pub struct CaseRecord {
     /// `YYYY-MM-DD` the customer chose on the page, if they did.
     pub selected_date: Option<String>,
     pub remind_count: i64,
+    pub date_change_count: i64,
     pub method_changed_at_ms: Option<i64>,
     /// The scenario the case opened with (its date window, remind limit).
     pub scenario: crate::domain::scenario::Scenario,
@@ -80,6 +81,7 @@ struct CaseRow {
     payment_date: Option<i64>,
     selected_date: Option<String>,
     remind_count: i64,
+    date_change_count: i64,
     method_changed_at: Option<i64>,
     scenario_definition: Option<String>,
     last_decline: Option<String>,
@@ -104,7 +106,7 @@ impl Store {
                      ORDER BY oi.price_id LIMIT 1) AS product_image_url, \
                     o.amount, c.failed_at, c.failure_reason, o.payment_info, o.partner_order_id, \
                     o.id_key, o.billing_customer_key, o.payment_date, c.selected_date, \
-                    c.remind_count, c.method_changed_at, \
+                    c.remind_count, c.date_change_count, c.method_changed_at, \
                     (SELECT s.definition FROM scenarios s WHERE s.id = c.scenario_id) AS scenario_definition, \
                     (SELECT ch.failure_reason FROM charges ch WHERE ch.case_id = c.id \
                      ORDER BY ch.id DESC LIMIT 1) AS last_decline, \
@@ -145,6 +147,7 @@ impl Store {
             paid_at_ms: r.payment_date,
             selected_date: r.selected_date,
             remind_count: r.remind_count,
+            date_change_count: r.date_change_count,
             method_changed_at_ms: r.method_changed_at,
             scenario: stored_scenario(r.scenario_definition.as_deref())?,
             last_decline: r.last_decline,
@@ -212,17 +215,22 @@ impl Store {
         &self,
         case_id: i64,
         selected_date: &str,
+        limit: i64,
         next_stage_at_ms: i64,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
+        // The limit is in the statement, so two tabs cannot both take the
+        // last change.
         let changed = sqlx::query(
-            "UPDATE recovery_cases SET selected_date = $2, next_stage_at = $3 \
-             WHERE id = $1 AND status = 'OPEN'",
+            "UPDATE recovery_cases SET selected_date = $2, next_stage_at = $3, \
+                    date_change_count = date_change_count + 1 \
+             WHERE id = $1 AND status = 'OPEN' AND date_change_count < $4",
         )
         .bind(case_id)
         .bind(selected_date)
         .bind(next_stage_at_ms)
+        .bind(limit)
         .execute(&mut *tx)
         .await?
         .rows_affected()

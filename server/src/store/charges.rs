@@ -132,6 +132,7 @@ struct ClaimFacts {
     id_key: Option<String>,
     billing_customer_key: Option<String>,
     product: Option<String>,
+    customer_name: String,
     stage: i64,
 }
 
@@ -247,9 +248,11 @@ impl Store {
                         (SELECT pr.name FROM order_items oi JOIN prices pc ON pc.id = oi.price_id \
                          JOIN products pr ON pr.id = pc.product_id WHERE oi.order_id = o.id \
                          ORDER BY oi.price_id LIMIT 1) AS product, \
+                        cu.name AS customer_name, \
                         (SELECT COALESCE(MAX(ss.stage), 0) FROM stage_sends ss \
                          WHERE ss.case_id = c.id AND ss.status = 'SENT') AS stage \
-                 FROM recovery_cases c JOIN orders o ON o.id = c.order_id WHERE c.id IN ({})",
+                 FROM recovery_cases c JOIN orders o ON o.id = c.order_id \
+                 JOIN customers cu ON cu.id = o.customer_id WHERE c.id IN ({})",
                 super::id_list(chunk)
             ))
             .persistent(false)
@@ -274,10 +277,10 @@ impl Store {
                     customer_key: f
                         .billing_customer_key
                         .unwrap_or_else(|| format!("rb_case_{}", st.case_id)),
-                    order_name: f
-                        .product
-                        .filter(|p| !p.trim().is_empty())
-                        .unwrap_or_else(|| "정기 결제".to_owned()),
+                    order_name: crate::domain::customer::order_name(
+                        f.product.as_deref(),
+                        &f.customer_name,
+                    ),
                 },
                 f.stage,
             ));

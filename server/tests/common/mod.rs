@@ -55,6 +55,8 @@ pub struct TestApp {
     /// The key the app's engines sign stage links with.
     pub link_key: LinkKey,
     pub database_url: String,
+    /// The app's charge-settled signal, shared with the engines a test makes.
+    pub settled: rebound::charging::Settled,
     _shutdown: tokio::sync::oneshot::Sender<()>,
     /// Dropped last: the server stops before its database goes.
     _db: TempDatabase,
@@ -148,6 +150,9 @@ pub fn test_config_with(
         ("REBOUND_GATEWAY", "sandbox".to_owned()),
         ("REBOUND_MESSAGES", "outbox".to_owned()),
         ("REBOUND_LINK_KEY", TEST_LINK_KEY.to_owned()),
+        // Batteries fire hundreds of calls at once; tests of the limit set
+        // their own.
+        ("REBOUND_API_RATE", "100000".to_owned()),
     ];
     Config::from_lookup(
         |k| {
@@ -176,6 +181,7 @@ pub async fn spawn_app() -> TestApp {
 pub struct TestAppBuilder {
     gateway: Option<SharedGateway>,
     scripted: Option<Option<&'static str>>,
+    settings: Vec<(&'static str, String)>,
 }
 
 impl TestApp {
@@ -203,6 +209,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// A setting as the environment would give it (`REBOUND_API_RATE`...).
+    pub fn setting(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.settings.push((name, value.into()));
+        self
+    }
+
     pub async fn spawn(self) -> TestApp {
         spawn(self).await
     }
@@ -213,7 +225,12 @@ async fn spawn(builder: TestAppBuilder) -> TestApp {
     let db = TempDatabase::new().await;
     let dir = &db.dir;
     let database_url = db.url.clone();
-    let config = test_config(&database_url, dir.path());
+    let settings: Vec<(&str, &str)> = builder
+        .settings
+        .iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    let config = test_config_with(&database_url, dir.path(), &settings);
     let clock = Arc::new(ManualClock::starting_at(
         Utc.with_ymd_and_hms(2026, 11, 22, 4, 5, 0).unwrap(),
     ));
@@ -240,6 +257,7 @@ async fn spawn(builder: TestAppBuilder) -> TestApp {
         .expect("build app");
     let base = format!("http://127.0.0.1:{}", app.port());
     let store = app.state().store.clone();
+    let settled = app.state().settled.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
         let _ = rx.await;
@@ -263,6 +281,7 @@ async fn spawn(builder: TestAppBuilder) -> TestApp {
         sdk_dir: dir.path().join("sdk"),
         link_key,
         database_url: db.url.clone(),
+        settled,
         _shutdown: tx,
         _db: db,
     }
@@ -403,6 +422,7 @@ impl TestApp {
             store: self.store.clone(),
             gateway: self.charging_gateway.clone(),
             clock: self.clock.clone(),
+            settled: self.settled.clone(),
         })
     }
 

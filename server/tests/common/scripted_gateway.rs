@@ -25,6 +25,8 @@ pub enum Answer {
     ApprovedThenLost,
     /// Never answers (a PG that hangs); nothing is charged.
     Hang,
+    /// Approves after this many milliseconds of real time (a slow PG).
+    ApproveAfterMs(u64),
 }
 
 /// A charge the gateway received.
@@ -33,6 +35,7 @@ pub struct Received {
     pub at_ms: i64,
     pub billing_key: String,
     pub idempotency_key: String,
+    pub order_name: String,
     pub approved: bool,
 }
 
@@ -103,14 +106,22 @@ impl PaymentGateway for ScriptedGateway {
                 return Ok(receipt);
             }
             let answer = self.next_answer(&req.billing_key);
-            if answer == Answer::Hang {
-                return std::future::pending().await;
+            match answer {
+                Answer::Hang => return std::future::pending().await,
+                Answer::ApproveAfterMs(ms) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await
+                }
+                _ => {}
             }
-            let approved = matches!(answer, Answer::Approve | Answer::ApprovedThenLost);
+            let approved = matches!(
+                answer,
+                Answer::Approve | Answer::ApprovedThenLost | Answer::ApproveAfterMs(_)
+            );
             self.received.lock().unwrap().push(Received {
                 at_ms: self.clock.now_ms(),
                 billing_key: req.billing_key.clone(),
                 idempotency_key: req.idempotency_key.clone(),
+                order_name: req.order_name.clone(),
                 approved,
             });
             if approved {
@@ -120,7 +131,7 @@ impl PaymentGateway for ScriptedGateway {
                     .insert(req.idempotency_key.clone());
             }
             match answer {
-                Answer::Approve => Ok(receipt),
+                Answer::Approve | Answer::ApproveAfterMs(_) => Ok(receipt),
                 Answer::Decline(code) => Err(ChargeError::Declined {
                     code: code.to_owned(),
                     reason: "카드사에서 거절했어요".to_owned(),

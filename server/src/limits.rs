@@ -1,0 +1,284 @@
+//! What one caller may ask of the server: the HTTP server's own limits
+//! (header read timeout, connections, requests in flight, handler timeout;
+//! `serve.rs` and `startup::router` apply them) and the rate limits, kept
+//! by `governor`'s keyed GCRA limiters, one per thing a caller could flood:
+//!
+//! - the partner API, per Secret-Token (requests without one, per IP);
+//! - the page's actions, per client IP and per recovery link (case);
+//! - `POST /events/redeliver`, per partner.
+//!
+//! Over a limit, the caller gets `429` with `Retry-After`
+//! ([`crate::api::ApiError::RateLimited`]).
+
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use sha2::{Digest, Sha256};
+
+/// The HTTP server's limits (`REBOUND_HEADER_TIMEOUT_SECS`,
+/// `REBOUND_MAX_CONNECTIONS`, `REBOUND_MAX_IN_FLIGHT`,
+/// `REBOUND_REQUEST_TIMEOUT_SECS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// A client must send a request's headers within this long, or the
+    /// connection is closed (slowloris). Also how long an idle keep-alive
+    /// connection stays open.
+    pub header_read_timeout: Duration,
+    /// Connections open at once; past it, new ones wait in the kernel's
+    /// backlog until one closes.
+    pub max_connections: usize,
+    /// Page loads (and static files) handled at once; past it, the excess
+    /// is answered `503` at once (load shedding) rather than queued behind
+    /// the others, so the requests let in keep their latency. The partner
+    /// API and the actions that wait on the payment gateway have budgets
+    /// of their own ([`HttpLimits::waiting_in_flight`] each): they spend
+    /// their time waiting on the database or a card company, and must not
+    /// crowd out page loads, nor be crowded out by them.
+    pub max_in_flight: usize,
+    /// A request still unanswered after this long is answered `503`. Longer
+    /// than the PG's own 30 s timeout, so a charge is not cut off while the
+    /// card company answers (a cut-off charge stays pending and is settled
+    /// by the resolver; nothing is lost).
+    pub request_timeout: Duration,
+}
+
+impl HttpLimits {
+    /// The budget of the partner API, and that of the page's actions that
+    /// call the payment gateway.
+    pub fn waiting_in_flight(&self) -> usize {
+        self.max_in_flight.saturating_mul(4)
+    }
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 4096,
+            max_in_flight: default_in_flight(),
+            request_timeout: Duration::from_secs(45),
+        }
+    }
+}
+
+/// Page renders and API calls are CPU and database work: more of them at
+/// once than a few per core only lengthens each one's wait.
+pub fn default_in_flight() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (cores * 8).max(16)
+}
+
+/// A rate: `burst` requests at once, then one every `every`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub burst: u32,
+    pub every: Duration,
+}
+
+impl Rate {
+    pub const fn new(burst: u32, every: Duration) -> Rate {
+        Rate { burst, every }
+    }
+
+    /// `n` a second, with bursts of `2n`.
+    pub fn per_second(n: u32) -> Rate {
+        Rate::new(
+            n.saturating_mul(2).max(1),
+            Duration::from_secs(1) / n.max(1),
+        )
+    }
+
+    fn quota(self) -> Quota {
+        let burst = NonZeroU32::new(self.burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        Quota::with_period(self.every.max(Duration::from_micros(1)))
+            .unwrap_or_else(|| Quota::per_second(burst))
+            .allow_burst(burst)
+    }
+}
+
+/// The rate limits (`REBOUND_API_RATE` sets the API's, per second).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateConfig {
+    /// Partner API calls per Secret-Token.
+    pub api: Rate,
+    /// Page actions (pay, change card, change date, remind) per client IP.
+    /// Generous: Korean mobile carriers put many phones behind one address.
+    pub page_ip: Rate,
+    /// Page actions per recovery link: a customer acts a handful of times.
+    pub page_case: Rate,
+    /// `POST /events/redeliver` calls per partner; each queues up to 1,000.
+    pub redeliver: Rate,
+}
+
+impl Default for RateConfig {
+    fn default() -> Self {
+        RateConfig {
+            api: Rate::per_second(50),
+            page_ip: Rate::new(120, Duration::from_millis(500)),
+            page_case: Rate::new(12, Duration::from_secs(20)),
+            redeliver: Rate::new(10, Duration::from_secs(6)),
+        }
+    }
+}
+
+/// Over a limit: the caller may try again after `retry_after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    pub retry_after: Duration,
+}
+
+impl Limited {
+    /// `Retry-After` in whole seconds, at least 1.
+    pub fn retry_after_secs(&self) -> u64 {
+        self.retry_after.as_secs_f64().ceil().max(1.0) as u64
+    }
+}
+
+/// A digest of a secret, so the limiter's table holds no token.
+pub type SecretKey = [u8; 32];
+
+pub fn secret_key(secret: &str) -> SecretKey {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// One limiter per key kind. Keys unused for a while are dropped, so the
+/// table does not grow with every address that ever called.
+struct Keyed<K: Hash + Eq + Clone> {
+    /// The `limit` label of `rebound_rate_limited_total`.
+    name: &'static str,
+    limiter: DefaultKeyedRateLimiter<K>,
+}
+
+/// Past this many keys, idle ones are forgotten on the next check.
+const PRUNE_ABOVE: usize = 50_000;
+
+impl<K: Hash + Eq + Clone> Keyed<K> {
+    fn new(name: &'static str, rate: Rate) -> Self {
+        Keyed {
+            name,
+            limiter: RateLimiter::keyed(rate.quota()),
+        }
+    }
+
+    fn check(&self, key: &K, clock: &DefaultClock) -> Result<(), Limited> {
+        if self.limiter.len() > PRUNE_ABOVE {
+            self.limiter.retain_recent();
+        }
+        self.limiter.check_key(key).map_err(|not_until| {
+            metrics::counter!("rebound_rate_limited_total", "limit" => self.name).increment(1);
+            Limited {
+                retry_after: not_until.wait_time_from(clock.now()),
+            }
+        })
+    }
+}
+
+/// Every rate limit of one server process. (Several instances each keep
+/// their own: a caller spread over `n` instances gets up to `n` times the
+/// rate, which bounds abuse without a shared store.)
+pub struct RateLimits {
+    clock: DefaultClock,
+    api: Keyed<SecretKey>,
+    api_anonymous: Keyed<IpAddr>,
+    page_ip: Keyed<IpAddr>,
+    page_case: Keyed<SecretKey>,
+    redeliver: Keyed<i64>,
+}
+
+impl RateLimits {
+    pub fn new(config: &RateConfig) -> Self {
+        RateLimits {
+            clock: DefaultClock::default(),
+            api: Keyed::new("api", config.api),
+            api_anonymous: Keyed::new("api", config.api),
+            page_ip: Keyed::new("page_ip", config.page_ip),
+            page_case: Keyed::new("page_case", config.page_case),
+            redeliver: Keyed::new("redeliver", config.redeliver),
+        }
+    }
+
+    /// An API call with this Secret-Token (or, without one, from this IP).
+    pub fn api(&self, secret_token: Option<&str>, ip: Option<IpAddr>) -> Result<(), Limited> {
+        match (secret_token, ip) {
+            (Some(token), _) => self.api.check(&secret_key(token), &self.clock),
+            (None, Some(ip)) => self.api_anonymous.check(&ip, &self.clock),
+            (None, None) => Ok(()),
+        }
+    }
+
+    /// A page action from this address.
+    pub fn page_ip(&self, ip: IpAddr) -> Result<(), Limited> {
+        self.page_ip.check(&ip, &self.clock)
+    }
+
+    /// A page action on the case behind this recovery token.
+    pub fn page_case(&self, token: &str) -> Result<(), Limited> {
+        self.page_case.check(&secret_key(token), &self.clock)
+    }
+
+    /// A redelivery request by this partner.
+    pub fn redeliver(&self, partner_id: i64) -> Result<(), Limited> {
+        self.redeliver.check(&partner_id, &self.clock)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_is_let_through_and_the_next_request_is_told_when_to_come_back() {
+        let limits = RateLimits::new(&RateConfig {
+            page_case: Rate::new(3, Duration::from_secs(20)),
+            ..RateConfig::default()
+        });
+        for _ in 0..3 {
+            assert_eq!(limits.page_case("tok-a"), Ok(()));
+        }
+        let limited = limits.page_case("tok-a").unwrap_err();
+        assert!(
+            (1..=20).contains(&limited.retry_after_secs()),
+            "{limited:?}"
+        );
+        assert_eq!(
+            limits.page_case("tok-b"),
+            Ok(()),
+            "another case is not held back"
+        );
+    }
+
+    #[test]
+    fn api_callers_are_counted_by_token_and_anonymous_ones_by_address() {
+        let limits = RateLimits::new(&RateConfig {
+            api: Rate::new(2, Duration::from_secs(60)),
+            ..RateConfig::default()
+        });
+        let ip: IpAddr = "203.0.113.9".parse().unwrap();
+        assert!(limits.api(Some("rb_sk_one"), Some(ip)).is_ok());
+        assert!(limits.api(Some("rb_sk_one"), Some(ip)).is_ok());
+        assert!(limits.api(Some("rb_sk_one"), Some(ip)).is_err());
+        assert!(
+            limits.api(Some("rb_sk_two"), Some(ip)).is_ok(),
+            "same address, other partner"
+        );
+        assert!(limits.api(None, Some(ip)).is_ok());
+        assert!(limits.api(None, Some(ip)).is_ok());
+        assert!(limits.api(None, Some(ip)).is_err());
+    }
+
+    #[test]
+    fn retry_after_is_whole_seconds_and_never_zero() {
+        let l = |ms| Limited {
+            retry_after: Duration::from_millis(ms),
+        };
+        assert_eq!(l(0).retry_after_secs(), 1);
+        assert_eq!(l(10).retry_after_secs(), 1);
+        assert_eq!(l(1_001).retry_after_secs(), 2);
+        assert_eq!(Rate::per_second(50).burst, 100);
+        assert_eq!(Rate::per_second(50).every, Duration::from_millis(20));
+    }
+}

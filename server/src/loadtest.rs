@@ -1,0 +1,339 @@
+//! `server bench load`: the overload test of `make bench` (issue 14). It
+//! measures, in one run against a running server, the recovery page's
+//! capacity and its unloaded p99, then offers twice that capacity for a
+//! minute at a fixed rate (open loop: requests are sent on schedule
+//! whether or not earlier ones were answered, as customers would) while
+//! slowloris-style connections trickle header bytes. The server passes
+//! when it keeps answering, sheds the excess with 429 or 503, lets nothing
+//! hang past its timeouts, and the answered pages' p99 stays within 3x of
+//! the unloaded p99.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// What to run.
+pub struct LoadSpec {
+    /// A page URL to load (the recovery page with a live token).
+    pub url: String,
+    /// How long the overload lasts.
+    pub duration: Duration,
+    /// Slow connections kept open during the overload.
+    pub slow_connections: usize,
+    /// How long each of the two calm measurements lasts.
+    pub probe: Duration,
+    /// Concurrent clients of the capacity measurement.
+    pub clients: usize,
+    /// A request unanswered after this long counts as hung (longer than
+    /// the server's own request timeout).
+    pub hang_after: Duration,
+}
+
+/// What came of it.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    pub capacity_per_second: f64,
+    pub unloaded_p99: Duration,
+    pub offered_per_second: f64,
+    pub sent: u64,
+    pub answered_ok: u64,
+    pub shed_429: u64,
+    pub shed_503: u64,
+    pub other_status: u64,
+    /// Refused connections, resets: the server stopped answering someone.
+    pub errors: u64,
+    /// Unanswered past `hang_after`.
+    pub hung: u64,
+    pub loaded_p99: Duration,
+    pub loaded_max: Duration,
+    /// Slow connections the server closed (its header timeout), and the
+    /// most that were open at once.
+    pub slow_closed_by_server: u64,
+    pub slow_open_peak: u64,
+}
+
+impl LoadReport {
+    pub fn p99_ratio(&self) -> f64 {
+        self.loaded_p99.as_secs_f64() / self.unloaded_p99.as_secs_f64().max(1e-6)
+    }
+
+    /// The issue's bar.
+    pub fn passed(&self) -> bool {
+        self.hung == 0
+            && self.errors == 0
+            && self.answered_ok > 0
+            && self.p99_ratio() <= 3.0
+            && self.slow_open_peak > 0
+    }
+}
+
+fn p99(mut latencies: Vec<Duration>) -> Duration {
+    if latencies.is_empty() {
+        return Duration::ZERO;
+    }
+    latencies.sort_unstable();
+    let i = ((latencies.len() as f64) * 0.99).ceil() as usize;
+    latencies[i.saturating_sub(1).min(latencies.len() - 1)]
+}
+
+fn client(spec: &LoadSpec) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(spec.hang_after)
+        .pool_max_idle_per_host(usize::MAX)
+        .no_proxy()
+        .build()
+        .expect("an HTTP client")
+}
+
+/// `clients` requests in flight at all times for `probe`: what the server
+/// answers per second, and each answer's latency.
+async fn closed_loop(
+    http: &reqwest::Client,
+    url: &str,
+    clients: usize,
+    probe: Duration,
+) -> (f64, Vec<Duration>) {
+    let started = Instant::now();
+    let until = started + probe;
+    let workers = (0..clients).map(|_| {
+        let (http, url) = (http.clone(), url.to_owned());
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < until {
+                let t = Instant::now();
+                if let Ok(res) = http.get(&url).send().await
+                    && res.status() == 200
+                    && res.bytes().await.is_ok()
+                {
+                    latencies.push(t.elapsed());
+                }
+            }
+            latencies
+        })
+    });
+    let mut all = Vec::new();
+    for w in futures_util::future::join_all(workers).await {
+        all.extend(w.unwrap_or_default());
+    }
+    let rate = all.len() as f64 / started.elapsed().as_secs_f64();
+    (rate, all)
+}
+
+/// Keeps `n` connections open that send a request's headers a byte every
+/// second or two and never finish them; reconnects each one the server
+/// closes. Returns (closed by the server, peak open) when `stop` is set.
+async fn slowloris(
+    url: url::Url,
+    n: usize,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> (u64, u64) {
+    let addr = format!(
+        "{}:{}",
+        url.host_str().unwrap_or("127.0.0.1"),
+        url.port_or_known_default().unwrap_or(80)
+    );
+    let head = format!("GET {} HTTP/1.1\r\nHost: {addr}\r\n", url.path());
+    let closed = Arc::new(AtomicU64::new(0));
+    let open = Arc::new(AtomicU64::new(0));
+    let peak = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let (addr, head, mut stop) = (addr.clone(), head.clone(), stop.clone());
+            let (closed, open, peak) = (closed.clone(), open.clone(), peak.clone());
+            tokio::spawn(async move {
+                // Spread the trickles so they do not arrive in lockstep.
+                let pause = Duration::from_millis(1_000 + (i as u64 * 7) % 1_000);
+                loop {
+                    let stopped = *stop.borrow();
+                    if stopped {
+                        return;
+                    }
+                    let Ok(mut tcp) = tokio::net::TcpStream::connect(&addr).await else {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    };
+                    if tcp.write_all(head.as_bytes()).await.is_err() {
+                        continue;
+                    }
+                    let now_open = open.fetch_add(1, Ordering::Relaxed) + 1;
+                    peak.fetch_max(now_open, Ordering::Relaxed);
+                    let mut buf = [0u8; 512];
+                    let by_server = loop {
+                        tokio::select! {
+                            () = crate::serve::stopped(&mut stop) => break false,
+                            read = tcp.read(&mut buf) => match read {
+                                Ok(0) | Err(_) => break true,
+                                Ok(_) => continue,
+                            },
+                            _ = tokio::time::sleep(pause) => {
+                                if tcp.write_all(b"X-Slow: y\r\n").await.is_err() {
+                                    break true;
+                                }
+                            }
+                        }
+                    };
+                    open.fetch_sub(1, Ordering::Relaxed);
+                    if !by_server {
+                        return;
+                    }
+                    closed.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+    (closed.load(Ordering::Relaxed), peak.load(Ordering::Relaxed))
+}
+
+/// Sends `rate` requests a second for `duration`, on schedule.
+async fn open_loop(
+    http: &reqwest::Client,
+    url: &str,
+    rate: f64,
+    duration: Duration,
+    report: &mut LoadReport,
+) {
+    #[derive(Default)]
+    struct Tally {
+        ok: Vec<Duration>,
+        s429: u64,
+        s503: u64,
+        other: u64,
+        errors: u64,
+        hung: u64,
+    }
+    let tally = Arc::new(std::sync::Mutex::new(Tally::default()));
+    let started = Instant::now();
+    let mut sent: u64 = 0;
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut in_flight = Vec::new();
+    while started.elapsed() < duration {
+        tick.tick().await;
+        let due = (started.elapsed().as_secs_f64() * rate) as u64;
+        while sent < due {
+            sent += 1;
+            let (http, url, tally) = (http.clone(), url.to_owned(), tally.clone());
+            in_flight.push(tokio::spawn(async move {
+                let t = Instant::now();
+                let answer = match http.get(&url).send().await {
+                    Ok(res) => {
+                        let status = res.status().as_u16();
+                        res.bytes().await.map(|_| status)
+                    }
+                    Err(e) => Err(e),
+                };
+                let latency = t.elapsed();
+                let mut tally = tally.lock().unwrap_or_else(|p| p.into_inner());
+                match answer {
+                    Ok(200) => tally.ok.push(latency),
+                    Ok(429) => tally.s429 += 1,
+                    Ok(503) => tally.s503 += 1,
+                    Ok(_) => tally.other += 1,
+                    Err(e) if e.is_timeout() => tally.hung += 1,
+                    Err(_) => tally.errors += 1,
+                }
+            }));
+        }
+        if in_flight.len() > 10_000 {
+            in_flight.retain(|t| !t.is_finished());
+        }
+    }
+    for t in in_flight {
+        let _ = t.await;
+    }
+    let tally = std::mem::take(&mut *tally.lock().unwrap_or_else(|p| p.into_inner()));
+    report.offered_per_second = sent as f64 / duration.as_secs_f64();
+    report.sent = sent;
+    report.answered_ok = tally.ok.len() as u64;
+    report.shed_429 = tally.s429;
+    report.shed_503 = tally.s503;
+    report.other_status = tally.other;
+    report.errors = tally.errors;
+    report.hung = tally.hung;
+    report.loaded_max = tally.ok.iter().max().copied().unwrap_or_default();
+    report.loaded_p99 = p99(tally.ok);
+}
+
+pub async fn run(spec: &LoadSpec) -> Result<LoadReport, String> {
+    let url = url::Url::parse(&spec.url).map_err(|e| format!("--url: {e}"))?;
+    let http = client(spec);
+    let mut report = LoadReport::default();
+    // Warm up connections and caches.
+    let _ = closed_loop(&http, &spec.url, spec.clients, Duration::from_secs(1)).await;
+    let (capacity, _) = closed_loop(&http, &spec.url, spec.clients, spec.probe).await;
+    if capacity <= 0.0 {
+        return Err("the page answered nothing with 200".into());
+    }
+    report.capacity_per_second = capacity;
+    let (_, calm) = closed_loop(&http, &spec.url, 1, spec.probe).await;
+    report.unloaded_p99 = p99(calm);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let slow = tokio::spawn(slowloris(url, spec.slow_connections, stopped));
+    // Let the slow connections open before the flood.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let fresh = client(spec);
+    open_loop(
+        &fresh,
+        &spec.url,
+        capacity * 2.0,
+        spec.duration,
+        &mut report,
+    )
+    .await;
+    let _ = stop.send(true);
+    let slow = tokio::time::timeout(Duration::from_secs(10), slow)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    report.slow_closed_by_server = slow.0;
+    report.slow_open_peak = slow.1;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn p99_is_the_value_below_which_ninety_nine_in_a_hundred_fall() {
+        let ms = |n| Duration::from_millis(n);
+        let mut v: Vec<Duration> = (1..=100).map(ms).collect();
+        v.reverse();
+        assert_eq!(p99(v), ms(99));
+        assert_eq!(p99(vec![ms(5)]), ms(5));
+        assert_eq!(p99(Vec::new()), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_bar_is_no_hang_no_error_and_p99_within_three_times() {
+        let ok = LoadReport {
+            unloaded_p99: Duration::from_millis(4),
+            loaded_p99: Duration::from_millis(11),
+            answered_ok: 10,
+            slow_open_peak: 1000,
+            ..LoadReport::default()
+        };
+        assert!(ok.passed());
+        assert!(
+            !LoadReport {
+                loaded_p99: Duration::from_millis(13),
+                ..ok
+            }
+            .passed()
+        );
+        let ok = LoadReport {
+            unloaded_p99: Duration::from_millis(4),
+            loaded_p99: Duration::from_millis(11),
+            answered_ok: 10,
+            slow_open_peak: 1000,
+            ..LoadReport::default()
+        };
+        assert!(!LoadReport { hung: 1, ..ok }.passed());
+    }
+}
