@@ -130,7 +130,7 @@ run: build-release
 # ----------------------------------------------------------------- test ----
 
 .PHONY: test
-test: build-dev lint test-rust test-postgres test-e2e
+test: build-dev lint test-rust test-postgres test-e2e test-commands
 	$(call say,all tests passed)
 
 .PHONY: lint
@@ -152,6 +152,11 @@ test-postgres:
 	@if [ -z "$(TEST_POSTGRES_URL)" ]; then echo "TEST_POSTGRES_URL is empty: skipping the Postgres suite"; else \
 	  printf '\n==> integration tests on PostgreSQL (%s)\n' "$(TEST_POSTGRES_URL)"; \
 	  REBOUND_TEST_DB=postgres TEST_POSTGRES_URL="$(TEST_POSTGRES_URL)" $(LEPTOS_DEV_ENV) cargo test -p server --test '*'; fi
+
+.PHONY: test-commands
+test-commands:
+	$(call say,every command README, the partner guide and the demo banner print, as pasted)
+	scripts/printed-commands.sh
 
 .PHONY: test-e2e
 test-e2e:

@@ -183,6 +183,18 @@ pub struct Outbox {
     pub messages: Vec<PageMessage>,
 }
 
+impl Outbox {
+    /// As the `#rb-outbox` element's text: JSON with `<`, `>` and `&`
+    /// escaped, so no value can end the script element.
+    pub fn to_script_json(&self) -> String {
+        serde_json::to_string(self)
+            .unwrap_or_else(|_| "null".into())
+            .replace('<', "\\u003c")
+            .replace('>', "\\u003e")
+            .replace('&', "\\u0026")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecoveryView {
     pub business_name: String,

@@ -223,10 +223,20 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             // wall time would be days old, its retries long due.
             let dev_clock = crate::clock::DevClock::default();
             dev_clock.set_offset_ms(store.dev_clock_offset_ms().await?);
-            let (partner, secret) =
-                demo::ensure_partner(&store, &dev_clock, &demo::default_origins(demo_port)).await?;
+            let (partner, secret) = demo::ensure_partner(
+                &store,
+                &dev_clock,
+                &demo::default_origins(demo_port),
+                demo::Token::Keep,
+            )
+            .await?;
             let order = demo::seed_case(&store, &dev_clock, &partner, &id_key).await?;
-            println!("demo partner Secret-Token: {secret}");
+            match secret {
+                Some(secret) => println!("demo partner Secret-Token: {secret}"),
+                None => {
+                    println!("demo partner Secret-Token: unchanged (the one `make run` printed)")
+                }
+            }
             println!("recovery token: {}", order.token);
             println!("partner order id: {}", order.partner_order_id);
             println!("open: http://localhost:{demo_port}/?token={}", order.token);
@@ -459,10 +469,12 @@ async fn partner(cmd: PartnerCommand, store: &Store) -> Result<(), CliError> {
             } else {
                 String::new()
             };
-            println!("{name} scenario version {version}{which}:");
+            // The JSON alone on stdout, so `scenario-show > scenario.json`
+            // gives a file `scenario-set --file` takes back.
+            eprintln!("{name} scenario version {version}{which}:");
             println!("{}", scenario.to_json());
             if let Some(problem) = store.gateway_problem(p.id).await? {
-                println!(
+                eprintln!(
                     "silent retries are stopped: the gateway refused our setup ({problem}); \
                      fix it, then run `server partner gateway-resume --name {name}`"
                 );

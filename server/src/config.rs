@@ -73,9 +73,9 @@ pub struct Config {
     /// `Authorization: Bearer <token>` (without it, loopback peers only).
     pub metrics_token: Option<String>,
     /// The HTTP server's limits: `REBOUND_HEADER_TIMEOUT_SECS` (10),
-    /// `REBOUND_MAX_CONNECTIONS` (4096), `REBOUND_MAX_IN_FLIGHT` (page
-    /// loads: 8 per core, at least 16; the API and the PG-bound actions get
-    /// 4 times that each), `REBOUND_REQUEST_TIMEOUT_SECS` (45).
+    /// `REBOUND_MAX_CONNECTIONS` (4096), `REBOUND_MAX_RENDERS` (one per
+    /// core, plus one), `REBOUND_MAX_GATEWAY_IN_FLIGHT` (64),
+    /// `REBOUND_MAX_IN_FLIGHT` (256), `REBOUND_REQUEST_TIMEOUT_SECS` (45).
     pub http: HttpLimits,
     /// Rate limits; `REBOUND_API_RATE` (50) is the partner API's per
     /// Secret-Token and second, with bursts of twice that.
@@ -149,6 +149,18 @@ impl Config {
                 "REBOUND_MAX_CONNECTIONS",
                 1..=1_000_000,
                 defaults.max_connections as u64,
+            )? as usize,
+            max_renders: number(
+                &get,
+                "REBOUND_MAX_RENDERS",
+                1..=10_000,
+                defaults.max_renders as u64,
+            )? as usize,
+            max_gateway_in_flight: number(
+                &get,
+                "REBOUND_MAX_GATEWAY_IN_FLIGHT",
+                1..=100_000,
+                defaults.max_gateway_in_flight as u64,
             )? as usize,
             max_in_flight: number(
                 &get,

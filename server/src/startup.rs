@@ -187,8 +187,10 @@ impl ApplicationBuilder {
                     &store,
                     clock.as_ref(),
                     &demo::default_origins(addr.port()),
+                    demo::Token::Renew,
                 )
                 .await?;
+                let secret = secret.unwrap_or_default();
                 let token = demo::seed_case(&store, clock.as_ref(), &partner, "sandbox_success")
                     .await?
                     .token;
@@ -360,31 +362,22 @@ pub fn router(state: AppState) -> Router {
     let backend: SharedBackend = Arc::new(StoreBackend::of(&state));
     let leptos = state.leptos.clone();
     let limits = state.config.http;
-    let page_routes = Router::new()
+    let framed = || middleware::from_fn_with_state(state.clone(), embed::headers::middleware);
+    // Three budgets, so one kind of work cannot crowd out another: page
+    // renders (CPU), the actions that wait on the PG, and the rest.
+    let renders = Router::new()
         .leptos_routes_with_context(
             &state,
             generate_route_list(App),
             move || provide_context(backend.clone()),
             move || shell(leptos.clone()),
         )
-        .merge(embed::actions::router(&state))
-        .merge(embed::sandbox_page::router())
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            embed::headers::middleware,
-        ));
-    // The actions that wait on the PG, in a budget of their own.
-    let gateway_actions = embed::actions::gateway_router(&state).route_layer(
-        middleware::from_fn_with_state(state.clone(), embed::headers::middleware),
-    );
+        .route_layer(framed());
+    let renders = in_flight(renders, limits.max_renders, limits.request_timeout);
+    let gateway_actions = embed::actions::gateway_router(&state).route_layer(framed());
     let gateway_actions = in_flight(
         gateway_actions,
-        limits.waiting_in_flight(),
-        limits.request_timeout,
-    );
-    let partner_api = in_flight(
-        api::router(&state).layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES)),
-        limits.waiting_in_flight(),
+        limits.max_gateway_in_flight,
         limits.request_timeout,
     );
     let site_root = state.config.site_root.clone();
@@ -393,20 +386,24 @@ pub fn router(state: AppState) -> Router {
     } else {
         Router::new()
     };
-    let served = Router::new()
+    let light_actions = embed::actions::router(&state)
+        .merge(embed::sandbox_page::router())
+        .route_layer(framed());
+    let rest = Router::new()
         .merge(dev)
-        .merge(page_routes)
+        .merge(api::router(&state).layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES)))
+        .merge(light_actions)
         .merge(sdk::router(&state.config.sdk_dir))
         .fallback_service(ServeDir::new(site_root));
-    let served = in_flight(served, limits.max_in_flight, limits.request_timeout);
+    let rest = in_flight(rest, limits.max_in_flight, limits.request_timeout);
     // The probes answer however busy the server is.
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::telemetry::metrics))
-        .merge(served)
-        .merge(partner_api)
+        .merge(renders)
         .merge(gateway_actions)
+        .merge(rest)
         .layer(middleware::from_fn(api::trace::middleware))
         .with_state(state)
 }

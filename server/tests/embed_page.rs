@@ -610,6 +610,10 @@ async fn register_card(app: &TestApp, token: &str, outcome: &str) -> String {
         html.contains("김*동님의 구독 결제에 쓸 카드예요"),
         "the card window says whose debt the card will pay"
     );
+    assert!(
+        html.contains(&format!("\"origin\":\"{PARTNER_ORIGIN}\"")) && html.contains("rb-outbox"),
+        "the card window reports its height to the partner page, as the pages do"
+    );
     let (_, q) = window.split_once('?').unwrap();
     let res = app
         .browser

@@ -221,11 +221,11 @@ async fn past_the_connection_cap_a_new_connection_waits_until_one_closes() {
 
 #[tokio::test]
 async fn requests_past_the_in_flight_cap_are_shed_at_once_and_page_loads_keep_their_budget() {
-    // One page load in flight; four for the partner API and four for the actions
-    // that wait on the PG, whose card company here never answers.
+    // Four actions may wait on the PG at once; its card company here
+    // never answers.
     let app = TestApp::builder()
         .scripted_gateway()
-        .setting("REBOUND_MAX_IN_FLIGHT", "1")
+        .setting("REBOUND_MAX_GATEWAY_IN_FLIGHT", "4")
         .spawn()
         .await;
     app.scripted().script("hang", &[Answer::Hang]);

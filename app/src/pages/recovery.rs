@@ -46,11 +46,7 @@ pub fn RecoveryPage(kind: PageKind) -> impl IntoView {
 /// escaped so no value can end the script element.
 #[component]
 fn OutboxData(outbox: Outbox) -> impl IntoView {
-    let json = serde_json::to_string(&outbox)
-        .unwrap_or_else(|_| "null".into())
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026");
+    let json = outbox.to_script_json();
     view! { <script type="application/json" id="rb-outbox" inner_html=json></script> }
 }
 

@@ -13,6 +13,23 @@ use crate::store::{AttemptRow, EventRow};
 
 const MAX_LIMIT: i64 = 500;
 
+/// A notice's `webhook-id` (`msg_` and a time-ordered id); anything else
+/// names no notice, so it is a 404 before any query (Postgres refuses a NUL
+/// in text, and an empty id must not mean "all").
+fn webhook_id(raw: &str) -> Result<&str, ApiError> {
+    let shaped = raw.strip_prefix("msg_").is_some_and(|rest| {
+        (1..=80).contains(&rest.len())
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    });
+    if shaped {
+        Ok(raw)
+    } else {
+        Err(ApiError::NotFound("event"))
+    }
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
@@ -179,9 +196,10 @@ pub async fn get(
     AuthPartner(partner): AuthPartner,
     Path(id): Path<String>,
 ) -> Result<Json<EventDetailDto>, ApiError> {
+    let id = webhook_id(&id)?;
     let (event, attempts) = state
         .store
-        .event_with_attempts(partner.id, &id)
+        .event_with_attempts(partner.id, id)
         .await?
         .ok_or(ApiError::NotFound("event"))?;
     Ok(Json(EventDetailDto {
@@ -196,10 +214,11 @@ pub async fn redeliver_one(
     AuthPartner(partner): AuthPartner,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<RedeliverDto>), ApiError> {
+    let id = webhook_id(&id)?;
     let now = state.clock.now().timestamp_millis();
     let (queued, _) = state
         .store
-        .redeliver_events(partner.id, Some(&id), 0, 1, now)
+        .redeliver_events(partner.id, Some(id), 0, 1, now)
         .await?;
     if queued == 0 {
         return Err(ApiError::NotFound("event"));

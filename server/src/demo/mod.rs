@@ -14,28 +14,41 @@ use crate::store::{FailedOrderSeed, PartnerRecord, Store, StoreError};
 
 pub const DEMO_PARTNER: &str = "demo";
 
-/// The demo partner, created on first use. Its Secret-Token is replaced on
-/// every call and returned, so each `make run` prints a working token.
+/// Whether an existing demo partner gets a new Secret-Token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Token {
+    /// Each `make run` prints a working token (the previous one is not
+    /// kept anywhere to print again).
+    Renew,
+    /// `seed-demo` beside a running demo: the token its banner printed
+    /// keeps working.
+    Keep,
+}
+
+/// The demo partner, created on first use, and its Secret-Token when it
+/// is new (created, or renewed).
 pub async fn ensure_partner(
     store: &Store,
     clock: &dyn Clock,
     origins: &AllowedOrigins,
-) -> Result<(PartnerRecord, String), StoreError> {
+    renew: Token,
+) -> Result<(PartnerRecord, Option<String>), StoreError> {
     let token = new_secret_token();
     let hash = TokenHash::of(&token);
     let now = clock.now().timestamp_millis();
-    let partner = match store.partner_by_name(DEMO_PARTNER).await? {
+    match store.partner_by_name(DEMO_PARTNER).await? {
+        Some(p) if renew == Token::Keep => Ok((p, None)),
         Some(p) => {
             store.replace_partner_tokens(p.id, &hash, now).await?;
-            p
+            Ok((p, Some(token)))
         }
         None => {
-            store
+            let p = store
                 .create_partner(DEMO_PARTNER, "Rebound 데모 상점", origins, &hash, now)
-                .await?
+                .await?;
+            Ok((p, Some(token)))
         }
-    };
-    Ok((partner, token))
+    }
 }
 
 /// A seeded demo order: the link token and the partner's order id.

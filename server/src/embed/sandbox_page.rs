@@ -62,6 +62,51 @@ fn return_path(url: &str) -> Option<&str> {
         .then_some(path)
 }
 
+/// The window is shown inside the partner's iframe, so it reports its
+/// height as the recovery pages do (their outbox script, with no other
+/// message); otherwise the iframe keeps the previous page's height and cuts
+/// the card list off. The origin comes from the case's registered origins,
+/// found through the return URL's token, never from the URL alone.
+async fn sizing(state: &AppState, success_url: &str) -> String {
+    let Some(query) = return_path(success_url)
+        .and_then(|p| p.split_once('?'))
+        .map(|(_, q)| q)
+    else {
+        return String::new();
+    };
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Link {
+        #[serde(default)]
+        token: String,
+        origin: Option<String>,
+        embed_id: Option<String>,
+    }
+    let Ok(link) = serde_urlencoded::from_str::<Link>(query) else {
+        return String::new();
+    };
+    let req = app::model::EmbedRequest {
+        token: link.token,
+        origin: link.origin,
+        embed_id: link.embed_id,
+    };
+    match super::StoreBackend::of(state).resolve(&req).await {
+        Ok((_, origin, embed_id)) => {
+            let outbox = app::model::Outbox {
+                origin,
+                embed_id,
+                messages: Vec::new(),
+            };
+            format!(
+                "<script type=\"application/json\" id=\"rb-outbox\">{}</script><script>{}</script>",
+                outbox.to_script_json(),
+                app::OUTBOX_SCRIPT
+            )
+        }
+        Err(_) => String::new(),
+    }
+}
+
 fn not_here() -> Response {
     (StatusCode::NOT_FOUND, "not found").into_response()
 }
@@ -89,6 +134,7 @@ async fn page(State(state): State<AppState>, Query(p): Query<WindowParams>) -> R
             escape(p.customer_name.trim())
         )
     };
+    let sizing = sizing(&state, &p.success_url).await;
     let cards: String = TEST_CARDS
         .iter()
         .map(|(outcome, label, what)| {
@@ -108,7 +154,7 @@ async fn page(State(state): State<AppState>, Query(p): Query<WindowParams>) -> R
          {payer}<p class=\"lead\">등록할 테스트 카드를 고르세요. 카드마다 결제 결과가 정해져 있어요.</p>\
          <form method=\"get\" action=\"{APPROVE}\" class=\"actions\">{hidden}{cards}\
          <button type=\"submit\" name=\"outcome\" value=\"cancel\" class=\"button link\">취소</button>\
-         </form></section></main></body></html>"
+         </form></section></main>{sizing}</body></html>"
     ))
     .into_response()
 }
