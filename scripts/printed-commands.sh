@@ -12,8 +12,9 @@ scratch=$(mktemp -d)
 port=${PRINTED_PORT:-3290}
 site=$((port + 1))
 server=
+pid=
 cleanup() {
-  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+  for p in $server $pid; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   rm -rf "$scratch" scenario.json
 }
 trap cleanup EXIT
@@ -98,8 +99,12 @@ for doc in README.md docs/partner-guide.md; do
         # A server: it must start and answer, then it is stopped.
         printf '  %-24s %s\n' "$doc" "$cmd"
         c=${cmd//\/etc\/rebound\//$scratch/}
-        (export REBOUND_LISTEN=127.0.0.1:$((port + 2)) DATABASE_URL="sqlite://$scratch/serve.db"; eval "$c") \
-          >/dev/null 2>"$scratch/serve2.log" &
+        # The settings before it become the environment; exec, so $pid is
+        # the server itself and stopping it stops it.
+        prefix=${c%%./rebound*}
+        (export REBOUND_LISTEN=127.0.0.1:$((port + 2)) DATABASE_URL="sqlite://$scratch/serve.db"
+          [ -z "$prefix" ] || eval "export $prefix"
+          exec ./rebound ${c#*./rebound }) >/dev/null 2>"$scratch/serve2.log" &
         pid=$!
         ok=
         for _ in $(seq 100); do
@@ -109,6 +114,7 @@ for doc in README.md docs/partner-guide.md; do
         done
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
+        pid=
         [ -n "$ok" ] || { cat "$scratch/serve2.log" >&2; fail "this server, printed in $doc, did not start: $cmd"; }
         checked=$((checked + 1)); continue ;;
     esac
