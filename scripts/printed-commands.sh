@@ -20,6 +20,7 @@ cleanup() {
 trap cleanup EXIT
 export DATABASE_URL="sqlite://$scratch/printed.db"
 export RUST_LOG=warn
+printf 'a long test password\n' >"$scratch/stdin"
 checked=0
 
 fail() { echo "printed-commands: $*" >&2; exit 1; }
@@ -36,7 +37,8 @@ run() { # $1 = where it was printed, $2 = the command
   cmd=${cmd//<you>/you}
   printf '  %-24s %s\n' "$where" "$2"
   # curl as printed, but failing on an HTTP error.
-  if ! (curl() { command curl -fsS -o /dev/null "$@"; }; eval "$cmd") >"$scratch/out" 2>&1; then
+  # Commands that read a password from standard input get one.
+  if ! (curl() { command curl -fsS -o /dev/null "$@"; }; eval "$cmd") <"$scratch/stdin" >"$scratch/out" 2>&1; then
     cat "$scratch/out" >&2
     fail "this command, printed in $where, failed: $2"
   fi

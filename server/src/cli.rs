@@ -46,6 +46,9 @@ pub enum Command {
     /// Manage partners.
     #[command(subcommand)]
     Partner(PartnerCommand),
+    /// Console accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Development helpers (for `make run`).
     #[command(subcommand)]
     Dev(DevCommand),
@@ -83,6 +86,21 @@ pub enum BenchCommand {
         probe_secs: u64,
         #[arg(long, default_value_t = 16)]
         clients: usize,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Create a console account: an operator admin, or with --partner a
+    /// user who sees that partner only. Reads the password (12 characters
+    /// or more) from the first line of standard input, so it stays out of
+    /// the shell's history and the process list.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// The partner's name (`server partner list`).
+        #[arg(long)]
+        partner: Option<String>,
     },
 }
 
@@ -250,6 +268,44 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 offset as f64 / 3_600_000.0
             );
             Ok(())
+        }
+        Command::Admin(AdminCommand::Create { email, partner }) => {
+            let store = store().await?;
+            let email = crate::domain::account::Email::parse(&email)
+                .map_err(|want| CliError::Usage(format!("--email: expected {want}")))?;
+            let role = match partner {
+                Some(name) => {
+                    crate::domain::account::Role::Partner(find_partner(&store, &name).await?.id)
+                }
+                None => crate::domain::account::Role::Operator,
+            };
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            let password =
+                crate::domain::account::NewPassword::parse(line.trim_end_matches(['\r', '\n']))
+                    .map_err(|want| {
+                        CliError::Usage(format!("the password (standard input): {want}"))
+                    })?;
+            let now = chrono::Utc::now().timestamp_millis();
+            match store
+                .create_console_user(&email, &password.hash(), role, now)
+                .await?
+            {
+                Some(user) => {
+                    let who = match user.role {
+                        crate::domain::account::Role::Operator => "operator admin".to_owned(),
+                        crate::domain::account::Role::Partner(id) => {
+                            format!("user of partner {id}")
+                        }
+                    };
+                    println!("created {who} {}", user.email);
+                    Ok(())
+                }
+                None => Err(CliError::Usage(format!(
+                    "{} already has an account",
+                    email.as_str()
+                ))),
+            }
         }
         Command::LinkKey(LinkKeyCommand::Generate) => {
             println!("{}", LinkKey::generate().expose());

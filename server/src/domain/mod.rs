@@ -1,6 +1,7 @@
 //! Domain types and rules: parse-don't-validate inputs, tokens, origins.
 //! Nothing here knows about HTTP or SQL.
 
+pub mod account;
 pub mod analytics;
 pub mod case;
 pub mod customer;

@@ -38,6 +38,12 @@ pub fn new_secret_token() -> String {
     format!("{SECRET_TOKEN_PREFIX}{}", random_256())
 }
 
+/// A new console session id (the cookie's value): 256 bits, base64url.
+/// Stored only as its SHA-256 ([`TokenHash`]).
+pub fn new_session_id() -> String {
+    random_256()
+}
+
 /// A new recovery-link token: 43 base64url characters (256 bits).
 pub fn new_recovery_token() -> String {
     random_256()

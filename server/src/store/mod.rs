@@ -38,6 +38,7 @@ macro_rules! current_scenario_id {
     };
 }
 
+mod accounts;
 mod cases;
 mod charges;
 mod customers;
@@ -64,6 +65,7 @@ use sqlx::{AnyPool, Executor};
 use crate::domain::token::TokenKey;
 
 pub use crate::domain::case::CaseStatus;
+pub use accounts::ConsoleUser;
 pub use cases::CaseRecord;
 pub use charges::{
     ChargeClaim, ChargeDone, ChargeFailure, ChargeSpec, ChargeStart, DueRetry, StaleCharge,

@@ -1,0 +1,176 @@
+//! Console accounts and their sessions (`domain::account` has the rules).
+
+use sqlx::FromRow;
+
+use super::{Store, StoreError};
+use crate::domain::account::{Email, Role, session_alive};
+use crate::domain::token::TokenHash;
+
+/// A console account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleUser {
+    pub id: i64,
+    pub email: String,
+    pub role: Role,
+    /// The Argon2id PHC string.
+    pub password_hash: String,
+}
+
+#[derive(FromRow)]
+struct UserRow {
+    id: i64,
+    email: String,
+    partner_id: Option<i64>,
+    password_hash: String,
+}
+
+impl From<UserRow> for ConsoleUser {
+    fn from(r: UserRow) -> Self {
+        ConsoleUser {
+            id: r.id,
+            email: r.email,
+            role: Role::from_partner_id(r.partner_id),
+            password_hash: r.password_hash,
+        }
+    }
+}
+
+const USER_COLUMNS: &str = "u.id, u.email, u.partner_id, u.password_hash";
+
+impl Store {
+    /// A new account; `None` when the address already has one.
+    pub async fn create_console_user(
+        &self,
+        email: &Email,
+        password_hash: &str,
+        role: Role,
+        now_ms: i64,
+    ) -> Result<Option<ConsoleUser>, StoreError> {
+        let (mut tx, _write) = self.begin_write().await?;
+        let row: Option<UserRow> = sqlx::query_as(
+            "INSERT INTO console_users (email, password_hash, partner_id, created_at, password_changed_at) \
+             VALUES ($1, $2, $3, $4, $4) ON CONFLICT (email) DO NOTHING \
+             RETURNING id, email, partner_id, password_hash",
+        )
+        .bind(email.as_str())
+        .bind(password_hash)
+        .bind(role.partner_id())
+        .bind(now_ms)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(row.map(Into::into))
+    }
+
+    pub async fn console_user_by_email(
+        &self,
+        email: &Email,
+    ) -> Result<Option<ConsoleUser>, StoreError> {
+        let row: Option<UserRow> = sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM console_users u WHERE u.email = $1"
+        ))
+        .bind(email.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Into::into))
+    }
+
+    /// Starts a session (the caller made the id and keeps it for the cookie).
+    pub async fn create_console_session(
+        &self,
+        user_id: i64,
+        id: &TokenHash,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (mut tx, _write) = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO console_sessions (id_hash, user_id, created_at, last_seen_at) \
+             VALUES ($1, $2, $3, $3)",
+        )
+        .bind(&id.0)
+        .bind(user_id)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The account a live session belongs to, marking it used now; an
+    /// expired session is deleted and answers `None`.
+    pub async fn console_session(
+        &self,
+        id: &TokenHash,
+        now_ms: i64,
+    ) -> Result<Option<ConsoleUser>, StoreError> {
+        let (mut tx, _write) = self.begin_write().await?;
+        let row: Option<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT user_id, created_at, last_seen_at FROM console_sessions WHERE id_hash = $1",
+        )
+        .bind(&id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((user_id, created, last_seen)) = row else {
+            return Ok(None);
+        };
+        if !session_alive(created, last_seen, now_ms) {
+            sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1")
+                .bind(&id.0)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(None);
+        }
+        sqlx::query("UPDATE console_sessions SET last_seen_at = $2 WHERE id_hash = $1")
+            .bind(&id.0)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        let user: UserRow = sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM console_users u WHERE u.id = $1"
+        ))
+        .bind(user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(user.into()))
+    }
+
+    /// Sign-out: this session ends.
+    pub async fn end_console_session(&self, id: &TokenHash) -> Result<(), StoreError> {
+        let (mut tx, _write) = self.begin_write().await?;
+        sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1")
+            .bind(&id.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A new password ends every session of the account, in the same
+    /// transaction: a stolen session does not outlive the change.
+    pub async fn set_console_password(
+        &self,
+        user_id: i64,
+        password_hash: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (mut tx, _write) = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE console_users SET password_hash = $2, password_changed_at = $3 WHERE id = $1",
+        )
+        .bind(user_id)
+        .bind(password_hash)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        sqlx::query("DELETE FROM console_sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(changed)
+    }
+}
