@@ -77,7 +77,6 @@ overload() {
   DATABASE_URL=$url REBOUND_LISTEN=127.0.0.1:$PORT RUST_LOG=warn "$BIN" serve >"$WORK/overload.log" 2>&1 &
   local pid=$!
   for _ in $(seq 50); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
-  DATABASE_URL=$url "$BIN" partner create --name "bench" --business-name Bench --origin https://bench.example >/dev/null
   local case_token
   case_token=$(DATABASE_URL=$url "$BIN" seed-demo | awk '/recovery token/ {print $NF}')
   echo "overload (sqlite): ${BENCH_OVERLOAD_SECS:-60} s at twice the page's capacity, ${BENCH_SLOW:-1000} slow connections"

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use url::Url;
 
 use crate::config::{Config, Mode, database_url_from_env};
+use crate::domain::account::{Email, NewPassword, Role};
 use crate::domain::origin::{AllowedOrigins, Origin};
 use crate::domain::token::{LinkKey, TokenHash, new_secret_token};
 use crate::engine::provider::MessagesConfig;
@@ -271,21 +272,18 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Admin(AdminCommand::Create { email, partner }) => {
             let store = store().await?;
-            let email = crate::domain::account::Email::parse(&email)
+            let email = Email::parse(&email)
                 .map_err(|want| CliError::Usage(format!("--email: expected {want}")))?;
             let role = match partner {
-                Some(name) => {
-                    crate::domain::account::Role::Partner(find_partner(&store, &name).await?.id)
-                }
-                None => crate::domain::account::Role::Operator,
+                Some(name) => Role::Partner(find_partner(&store, &name).await?.id),
+                None => Role::Operator,
             };
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;
             let password =
-                crate::domain::account::NewPassword::parse(line.trim_end_matches(['\r', '\n']))
-                    .map_err(|want| {
-                        CliError::Usage(format!("the password (standard input): {want}"))
-                    })?;
+                NewPassword::parse(line.trim_end_matches(['\r', '\n'])).map_err(|want| {
+                    CliError::Usage(format!("the password (standard input): {want}"))
+                })?;
             let now = chrono::Utc::now().timestamp_millis();
             match store
                 .create_console_user(&email, &password.hash(), role, now)
@@ -293,8 +291,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             {
                 Some(user) => {
                     let who = match user.role {
-                        crate::domain::account::Role::Operator => "operator admin".to_owned(),
-                        crate::domain::account::Role::Partner(id) => {
+                        Role::Operator => "operator admin".to_owned(),
+                        Role::Partner(id) => {
                             format!("user of partner {id}")
                         }
                     };

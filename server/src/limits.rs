@@ -152,9 +152,13 @@ struct Keyed<K: Hash + Eq + Clone> {
     /// The `limit` label of `rebound_rate_limited_total`.
     name: &'static str,
     limiter: DefaultKeyedRateLimiter<K>,
+    /// Idle keys are forgotten when the table grows past this; then it is
+    /// set to twice what remained, so a flood of live keys does not make
+    /// every check walk the table.
+    prune_above: std::sync::atomic::AtomicUsize,
 }
 
-/// Past this many keys, idle ones are forgotten on the next check.
+/// Below this many keys, nothing is forgotten.
 const PRUNE_ABOVE: usize = 50_000;
 
 impl<K: Hash + Eq + Clone> Keyed<K> {
@@ -162,12 +166,17 @@ impl<K: Hash + Eq + Clone> Keyed<K> {
         Keyed {
             name,
             limiter: RateLimiter::keyed(rate.quota()),
+            prune_above: PRUNE_ABOVE.into(),
         }
     }
 
     fn check(&self, key: &K, clock: &DefaultClock) -> Result<(), Limited> {
-        if self.limiter.len() > PRUNE_ABOVE {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.limiter.len() > self.prune_above.load(Relaxed) {
             self.limiter.retain_recent();
+            self.limiter.shrink_to_fit();
+            self.prune_above
+                .store((self.limiter.len() * 2).max(PRUNE_ABOVE), Relaxed);
         }
         self.limiter.check_key(key).map_err(|not_until| {
             metrics::counter!("rebound_rate_limited_total", "limit" => self.name).increment(1);

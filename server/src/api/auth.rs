@@ -12,17 +12,21 @@ use crate::store::PartnerRecord;
 /// The authenticated partner. Handlers take this and scope every query by its id.
 pub struct AuthPartner(pub PartnerRecord);
 
+/// The Secret-Token a request carries, if it carries one that could be one.
+pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("secret-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 256)
+}
+
 /// The partner whose Secret-Token the request carries.
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<PartnerRecord, ApiError> {
-    let presented = headers
-        .get("secret-token")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|t| !t.is_empty() && t.len() <= 256)
-        .ok_or(ApiError::Unauthorized)?;
+    let presented = presented_token(headers).ok_or(ApiError::Unauthorized)?;
     let now = state.clock.now().timestamp_millis();
     state
         .store

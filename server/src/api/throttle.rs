@@ -9,16 +9,10 @@ use super::ApiError;
 use crate::state::AppState;
 
 pub async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let token = req
-        .headers()
-        .get("secret-token")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|t| !t.is_empty() && t.len() <= 256)
-        .map(str::to_owned);
     let (parts, body) = req.into_parts();
+    let token = super::auth::presented_token(&parts.headers);
     let ip = crate::serve::peer_ip(&parts);
-    if let Err(limited) = state.limits.api(token.as_deref(), ip) {
+    if let Err(limited) = state.limits.api(token, ip) {
         return ApiError::RateLimited(limited).into_response();
     }
     next.run(Request::from_parts(parts, body)).await

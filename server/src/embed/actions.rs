@@ -109,7 +109,7 @@ pub struct ActionParams {
 }
 
 impl ActionParams {
-    fn embed(&self) -> EmbedRequest {
+    pub(super) fn embed(&self) -> EmbedRequest {
         EmbedRequest {
             token: self.token.clone(),
             origin: self.origin.clone(),

@@ -74,23 +74,10 @@ async fn sizing(state: &AppState, success_url: &str) -> String {
     else {
         return String::new();
     };
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Link {
-        #[serde(default)]
-        token: String,
-        origin: Option<String>,
-        embed_id: Option<String>,
-    }
-    let Ok(link) = serde_urlencoded::from_str::<Link>(query) else {
+    let Ok(link) = serde_urlencoded::from_str::<super::actions::ActionParams>(query) else {
         return String::new();
     };
-    let req = app::model::EmbedRequest {
-        token: link.token,
-        origin: link.origin,
-        embed_id: link.embed_id,
-    };
-    match super::StoreBackend::of(state).resolve(&req).await {
+    match super::StoreBackend::of(state).resolve(&link.embed()).await {
         Ok((_, origin, embed_id)) => {
             let outbox = app::model::Outbox {
                 origin,
