@@ -2,7 +2,8 @@
 # Benchmarks, each a ratio of two figures measured in one run on this machine,
 # on SQLite and on PostgreSQL: order creates per second to GET /healthz, the
 # server-rendered recovery page to a static file from the same server, stage
-# sends per second to bare outbox inserts, notice deliveries to plain POSTs.
+# sends per second to bare outbox inserts, notice deliveries to plain POSTs,
+# the analytics API over 100,000 cases to GET /healthz.
 # Usage: bench/run.sh <server binary>   (make bench builds it first)
 set -euo pipefail
 BIN=$1
@@ -53,7 +54,16 @@ bench_one() { # $1 = label, $2 = DATABASE_URL
   page=$(wrk -t2 -c"$CONNS" -d"$DURATION" \
     "http://127.0.0.1:$PORT/embed/recovery?token=$case_token&origin=http%3A%2F%2Flocalhost%3A3001&embedId=bench" | rps)
   static=$(wrk -t2 -c"$CONNS" -d"$DURATION" "http://127.0.0.1:$PORT/pkg/rebound.css" | rps)
+  # Analytics (issue 15): the figures of the default 30 days over 100,000
+  # seeded cases (90 days of them), against /healthz. The first call folds
+  # the seed's change log into the daily rollup; wrk then reads the rollup.
+  local cases=${BENCH_ANALYTICS_CASES:-100000} analytics
+  DATABASE_URL=$url "$BIN" dev seed-outcomes --partner bench --cases "$cases" --days 90 >/dev/null
+  curl -fs -H "Secret-Token: $token" "$api/analytics" >/dev/null
+  analytics=$(wrk -t2 -c"$CONNS" -d"$DURATION" -H "Secret-Token: $token" "$api/analytics" | rps)
   kill "$pid"; wait "$pid" 2>/dev/null || true
+  printf '%-9s healthz %9.0f req/s   analytics API (%s cases, 30 days) %8.0f req/s   ratio analytics/healthz %.3f (goal >= 0.01)\n' \
+    "$label" "$health" "$cases" "$analytics" "$(echo "$analytics / $health" | bc -l)"
   printf '%-9s static file %9.0f req/s   recovery page (SSR) %8.0f req/s   ratio page/static %.3f\n' \
     "$label" "$static" "$page" "$(echo "$page / $static" | bc -l)"
   printf '%-9s healthz %9.0f req/s   order creates %8.0f /s   ratio creates/healthz %.3f   (%s)\n' \

@@ -125,6 +125,18 @@ pub enum DevCommand {
         #[arg(long)]
         hours: i64,
     },
+    /// Seed cases with known outcomes for a partner, for the console's
+    /// figures (tests, `make bench`): the 20-case mix of
+    /// `domain::analytics::sample_facts`, repeated to --cases and spread
+    /// over the --days Korean days ending today.
+    SeedOutcomes {
+        #[arg(long)]
+        partner: String,
+        #[arg(long, default_value_t = 20)]
+        cases: usize,
+        #[arg(long, default_value_t = 1)]
+        days: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -267,6 +279,39 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             println!(
                 "the demo clock now runs {:.1} hours ahead",
                 offset as f64 / 3_600_000.0
+            );
+            Ok(())
+        }
+        Command::Dev(DevCommand::SeedOutcomes {
+            partner,
+            cases,
+            days,
+        }) => {
+            use crate::domain::analytics::{kst_day, kst_day_start, sample_facts};
+            let store = store().await?;
+            let partner = find_partner(&store, &partner).await?;
+            let days = days.clamp(1, 366);
+            // Today on the demo's clock (`server dev advance` moves it).
+            let now = chrono::Utc::now().timestamp_millis() + store.dev_clock_offset_ms().await?;
+            let first = kst_day(now) - chrono::Days::new(days as u64 - 1);
+            // Ten in the morning, so no case lands on the next day.
+            let start = kst_day_start(first) + 10 * 3_600_000;
+            let prefix = format!("seeded-{}", crate::domain::token::new_id());
+            let facts = sample_facts(cases, start, days);
+            let ids = store
+                .seed_outcomes(
+                    partner.id,
+                    &crate::store::OutcomeSeed {
+                        prefix: &prefix,
+                        facts: &facts,
+                    },
+                )
+                .await?;
+            println!(
+                "seeded {} cases for {} over {} days from {first} (orders {prefix}-1 ...)",
+                ids.len(),
+                partner.name,
+                days
             );
             Ok(())
         }

@@ -5,7 +5,8 @@
 //!
 //! - the partner API, per Secret-Token (requests without one, per IP);
 //! - the page's actions, per client IP and per recovery link (case);
-//! - `POST /events/redeliver`, per partner.
+//! - `POST /events/redeliver`, per partner;
+//! - console sign-ins, per account (e-mail) and per client IP.
 //!
 //! Over a limit, the caller gets `429` with `Retry-After`
 //! ([`crate::api::ApiError::RateLimited`]).
@@ -113,6 +114,12 @@ pub struct RateConfig {
     pub page_case: Rate,
     /// `POST /events/redeliver` calls per partner; each queues up to 1,000.
     pub redeliver: Rate,
+    /// Console sign-in attempts per account, right or wrong: a guesser gets
+    /// five tries, then one a minute.
+    pub login_account: Rate,
+    /// Console sign-in attempts per client IP (one address trying many
+    /// accounts).
+    pub login_ip: Rate,
 }
 
 impl Default for RateConfig {
@@ -122,6 +129,8 @@ impl Default for RateConfig {
             page_ip: Rate::new(120, Duration::from_millis(500)),
             page_case: Rate::new(12, Duration::from_secs(20)),
             redeliver: Rate::new(10, Duration::from_secs(6)),
+            login_account: Rate::new(5, Duration::from_secs(60)),
+            login_ip: Rate::new(20, Duration::from_secs(10)),
         }
     }
 }
@@ -197,6 +206,8 @@ pub struct RateLimits {
     page_ip: Keyed<IpAddr>,
     page_case: Keyed<SecretKey>,
     redeliver: Keyed<i64>,
+    login_account: Keyed<SecretKey>,
+    login_ip: Keyed<IpAddr>,
 }
 
 impl RateLimits {
@@ -208,6 +219,8 @@ impl RateLimits {
             page_ip: Keyed::new("page_ip", config.page_ip),
             page_case: Keyed::new("page_case", config.page_case),
             redeliver: Keyed::new("redeliver", config.redeliver),
+            login_account: Keyed::new("login_account", config.login_account),
+            login_ip: Keyed::new("login_ip", config.login_ip),
         }
     }
 
@@ -233,6 +246,16 @@ impl RateLimits {
     /// A redelivery request by this partner.
     pub fn redeliver(&self, partner_id: i64) -> Result<(), Limited> {
         self.redeliver.check(&partner_id, &self.clock)
+    }
+
+    /// A console sign-in attempt for this (normalized) e-mail from this
+    /// address. Both are counted whatever the outcome, so the answer to a
+    /// throttled guess says nothing about the password.
+    pub fn login(&self, email: &str, ip: Option<IpAddr>) -> Result<(), Limited> {
+        if let Some(ip) = ip {
+            self.login_ip.check(&ip, &self.clock)?;
+        }
+        self.login_account.check(&secret_key(email), &self.clock)
     }
 }
 

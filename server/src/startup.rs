@@ -77,6 +77,7 @@ pub struct Application {
     state: AppState,
     engine: Option<Engine>,
     notifier: Option<Notifier>,
+    rollup: Option<crate::rollup::Rollup>,
     /// Followed from the database while the app runs (`REBOUND_DEV_CLOCK`).
     dev_clock: Option<Arc<DevClock>>,
     demo: Option<DemoSite>,
@@ -149,7 +150,7 @@ impl ApplicationBuilder {
             .site_addr(config.listen)
             .build();
         let settled = crate::charging::Settled::default();
-        let (mut engine, mut notifier) = (None, None);
+        let (mut engine, mut notifier, mut rollup) = (None, None, None);
         if self.workers {
             // Cases opened before silent retries existed get their plan.
             let planned = store
@@ -180,6 +181,7 @@ impl ApplicationBuilder {
                 clock.clone(),
                 config.notify_allow_private,
             ));
+            rollup = Some(crate::rollup::Rollup::new(store.clone(), clock.clone()));
         }
         let demo = match config.demo_site() {
             Some(addr) => {
@@ -220,6 +222,7 @@ impl ApplicationBuilder {
             state,
             engine,
             notifier,
+            rollup,
             dev_clock,
             demo,
         })
@@ -300,6 +303,9 @@ impl Application {
         }
         if let Some(notifier) = self.notifier {
             tasks.push(tokio::spawn(worker::run(notifier, poll, stopping.clone())));
+        }
+        if let Some(rollup) = self.rollup {
+            tasks.push(tokio::spawn(worker::run(rollup, poll, stopping.clone())));
         }
         if let Some(dev_clock) = self.dev_clock {
             tasks.push(tokio::spawn(follow_dev_clock(
@@ -393,6 +399,9 @@ pub fn router(state: AppState) -> Router {
         .merge(dev)
         .merge(api::router(&state).layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES)))
         .merge(light_actions)
+        .merge(
+            crate::console::router().layer(DefaultBodyLimit::max(crate::console::MAX_FORM_BYTES)),
+        )
         .merge(sdk::router(&state.config.sdk_dir))
         .fallback_service(ServeDir::new(site_root));
     let rest = in_flight(rest, limits.max_in_flight, limits.request_timeout);

@@ -1,6 +1,7 @@
 //! The StepCover-compatible partner API under `/api/v1/cover` (design section 2).
 //! Handlers are thin: extract, parse into domain types, call the store, map.
 
+pub mod analytics;
 mod auth;
 mod customers;
 pub mod error;
@@ -75,6 +76,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route("/api/v1/cover/order/{id}/idKey", get(lifecycle::id_key))
         .route("/api/v1/cover/recovery", post(lifecycle::start_recovery))
+        .route("/api/v1/cover/analytics", get(analytics::report))
         .route("/api/v1/cover/events", get(events::list))
         .route(
             "/api/v1/cover/events/redeliver",

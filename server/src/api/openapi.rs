@@ -5,7 +5,9 @@ use axum::Json;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 
-use super::{customers, events, lifecycle, lists, orders, prices, products, subscriptions};
+use super::{
+    analytics, customers, events, lifecycle, lists, orders, prices, products, subscriptions,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -39,6 +41,7 @@ use super::{customers, events, lifecycle, lists, orders, prices, products, subsc
         events::get,
         events::redeliver_one,
         events::redeliver_since,
+        analytics::report,
     ),
     modifiers(&SecretToken),
     tags((name = "cover", description = "Customers, products, prices, orders, subscriptions and recovery"))

@@ -136,9 +136,43 @@ pub fn session_alive(created_ms: i64, last_seen_ms: i64, now_ms: i64) -> bool {
     now_ms - last_seen_ms < SESSION_IDLE_MS && now_ms - created_ms < SESSION_MAX_MS
 }
 
+/// The CSRF token of a session: HMAC-SHA256 of its id under a server key
+/// (the link key, with a label of its own), base64url. Every console form
+/// carries it; a site that makes the browser post to us cannot read it.
+pub fn csrf_token(key: &str, session_id: &str) -> String {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+    mac.update(b"rebound-console-csrf:");
+    mac.update(session_id.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+/// Whether `presented` is the session's CSRF token, compared in constant
+/// time.
+pub fn csrf_matches(key: &str, session_id: &str, presented: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    csrf_token(key, session_id)
+        .as_bytes()
+        .ct_eq(presented.as_bytes())
+        .into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_csrf_token_belongs_to_one_session_and_one_key() {
+        let t = csrf_token("key-a", "session-1");
+        assert_eq!(t.len(), 43);
+        assert!(csrf_matches("key-a", "session-1", &t));
+        assert!(!csrf_matches("key-a", "session-2", &t));
+        assert!(!csrf_matches("key-b", "session-1", &t));
+        assert!(!csrf_matches("key-a", "session-1", ""));
+        assert!(!csrf_matches("key-a", "session-1", &t[..42]));
+    }
 
     #[test]
     fn a_password_verifies_against_its_own_hash_only() {

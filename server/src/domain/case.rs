@@ -112,6 +112,8 @@ stored_enum!(
         MethodChange => "method_change",
         /// The date the customer chose on the page came.
         ScheduledDate => "scheduled_date",
+        /// An operator or partner user pressed "retry now" in the console.
+        Console => "console",
     }
 );
 

@@ -37,6 +37,10 @@ impl From<UserRow> for ConsoleUser {
 
 const USER_COLUMNS: &str = "u.id, u.email, u.partner_id, u.password_hash";
 
+/// A session's last use is written at most this often; the idle expiry
+/// (hours) cannot tell the difference.
+const SESSION_TOUCH_MS: i64 = 60_000;
+
 impl Store {
     /// A new account; `None` when the address already has one.
     pub async fn create_console_user(
@@ -97,43 +101,47 @@ impl Store {
     }
 
     /// The account a live session belongs to, marking it used now; an
-    /// expired session is deleted and answers `None`.
+    /// expired session is deleted and answers `None`. Reads alone while
+    /// the session was used in the last minute: a page view is no write.
     pub async fn console_session(
         &self,
         id: &TokenHash,
         now_ms: i64,
     ) -> Result<Option<ConsoleUser>, StoreError> {
-        let (mut tx, _write) = self.begin_write().await?;
-        let row: Option<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT user_id, created_at, last_seen_at FROM console_sessions WHERE id_hash = $1",
+        let row: Option<(i64, i64, i64, String, Option<i64>, String)> = sqlx::query_as(
+            "SELECT s.created_at, s.last_seen_at, u.id, u.email, u.partner_id, u.password_hash \
+             FROM console_sessions s JOIN console_users u ON u.id = s.user_id WHERE s.id_hash = $1",
         )
         .bind(&id.0)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&self.pool)
         .await?;
-        let Some((user_id, created, last_seen)) = row else {
+        let Some((created, last_seen, user_id, email, partner_id, password_hash)) = row else {
             return Ok(None);
         };
-        if !session_alive(created, last_seen, now_ms) {
-            sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1")
+        let alive = session_alive(created, last_seen, now_ms);
+        if !alive || now_ms - last_seen >= SESSION_TOUCH_MS {
+            let (mut tx, _write) = self.begin_write().await?;
+            let sql = if alive {
+                "UPDATE console_sessions SET last_seen_at = $2 WHERE id_hash = $1"
+            } else {
+                "DELETE FROM console_sessions WHERE id_hash = $1 AND $2 >= 0"
+            };
+            sqlx::query(sql)
                 .bind(&id.0)
+                .bind(now_ms)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            return Ok(None);
         }
-        sqlx::query("UPDATE console_sessions SET last_seen_at = $2 WHERE id_hash = $1")
-            .bind(&id.0)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
-        let user: UserRow = sqlx::query_as(&format!(
-            "SELECT {USER_COLUMNS} FROM console_users u WHERE u.id = $1"
-        ))
-        .bind(user_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Some(user.into()))
+        Ok(alive.then(|| {
+            UserRow {
+                id: user_id,
+                email,
+                partner_id,
+                password_hash,
+            }
+            .into()
+        }))
     }
 
     /// Sign-out: this session ends.

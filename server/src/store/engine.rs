@@ -451,7 +451,7 @@ impl Store {
             let ids: Vec<i64> = chunk.iter().map(|(c, _)| c.id).collect();
             let rows: Vec<(i64,)> = sqlx::query_as(&format!(
                 "UPDATE recovery_cases SET status = 'ENDED', closed_at = $1, ended_at = $1, \
-                        next_stage_at = NULL, lease_until = NULL \
+                        next_stage_at = NULL, lease_until = NULL, end_action = 'PAUSE' \
                  WHERE id IN ({}) AND status = 'OPEN' RETURNING id",
                 id_list(&ids)
             ))
@@ -473,7 +473,8 @@ impl Store {
             .collect();
         for chunk in canceled.chunks(IDS_PER_STATEMENT) {
             sqlx::query(&format!(
-                "UPDATE recovery_cases SET next_retry_at = NULL, next_retry_source = NULL, retry_stop = $1 \
+                "UPDATE recovery_cases SET next_retry_at = NULL, next_retry_source = NULL, retry_stop = $1, \
+                        end_action = 'CANCEL' \
                  WHERE id IN ({})",
                 id_list(chunk)
             ))

@@ -147,7 +147,15 @@ pub(super) async fn record(
 }
 
 /// `(partner, webhook id, event, subscription, sequence, body)`.
-type NumberedEvent<'a> = (i64, String, &'a Event, Option<i64>, i64, String);
+type NumberedEvent<'a> = (
+    i64,
+    String,
+    &'a Event,
+    Option<i64>,
+    i64,
+    String,
+    Option<i64>,
+);
 
 /// Records events in the caller's transaction: numbers them per
 /// subscription and inserts them, a few dozen rows per statement, due for
@@ -207,17 +215,18 @@ pub(super) async fn record_many(
                 subject.subscription_id,
                 sequence,
                 body,
+                subject.case_id,
             )
         })
         .collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO events (partner_id, webhook_id, type, tid, subscription_id, sequence, body, \
-                                 created_at, next_attempt_at, status) VALUES {}",
-            placeholders(Backend::of(tx), chunk.len(), 9, "'PENDING'")
+                                 created_at, next_attempt_at, case_id, status) VALUES {}",
+            placeholders(Backend::of(tx), chunk.len(), 10, "'PENDING'")
         );
         let mut q = sqlx::query(&sql);
-        for (partner_id, webhook_id, e, subscription_id, sequence, body) in chunk {
+        for (partner_id, webhook_id, e, subscription_id, sequence, body, case_id) in chunk {
             q = q
                 .bind(*partner_id)
                 .bind(webhook_id.as_str())
@@ -227,7 +236,8 @@ pub(super) async fn record_many(
                 .bind(*sequence)
                 .bind(body.as_str())
                 .bind(now_ms)
-                .bind(now_ms);
+                .bind(now_ms)
+                .bind(*case_id);
         }
         q.execute(&mut **tx).await?;
     }

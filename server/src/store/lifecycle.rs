@@ -262,13 +262,17 @@ async fn close_cases(
         Owner::Subscription(id) => ("subscription_id", id),
     };
     let sql = format!(
-        "UPDATE recovery_cases SET status = $2, closed_at = $3, next_stage_at = NULL, next_retry_at = NULL \
+        "UPDATE recovery_cases SET status = $2, closed_at = $3, next_stage_at = NULL, next_retry_at = NULL, \
+                end_action = COALESCE($4, end_action) \
          WHERE {column} = $1 AND status IN ({closable}) RETURNING id"
     );
+    // For the figures: a partner's cancellation ends the case as canceled.
+    let end_action = (end == CaseEnd::Canceled).then_some("CANCEL");
     let ids: Vec<(i64,)> = sqlx::query_as(&sql)
         .bind(id)
         .bind(end.as_str())
         .bind(now_ms)
+        .bind(end_action)
         .fetch_all(&mut **tx)
         .await?;
     Ok(ids.into_iter().map(|(id,)| id).collect())

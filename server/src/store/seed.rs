@@ -134,3 +134,132 @@ impl Store {
         Ok(DemoCase { case_id, order_id })
     }
 }
+
+/// Cases in final states, for the analytics figures' tests, the console's
+/// end-to-end walk and `make bench`: each fact becomes an order, its case,
+/// the stage messages it reached and (recovered by a charge) the succeeded
+/// charge, as the engine, the page and the partner API leave them.
+pub struct OutcomeSeed<'a> {
+    /// Prefix of the orders' partner ids (`{prefix}-{n}`); unique per call.
+    pub prefix: &'a str,
+    pub facts: &'a [crate::domain::analytics::CaseFact],
+}
+
+/// Facts per transaction: large seeds commit as they go.
+const SEEDS_PER_TX: usize = 1000;
+
+impl Store {
+    /// Seeds `seed.facts` for a partner; returns the case ids in order.
+    pub async fn seed_outcomes(
+        &self,
+        partner_id: i64,
+        seed: &OutcomeSeed<'_>,
+    ) -> Result<Vec<i64>, StoreError> {
+        use crate::domain::analytics::{EndedAs, Outcome, RecoveredBy};
+        let mut case_ids = Vec::with_capacity(seed.facts.len());
+        for (chunk_no, chunk) in seed.facts.chunks(SEEDS_PER_TX).enumerate() {
+            let (mut tx, _write) = self.begin_write().await?;
+            let first_at = chunk.first().map_or(0, |f| f.opened_at_ms);
+            sqlx::query(
+                "INSERT INTO customers (partner_id, partner_customer_id, name, email, phone, created_at, updated_at) \
+                 VALUES ($1, 'seeded-customer', '김시드', 'seed@example.com', '01000000000', $2, $2) \
+                 ON CONFLICT (partner_id, partner_customer_id) DO NOTHING",
+            )
+            .bind(partner_id)
+            .bind(first_at)
+            .execute(&mut *tx)
+            .await?;
+            let (customer_id,): (i64,) = sqlx::query_as(
+                "SELECT id FROM customers WHERE partner_id = $1 AND partner_customer_id = 'seeded-customer'",
+            )
+            .bind(partner_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            for (i, f) in chunk.iter().enumerate() {
+                let n = chunk_no * SEEDS_PER_TX + i + 1;
+                let closed_at = match f.outcome {
+                    Outcome::Open => None,
+                    Outcome::Recovered { after_ms, .. } => Some(f.opened_at_ms + after_ms),
+                    Outcome::Ended(_) => Some(f.opened_at_ms + 7 * 86_400_000),
+                };
+                let (case_status, order_status, end_action) = match f.outcome {
+                    Outcome::Open => ("OPEN", "PAYMENT_FAILURE", None),
+                    Outcome::Recovered { .. } => ("RECOVERED", "PAID", None),
+                    Outcome::Ended(EndedAs::Paused) => ("ENDED", "PAYMENT_FAILURE", Some("PAUSE")),
+                    Outcome::Ended(EndedAs::Canceled) => ("CANCELED", "CANCELED", Some("CANCEL")),
+                };
+                let (order_id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO orders (partner_id, partner_order_id, customer_id, amount, amount_returned, \
+                                         status, payment_gateway, id_key, payment_info, error_code, \
+                                         error_message, created_at) \
+                     VALUES ($1, $2, $3, $4, 0, $5, 'UNKNOWN', 'sandbox_success', '신한카드 1234*', \
+                             'DECLINED', '한도초과', $6) RETURNING id",
+                )
+                .bind(partner_id)
+                .bind(format!("{}-{n}", seed.prefix))
+                .bind(customer_id)
+                .bind(f.amount)
+                .bind(order_status)
+                .bind(f.opened_at_ms)
+                .fetch_one(&mut *tx)
+                .await?;
+                let token = TokenHash::of(&crate::domain::token::new_recovery_token());
+                let (case_id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO recovery_cases (partner_id, order_id, token_hash, status, failed_at, \
+                                                 failure_code, failure_reason, opened_at, closed_at, \
+                                                 ended_at, end_action, next_stage) \
+                     VALUES ($1, $2, $3, $4, $5, 'DECLINED', '한도초과', $5, $6, $7, $8, $9) RETURNING id",
+                )
+                .bind(partner_id)
+                .bind(order_id)
+                .bind(&token.0)
+                .bind(case_status)
+                .bind(f.opened_at_ms)
+                .bind(closed_at)
+                .bind(end_action.and(closed_at))
+                .bind(end_action)
+                .bind(f.stage + 1)
+                .fetch_one(&mut *tx)
+                .await?;
+                for stage in 1..=f.stage {
+                    let at = f.opened_at_ms + (stage - 1) * 86_400_000;
+                    sqlx::query(
+                        "INSERT INTO stage_sends (case_id, stage, channel, status, dedupe_key, attempts, \
+                                                  provider_ref, created_at, sent_at, started) \
+                         VALUES ($1, $2, 'ALIMTALK', 'SENT', $3, 1, $4, $5, $5, 1)",
+                    )
+                    .bind(case_id)
+                    .bind(stage)
+                    .bind(format!("seed-{case_id}-{stage}"))
+                    .bind(format!("outbox:seed-{case_id}-{stage}"))
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if let Outcome::Recovered {
+                    by: RecoveredBy::Charge(source),
+                    ..
+                } = f.outcome
+                {
+                    sqlx::query(
+                        "INSERT INTO charges (case_id, idempotency_key, amount, status, gateway_ref, created_at, \
+                                              attempted_at, billing_key, source, stage) \
+                         VALUES ($1, $2, $3, 'SUCCEEDED', $4, $5, $5, 'sandbox_success', $6, $7)",
+                    )
+                    .bind(case_id)
+                    .bind(format!("seed-charge-{case_id}"))
+                    .bind(f.amount)
+                    .bind(format!("sandbox_seed-{case_id}"))
+                    .bind(closed_at)
+                    .bind(source.as_str())
+                    .bind(f.stage)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                case_ids.push(case_id);
+            }
+            tx.commit().await?;
+        }
+        Ok(case_ids)
+    }
+}

@@ -1,0 +1,144 @@
+//! The overview's charts, drawn on the server as SVG by `plotters` (its
+//! SVG backend): readable without JavaScript, and each page shows the same
+//! numbers as a table beside its chart (the text alternative).
+
+use plotters::prelude::*;
+
+const SIZE: (u32, u32) = (640, 260);
+const ACCENT: RGBColor = RGBColor(29, 78, 216);
+const MUTED: RGBColor = RGBColor(82, 82, 91);
+
+/// Strips the XML declaration so the SVG can sit inside HTML, and makes it
+/// scale to its container (the viewBox keeps the drawing's proportions).
+fn inline(svg: String) -> String {
+    let svg = match svg.find("<svg") {
+        Some(i) => svg[i..].to_owned(),
+        None => svg,
+    };
+    // plotters writes the viewBox itself; the caption and the table say
+    // what the drawing shows, so screen readers skip the drawing.
+    svg.replacen(
+        &format!("width=\"{}\" height=\"{}\"", SIZE.0, SIZE.1),
+        "width=\"100%\" preserveAspectRatio=\"xMidYMid meet\" aria-hidden=\"true\" focusable=\"false\"",
+        1,
+    )
+}
+
+/// A line of rates (0 to 1) over labelled points; `None` is a gap (a
+/// bucket with no case has no rate).
+pub fn rate_line(labels: &[String], rates: &[Option<f64>]) -> String {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        let n = labels.len().max(1);
+        let Ok(mut chart) = ChartBuilder::on(&root)
+            .margin(12)
+            .x_label_area_size(28)
+            .y_label_area_size(44)
+            .build_cartesian_2d(0..n.saturating_sub(1).max(1), 0f64..1f64)
+        else {
+            return String::new();
+        };
+        let _ = chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .y_labels(5)
+            .x_labels(6.min(n))
+            .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
+            .x_label_formatter(&|i| labels.get(*i).map(|l| short(l)).unwrap_or_default())
+            .label_style(("sans-serif", 15).into_font().color(&MUTED))
+            .draw();
+        // Consecutive points with a rate form a segment; gaps break it.
+        let mut segment: Vec<(usize, f64)> = Vec::new();
+        let mut segments = Vec::new();
+        for (i, r) in rates.iter().enumerate() {
+            match r {
+                Some(r) => segment.push((i, *r)),
+                None if !segment.is_empty() => segments.push(std::mem::take(&mut segment)),
+                None => {}
+            }
+        }
+        if !segment.is_empty() {
+            segments.push(segment);
+        }
+        for s in segments {
+            let _ = chart.draw_series(LineSeries::new(s.clone(), ACCENT.stroke_width(2)));
+            let _ = chart.draw_series(s.into_iter().map(|p| Circle::new(p, 3, ACCENT.filled())));
+        }
+        let _ = root.present();
+    }
+    inline(svg)
+}
+
+/// Bars with labels under them.
+pub fn bars(labels: &[String], values: &[f64], format: &dyn Fn(f64) -> String) -> String {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        let max = values.iter().copied().fold(0f64, f64::max).max(1.0) * 1.1;
+        let n = labels.len().max(1) as i32;
+        let Ok(mut chart) = ChartBuilder::on(&root)
+            .margin(12)
+            .x_label_area_size(28)
+            .y_label_area_size(56)
+            .build_cartesian_2d((0..n).into_segmented(), 0f64..max)
+        else {
+            return String::new();
+        };
+        let _ = chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .y_labels(5)
+            .y_label_formatter(&|v| format(*v))
+            .x_label_formatter(&|seg| match seg {
+                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+                    labels.get(*i as usize).cloned().unwrap_or_default()
+                }
+                SegmentValue::Last => String::new(),
+            })
+            .label_style(("sans-serif", 15).into_font().color(&MUTED))
+            .draw();
+        let _ = chart.draw_series(values.iter().enumerate().map(|(i, v)| {
+            let i = i as i32;
+            let mut bar = Rectangle::new(
+                [
+                    (SegmentValue::Exact(i), 0.0),
+                    (SegmentValue::Exact(i + 1), *v),
+                ],
+                ACCENT.filled(),
+            );
+            bar.set_margin(0, 0, 8, 8);
+            bar
+        }));
+        let _ = root.present();
+    }
+    inline(svg)
+}
+
+/// `2026-11-03` as `11-03` under a chart.
+fn short(day: &str) -> String {
+    day.get(5..).unwrap_or(day).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chart_is_an_inline_svg_that_scales() {
+        let labels: Vec<String> = ["2026-11-01", "2026-11-02", "2026-11-03"]
+            .map(String::from)
+            .to_vec();
+        let svg = rate_line(&labels, &[Some(0.5), None, Some(0.75)]);
+        assert!(svg.starts_with("<svg"), "{}", &svg[..60.min(svg.len())]);
+        assert!(svg.contains("viewBox=\"0 0 640 260\""));
+        assert!(svg.contains("50%"), "y labels as percentages: {svg}");
+        assert_eq!(svg.matches("viewBox").count(), 1);
+        assert!(svg.contains("11-03"));
+        let svg = bars(&labels, &[1.0, 0.0, 3.0], &|v| format!("{v:.0}"));
+        assert!(svg.contains("<rect"));
+        assert!(!svg.contains("<?xml"));
+    }
+}

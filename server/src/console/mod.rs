@@ -1,0 +1,81 @@
+//! The console under `/console` (issue 15): operators and partner users
+//! sign in, read the recovery figures and act on cases. Pages are rendered
+//! on the server with Leptos (`view!` to HTML) and work without JavaScript;
+//! forms post to the handlers here, which call the same store and domain
+//! paths as the API, the page and the engine.
+//!
+//! Every page answers with `frame-ancestors 'none'` (no other site may
+//! frame it), `no-store`, and a CSP that allows only our own files.
+
+mod actions;
+mod cases;
+mod charts;
+mod error;
+mod layout;
+mod login;
+mod overview;
+mod session;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use error::ConsoleError;
+
+use crate::state::AppState;
+
+/// The console's stylesheet, served by the console itself so the recovery
+/// page's CSS stays small for phones.
+/// Console forms are small; a larger body is refused before it is read.
+pub const MAX_FORM_BYTES: usize = 64 * 1024;
+
+pub const STYLESHEET_PATH: &str = "/console/console.css";
+const STYLESHEET: &str = include_str!("console.css");
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        STYLESHEET,
+    )
+}
+
+pub fn router() -> Router<AppState> {
+    let pages = Router::new()
+        .route("/console", get(overview::show))
+        .route("/console/login", get(login::show).post(login::submit))
+        .route("/console/logout", post(login::logout))
+        .route("/console/lang/{code}", get(login::set_lang))
+        .route("/console/cases", get(cases::list))
+        .route("/console/cases/{id}", get(cases::show))
+        .route("/console/cases/{id}/action", post(actions::submit))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    pages
+        .route(STYLESHEET_PATH, get(stylesheet))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+                 frame-ancestors 'none'; base-uri 'none'",
+            ),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("referrer-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+}

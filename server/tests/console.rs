@@ -1,0 +1,453 @@
+//! The console's security rules over HTTP, on SQLite and (with
+//! REBOUND_TEST_DB=postgres) Postgres: sign-in and its throttle, session
+//! cookies and expiry, sign-out, CSRF, partner scoping and framing.
+
+mod common;
+
+use common::{TestApp, create_partner, spawn_app};
+use rebound::domain::account::{Email, NewPassword, Role, SESSION_IDLE_MS};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+async fn account(app: &TestApp, email: &str, role: Role) -> i64 {
+    app.store
+        .create_console_user(
+            &Email::parse(email).unwrap(),
+            &NewPassword::parse(PASSWORD).unwrap().hash(),
+            role,
+            app.clock.now_ms(),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+/// Signs in; returns the response (not followed).
+async fn sign_in(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
+    app.browser
+        .post(app.url("/console/login"))
+        .form(&[("email", email), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The `name=value` of the session cookie a sign-in set.
+fn session_of(headers: &HeaderMap) -> String {
+    let set = headers[SET_COOKIE].to_str().unwrap().to_owned();
+    set.split(';').next().unwrap().to_owned()
+}
+
+async fn signed_in(app: &TestApp, email: &str) -> String {
+    let res = sign_in(app, email, PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    session_of(res.headers())
+}
+
+async fn get(app: &TestApp, path: &str, cookie: &str) -> reqwest::Response {
+    app.browser
+        .get(app.url(path))
+        .header("Cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The CSRF token a page's forms carry.
+fn csrf_in(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
+    html[at..at + 43].to_owned()
+}
+
+#[tokio::test]
+async fn an_operator_signs_in_reads_the_overview_and_signs_out() {
+    let app = spawn_app().await;
+    account(&app, "ops@rebound.example", Role::Operator).await;
+    let res = app.browser.get(app.url("/console")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()[LOCATION], "/console/login");
+
+    let res = sign_in(&app, "OPS@rebound.example ", PASSWORD).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "the address is case-blind"
+    );
+    let set = res.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(attribute), "{set}");
+    }
+    assert!(!set.contains("Secure"), "plain http in tests: {set}");
+    let cookie = session_of(res.headers());
+    let res = get(&app, "/console", &cookie).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let html = res.text().await.unwrap();
+    assert!(html.contains("회수 현황"), "Korean by default");
+    assert!(html.contains("data-figure=\"rate-count\""));
+    assert!(html.contains("<svg"), "server-drawn charts");
+
+    // Sign-out without the form's token is refused and changes nothing.
+    let res = app
+        .browser
+        .post(app.url("/console/logout"))
+        .header("Cookie", &cookie)
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = app
+        .browser
+        .post(app.url("/console/logout"))
+        .header("Cookie", &cookie)
+        .form::<[(&str, &str); 0]>(&[])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        get(&app, "/console", &cookie).await.status(),
+        StatusCode::OK
+    );
+    let res = app
+        .browser
+        .post(app.url("/console/logout"))
+        .header("Cookie", &cookie)
+        .form(&[("csrf", csrf_in(&html))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(
+        res.headers()[SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let res = get(&app, "/console", &cookie).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "the session ended");
+}
+
+#[tokio::test]
+async fn a_wrong_name_and_a_wrong_password_get_the_same_answer_and_guessing_is_throttled() {
+    let app = spawn_app().await;
+    account(&app, "ops@rebound.example", Role::Operator).await;
+    let wrong_password = sign_in(&app, "ops@rebound.example", "not the password").await;
+    assert_eq!(wrong_password.status(), StatusCode::UNAUTHORIZED);
+    let a = wrong_password.text().await.unwrap();
+    let wrong_name = sign_in(&app, "nobody@rebound.example", "not the password").await;
+    assert_eq!(wrong_name.status(), StatusCode::UNAUTHORIZED);
+    let b = wrong_name.text().await.unwrap();
+    assert!(a.contains("이메일 또는 비밀번호가 올바르지 않습니다."));
+    assert_eq!(
+        a.replace("ops@rebound.example", "X"),
+        b.replace("nobody@rebound.example", "X"),
+        "nothing tells the two apart"
+    );
+    // Five tries per account, then one a minute: even the right password
+    // waits.
+    for _ in 0..4 {
+        assert_eq!(
+            sign_in(&app, "ops@rebound.example", "guess").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let res = sign_in(&app, "ops@rebound.example", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key("retry-after"));
+    assert!(!res.headers().contains_key(SET_COOKIE));
+    // Another account is not held back by this one's guesses.
+    account(&app, "other@rebound.example", Role::Operator).await;
+    assert_eq!(
+        sign_in(&app, "other@rebound.example", PASSWORD)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn a_session_ends_when_idle_and_when_the_password_changes() {
+    let app = spawn_app().await;
+    let id = account(&app, "ops@rebound.example", Role::Operator).await;
+    let cookie = signed_in(&app, "ops@rebound.example").await;
+    app.set_time(app.clock.now_ms() + SESSION_IDLE_MS - 60_000);
+    assert_eq!(
+        get(&app, "/console", &cookie).await.status(),
+        StatusCode::OK
+    );
+    app.set_time(app.clock.now_ms() + SESSION_IDLE_MS);
+    assert_eq!(
+        get(&app, "/console", &cookie).await.status(),
+        StatusCode::SEE_OTHER,
+        "two hours idle"
+    );
+
+    let phone = signed_in(&app, "ops@rebound.example").await;
+    let laptop = signed_in(&app, "ops@rebound.example").await;
+    assert_ne!(phone, laptop, "a new session id at every sign-in");
+    app.store
+        .set_console_password(
+            id,
+            &NewPassword::parse("another long password").unwrap().hash(),
+            app.clock.now_ms(),
+        )
+        .await
+        .unwrap();
+    for cookie in [phone, laptop] {
+        assert_eq!(
+            get(&app, "/console", &cookie).await.status(),
+            StatusCode::SEE_OTHER
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_partner_user_sees_its_own_figures_and_no_other_partners() {
+    let app = spawn_app().await;
+    let (other, _) = create_partner(&app.store, "other", &[common::PARTNER_ORIGIN]).await;
+    account(&app, "dev@partner.example", Role::Partner(app.partner.id)).await;
+    let cookie = signed_in(&app, "dev@partner.example").await;
+    let html = get(&app, "/console", &cookie).await.text().await.unwrap();
+    assert!(!html.contains("모든 파트너"), "no partner picker");
+    assert!(!html.contains("/console/partners"), "no operator section");
+    let res = get(&app, &format!("/console?partner={}", other.id), &cookie).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = get(
+        &app,
+        &format!("/console?partner={}", app.partner.id),
+        &cookie,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn no_other_site_may_frame_the_console_or_post_to_it() {
+    let app = spawn_app().await;
+    account(&app, "ops@rebound.example", Role::Operator).await;
+    let cookie = signed_in(&app, "ops@rebound.example").await;
+    for res in [
+        app.browser
+            .get(app.url("/console/login"))
+            .send()
+            .await
+            .unwrap(),
+        get(&app, "/console", &cookie).await,
+    ] {
+        let csp = res.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert_eq!(res.headers()["x-frame-options"], "DENY");
+    }
+    let res = app
+        .browser
+        .post(app.url("/console/login"))
+        .header("Origin", "https://evil.example")
+        .form(&[("email", "ops@rebound.example"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(!res.headers().contains_key(SET_COOKIE));
+}
+
+/// Posts a case action with the case page's CSRF token.
+async fn act(app: &TestApp, cookie: &str, case_id: i64, action: &str) -> reqwest::Response {
+    let html = get(app, &format!("/console/cases/{case_id}"), cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    app.browser
+        .post(app.url(&format!("/console/cases/{case_id}/action")))
+        .header("Cookie", cookie)
+        .form(&[("csrf", csrf_in(&html).as_str()), ("action", action)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_operator_retries_a_charge_from_the_console_once_however_often_pressed() {
+    let app = spawn_app().await;
+    let engine = app.engine().await;
+    account(&app, "ops@rebound.example", Role::Operator).await;
+    let cookie = signed_in(&app, "ops@rebound.example").await;
+    let case = common::seed_case(&app, "sandbox_success").await;
+    app.run_engine_until(&engine, app.clock.now_ms() + 60_000)
+        .await;
+    let page = get(&app, &format!("/console/cases/{}", case.case_id), &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("지금 결제 재시도"), "the action is offered");
+    let csrf = csrf_in(&page);
+    let press = || {
+        app.browser
+            .post(app.url(&format!("/console/cases/{}/action", case.case_id)))
+            .header("Cookie", &cookie)
+            .form(&[("csrf", csrf.as_str()), ("action", "retry_now")])
+            .send()
+    };
+    let (a, b) = tokio::join!(press(), press());
+    for res in [a.unwrap(), b.unwrap()] {
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    }
+    let charges = app.store.charges(case.case_id).await.unwrap();
+    let succeeded: Vec<_> = charges
+        .iter()
+        .filter(|c| c.status == rebound::domain::case::ChargeStatus::Succeeded)
+        .collect();
+    assert_eq!(succeeded.len(), 1, "one charge: {charges:?}");
+    assert_eq!(
+        succeeded[0].source,
+        rebound::domain::case::ChargeSource::Console
+    );
+    assert_eq!(
+        app.store
+            .case_and_subscription_status(case.case_id)
+            .await
+            .unwrap()
+            .0,
+        "RECOVERED"
+    );
+    assert_eq!(
+        app.notices_of("payment.completed").await.len(),
+        1,
+        "the partner is told once, as for any charge"
+    );
+    // The timeline shows the stage, the charge, the notices and who acted.
+    let page = get(&app, &format!("/console/cases/{}", case.case_id), &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    for seen in [
+        "단계 1",
+        "결제 시도",
+        "파트너 알림",
+        "콘솔 작업 · retry_now",
+        "ops@rebound.example",
+    ] {
+        assert!(page.contains(seen), "{seen}");
+    }
+    // The figures count it as the console's.
+    let report: serde_json::Value = app
+        .get("/api/v1/cover/analytics")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["totals"]["recoveredBy"]["console"]["count"], 1);
+}
+
+#[tokio::test]
+async fn paused_messages_wait_until_resumed() {
+    let app = spawn_app().await;
+    let engine = app.message_engine().await;
+    account(&app, "ops@rebound.example", Role::Operator).await;
+    let cookie = signed_in(&app, "ops@rebound.example").await;
+    let case = common::seed_case(&app, "sandbox_success").await;
+    app.run_engine_until(&engine, app.clock.now_ms() + 60_000)
+        .await;
+    assert_eq!(app.messages(case.case_id).await.len(), 1);
+    assert_eq!(
+        act(&app, &cookie, case.case_id, "pause_messages")
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    app.advance_days(&engine, 7).await;
+    assert_eq!(
+        app.messages(case.case_id).await.len(),
+        1,
+        "nothing went while paused"
+    );
+    // A week later the session is long gone: sign in again.
+    let cookie = signed_in(&app, "ops@rebound.example").await;
+    assert_eq!(
+        act(&app, &cookie, case.case_id, "resume_messages")
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    app.advance_days(&engine, 1).await;
+    assert_eq!(
+        app.messages(case.case_id).await.len(),
+        2,
+        "the stage that fell due while paused goes at once"
+    );
+}
+
+#[tokio::test]
+async fn a_partner_user_cannot_see_or_act_on_another_partners_case() {
+    let app = spawn_app().await;
+    let (other, _) = create_partner(&app.store, "other", &[common::PARTNER_ORIGIN]).await;
+    let theirs = common::seed_case_for(&app, other.id, "their-order").await;
+    let ours = common::seed_case(&app, "sandbox_success").await;
+    account(&app, "dev@partner.example", Role::Partner(app.partner.id)).await;
+    let cookie = signed_in(&app, "dev@partner.example").await;
+    assert_eq!(
+        get(&app, &format!("/console/cases/{theirs}"), &cookie)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let list = get(&app, "/console/cases", &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains(&format!("/console/cases/{}", ours.case_id)));
+    assert!(!list.contains(&format!("/console/cases/{theirs}\"")));
+    // Acting on it with a valid token of our own is a 404 and changes nothing.
+    let html = get(&app, &format!("/console/cases/{}", ours.case_id), &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let res = app
+        .browser
+        .post(app.url(&format!("/console/cases/{theirs}/action")))
+        .header("Cookie", &cookie)
+        .form(&[("csrf", csrf_in(&html).as_str()), ("action", "cancel")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    // Our own, without the token: 403, and the case stays open.
+    let res = app
+        .browser
+        .post(app.url(&format!("/console/cases/{}/action", ours.case_id)))
+        .header("Cookie", &cookie)
+        .form(&[("action", "cancel")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    for id in [theirs, ours.case_id] {
+        assert_eq!(
+            app.store.case_and_subscription_status(id).await.unwrap().0,
+            "OPEN"
+        );
+    }
+    // With it, the partner's own case is canceled, as the API would.
+    let res = act(&app, &cookie, ours.case_id, "cancel").await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.store
+            .case_and_subscription_status(ours.case_id)
+            .await
+            .unwrap()
+            .0,
+        "CANCELED"
+    );
+}
