@@ -4,8 +4,6 @@ use std::net::SocketAddr;
 
 use clap::{Parser, Subcommand};
 
-use url::Url;
-
 use crate::config::{Config, Mode, database_url_from_env};
 use crate::domain::account::{Email, NewPassword, Role};
 use crate::domain::origin::{AllowedOrigins, Origin};
@@ -451,35 +449,14 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-/// A partner URL we call or link to: an absolute https URL, or plain http
-/// to this machine alone (the host exactly `localhost`, `127.0.0.1` or
-/// `[::1]`: `http://localhost.evil.example` is not local).
 fn check_partner_url(url: &str, what: &str) -> Result<(), CliError> {
-    let refuse = || {
-        CliError::Usage(format!(
+    if crate::domain::origin::is_partner_url(url) {
+        Ok(())
+    } else {
+        Err(CliError::Usage(format!(
             "the {what} must be an absolute https URL (http only for localhost)"
-        ))
-    };
-    let parsed = Url::parse(url.trim()).map_err(|_| refuse())?;
-    let local = match parsed.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    let ok = match parsed.scheme() {
-        "https" => parsed.host().is_some(),
-        "http" => local,
-        _ => false,
-    };
-    if !ok
-        || url.contains(char::is_whitespace)
-        || !parsed.username().is_empty()
-        || parsed.password().is_some()
-    {
-        return Err(refuse());
+        )))
     }
-    Ok(())
 }
 
 fn parse_origins(origins: &[String]) -> Result<AllowedOrigins, CliError> {

@@ -4,66 +4,11 @@
 
 mod common;
 
-use common::{TestApp, create_partner, spawn_app};
-use rebound::domain::account::{Email, NewPassword, Role, SESSION_IDLE_MS};
+use common::console::{PASSWORD, account, act, csrf_in, get, session_of, sign_in, signed_in};
+use common::{create_partner, spawn_app};
+use rebound::domain::account::{NewPassword, Role, SESSION_IDLE_MS};
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
-
-const PASSWORD: &str = "correct horse battery staple";
-
-async fn account(app: &TestApp, email: &str, role: Role) -> i64 {
-    app.store
-        .create_console_user(
-            &Email::parse(email).unwrap(),
-            &NewPassword::parse(PASSWORD).unwrap().hash(),
-            role,
-            app.clock.now_ms(),
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .id
-}
-
-/// Signs in; returns the response (not followed).
-async fn sign_in(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
-    app.browser
-        .post(app.url("/console/login"))
-        .form(&[("email", email), ("password", password)])
-        .send()
-        .await
-        .unwrap()
-}
-
-/// The `name=value` of the session cookie a sign-in set.
-fn session_of(headers: &HeaderMap) -> String {
-    let set = headers[SET_COOKIE].to_str().unwrap().to_owned();
-    set.split(';').next().unwrap().to_owned()
-}
-
-async fn signed_in(app: &TestApp, email: &str) -> String {
-    let res = sign_in(app, email, PASSWORD).await;
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    session_of(res.headers())
-}
-
-async fn get(app: &TestApp, path: &str, cookie: &str) -> reqwest::Response {
-    app.browser
-        .get(app.url(path))
-        .header("Cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-}
-
-/// The CSRF token a page's forms carry.
-fn csrf_in(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a CSRF token")
-        + 19;
-    html[at..at + 43].to_owned()
-}
+use reqwest::header::{LOCATION, SET_COOKIE};
 
 #[tokio::test]
 async fn an_operator_signs_in_reads_the_overview_and_signs_out() {
@@ -256,22 +201,6 @@ async fn no_other_site_may_frame_the_console_or_post_to_it() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert!(!res.headers().contains_key(SET_COOKIE));
-}
-
-/// Posts a case action with the case page's CSRF token.
-async fn act(app: &TestApp, cookie: &str, case_id: i64, action: &str) -> reqwest::Response {
-    let html = get(app, &format!("/console/cases/{case_id}"), cookie)
-        .await
-        .text()
-        .await
-        .unwrap();
-    app.browser
-        .post(app.url(&format!("/console/cases/{case_id}/action")))
-        .header("Cookie", cookie)
-        .form(&[("csrf", csrf_in(&html).as_str()), ("action", action)])
-        .send()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ pub mod analytics;
 mod auth;
 mod customers;
 pub mod error;
-mod events;
+pub mod events;
 mod idempotency;
 mod json;
 mod lifecycle;

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::error::ConsoleError;
 use super::layout::{Frame, Lang, Section, krw, page, urlencode};
-use super::overview::scope;
+use super::scope::scope;
 use super::session::Signed;
 use crate::clock::kst_text;
 use crate::domain::analytics::Period;
@@ -221,7 +221,7 @@ pub async fn list(
             <button type="submit">{t("찾기", "Search")}</button>
         </form>
         {(!problems.is_empty()).then(|| view! { <p class="error" role="alert">{problems.join(" ")}</p> })}
-        <div class="scroll">
+        <div class="scroll" tabindex="0">
             <table>
                 <caption class="muted">{t("최근에 열린 케이스부터", "Newest first")}</caption>
                 <thead><tr>

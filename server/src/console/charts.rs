@@ -43,6 +43,7 @@ pub fn rate_line(labels: &[String], rates: &[Option<f64>]) -> String {
         let _ = chart
             .configure_mesh()
             .disable_x_mesh()
+            .light_line_style(WHITE)
             .y_labels(5)
             .x_labels(6.min(n))
             .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
@@ -78,18 +79,19 @@ pub fn bars(labels: &[String], values: &[f64], format: &dyn Fn(f64) -> String) -
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         let _ = root.fill(&WHITE);
         let max = values.iter().copied().fold(0f64, f64::max).max(1.0) * 1.1;
-        let n = labels.len().max(1) as i32;
+        let n = labels.len().max(2) as i32;
         let Ok(mut chart) = ChartBuilder::on(&root)
             .margin(12)
             .x_label_area_size(28)
             .y_label_area_size(56)
-            .build_cartesian_2d((0..n).into_segmented(), 0f64..max)
+            .build_cartesian_2d((0..n - 1).into_segmented(), 0f64..max)
         else {
             return String::new();
         };
         let _ = chart
             .configure_mesh()
             .disable_x_mesh()
+            .light_line_style(WHITE)
             .y_labels(5)
             .y_label_formatter(&|v| format(*v))
             .x_label_formatter(&|seg| match seg {

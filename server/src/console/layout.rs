@@ -185,3 +185,24 @@ pub fn krw(amount: i64, lang: Lang) -> String {
 pub fn percent(share: Option<f64>) -> String {
     share.map_or_else(|| "–".to_owned(), |s| format!("{:.1}%", s * 100.0))
 }
+
+/// An operator's choice of partner for a one-partner page.
+pub fn partner_picker(
+    lang: Lang,
+    path: &str,
+    partners: &[crate::store::PartnerRecord],
+) -> impl IntoView + use<> {
+    let items = partners
+        .iter()
+        .map(|p| {
+            let href = format!("{path}?partner={}", p.id);
+            view! { <li><a href=href>{format!("{} ({})", p.business_name, p.name)}</a></li> }
+        })
+        .collect_view();
+    let empty = partners.is_empty();
+    view! {
+        <p>{lang.t("파트너를 고르세요.", "Pick a partner.")}</p>
+        <ul class="picker">{items}</ul>
+        {empty.then(|| view! { <p class="muted">{lang.t("아직 파트너가 없습니다. 파트너 메뉴에서 만드세요.", "No partner yet: create one under Partners.")}</p> })}
+    }
+}

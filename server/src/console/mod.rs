@@ -13,8 +13,13 @@ mod charts;
 mod error;
 mod layout;
 mod login;
+mod notices;
 mod overview;
+mod partners;
+mod scenario;
+mod scope;
 mod session;
+mod settings;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
@@ -53,6 +58,22 @@ pub fn router() -> Router<AppState> {
         .route("/console/cases", get(cases::list))
         .route("/console/cases/{id}", get(cases::show))
         .route("/console/cases/{id}/action", post(actions::submit))
+        .route("/console/notices", get(notices::list))
+        .route("/console/notices/redeliver", post(notices::redeliver))
+        .route("/console/notices/{id}", get(notices::show))
+        .route(
+            "/console/scenario",
+            get(scenario::show).post(scenario::submit),
+        )
+        .route(
+            "/console/settings",
+            get(settings::show).post(settings::submit),
+        )
+        .route(
+            "/console/partners",
+            get(partners::show).post(partners::create_partner),
+        )
+        .route("/console/users", post(partners::create_user))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),

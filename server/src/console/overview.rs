@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::charts;
 use super::error::ConsoleError;
 use super::layout::{Frame, Lang, Section, krw, page, percent};
+use super::scope::scope;
 use super::session::Signed;
 use crate::api::analytics::{self, Figures, Report};
 use crate::state::AppState;
@@ -22,40 +23,6 @@ pub struct OverviewQuery {
     interval: Option<String>,
     /// Operators: a partner's id, or empty for every partner.
     partner: Option<String>,
-}
-
-/// Which partner's figures an account asks for: its own, or (operators)
-/// the one named, or all. A partner that does not exist is a 404.
-pub async fn scope(
-    state: &AppState,
-    signed: &Signed,
-    asked: Option<&str>,
-) -> Result<Option<i64>, ConsoleError> {
-    let asked = asked.map(str::trim).filter(|s| !s.is_empty());
-    if let Some(own) = signed.own_partner() {
-        // Another partner's figures do not exist for this account.
-        return match asked {
-            Some(raw) if raw != own.to_string() => Err(ConsoleError::NotFound),
-            _ => Ok(Some(own)),
-        };
-    }
-    match asked {
-        None => Ok(None),
-        Some(raw) => {
-            let id: i64 = raw.parse().map_err(|_| ConsoleError::NotFound)?;
-            let known = state
-                .store
-                .list_partners()
-                .await?
-                .iter()
-                .any(|p| p.id == id);
-            if known {
-                Ok(Some(id))
-            } else {
-                Err(ConsoleError::NotFound)
-            }
-        }
-    }
 }
 
 pub async fn show(
@@ -181,11 +148,11 @@ fn figures(f: &Figures, lang: Lang) -> impl IntoView {
         .iter()
         .filter(|s| s.cases > 0)
         .map(|s| match s.stage {
-            0 => format!("{} {}", t("발송 전", "none sent"), s.cases),
-            n => format!("{n}{} {}", t("단계", ""), s.cases),
+            0 => format!("{}: {}", t("발송 전", "none sent"), s.cases),
+            n => format!("{}{n}: {}", t("단계 ", "stage "), s.cases),
         })
         .collect::<Vec<_>>()
-        .join(", ");
+        .join(" · ");
     let stage_text = if stage_text.is_empty() {
         "–".to_owned()
     } else {
@@ -217,6 +184,8 @@ fn figures(f: &Figures, lang: Lang) -> impl IntoView {
                     t("고객이 고른 결제일에 결제됨.", "The payment date the customer chose came and the charge went through."))}
                 {figure(t("파트너가 처리", "Settled by the partner"), source(&by.partner), "by-partner",
                     t("Rebound의 결제 없이 파트너가 결제 완료로 알림 (PATCH /order/success).", "The partner reported the order paid without a charge of ours (PATCH /order/success)."))}
+                {figure(t("콘솔에서 회수", "Recovered from the console"), source(&by.console), "by-console",
+                    t("운영자나 파트너 직원이 콘솔에서 \"지금 결제 재시도\"를 눌러 회수.", "A console user pressed \"retry the charge now\"."))}
                 {figure(t("도달한 단계별 케이스", "Cases by stage reached"), stage_text, "by-stage",
                     t("메시지가 발송된 가장 높은 단계 기준.", "By the highest stage whose message went out."))}
                 {figure(t("회수까지 걸린 시간 (중앙값)", "Time to recovery (median)"), hours(f.median_recovery_hours), "median",
@@ -268,6 +237,7 @@ fn charts_section(report: &Report, lang: Lang) -> impl IntoView {
         (t("카드 변경", "Card"), by.method_change),
         (t("날짜", "Date"), by.scheduled_date),
         (t("파트너", "Partner"), by.partner),
+        (t("콘솔", "Console"), by.console),
     ];
     let source_labels: Vec<String> = sources.iter().map(|(l, _)| (*l).to_owned()).collect();
     let source_values: Vec<f64> = sources.iter().map(|(_, c)| c.amount as f64).collect();

@@ -49,6 +49,10 @@ impl Problems {
         }
     }
 
+    pub fn fields(&self) -> &[FieldError] {
+        &self.0
+    }
+
     pub fn into_result(self) -> Result<(), Vec<FieldError>> {
         if self.0.is_empty() {
             Ok(())

@@ -81,6 +81,30 @@ impl AllowedOrigins {
     }
 }
 
+/// A partner URL we call or link to (notify URL, recovery page): an
+/// absolute https URL, or plain http to this machine alone (the host
+/// exactly `localhost`, `127.0.0.1` or `[::1]`: `http://localhost.evil.example`
+/// is not local); no credentials, no whitespace.
+pub fn is_partner_url(url: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(url.trim()) else {
+        return false;
+    };
+    let local = match parsed.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    let ok = match parsed.scheme() {
+        "https" => parsed.host().is_some(),
+        "http" => local,
+        _ => false,
+    };
+    ok && !url.contains(char::is_whitespace)
+        && parsed.username().is_empty()
+        && parsed.password().is_none()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

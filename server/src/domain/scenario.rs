@@ -196,9 +196,110 @@ impl Scenario {
     }
 }
 
+/// One moment of a case's life under a scenario, for the editor's preview.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Planned {
+    Stage {
+        stage: i64,
+        channel: Channel,
+    },
+    /// A silent retry on the ladder (day after the failure), if the card
+    /// keeps declining for a reason that passes.
+    Retry {
+        day: i64,
+    },
+    End(EndAction),
+}
+
+impl Scenario {
+    /// The timeline of a case that failed at `failed_at_ms` and is never
+    /// paid: its stages, its ladder retries (Korean days at the policy's
+    /// hour, before the end) and the end action, in time order. Paydays,
+    /// chosen dates and declines that stop retries are left out.
+    pub fn preview(&self, failed_at_ms: i64) -> Vec<(i64, Planned)> {
+        let mut out: Vec<(i64, Planned)> = self
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, st)| {
+                let stage = i as i64 + 1;
+                (
+                    self.due_at(failed_at_ms, stage),
+                    Planned::Stage {
+                        stage,
+                        channel: st.channel,
+                    },
+                )
+            })
+            .collect();
+        let end_at = self.due_at(failed_at_ms, self.stages.len() as i64 + 1);
+        if self.retries.enabled {
+            let day = crate::domain::analytics::kst_day(failed_at_ms);
+            for d in &self.retries.ladder_days {
+                let at =
+                    crate::domain::analytics::kst_day_start(day + chrono::Days::new(*d as u64))
+                        + i64::from(self.retries.hour) * HOUR_MS;
+                // A canceled subscription is not charged again; a paused
+                // one keeps its retries (a success reactivates it).
+                if self.end_action == EndAction::Pause || at < end_at {
+                    out.push((at, Planned::Retry { day: *d }));
+                }
+            }
+        }
+        out.push((end_at, Planned::End(self.end_action)));
+        out.sort_by_key(|(at, _)| *at);
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_preview_lists_stages_ladder_retries_and_the_end_in_order() {
+        let failed =
+            crate::domain::analytics::kst_day_start("2026-12-01".parse().unwrap()) + 13 * HOUR_MS;
+        let p = Scenario::default().preview(failed);
+        let shape: Vec<String> = p
+            .iter()
+            .map(|(at, what)| {
+                let when = crate::clock::kst_text(*at, "%m-%d %H:%M");
+                match what {
+                    Planned::Stage { stage, .. } => format!("{when} stage {stage}"),
+                    Planned::Retry { day } => format!("{when} retry day {day}"),
+                    Planned::End(a) => format!("{when} end {}", a.subscription_status()),
+                }
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                "12-01 13:00 stage 1",
+                "12-02 10:00 retry day 1",
+                "12-04 10:00 retry day 3",
+                "12-04 13:00 stage 2",
+                "12-06 10:00 retry day 5",
+                "12-07 13:00 stage 3",
+                "12-10 13:00 stage 4",
+                "12-11 10:00 retry day 10",
+                "12-13 13:00 end PAUSE",
+                "12-15 10:00 retry day 14",
+            ]
+        );
+        let mut off = Scenario::default();
+        off.retries.enabled = false;
+        assert_eq!(off.preview(failed).len(), 5, "stages and the end only");
+        let cancel = Scenario {
+            end_action: EndAction::Cancel,
+            ..Scenario::default()
+        };
+        assert_eq!(
+            cancel.preview(failed).last().map(|(_, w)| *w),
+            Some(Planned::End(EndAction::Cancel)),
+            "no retry after a cancellation"
+        );
+    }
 
     #[test]
     fn the_default_is_four_stages_three_days_apart_then_pause() {

@@ -234,3 +234,47 @@ impl crate::worker::Queue for Notifier {
         Box::pin(Notifier::run_due(self, max))
     }
 }
+
+/// A signed test notice (`noti_type` `rebound.test`) to the partner's
+/// notify URL, sent at once and recorded nowhere, so the partner can check
+/// its endpoint and signature check from the console. `None` when the
+/// partner has no notify URL.
+pub async fn send_test(
+    store: &Store,
+    partner_id: i64,
+    allow_private: bool,
+) -> Result<Option<http::Answer>, StoreError> {
+    let (notify_url, _, _, _) = store.partner_settings(partner_id).await?;
+    let Some(url) = notify_url.filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let secret = store.webhook_secret(partner_id, &new_secret()).await?;
+    let timestamp = chrono::Utc::now().timestamp();
+    let webhook_id = format!(
+        "msg_test_{}",
+        crate::domain::token::time_ordered_id(timestamp * 1000)
+    );
+    let body = serde_json::json!({
+        "noti_type": "rebound.test",
+        "webhook_id": webhook_id,
+        "created_at": chrono::Utc::now().to_rfc3339(),
+        "livemode": false,
+    })
+    .to_string();
+    let signature = protocol::webhook::sign(&secret, &webhook_id, timestamp, body.as_bytes())
+        .map_err(|_| StoreError::Integrity("a stored webhook secret is not whsec_ base64"))?;
+    let sender = Sender::new(allow_private);
+    Ok(Some(
+        sender
+            .post(
+                &url,
+                &Signed {
+                    webhook_id: &webhook_id,
+                    timestamp,
+                    signature: &signature,
+                },
+                &body,
+            )
+            .await,
+    ))
+}

@@ -79,6 +79,16 @@ impl Store {
         Ok(row.map(Into::into))
     }
 
+    /// Every account, operators first, then by partner and address.
+    pub async fn list_console_users(&self) -> Result<Vec<ConsoleUser>, StoreError> {
+        let rows: Vec<UserRow> = sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM console_users u ORDER BY u.partner_id IS NOT NULL, u.partner_id, u.email"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
     /// Starts a session (the caller made the id and keeps it for the cookie).
     pub async fn create_console_session(
         &self,

@@ -182,6 +182,16 @@ impl Store {
         })
     }
 
+    /// The partner's scenario versions, newest first: `(version, created_at)`.
+    pub async fn scenario_versions(&self, partner_id: i64) -> Result<Vec<(i64, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT version, created_at FROM scenarios WHERE partner_id = $1 ORDER BY version DESC",
+        )
+        .bind(partner_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// The scenario a case opened with.
     pub async fn scenario(&self, id: Option<i64>) -> Result<Scenario, StoreError> {
         let Some(id) = id else {

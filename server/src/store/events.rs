@@ -456,6 +456,25 @@ impl Store {
         .await?)
     }
 
+    /// The partner's notices, newest first, older than the event
+    /// `before_id` (paging; `None`: from the newest).
+    pub async fn recent_events(
+        &self,
+        partner_id: i64,
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE partner_id = $1 AND ($2 < 0 OR id < $2) \
+             ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(partner_id)
+        .bind(before_id.unwrap_or(-1))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// One of the partner's notices by its webhook id, with its attempts.
     pub async fn event_with_attempts(
         &self,

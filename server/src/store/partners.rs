@@ -69,6 +69,30 @@ impl Store {
         Ok(row.into())
     }
 
+    pub async fn partner_by_id(&self, id: i64) -> Result<Option<PartnerRecord>, StoreError> {
+        let row: Option<PartnerRow> = sqlx::query_as(
+            "SELECT id, name, business_name, embed_origins FROM partners WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Into::into))
+    }
+
+    /// The partner's settings the console shows: notify URL, recovery page
+    /// URL, and the gateway problem that stopped its retries, if any.
+    pub async fn partner_settings(
+        &self,
+        id: i64,
+    ) -> Result<(Option<String>, Option<String>, Option<String>, Option<i64>), StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT notify_url, recovery_page_url, gateway_problem, notify_disabled_at FROM partners WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     pub async fn partner_by_name(&self, name: &str) -> Result<Option<PartnerRecord>, StoreError> {
         let row: Option<PartnerRow> = sqlx::query_as(
             "SELECT id, name, business_name, embed_origins FROM partners WHERE name = $1",

@@ -180,7 +180,7 @@ impl Store {
                 let closed_at = match f.outcome {
                     Outcome::Open => None,
                     Outcome::Recovered { after_ms, .. } => Some(f.opened_at_ms + after_ms),
-                    Outcome::Ended(_) => Some(f.opened_at_ms + 7 * 86_400_000),
+                    Outcome::Ended(_) => Some(f.opened_at_ms + (f.stage + 1) * 3_600_000),
                 };
                 let (case_status, order_status, end_action) = match f.outcome {
                     Outcome::Open => ("OPEN", "PAYMENT_FAILURE", None),
@@ -222,7 +222,8 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
                 for stage in 1..=f.stage {
-                    let at = f.opened_at_ms + (stage - 1) * 86_400_000;
+                    // An hour apart: a seed of today has no message in the future.
+                    let at = f.opened_at_ms + (stage - 1) * 3_600_000;
                     sqlx::query(
                         "INSERT INTO stage_sends (case_id, stage, channel, status, dedupe_key, attempts, \
                                                   provider_ref, created_at, sent_at, started) \

@@ -19,6 +19,7 @@ use rebound::startup::Application;
 use rebound::store::{FailedOrderSeed, PartnerRecord, Store};
 use sqlx::Connection;
 
+pub mod console;
 pub mod processes;
 pub mod receiver;
 pub mod scripted_gateway;
