@@ -61,9 +61,20 @@ bench_one() { # $1 = label, $2 = DATABASE_URL
   DATABASE_URL=$url "$BIN" dev seed-outcomes --partner bench --cases "$cases" --days 90 >/dev/null
   curl -fs -H "Secret-Token: $token" "$api/analytics" >/dev/null
   analytics=$(wrk -t2 -c"$CONNS" -d"$DURATION" -H "Secret-Token: $token" "$api/analytics" | rps)
+  # The console's overview of the same partner, as its user: sign in once
+  # with curl, then wrk with the session cookie.
+  local cookie overview
+  echo "bench-console-password" | DATABASE_URL=$url "$BIN" admin create --email "bench@rebound.example" --partner bench >/dev/null
+  cookie=$(curl -fs -o /dev/null -D - -d 'email=bench@rebound.example&password=bench-console-password' \
+    "http://127.0.0.1:$PORT/console/login" | awk -F'[:;] *' 'tolower($1) == "set-cookie" {print $2; exit}')
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" "http://127.0.0.1:$PORT/console")" = 200 ] ||
+    { echo "$label: the console sign-in failed; no overview figure" >&2; exit 1; }
+  overview=$(wrk -t2 -c"$CONNS" -d"$DURATION" -H "Cookie: $cookie" "http://127.0.0.1:$PORT/console" | rps)
   kill "$pid"; wait "$pid" 2>/dev/null || true
   printf '%-9s healthz %9.0f req/s   analytics API (%s cases, 30 days) %8.0f req/s   ratio analytics/healthz %.3f (goal >= 0.01)\n' \
     "$label" "$health" "$cases" "$analytics" "$(echo "$analytics / $health" | bc -l)"
+  printf '%-9s healthz %9.0f req/s   console overview (same cases) %8.0f req/s   ratio overview/healthz %.3f (goal >= 0.01)\n' \
+    "$label" "$health" "$overview" "$(echo "$overview / $health" | bc -l)"
   printf '%-9s static file %9.0f req/s   recovery page (SSR) %8.0f req/s   ratio page/static %.3f\n' \
     "$label" "$static" "$page" "$(echo "$page / $static" | bc -l)"
   printf '%-9s healthz %9.0f req/s   order creates %8.0f /s   ratio creates/healthz %.3f   (%s)\n' \

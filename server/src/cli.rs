@@ -634,6 +634,14 @@ fn print_demo_banner(port: u16, demo: &crate::startup::DemoSite) {
     println!(
         "  Move the demo clock a day on (the saved card is retried silently at 10:00 KST):  ./rebound dev advance --hours 24"
     );
+    println!(
+        "  The console (operator {} / {}, new at each start):  http://127.0.0.1:{port}/console",
+        crate::demo::DEMO_CONSOLE_EMAIL,
+        demo.console_password
+    );
+    println!(
+        "  Fill the console's figures with 200 cases of known outcomes:  ./rebound dev seed-outcomes --partner demo --cases 200 --days 30"
+    );
     println!("  Demo partner Secret-Token (new at each start):  {secret}");
     println!("  Try the API:  curl -X POST http://127.0.0.1:{port}/api/v1/cover/customer \\");
     println!("      -H 'Secret-Token: {secret}' -H 'Content-Type: application/json' \\");

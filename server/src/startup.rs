@@ -57,6 +57,8 @@ pub struct DemoSite {
     listener: TcpListener,
     pub secret: String,
     pub token: String,
+    /// The demo console operator's password (`demo::DEMO_CONSOLE_EMAIL`).
+    pub console_password: String,
 }
 
 impl DemoSite {
@@ -196,10 +198,13 @@ impl ApplicationBuilder {
                 let token = demo::seed_case(&store, clock.as_ref(), &partner, "sandbox_success")
                     .await?
                     .token;
+                let console_password =
+                    demo::ensure_console_operator(&store, clock.now().timestamp_millis()).await?;
                 Some(DemoSite {
                     listener: bind(addr).await?,
                     secret,
                     token,
+                    console_password,
                 })
             }
             None => None,

@@ -135,3 +135,83 @@ impl IntoResponse for ApiError {
         res
     }
 }
+
+/// Every error the API answers, in the OpenAPI document: one response per
+/// status, naming its `errorCode`s, from the variants themselves, so the
+/// handlers declare their errors once (`responses(..., ApiError)`).
+impl utoipa::IntoResponses for ApiError {
+    fn responses() -> std::collections::BTreeMap<
+        String,
+        utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
+    > {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let mut by_status: std::collections::BTreeMap<u16, Vec<&'static str>> = Default::default();
+        for e in ApiError::every_kind() {
+            let (status, code) = e.status_and_code();
+            by_status.entry(status.as_u16()).or_default().push(code);
+        }
+        by_status
+            .into_iter()
+            .map(|(status, codes)| {
+                let response = ResponseBuilder::new()
+                    .description(format!(
+                        "StepPay's error shape; errorCode {}",
+                        codes.join(" or ")
+                    ))
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build();
+                (status.to_string(), response.into())
+            })
+            .collect()
+    }
+}
+
+impl ApiError {
+    /// One error of each kind. The match makes a new variant a compile
+    /// error here until it is listed, so the document never misses one.
+    fn every_kind() -> Vec<ApiError> {
+        let all = vec![
+            ApiError::MalformedJson(String::new()),
+            ApiError::UnsupportedMediaType,
+            ApiError::PayloadTooLarge,
+            ApiError::Validation(Vec::new()),
+            ApiError::Unauthorized,
+            ApiError::NotFound(""),
+            ApiError::UnknownReference {
+                field: "",
+                resource: "",
+            },
+            ApiError::IdempotencyKeyReused,
+            ApiError::IdempotencyInFlight,
+            ApiError::RateLimited(Limited {
+                retry_after: std::time::Duration::ZERO,
+            }),
+            ApiError::Overloaded,
+            ApiError::TimedOut,
+            ApiError::Internal(StoreError::Integrity("")),
+        ];
+        for e in &all {
+            match e {
+                ApiError::MalformedJson(_)
+                | ApiError::UnsupportedMediaType
+                | ApiError::PayloadTooLarge
+                | ApiError::Validation(_)
+                | ApiError::Unauthorized
+                | ApiError::NotFound(_)
+                | ApiError::UnknownReference { .. }
+                | ApiError::IdempotencyKeyReused
+                | ApiError::IdempotencyInFlight
+                | ApiError::RateLimited(_)
+                | ApiError::Overloaded
+                | ApiError::TimedOut
+                | ApiError::Internal(_) => {}
+            }
+        }
+        all
+    }
+}

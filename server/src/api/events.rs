@@ -168,7 +168,7 @@ fn number(
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/cover/events", params(EventsQuery), responses((status = 200, body = EventPage), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(get, path = "/api/v1/cover/events", params(EventsQuery), responses((status = 200, body = EventPage), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn list(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -190,7 +190,7 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/cover/events/{id}", params(("id" = String, Path, description = "the notice's webhook-id")), responses((status = 200, body = EventDetailDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(get, path = "/api/v1/cover/events/{id}", params(("id" = String, Path, description = "the notice's webhook-id")), responses((status = 200, body = EventDetailDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn get(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -208,7 +208,7 @@ pub async fn get(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/cover/events/{id}/redeliver", params(("id" = String, Path, description = "the notice's webhook-id")), responses((status = 202, body = RedeliverDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(post, path = "/api/v1/cover/events/{id}/redeliver", params(("id" = String, Path, description = "the notice's webhook-id")), responses((status = 202, body = RedeliverDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn redeliver_one(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -232,7 +232,7 @@ pub async fn redeliver_one(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/cover/events/redeliver", request_body = RedeliverBody, responses((status = 202, body = RedeliverDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(post, path = "/api/v1/cover/events/redeliver", request_body = RedeliverBody, responses((status = 202, body = RedeliverDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn redeliver_since(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,

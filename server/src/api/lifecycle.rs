@@ -32,7 +32,7 @@ pub struct RecoveryDto {
     retry_date: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/cover/recovery", request_body = StartRecovery, responses((status = 201, body = RecoveryDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(post, path = "/api/v1/cover/recovery", request_body = StartRecovery, responses((status = 201, body = RecoveryDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn start_recovery(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -102,7 +102,7 @@ pub struct IdKeyDto {
 
 /// The partner's backend asks for the (possibly new) billing key after a
 /// `change-method` message; the key never travels through the browser.
-#[utoipa::path(get, path = "/api/v1/cover/order/{id}/idKey", params(("id" = String, Path, description = "recovery link token")), responses((status = 200, body = IdKeyDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(get, path = "/api/v1/cover/order/{id}/idKey", params(("id" = String, Path, description = "recovery link token")), responses((status = 200, body = IdKeyDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn id_key(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -147,7 +147,7 @@ async fn settle_order(
 }
 
 /// Paid outside the recovery page: the case closes as recovered.
-#[utoipa::path(patch, path = "/api/v1/cover/order/success/{id}", params(("id" = i64, Path)), responses((status = 200, body = OrderDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(patch, path = "/api/v1/cover/order/success/{id}", params(("id" = i64, Path)), responses((status = 200, body = OrderDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn order_success(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -156,7 +156,7 @@ pub async fn order_success(
     settle_order(&state, partner.id, &id, "PAID", CaseEnd::Recovered).await
 }
 
-#[utoipa::path(patch, path = "/api/v1/cover/order/cancel/{id}", params(("id" = i64, Path)), responses((status = 200, body = OrderDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(patch, path = "/api/v1/cover/order/cancel/{id}", params(("id" = i64, Path)), responses((status = 200, body = OrderDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn order_cancel(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -191,7 +191,7 @@ async fn settle_subscription(
     }))
 }
 
-#[utoipa::path(put, path = "/api/v1/cover/subscription/{id}/active", params(("id" = i64, Path)), responses((status = 200, body = ResultDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(put, path = "/api/v1/cover/subscription/{id}/active", params(("id" = i64, Path)), responses((status = 200, body = ResultDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn subscription_active(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -200,7 +200,7 @@ pub async fn subscription_active(
     settle_subscription(&state, partner.id, &id, "ACTIVE", CaseEnd::Recovered).await
 }
 
-#[utoipa::path(put, path = "/api/v1/cover/subscription/{id}/cancel", params(("id" = i64, Path)), responses((status = 200, body = ResultDto), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(put, path = "/api/v1/cover/subscription/{id}/cancel", params(("id" = i64, Path)), responses((status = 200, body = ResultDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn subscription_cancel(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,

@@ -89,7 +89,7 @@ where
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/cover/customer", params(PageQuery), responses((status = 200, body = Page<CustomerDto>), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(get, path = "/api/v1/cover/customer", params(PageQuery), responses((status = 200, body = Page<CustomerDto>), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn customers(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -102,7 +102,7 @@ pub async fn customers(
     .await
 }
 
-#[utoipa::path(get, path = "/api/v1/cover/product", params(PageQuery), responses((status = 200, body = Page<ProductDto>), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(get, path = "/api/v1/cover/product", params(PageQuery), responses((status = 200, body = Page<ProductDto>), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn products(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -115,7 +115,7 @@ pub async fn products(
     .await
 }
 
-#[utoipa::path(get, path = "/api/v1/cover/price", params(PageQuery), responses((status = 200, body = Page<PriceDto>), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(get, path = "/api/v1/cover/price", params(PageQuery), responses((status = 200, body = Page<PriceDto>), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn prices(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -131,7 +131,7 @@ pub async fn prices(
     .await
 }
 
-#[utoipa::path(get, path = "/api/v1/cover/order", params(PageQuery), responses((status = 200, body = Page<OrderDto>), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(get, path = "/api/v1/cover/order", params(PageQuery), responses((status = 200, body = Page<OrderDto>), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn orders(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -148,7 +148,7 @@ pub async fn orders(
     .await
 }
 
-#[utoipa::path(get, path = "/api/v1/cover/subscription", params(PageQuery), responses((status = 200, body = Page<super::subscriptions::SubscriptionDto>), (status = "4XX", description = "Invalid request: StepPay error shape", body = super::error::ErrorBody)), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(get, path = "/api/v1/cover/subscription", params(PageQuery), responses((status = 200, body = Page<super::subscriptions::SubscriptionDto>), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn subscriptions(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,

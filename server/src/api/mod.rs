@@ -20,7 +20,10 @@ pub mod trace;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::{get, patch, post, put};
+use axum::routing::get;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::state::AppState;
 use crate::store::UpsertOutcome;
@@ -31,62 +34,43 @@ pub use error::ApiError;
 /// Bodies larger than this are refused with 413 before they are parsed.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// The partner API's routes with their OpenAPI operations, listed once:
+/// `routes!` registers each handler with the router and its
+/// `#[utoipa::path]` with the document, so no route goes undocumented.
+pub fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(customers::create, lists::customers))
+        .routes(routes!(customers::get))
+        .routes(routes!(products::create, lists::products))
+        .routes(routes!(products::get))
+        .routes(routes!(prices::create, lists::prices))
+        .routes(routes!(prices::get))
+        .routes(routes!(orders::create, lists::orders))
+        .routes(routes!(orders::get))
+        .routes(routes!(subscriptions::create, lists::subscriptions))
+        .routes(routes!(subscriptions::get))
+        .routes(routes!(lifecycle::subscription_active))
+        .routes(routes!(lifecycle::subscription_cancel))
+        .routes(routes!(lifecycle::order_success))
+        .routes(routes!(lifecycle::order_cancel))
+        .routes(routes!(lifecycle::id_key))
+        .routes(routes!(lifecycle::start_recovery))
+        .routes(routes!(analytics::report))
+        .routes(routes!(events::list))
+        .routes(routes!(events::redeliver_since))
+        .routes(routes!(events::get))
+        .routes(routes!(events::redeliver_one))
+}
+
+/// The partner API's OpenAPI document (`GET /api/openapi.json`).
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    documented().into_openapi()
+}
+
 pub fn router(state: &AppState) -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v1/cover/customer",
-            post(customers::create).get(lists::customers),
-        )
-        .route("/api/v1/cover/customer/{id}", get(customers::get))
-        .route(
-            "/api/v1/cover/product",
-            post(products::create).get(lists::products),
-        )
-        .route("/api/v1/cover/product/{id}", get(products::get))
-        .route(
-            "/api/v1/cover/price",
-            post(prices::create).get(lists::prices),
-        )
-        .route("/api/v1/cover/price/{id}", get(prices::get))
-        .route(
-            "/api/v1/cover/order",
-            post(orders::create).get(lists::orders),
-        )
-        .route("/api/v1/cover/order/{id}", get(orders::get))
-        .route(
-            "/api/v1/cover/subscription",
-            post(subscriptions::create).get(lists::subscriptions),
-        )
-        .route("/api/v1/cover/subscription/{id}", get(subscriptions::get))
-        .route(
-            "/api/v1/cover/subscription/{id}/active",
-            put(lifecycle::subscription_active),
-        )
-        .route(
-            "/api/v1/cover/subscription/{id}/cancel",
-            put(lifecycle::subscription_cancel),
-        )
-        .route(
-            "/api/v1/cover/order/success/{id}",
-            patch(lifecycle::order_success),
-        )
-        .route(
-            "/api/v1/cover/order/cancel/{id}",
-            patch(lifecycle::order_cancel),
-        )
-        .route("/api/v1/cover/order/{id}/idKey", get(lifecycle::id_key))
-        .route("/api/v1/cover/recovery", post(lifecycle::start_recovery))
-        .route("/api/v1/cover/analytics", get(analytics::report))
-        .route("/api/v1/cover/events", get(events::list))
-        .route(
-            "/api/v1/cover/events/redeliver",
-            post(events::redeliver_since),
-        )
-        .route("/api/v1/cover/events/{id}", get(events::get))
-        .route(
-            "/api/v1/cover/events/{id}/redeliver",
-            post(events::redeliver_one),
-        )
+    let (routes, document) = documented().split_for_parts();
+    let document = std::sync::Arc::new(document);
+    routes
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             idempotency::middleware,
@@ -97,7 +81,13 @@ pub fn router(state: &AppState) -> Router<AppState> {
             throttle::middleware,
         ))
         // After route_layer: the document needs no Secret-Token or key.
-        .route("/api/openapi.json", get(openapi::document))
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let document = document.clone();
+                async move { axum::Json(document.as_ref().clone()) }
+            }),
+        )
 }
 
 /// 201 for a new record; 200 when the partner id already existed.

@@ -1,13 +1,9 @@
-//! `GET /api/openapi.json`: the partner API's OpenAPI 3.1 document, generated
-//! from the handlers' annotations.
+//! The partner API's OpenAPI 3.1 document: its info, the Secret-Token
+//! scheme and the error body; the paths are added by the router itself
+//! (`api::documented`).
 
-use axum::Json;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-
-use super::{
-    analytics, customers, events, lifecycle, lists, orders, prices, products, subscriptions,
-};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,34 +11,8 @@ use super::{
         title = "Rebound partner API",
         description = "StepPay StepCover-compatible cover API: a StepCover partner switches by changing the base URL."
     ),
-    paths(
-        customers::create,
-        customers::get,
-        lists::customers,
-        products::create,
-        products::get,
-        lists::products,
-        prices::create,
-        prices::get,
-        lists::prices,
-        orders::create,
-        orders::get,
-        lists::orders,
-        subscriptions::create,
-        subscriptions::get,
-        lists::subscriptions,
-        lifecycle::start_recovery,
-        lifecycle::id_key,
-        lifecycle::order_success,
-        lifecycle::order_cancel,
-        lifecycle::subscription_active,
-        lifecycle::subscription_cancel,
-        events::list,
-        events::get,
-        events::redeliver_one,
-        events::redeliver_since,
-        analytics::report,
-    ),
+    // The paths come from the router (`api::documented`, `routes!`).
+    components(schemas(super::error::ErrorBody)),
     modifiers(&SecretToken),
     tags((name = "cover", description = "Customers, products, prices, orders, subscriptions and recovery"))
 )]
@@ -59,8 +29,4 @@ impl utoipa::Modify for SecretToken {
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("Secret-Token"))),
         );
     }
-}
-
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
 }

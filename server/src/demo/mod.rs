@@ -27,6 +27,32 @@ pub enum Token {
 
 /// The demo partner, created on first use, and its Secret-Token when it
 /// is new (created, or renewed).
+/// The demo's console operator.
+pub const DEMO_CONSOLE_EMAIL: &str = "demo@rebound.local";
+
+/// The demo's console operator with a new password at each start (printed
+/// in the banner, like the demo token): `--demo` only, never production.
+pub async fn ensure_console_operator(store: &Store, now_ms: i64) -> Result<String, StoreError> {
+    use crate::domain::account::{Email, NewPassword, Role};
+    let password = format!("demo-{}", crate::domain::token::new_id());
+    let hash = NewPassword::parse(&password)
+        .map_err(|_| StoreError::Integrity("the demo password is too short"))?
+        .hash();
+    let email = Email::parse(DEMO_CONSOLE_EMAIL)
+        .map_err(|_| StoreError::Integrity("the demo address does not parse"))?;
+    match store.console_user_by_email(&email).await? {
+        Some(user) => {
+            store.set_console_password(user.id, &hash, now_ms).await?;
+        }
+        None => {
+            store
+                .create_console_user(&email, &hash, Role::Operator, now_ms)
+                .await?;
+        }
+    }
+    Ok(password)
+}
+
 pub async fn ensure_partner(
     store: &Store,
     clock: &dyn Clock,
