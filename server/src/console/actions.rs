@@ -78,7 +78,7 @@ pub fn available(status: &str, messages_paused: bool, has_next_stage: bool) -> V
 }
 
 /// The case page's action buttons, each a form with the CSRF token.
-pub fn controls(case: &CaseDetail, paused: bool, csrf: &str, lang: Lang) -> impl IntoView {
+pub fn controls(case: &CaseDetail, paused: bool, csrf: &str, lang: Lang) -> impl IntoView + use<> {
     let actions = available(&case.status, paused, case.next_stage_at.is_some());
     let path = format!("/console/cases/{}/action", case.id);
     let forms = actions

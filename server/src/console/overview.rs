@@ -132,7 +132,7 @@ fn figure(
     }
 }
 
-fn figures(f: &Figures, lang: Lang) -> impl IntoView {
+fn figures(f: &Figures, lang: Lang) -> impl IntoView + use<> {
     let t = move |ko, en| lang.t(ko, en);
     let hours = |h: Option<i64>| match h {
         Some(h) => format!("{} {h}{}", t("", "within"), t("시간 이내", " h"))
@@ -211,7 +211,7 @@ fn figures(f: &Figures, lang: Lang) -> impl IntoView {
     }
 }
 
-fn charts_section(report: &Report, lang: Lang) -> impl IntoView {
+fn charts_section(report: &Report, lang: Lang) -> impl IntoView + use<> {
     let t = move |ko, en| lang.t(ko, en);
     let labels: Vec<String> = report.series.iter().map(|b| b.start.clone()).collect();
     let rates: Vec<Option<f64>> = report
