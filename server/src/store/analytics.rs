@@ -14,8 +14,11 @@ use crate::domain::analytics::{
 use crate::domain::case::{CaseStatus, ChargeSource, StageStatus, UnknownText};
 use crate::domain::scenario::{Channel, EndAction};
 
-/// Change rows folded per round: bounds one round's memory and statement.
-const CHANGES_PER_ROUND: i64 = 4096;
+/// Change rows folded per round, bounding its memory (24 bytes a row).
+/// A round recomputes each day it saw once, however many rows name it, so
+/// rounds are large: a bulk import logs a row per case and stage message,
+/// spread over every day it covers.
+const CHANGES_PER_ROUND: i64 = 1_000_000;
 
 type CaseRow = (
     String,
