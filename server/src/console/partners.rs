@@ -13,7 +13,7 @@ use super::error::ConsoleError;
 use super::layout::{Frame, Lang, Section, page};
 use super::session::{self, Signed};
 use crate::domain::account::{Email, NewPassword, Role};
-use crate::domain::origin::{AllowedOrigins, Origin};
+use crate::domain::origin::AllowedOrigins;
 use crate::domain::token::{TokenHash, new_secret_token};
 use crate::state::AppState;
 
@@ -220,23 +220,13 @@ pub async fn create_partner(
             "Give a business name of up to 100 characters.",
         ));
     }
-    let origins: Result<Vec<Origin>, String> = form
-        .origins
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(Origin::parse)
-        .collect();
-    let origins = match origins {
-        Ok(v) if !v.is_empty() => Some(AllowedOrigins::new(v)),
-        _ => {
-            problems.push(t(
-                "출처는 https://shop.example 처럼 경로 없이 한 줄에 하나씩 적습니다.",
-                "Origins are like https://shop.example, no path, one per line.",
-            ));
-            None
-        }
-    };
+    let origins = AllowedOrigins::parse_lines(&form.origins);
+    if origins.is_none() {
+        problems.push(t(
+            "출처는 https://shop.example 처럼 경로 없이 한 줄에 하나씩 적습니다.",
+            "Origins are like https://shop.example, no path, one per line.",
+        ));
+    }
     let outcome = match (problems.is_empty(), origins) {
         (true, Some(origins)) => {
             let secret = new_secret_token();

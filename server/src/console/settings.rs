@@ -17,7 +17,7 @@ use super::error::ConsoleError;
 use super::layout::{Frame, Lang, Section, page, partner_picker};
 use super::scope::one_partner;
 use super::session::{self, Signed};
-use crate::domain::origin::{AllowedOrigins, Origin, is_partner_url};
+use crate::domain::origin::{AllowedOrigins, is_partner_url};
 use crate::domain::token::{TokenHash, new_secret_token};
 use crate::state::AppState;
 use crate::store::PartnerRecord;
@@ -173,25 +173,16 @@ pub async fn submit(
     let mut outcome = Outcome::default();
     match field("do") {
         "urls" => {
-            let origins: Result<Vec<Origin>, String> = field("origins")
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(Origin::parse)
-                .collect();
-            let origins = match origins {
-                Ok(v) if !v.is_empty() => Some(AllowedOrigins::new(v)),
-                _ => {
-                    outcome.problems.push(
-                        t(
-                            "출처는 https://shop.example 처럼 경로 없이 한 줄에 하나씩 적습니다.",
-                            "Origins are like https://shop.example, no path, one per line.",
-                        )
-                        .into(),
-                    );
-                    None
-                }
-            };
+            let origins = AllowedOrigins::parse_lines(field("origins"));
+            if origins.is_none() {
+                outcome.problems.push(
+                    t(
+                        "출처는 https://shop.example 처럼 경로 없이 한 줄에 하나씩 적습니다.",
+                        "Origins are like https://shop.example, no path, one per line.",
+                    )
+                    .into(),
+                );
+            }
             let recovery = field("recovery_url");
             if !recovery.is_empty() && !is_partner_url(recovery) {
                 outcome.problems.push(

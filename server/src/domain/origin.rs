@@ -38,6 +38,18 @@ impl AllowedOrigins {
         AllowedOrigins(origins)
     }
 
+    /// Origins typed one per line (the console's forms); `None` if any line
+    /// is not an exact origin, or there is none.
+    pub fn parse_lines(text: &str) -> Option<AllowedOrigins> {
+        let origins: Result<Vec<Origin>, String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(Origin::parse)
+            .collect();
+        origins.ok().filter(|v| !v.is_empty()).map(AllowedOrigins)
+    }
+
     /// Reads the stored form; entries that no longer parse are skipped.
     pub fn from_stored(s: &str) -> Self {
         AllowedOrigins(
@@ -107,6 +119,17 @@ pub fn is_partner_url(url: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn typed_origins_are_one_per_line_and_all_exact() {
+        let o =
+            AllowedOrigins::parse_lines(" https://a.example\n\nhttp://localhost:3001 \n").unwrap();
+        assert_eq!(o.to_stored(), "https://a.example http://localhost:3001");
+        assert_eq!(AllowedOrigins::parse_lines("https://a.example/path"), None);
+        assert_eq!(AllowedOrigins::parse_lines("https://a.example\nnope"), None);
+        assert_eq!(AllowedOrigins::parse_lines("  \n"), None);
+    }
+
     use super::*;
 
     fn origins(list: &[&str]) -> AllowedOrigins {
