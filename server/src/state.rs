@@ -27,6 +27,19 @@ pub struct AppState {
     pub settled: Settled,
 }
 
+impl AppState {
+    /// The one charge path, for a handler that charges (the console's
+    /// "retry now").
+    pub fn charger(&self) -> crate::charging::Charger {
+        crate::charging::Charger {
+            store: self.store.clone(),
+            gateway: self.gateway.clone(),
+            clock: self.clock.clone(),
+            settled: self.settled.clone(),
+        }
+    }
+}
+
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos.clone()

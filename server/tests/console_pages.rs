@@ -278,6 +278,21 @@ async fn notices_are_listed_redelivered_and_tested_from_the_console() {
     assert_eq!(detail.status(), StatusCode::OK);
     assert!(detail.text().await.unwrap().contains("전송 기록"));
 
+    // Another partner's notices, and ours asked for as theirs, are a 404.
+    let (other, _) = create_partner(&app.store, "other", &[common::PARTNER_ORIGIN]).await;
+    for path in [
+        format!("/console/notices?partner={}", other.id),
+        format!(
+            "/console/notices/{}?partner={}",
+            notices[0].webhook_id, other.id
+        ),
+    ] {
+        assert_eq!(
+            get(&app, &path, &cookie).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
     // Redeliver one: it is due again (PENDING) with the same webhook id.
     let res = post_form(
         &app,

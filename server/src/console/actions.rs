@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::error::ConsoleError;
 use super::layout::Lang;
 use super::session::{self, Signed};
-use crate::charging::{Charged, Charger};
+use crate::charging::Charged;
 use crate::domain::case::ChargeSource;
 use crate::state::AppState;
 use crate::store::{CaseDetail, CaseEnd};
@@ -150,13 +150,11 @@ pub async fn submit(
             }
         }
         Action::RetryNow => {
-            let charger = Charger {
-                store: state.store.clone(),
-                gateway: state.gateway.clone(),
-                clock: state.clock.clone(),
-                settled: state.settled.clone(),
-            };
-            let result = match charger.charge(case.id, ChargeSource::Console).await? {
+            let result = match state
+                .charger()
+                .charge(case.id, ChargeSource::Console)
+                .await?
+            {
                 Charged::Paid => "paid",
                 Charged::Declined(_) => "declined",
                 Charged::Unknown => "unknown",

@@ -250,14 +250,7 @@ pub async fn create_partner(
             ..Outcome::default()
         },
     };
-    let failed = !outcome.problems.is_empty();
-    let mut res = render(&state, &signed, lang, outcome)
-        .await?
-        .into_response();
-    if failed {
-        *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(res)
+    answer(&state, &signed, lang, outcome).await
 }
 
 #[derive(Deserialize)]
@@ -345,9 +338,20 @@ pub async fn create_user(
         problems: problems.into_iter().map(str::to_owned).collect(),
         ..Outcome::default()
     };
-    let mut res = render(&state, &signed, lang, outcome)
-        .await?
-        .into_response();
-    *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    answer(&state, &signed, lang, outcome).await
+}
+
+/// The page after a post: 422 when the form was refused.
+async fn answer(
+    state: &AppState,
+    signed: &Signed,
+    lang: Lang,
+    outcome: Outcome,
+) -> Result<Response, ConsoleError> {
+    let refused = !outcome.problems.is_empty();
+    let mut res = render(state, signed, lang, outcome).await?.into_response();
+    if refused {
+        *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
     Ok(res)
 }

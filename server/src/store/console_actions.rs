@@ -47,23 +47,14 @@ impl Store {
         user_id: i64,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let (mut tx, _write) = self.begin_write().await?;
-        let paused = sqlx::query(
+        self.change_case_recording(
             "UPDATE recovery_cases SET paused_next_stage_at = next_stage_at, next_stage_at = NULL, \
                     messages_paused_at = $2, lease_until = NULL \
              WHERE id = $1 AND status = 'OPEN' AND messages_paused_at IS NULL AND next_stage_at IS NOT NULL",
+            (case_id, user_id, "pause_messages"),
+            now_ms,
         )
-        .bind(case_id)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if paused {
-            insert_action(&mut tx, case_id, user_id, "pause_messages", None, now_ms).await?;
-        }
-        tx.commit().await?;
-        Ok(paused)
+        .await
     }
 
     /// Lets a paused case's messages go again: the stage kept aside is due
@@ -74,24 +65,39 @@ impl Store {
         user_id: i64,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let (mut tx, _write) = self.begin_write().await?;
-        let resumed = sqlx::query(
+        self.change_case_recording(
             "UPDATE recovery_cases SET \
                     next_stage_at = CASE WHEN paused_next_stage_at < $2 THEN $2 ELSE paused_next_stage_at END, \
                     paused_next_stage_at = NULL, messages_paused_at = NULL \
              WHERE id = $1 AND messages_paused_at IS NOT NULL AND status = 'OPEN'",
+            (case_id, user_id, "resume_messages"),
+            now_ms,
         )
-        .bind(case_id)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
+        .await
+    }
+
+    /// Runs a conditional update of one case (`$1` the case, `$2` now) and,
+    /// if it changed the case, records `(case, user, action)` in the same
+    /// transaction.
+    async fn change_case_recording(
+        &self,
+        sql: &'static str,
+        (case_id, user_id, action): (i64, i64, &str),
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (mut tx, _write) = self.begin_write().await?;
+        let changed = sqlx::query(sql)
+            .bind(case_id)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
             == 1;
-        if resumed {
-            insert_action(&mut tx, case_id, user_id, "resume_messages", None, now_ms).await?;
+        if changed {
+            insert_action(&mut tx, case_id, user_id, action, None, now_ms).await?;
         }
         tx.commit().await?;
-        Ok(resumed)
+        Ok(changed)
     }
 
     /// Whether the case's messages are paused.
