@@ -6,7 +6,7 @@ import { DATABASE_URL, HOST_URL, SERVER_BIN } from "./env";
 // The console walk (issue 15), at desktop and 360 px (the two projects):
 // an operator creates a partner and its user; the partner user reads an
 // overview of a dataset with known outcomes (the same figures on the page
-// and the API), opens a case's timeline, retries a charge, edits the
+// and the API), sets their own password, opens a case's timeline, retries a charge, edits the
 // scenario and sees a new case take the new version, and redelivers a
 // notice. axe on every page; a screenshot of each under target/e2e-results.
 
@@ -74,6 +74,15 @@ test("operators and partners run recovery from the console", async ({ page, requ
 
   await signIn(page, staff);
   await expect(page.getByLabel("파트너")).toHaveCount(0);
+  // The first password was the operator's: the partner user sets their own.
+  await page.getByRole("link", { name: staff }).click();
+  await checked(page, info, "account");
+  await page.getByLabel("지금 비밀번호").fill(PASSWORD);
+  await page.getByLabel(/^새 비밀번호 \(/).fill(`${PASSWORD}-own`);
+  await page.getByLabel("새 비밀번호 확인").fill(`${PASSWORD}-own`);
+  await page.getByRole("button", { name: "바꾸기" }).click();
+  await expect(page.getByRole("status")).toContainText("비밀번호를 바꿨습니다");
+  await page.getByRole("link", { name: "개요" }).click();
   const expected: Record<string, string> = {
     opened: "20 · 220,000원",
     recovered: "15 · 160,000원",
@@ -125,7 +134,7 @@ test("operators and partners run recovery from the console", async ({ page, requ
   await checked(page, info, "scenario");
   await page.getByLabel("재시도 시각 (KST)").fill("3");
   await page.getByRole("button", { name: "새 버전으로 저장" }).click();
-  await expect(page.locator("#err-retry_hour")).toContainText("between 7 and 21");
+  await expect(page.locator("#err-retry_hour")).toContainText("7시에서 21시(KST) 사이");
   await page.getByLabel("재시도 시각 (KST)").fill("11");
   for (let i = 2; i < 4; i++) await page.getByLabel(`단계 ${i + 1} 시간`).fill("");
   await page.getByLabel("단계 2 시간").fill("24");

@@ -119,6 +119,26 @@ async fn a_wrong_name_and_a_wrong_password_get_the_same_answer_and_guessing_is_t
 }
 
 #[tokio::test]
+async fn one_address_trying_many_accounts_is_throttled() {
+    let app = spawn_app().await;
+    // Twenty tries from one address (each a different account, under its
+    // own limit of five), then the address waits whatever it tries.
+    let mut refused = None;
+    for i in 0..40 {
+        let res = sign_in(&app, &format!("guess{i}@rebound.example"), "guess").await;
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(res.headers().contains_key("retry-after"));
+            refused = Some(i);
+            break;
+        }
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let refused = refused.expect("the address was throttled");
+    // The bucket refills one try per half second while the loop runs.
+    assert!((20..30).contains(&refused), "refused at try {refused}");
+}
+
+#[tokio::test]
 async fn a_session_ends_when_idle_and_when_the_password_changes() {
     let app = spawn_app().await;
     let id = account(&app, "ops@rebound.example", Role::Operator).await;
@@ -152,6 +172,84 @@ async fn a_session_ends_when_idle_and_when_the_password_changes() {
             StatusCode::SEE_OTHER
         );
     }
+}
+
+#[tokio::test]
+async fn a_partner_user_changes_the_first_password_and_every_other_sign_in_ends() {
+    let app = spawn_app().await;
+    account(&app, "dev@partner.example", Role::Partner(app.partner.id)).await;
+    let laptop = signed_in(&app, "dev@partner.example").await;
+    let phone = signed_in(&app, "dev@partner.example").await;
+    let change = |current: &'static str, new: &'static str, again: &'static str| {
+        let (app, laptop) = (&app, &laptop);
+        async move {
+            common::console::post_form(
+                app,
+                laptop,
+                "/console/account",
+                "/console/account",
+                &[("current", current), ("new", new), ("again", again)],
+            )
+            .await
+        }
+    };
+    let new = "a much better passphrase";
+    for (current, new, again, says) in [
+        (
+            PASSWORD,
+            "short",
+            "short",
+            "새 비밀번호는 12자에서 256자입니다.",
+        ),
+        (
+            PASSWORD,
+            new,
+            "a much better passphrasE",
+            "두 칸이 서로 다릅니다",
+        ),
+        ("not it", new, new, "지금 비밀번호가 올바르지 않습니다."),
+    ] {
+        let res = change(current, new, again).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(res.text().await.unwrap().contains(says), "{says}");
+    }
+    assert_eq!(
+        get(&app, "/console", &phone).await.status(),
+        StatusCode::OK,
+        "a refused change changes nothing"
+    );
+    let res = app
+        .browser
+        .post(app.url("/console/account"))
+        .header("Cookie", &laptop)
+        .form(&[("current", PASSWORD), ("new", new), ("again", new)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "no CSRF token");
+    let res = change(PASSWORD, new, new).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let here = session_of(res.headers());
+    assert_ne!(here, laptop, "a new session id for this browser");
+    for old in [&laptop, &phone] {
+        assert_eq!(
+            get(&app, "/console", old).await.status(),
+            StatusCode::SEE_OTHER,
+            "every earlier session ended"
+        );
+    }
+    let page = get(&app, "/console/account?changed=1", &here)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("비밀번호를 바꿨습니다"));
+    // (Two sign-ins and two checks of the current password so far: this
+    // is the account's fifth try within the minute, the last it gets.)
+    assert_eq!(
+        sign_in(&app, "dev@partner.example", new).await.status(),
+        StatusCode::SEE_OTHER
+    );
 }
 
 #[tokio::test]
@@ -313,6 +411,137 @@ async fn paused_messages_wait_until_resumed() {
         app.messages(case.case_id).await.len(),
         2,
         "the stage that fell due while paused goes at once"
+    );
+}
+
+/// Where a case action's redirect says it came out.
+fn result_of(res: &reqwest::Response) -> String {
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let to = res.headers()[LOCATION].to_str().unwrap();
+    to.rsplit("result=").next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_operator_resends_the_current_stage_once_however_often_pressed() {
+    let app = spawn_app().await;
+    let engine = app.message_engine().await;
+    account(&app, "ops@rebound.example", Role::Operator).await;
+    let cookie = signed_in(&app, "ops@rebound.example").await;
+    let case = common::seed_case(&app, "sandbox_success").await;
+    let page = get(&app, &format!("/console/cases/{}", case.case_id), &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains("resend_stage"),
+        "nothing went out yet, so nothing is offered to resend"
+    );
+    assert_eq!(
+        result_of(&act(&app, &cookie, case.case_id, "resend_stage").await),
+        "nothing_sent",
+        "and a forged press does nothing"
+    );
+    engine.run_due(100).await.unwrap();
+    let first = app.messages(case.case_id).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(
+        result_of(&act(&app, &cookie, case.case_id, "resend_stage").await),
+        "too_soon",
+        "not within a minute of the stage itself"
+    );
+    app.set_time(app.clock.now_ms() + rebound::store::RESEND_GAP_MS);
+    // Pressed twice before the engine's next pass: one resend.
+    assert_eq!(
+        result_of(&act(&app, &cookie, case.case_id, "resend_stage").await),
+        "queued"
+    );
+    assert_eq!(
+        result_of(&act(&app, &cookie, case.case_id, "resend_stage").await),
+        "already_waiting"
+    );
+    app.run_engine_until(&engine, app.clock.now_ms() + 60_000)
+        .await;
+    let after = app.messages(case.case_id).await;
+    assert_eq!(
+        after,
+        [first[0].clone(), first[0].clone()],
+        "stage 1 again, the same text and link"
+    );
+    app.run_engine_until(&engine, app.clock.now_ms() + 60_000)
+        .await;
+    assert_eq!(app.messages(case.case_id).await.len(), 2, "sent once");
+    // The scenario goes on as planned: stage 2 three days after stage 1.
+    app.advance_days(&engine, 3).await;
+    let stages: Vec<i64> = app
+        .messages(case.case_id)
+        .await
+        .iter()
+        .map(|(s, _)| *s)
+        .collect();
+    assert_eq!(stages, [1, 1, 2]);
+    assert_eq!(
+        app.notices_of("stage.sent").await.len(),
+        2,
+        "the partner hears of each stage once; a resend is no new stage"
+    );
+    let cookie = signed_in(&app, "ops@rebound.example").await;
+    let page = get(&app, &format!("/console/cases/{}", case.case_id), &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    for seen in [
+        "단계 1 · ALIMTALK · 다시 보냄",
+        "SENT · ops@rebound.example",
+        "콘솔 작업 · resend_stage",
+        "queued stage 1",
+        "already_waiting",
+    ] {
+        assert!(page.contains(seen), "{seen}");
+    }
+    let report: serde_json::Value = app
+        .get("/api/v1/cover/analytics")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        report["totals"]["messages"]["alimtalk"]["sent"], 3,
+        "a resend is a message sent"
+    );
+}
+
+#[tokio::test]
+async fn a_resend_asked_for_before_the_customer_paid_is_not_sent() {
+    let app = spawn_app().await;
+    let engine = app.message_engine().await;
+    account(&app, "ops@rebound.example", Role::Operator).await;
+    let cookie = signed_in(&app, "ops@rebound.example").await;
+    let case = common::seed_case(&app, "sandbox_success").await;
+    app.run_engine_until(&engine, app.clock.now_ms() + 120_000)
+        .await;
+    assert_eq!(
+        result_of(&act(&app, &cookie, case.case_id, "resend_stage").await),
+        "queued"
+    );
+    app.pay(&case.token).await;
+    app.run_engine_until(&engine, app.clock.now_ms() + 60_000)
+        .await;
+    assert_eq!(
+        app.messages(case.case_id).await.len(),
+        1,
+        "no reminder to pay after paying"
+    );
+    let page = get(&app, &format!("/console/cases/{}", case.case_id), &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("SKIPPED · ops@rebound.example"), "{page}");
+    assert!(
+        !page.contains("resend_stage\""),
+        "a recovered case offers no resend"
     );
 }
 

@@ -151,12 +151,15 @@ async fn sigkill_at_random_points_sends_every_stage_exactly_once() {
     assert_eq!(fake.state.lock().unwrap().bad_signatures, 0);
 }
 
+/// 2,000 cases (8,000 stages): enough that both servers claim batches
+/// side by side for the whole run (each pass takes at most 64 of a SENS
+/// partner's cases); `REBOUND_INSTANCES_CASES` sets more for a soak.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_servers_on_one_database_send_no_stage_twice() {
+async fn two_servers_on_one_database_send_no_stage_twice_2000_cases() {
     let n = std::env::var("REBOUND_INSTANCES_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
+        .unwrap_or(2_000);
     let setup = setup(n).await;
     let fake = FakeSens::start().await;
     let mut a = start_server(&setup.database_url, &fake);
@@ -254,4 +257,102 @@ async fn sigkill_during_delivery_loses_no_notice_and_the_repeat_is_deduplicated(
         "a kill mid-delivery made the server send a notice again"
     );
     assert!(s.deliveries.iter().all(|d| d.verified));
+}
+
+/// Resends asked for from the console, with servers killed mid-batch: 200
+/// cases and 12 kills (the smallest counts at which kills reliably land
+/// while resends are in flight), through SENS, which has no idempotency
+/// key: a try of unknown outcome is found again by its text and time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_while_resending_sends_each_resend_exactly_once_200_cases_12_kills() {
+    use rebound::domain::account::{Email, NewPassword, Role};
+    let setup = setup(200).await;
+    let fake = FakeSens::start().await;
+    let follow_clock = |fake: &FakeSens, now: i64| fake.state.lock().unwrap().set_clock(now);
+    follow_clock(&fake, dev_now(&setup.store).await);
+    // Stage 1 of every case goes out.
+    let mut server = start_server(&setup.database_url, &fake);
+    let start = Instant::now();
+    while fake.state.lock().unwrap().deliveries().len() < setup.cases.len() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "stage 1 went out"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    // An hour later an operator resends every case's stage.
+    setup.store.advance_dev_clock(HOUR_MS).await.unwrap();
+    let now = dev_now(&setup.store).await;
+    follow_clock(&fake, now);
+    let ops = setup
+        .store
+        .create_console_user(
+            &Email::parse("ops@rebound.example").unwrap(),
+            &NewPassword::parse("correct horse battery staple")
+                .unwrap()
+                .hash(),
+            Role::Operator,
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    for case in &setup.cases {
+        let asked = setup.store.request_resend(*case, ops, now).await.unwrap();
+        assert!(matches!(
+            asked,
+            rebound::store::ResendRequest::Queued { stage: 1 }
+        ));
+    }
+    fake.set_faults(Faults {
+        fail_before_percent: 3,
+        fail_after_percent: 3,
+        answer_delay_ms: 40,
+        ..Faults::default()
+    });
+    let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..12 {
+        let mut server = start_server(&setup.database_url, &fake);
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        tokio::time::sleep(Duration::from_millis(100 + rng % 500)).await;
+        server.kill().expect("SIGKILL");
+        server.wait().unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The killed process's leases (60 s) run out while it is down.
+        setup.store.advance_dev_clock(2 * 60_000).await.unwrap();
+        follow_clock(&fake, dev_now(&setup.store).await);
+    }
+    let mut server = start_server(&setup.database_url, &fake);
+    let start = Instant::now();
+    loop {
+        let (waiting, _) = setup.store.resend_backlog().await.unwrap();
+        if waiting == 0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "{waiting} resends still waiting"
+        );
+        // Failed tries wait a minute, then five: let dev time pass.
+        setup.store.advance_dev_clock(60_000).await.unwrap();
+        follow_clock(&fake, dev_now(&setup.store).await);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let deliveries = fake.state.lock().unwrap().deliveries();
+    assert_eq!(deliveries.len(), setup.cases.len(), "one text per case");
+    let wrong: Vec<_> = deliveries.values().filter(|n| **n != 2).collect();
+    assert!(
+        wrong.is_empty(),
+        "each phone got its stage and one resend: {wrong:?}"
+    );
+    let (_, restarted) = setup.store.resend_backlog().await.unwrap();
+    eprintln!("{restarted} resends begun again after a kill or a failed try");
+    assert!(restarted > 0, "kills and faults hit resends in flight");
 }

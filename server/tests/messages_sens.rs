@@ -9,6 +9,7 @@ use common::sens_fake::{self, FakeSens, Faults};
 use common::{PARTNER_ORIGIN, TestApp, seed_case, spawn_app};
 use rebound::clock::SharedClock;
 use rebound::config::{Config, Mode};
+use rebound::domain::account::Role;
 use rebound::domain::scenario::{Channel, Scenario};
 use rebound::engine::Engine;
 
@@ -243,4 +244,56 @@ async fn a_stage_sens_never_takes_is_recorded_failed_and_the_scenario_goes_on() 
         [(1, "FAILED".to_owned()), (2, "SENT".to_owned())]
     );
     assert_eq!(fake.state.lock().unwrap().alimtalk.len(), 1);
+}
+
+/// SENS has no idempotency key, so a try of unknown outcome is looked up by
+/// its text; a resend has its stage's text, and only what SENS accepted
+/// after the resend was asked for may count as it.
+#[tokio::test]
+async fn a_resend_whose_first_try_never_reached_sens_is_sent_and_not_taken_for_the_stage() {
+    let app = spawn_app().await;
+    let fake = FakeSens::start().await;
+    let engine = engine(&app, &fake).await;
+    let run_at = |after: Duration| {
+        let (app, engine, fake) = (&app, &engine, &fake);
+        async move {
+            app.clock.advance(after);
+            fake.state.lock().unwrap().set_clock(app.clock.now_ms());
+            engine.run_due(10_000).await.unwrap();
+        }
+    };
+    let case = seed_case(&app, "sandbox_success").await;
+    run_at(Duration::zero()).await;
+    assert_eq!(fake.state.lock().unwrap().alimtalk.len(), 1, "stage 1");
+    let ops = common::console::account(&app, "ops@rebound.example", Role::Operator).await;
+    app.clock.advance(Duration::hours(2));
+    app.store
+        .request_resend(case.case_id, ops, app.clock.now_ms())
+        .await
+        .unwrap();
+    fake.set_faults(Faults {
+        fail_before_percent: 100,
+        ..Faults::default()
+    });
+    run_at(Duration::zero()).await;
+    assert_eq!(fake.state.lock().unwrap().alimtalk.len(), 1, "refused");
+    fake.set_faults(Faults::default());
+    run_at(Duration::minutes(1)).await;
+    let s = fake.state.lock().unwrap();
+    assert!(s.lists >= 1, "the retry looked for the first try");
+    assert_eq!(s.alimtalk.len(), 2, "and, finding none, sent it");
+    assert_eq!(s.alimtalk[0].content, s.alimtalk[1].content);
+    drop(s);
+    let resent: Vec<String> = app
+        .store
+        .case_timeline(case.case_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|(_, item)| match item {
+            rebound::store::TimelineItem::Resend { status, .. } => Some(status),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resent, ["SENT"]);
 }

@@ -130,7 +130,7 @@ pub struct Figures {
     /// The cases still open and their amount.
     pub revenue_at_risk: CountAmount,
     pub ended_unrecovered: Ended,
-    /// The cases' stage messages.
+    /// The cases' stage messages, resends from the console included.
     pub messages: Messages,
     /// Notices created in the period, by their delivery now.
     pub notices: Notices,

@@ -2,8 +2,10 @@
 //! Rebound uses for the same thing, so exactly-once charging and the
 //! partner's notices hold: "retry now" is a charge through `Charger` (as
 //! the page and the engine charge), "paid elsewhere" and "cancel" are the
-//! partner API's settlement, pause and resume hold the engine's next stage.
-//! Each is recorded with who did it and when.
+//! partner API's settlement, pause and resume hold the engine's next stage,
+//! and "resend" queues the latest stage for the engine to send again (with
+//! its own dedupe key, under its lease). Each is recorded with who did it
+//! and when.
 
 use axum::Form;
 use axum::extract::{Path, State};
@@ -17,7 +19,7 @@ use super::session::{self, Signed};
 use crate::charging::Charged;
 use crate::domain::case::ChargeSource;
 use crate::state::AppState;
-use crate::store::{CaseDetail, CaseEnd};
+use crate::store::{CaseDetail, CaseEnd, ResendRequest};
 
 /// The console's case actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +27,7 @@ pub enum Action {
     PauseMessages,
     ResumeMessages,
     RetryNow,
+    ResendStage,
     MarkPaid,
     Cancel,
 }
@@ -35,6 +38,7 @@ impl Action {
             "pause_messages" => Some(Action::PauseMessages),
             "resume_messages" => Some(Action::ResumeMessages),
             "retry_now" => Some(Action::RetryNow),
+            "resend_stage" => Some(Action::ResendStage),
             "mark_paid" => Some(Action::MarkPaid),
             "cancel" => Some(Action::Cancel),
             _ => None,
@@ -46,6 +50,7 @@ impl Action {
             Action::PauseMessages => "pause_messages",
             Action::ResumeMessages => "resume_messages",
             Action::RetryNow => "retry_now",
+            Action::ResendStage => "resend_stage",
             Action::MarkPaid => "mark_paid",
             Action::Cancel => "cancel",
         }
@@ -56,30 +61,54 @@ impl Action {
             Action::PauseMessages => lang.t("메시지 일시정지", "Pause messages"),
             Action::ResumeMessages => lang.t("메시지 다시 보내기 시작", "Resume messages"),
             Action::RetryNow => lang.t("지금 결제 재시도", "Retry the charge now"),
+            Action::ResendStage => {
+                lang.t("현재 단계 메시지 다시 보내기", "Resend the current stage")
+            }
             Action::MarkPaid => lang.t("다른 곳에서 결제됨으로 표시", "Mark paid elsewhere"),
             Action::Cancel => lang.t("케이스 해지", "Cancel the case"),
         }
     }
 }
 
+/// Where a case stands, as far as its actions go.
+#[derive(Debug, Clone, Copy)]
+pub struct Standing<'a> {
+    pub status: &'a str,
+    pub messages_paused: bool,
+    /// A stage is scheduled.
+    pub has_next_stage: bool,
+    /// A stage went out (or failed for good): there is one to resend.
+    pub has_sent_stage: bool,
+}
+
 /// The actions a case offers in its state.
-pub fn available(status: &str, messages_paused: bool, has_next_stage: bool) -> Vec<Action> {
-    let payable = matches!(status, "OPEN" | "ENDED");
+pub fn available(case: Standing<'_>) -> Vec<Action> {
+    let payable = matches!(case.status, "OPEN" | "ENDED");
     let mut v = Vec::new();
-    if status == "OPEN" && messages_paused {
+    if case.status == "OPEN" && case.messages_paused {
         v.push(Action::ResumeMessages);
-    } else if status == "OPEN" && has_next_stage {
+    } else if case.status == "OPEN" && case.has_next_stage {
         v.push(Action::PauseMessages);
     }
     if payable {
-        v.extend([Action::RetryNow, Action::MarkPaid, Action::Cancel]);
+        v.push(Action::RetryNow);
+        if case.has_sent_stage {
+            v.push(Action::ResendStage);
+        }
+        v.extend([Action::MarkPaid, Action::Cancel]);
     }
     v
 }
 
 /// The case page's action buttons, each a form with the CSRF token.
 pub fn controls(case: &CaseDetail, paused: bool, csrf: &str, lang: Lang) -> impl IntoView + use<> {
-    let actions = available(&case.status, paused, case.next_stage_at.is_some());
+    let actions = available(Standing {
+        status: &case.status,
+        messages_paused: paused,
+        has_next_stage: case.next_stage_at.is_some(),
+        // The engine moves past a stage once it is sent or failed for good.
+        has_sent_stage: case.next_stage > 1,
+    });
     let path = format!("/console/cases/{}/action", case.id);
     let forms = actions
         .into_iter()
@@ -165,6 +194,12 @@ pub async fn submit(
             record(&state, case.id, user, action, result, now).await?;
             result
         }
+        Action::ResendStage => match state.store.request_resend(case.id, user, now).await? {
+            ResendRequest::Queued { .. } => "queued",
+            ResendRequest::NothingSent => "nothing_sent",
+            ResendRequest::AlreadyWaiting => "already_waiting",
+            ResendRequest::TooSoon => "too_soon",
+        },
         Action::MarkPaid | Action::Cancel => {
             let (order_status, end) = match action {
                 Action::MarkPaid => ("PAID", CaseEnd::Recovered),
@@ -216,31 +251,60 @@ mod tests {
 
     #[test]
     fn each_state_offers_only_what_it_allows() {
+        let at = |status, messages_paused, has_next_stage, has_sent_stage| {
+            available(Standing {
+                status,
+                messages_paused,
+                has_next_stage,
+                has_sent_stage,
+            })
+        };
         assert_eq!(
-            available("OPEN", false, true),
+            at("OPEN", false, true, false),
             [
                 Action::PauseMessages,
                 Action::RetryNow,
                 Action::MarkPaid,
                 Action::Cancel
+            ],
+            "nothing sent yet: nothing to resend"
+        );
+        assert_eq!(
+            at("OPEN", false, true, true),
+            [
+                Action::PauseMessages,
+                Action::RetryNow,
+                Action::ResendStage,
+                Action::MarkPaid,
+                Action::Cancel
             ]
         );
-        assert_eq!(available("OPEN", true, false)[0], Action::ResumeMessages);
+        assert_eq!(at("OPEN", true, false, true)[0], Action::ResumeMessages);
+        assert!(
+            at("OPEN", true, false, true).contains(&Action::ResendStage),
+            "a paused case's stage may still be resent by hand"
+        );
         assert_eq!(
-            available("ENDED", false, false),
-            [Action::RetryNow, Action::MarkPaid, Action::Cancel],
+            at("ENDED", false, false, true),
+            [
+                Action::RetryNow,
+                Action::ResendStage,
+                Action::MarkPaid,
+                Action::Cancel
+            ],
             "an ended case is still payable"
         );
-        assert!(available("RECOVERED", false, false).is_empty());
-        assert!(available("CANCELED", false, false).is_empty());
+        assert!(at("RECOVERED", false, false, true).is_empty());
+        assert!(at("CANCELED", false, false, true).is_empty());
         assert!(
-            available("PAYING", false, true).is_empty(),
+            at("PAYING", false, true, true).is_empty(),
             "a charge is in flight"
         );
         for a in [
             Action::PauseMessages,
             Action::ResumeMessages,
             Action::RetryNow,
+            Action::ResendStage,
             Action::MarkPaid,
             Action::Cancel,
         ] {

@@ -260,6 +260,31 @@ pub struct Flash {
 }
 
 /// What the last action came to, in words.
+/// A notice that records something the customer did on the page.
+fn page_action(event_type: &str, lang: Lang) -> Option<&'static str> {
+    use crate::domain::event::EventType;
+    [
+        (
+            EventType::PaymentDateChanged,
+            "결제일 변경",
+            "changed the payment date",
+        ),
+        (
+            EventType::RemindedLater,
+            "나중에 알림 요청",
+            "asked to be reminded later",
+        ),
+        (
+            EventType::PaymentMethodChanged,
+            "결제 수단 변경",
+            "changed the card",
+        ),
+    ]
+    .into_iter()
+    .find(|(e, _, _)| e.as_str() == event_type)
+    .map(|(_, ko, en)| lang.t(ko, en))
+}
+
 fn flash_text(result: &str, lang: Lang) -> Option<&'static str> {
     Some(match result {
         "paid" => lang.t(
@@ -286,6 +311,22 @@ fn flash_text(result: &str, lang: Lang) -> Option<&'static str> {
         "paused" => lang.t("메시지를 일시정지했습니다.", "Messages paused."),
         "resumed" => lang.t("메시지를 다시 보냅니다.", "Messages resumed."),
         "done" => lang.t("처리했습니다.", "Done."),
+        "queued" => lang.t(
+            "현재 단계 메시지를 다시 보냅니다. 보낸 결과는 타임라인에 나타납니다.",
+            "The current stage is being sent again; the timeline shows when it went.",
+        ),
+        "nothing_sent" => lang.t(
+            "아직 보낸 단계가 없어 다시 보낼 메시지가 없습니다.",
+            "No stage has gone out yet: there is nothing to resend.",
+        ),
+        "too_soon" => lang.t(
+            "방금 보낸 단계입니다. 1분 뒤에 다시 보낼 수 있습니다.",
+            "The stage went out moments ago; it can be resent after a minute.",
+        ),
+        "already_waiting" => lang.t(
+            "이미 다시 보내는 중입니다.",
+            "A resend of this case is already on its way.",
+        ),
         "unchanged" => lang.t(
             "케이스 상태가 바뀌어 아무것도 하지 않았습니다.",
             "Nothing changed: the case moved on meanwhile.",
@@ -346,6 +387,25 @@ pub async fn show(
                     error.map(|e| format!(" · {e}")).unwrap_or_default()
                 ),
             ),
+            TimelineItem::Resend {
+                stage,
+                channel,
+                status,
+                provider_ref,
+                error,
+                by,
+            } => (
+                format!(
+                    "{} {stage} · {channel} · {}",
+                    t("단계", "Stage"),
+                    t("다시 보냄", "resent")
+                ),
+                format!(
+                    "{status} · {by}{}{}",
+                    provider_ref.map(|r| format!(" · {r}")).unwrap_or_default(),
+                    error.map(|e| format!(" · {e}")).unwrap_or_default()
+                ),
+            ),
             TimelineItem::Charge {
                 source,
                 amount,
@@ -374,7 +434,16 @@ pub async fn show(
                 delivery,
                 attempts,
             } => (
-                format!("{} · {event_type}", t("파트너 알림", "Notice")),
+                match page_action(&event_type, lang) {
+                    // What the customer did on the page is recorded as the
+                    // notice that tells the partner.
+                    Some(did) => format!(
+                        "{} · {did} ({} · {event_type})",
+                        t("고객 (결제 페이지)", "Customer on the page"),
+                        t("파트너 알림", "notice")
+                    ),
+                    None => format!("{} · {event_type}", t("파트너 알림", "Notice")),
+                },
                 format!(
                     "{delivery} · {} {attempts} · {webhook_id}",
                     t("시도", "attempts")

@@ -51,6 +51,8 @@ pub enum Section {
     Scenario,
     Settings,
     Partners,
+    /// The account's own page (the e-mail in the bar).
+    Account,
 }
 
 /// A page for a signed-in account.
@@ -114,7 +116,8 @@ pub fn page(frame: Frame<'_>, main: impl IntoView + 'static) -> Html<String> {
             <a class="brand" href="/console">"Rebound"</a>
             <nav aria-label=t("주 메뉴", "Main")><ul>{nav}</ul></nav>
             <div class="who">
-                <span class="email">{email}</span>
+                <a class="email" href=super::account::PATH
+                    aria-current=(frame.section == Section::Account).then_some("page")>{email}</a>
                 <a href=lang_href lang=other_lang>{other_label}</a>
                 <form method="post" action="/console/logout" class="inline">
                     <input type="hidden" name="csrf" value=csrf/>

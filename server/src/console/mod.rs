@@ -7,6 +7,7 @@
 //! Every page answers with `frame-ancestors 'none'` (no other site may
 //! frame it), `no-store`, and a CSP that allows only our own files.
 
+mod account;
 mod actions;
 mod cases;
 mod charts;
@@ -74,6 +75,7 @@ pub fn router() -> Router<AppState> {
             get(partners::show).post(partners::create_partner),
         )
         .route("/console/users", post(partners::create_user))
+        .route(account::PATH, get(account::show).post(account::submit))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),

@@ -164,6 +164,19 @@ pub async fn show(
             }
         })
         .collect_view();
+    // A notice without an endpoint, or not tried yet, has no log: say so
+    // rather than show an empty table.
+    let no_attempts = attempts.is_empty().then(|| {
+        view! {
+            <p class="muted">{match event.status.as_str() {
+                "NO_ENDPOINT" => t(
+                    "알림 URL이 없어 보내지 않았습니다. 설정에서 알림 URL을 정하세요.",
+                    "Not sent: no notify URL. Set one on the settings page.",
+                ),
+                _ => t("아직 보낸 적이 없습니다.", "Not tried yet."),
+            }}</p>
+        }
+    });
     let pretty = serde_json::from_str::<serde_json::Value>(&event.body)
         .and_then(|v| serde_json::to_string_pretty(&v))
         .unwrap_or(event.body.clone());
@@ -183,7 +196,8 @@ pub async fn show(
             <button type="submit">{t("이 알림 다시 보내기", "Redeliver this notice")}</button>
         </form>
         <h2>{t("전송 기록", "Delivery log")}</h2>
-        <div class="scroll" tabindex="0"><table>
+        {no_attempts}
+        <div class="scroll" tabindex="0" hidden=attempts.is_empty()><table>
             <thead><tr><th scope="col">{t("시각", "At")}</th><th scope="col">"HTTP"</th><th scope="col">{t("결과", "Result")}</th>
             <th scope="col">{t("걸린 시간", "Took")}</th><th scope="col">{t("응답", "Answer")}</th></tr></thead>
             <tbody>{rows}</tbody>

@@ -156,6 +156,48 @@ pub fn parse_fields(f: &Fields) -> Result<Scenario, Vec<(String, String)>> {
     }
 }
 
+/// Why a field was refused, in the page's language. The rules (and their
+/// English, which the API answers with) are the domain's; each has its
+/// Korean here, and a test fails for one that has none.
+const PROBLEMS_KO: &[(&str, &str)] = &[
+    ("a whole number", "정수를 적어 주세요."),
+    ("a whole number of hours", "시간을 정수로 적어 주세요."),
+    (
+        "whole days, separated by commas",
+        "일 수를 정수로, 쉼표로 나눠 적어 주세요.",
+    ),
+    ("between 1 and 10 stages", "단계는 1개에서 10개까지입니다."),
+    (
+        "afterHours must increase from stage to stage, from 0 up to 1440 (60 days)",
+        "단계 시간은 0에서 1440(60일)까지, 단계마다 커져야 합니다.",
+    ),
+    ("between 1 and 60", "1에서 60 사이여야 합니다."),
+    ("between 0 and 10", "0에서 10 사이여야 합니다."),
+    ("between 1 and 10", "1에서 10 사이여야 합니다."),
+    (
+        "at most 10 days, increasing, each from 1 to 30",
+        "최대 10개, 커지는 순서로, 각각 1에서 30 사이여야 합니다.",
+    ),
+    (
+        "between 7 and 21 (KST)",
+        "7시에서 21시(KST) 사이여야 합니다.",
+    ),
+    (
+        "between 1 and 15 (card networks fine more)",
+        "1에서 15 사이여야 합니다 (그보다 많으면 카드사가 제재합니다).",
+    ),
+];
+
+fn in_lang(message: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => message.to_owned(),
+        Lang::Ko => PROBLEMS_KO
+            .iter()
+            .find(|(en, _)| *en == message)
+            .map_or_else(|| message.to_owned(), |(_, ko)| (*ko).to_owned()),
+    }
+}
+
 struct Draft {
     fields: Fields,
     problems: Vec<(String, String)>,
@@ -186,7 +228,7 @@ async fn render(
             .problems
             .iter()
             .filter(|(name, _)| name == k)
-            .map(|(_, m)| m.clone())
+            .map(|(_, m)| in_lang(m, lang))
             .collect::<Vec<_>>()
             .join("; ")
     };
@@ -447,5 +489,45 @@ mod tests {
         let mut none = Fields::new();
         none.insert("end_action".into(), "PAUSE".into());
         assert!(parse_fields(&none).is_err(), "no stage at all");
+    }
+
+    #[test]
+    fn every_refusal_is_explained_in_korean() {
+        let mut messages = Vec::new();
+        // Every field wrong that the form can get wrong, then every rule
+        // of the domain broken at once.
+        let mut f = fields_of(&Scenario::default());
+        for (k, v) in [
+            ("stage_hours_1", "soon"),
+            ("remind_limit", "many"),
+            ("ladder_days", "a, b"),
+        ] {
+            f.insert(k.into(), v.into());
+        }
+        messages.extend(parse_fields(&f).unwrap_err().into_iter().map(|(_, m)| m));
+        let mut f = fields_of(&Scenario::default());
+        for (k, v) in [
+            ("stage_hours_1", "0"),
+            ("change_date_window_days", "0"),
+            ("remind_limit", "11"),
+            ("change_date_limit", "11"),
+            ("retry_hour", "3"),
+            ("budget", "99"),
+            ("unknown_limit", "0"),
+            ("ladder_days", "5, 3"),
+        ] {
+            f.insert(k.into(), v.into());
+        }
+        messages.extend(parse_fields(&f).unwrap_err().into_iter().map(|(_, m)| m));
+        let mut no_stages: serde_json::Value =
+            serde_json::from_str(&Scenario::default().to_json()).unwrap();
+        no_stages["stages"] = serde_json::json!([]);
+        let empty = Scenario::parse(&no_stages.to_string()).unwrap_err();
+        messages.extend(empty.fields().iter().map(|e| e.message.clone()));
+        assert!(messages.len() >= 11, "{messages:?}");
+        for m in &messages {
+            assert_ne!(&in_lang(m, Lang::Ko), m, "no Korean for {m:?}");
+            assert_eq!(&in_lang(m, Lang::En), m);
+        }
     }
 }

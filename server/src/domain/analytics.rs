@@ -189,7 +189,7 @@ impl Cohort {
             StageStatus::Sent => self.messages[i].0 += n,
             StageStatus::Failed => self.messages[i].1 += n,
             // Still going out: neither sent nor failed yet.
-            StageStatus::Sending => {}
+            StageStatus::Sending | StageStatus::Skipped => {}
         }
     }
 

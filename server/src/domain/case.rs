@@ -98,6 +98,8 @@ stored_enum!(
         Sending => "SENDING",
         Sent => "SENT",
         Failed => "FAILED",
+        /// A console resend not sent: its case closed first.
+        Skipped => "SKIPPED",
     }
 );
 

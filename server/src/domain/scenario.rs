@@ -24,6 +24,18 @@ impl Channel {
             Channel::Sms => "SMS",
         }
     }
+
+    /// The stored text back (`as_str`), never a default.
+    pub fn parse(raw: &str) -> Result<Channel, crate::domain::case::UnknownText> {
+        match raw {
+            "ALIMTALK" => Ok(Channel::Alimtalk),
+            "SMS" => Ok(Channel::Sms),
+            other => Err(crate::domain::case::UnknownText {
+                kind: "channel",
+                value: other.to_owned(),
+            }),
+        }
+    }
 }
 
 /// What becomes of the subscription when no stage recovered the payment.

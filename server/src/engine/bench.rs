@@ -114,6 +114,7 @@ pub async fn run(store: &Store, cases: usize) -> Result<EngineBench, StoreError>
         .map(|i| OutgoingMessage {
             dedupe_key: format!("bench-baseline-{i}"),
             maybe_sent: false,
+            sent_since_ms: None,
             partner_id: partner.id,
             case_id: 1 + (i % cases.max(1)) as i64,
             stage: 1,

@@ -27,7 +27,8 @@ use crate::domain::retry::{self, Stop};
 use crate::domain::scenario::{Scenario, Step};
 use crate::domain::token::{LinkKey, TokenHash, link_token};
 use crate::store::{
-    DueCase, DueRetry, StageOutcome, StageResult, StageStart, StageState, Store, StoreError,
+    DueCase, DueRetry, ResendResult, StageOutcome, StageResult, StageStart, StageState, Store,
+    StoreError,
 };
 use provider::{OutgoingMessage, SendError, SharedProvider};
 
@@ -119,6 +120,7 @@ impl Engine {
         if let Some(charger) = &self.charger {
             done += self.run_charges(charger, max).await?;
         }
+        done += self.run_resends(max.saturating_sub(done)).await?;
         while done < max {
             let now = self.clock.now().timestamp_millis();
             let deadline = tokio::time::Instant::now() + self.send_budget;
@@ -318,44 +320,16 @@ impl Engine {
                 }
             }
         }
-        // Past the deadline the lease is running out: stop waiting, and
-        // treat every send of the batch as of unknown outcome (the next try
-        // asks the provider first; the outbox deduplicates by key).
-        let results =
-            match tokio::time::timeout_at(deadline, self.provider.send_batch(&messages)).await {
-                Ok(results) => results,
-                Err(_) => {
-                    tracing::warn!(
-                        sends = messages.len(),
-                        "stage sends ran past their budget; each will be retried"
-                    );
-                    messages
-                        .iter()
-                        .map(|_| {
-                            Err(SendError::Retryable(
-                                "the send ran past the batch's time budget".into(),
-                            ))
-                        })
-                        .collect()
-                }
-            };
-        let provider = self.provider.name();
+        let results = self.send_all(&messages, deadline).await;
         for ((case, stage, attempts, next_at), result) in pending.into_iter().zip(results) {
             let case_id = case.id;
-            let outcome = match &result {
-                Ok(_) => "sent",
-                Err(SendError::Retryable(_)) if attempts + 1 < MAX_ATTEMPTS => "retry",
-                Err(_) => "failed",
-            };
-            metrics::counter!("rebound_stage_sends_total", "provider" => provider, "outcome" => outcome)
-                .increment(1);
-            let (result, next_at_ms) = match result {
-                Ok(provider_ref) => (StageResult::Sent { provider_ref }, next_at),
-                Err(SendError::Retryable(error)) if attempts + 1 < MAX_ATTEMPTS => {
+            let (result, next_at_ms) = match self.settle(result, attempts) {
+                Try::Sent(provider_ref) => (StageResult::Sent { provider_ref }, next_at),
+                Try::Retry(error) => {
                     tracing::warn!(case_id, stage, %error, "stage send failed; will retry");
                     (StageResult::Retry { error }, now + backoff_ms(attempts))
                 }
-                Err(SendError::Retryable(error) | SendError::Permanent(error)) => {
+                Try::Failed(error) => {
                     tracing::error!(case_id, stage, %error, "stage send failed for good");
                     (StageResult::Failed { error }, next_at)
                 }
@@ -369,6 +343,118 @@ impl Engine {
             });
         }
         self.store.record_stage_outcomes(&outcomes).await
+    }
+
+    /// Sends stages resent from the console (one pass: there are few), each
+    /// with its own dedupe key, under the same lease, budget and retries as
+    /// a stage; a case closed since the request gets none.
+    async fn run_resends(&self, max: usize) -> Result<usize, StoreError> {
+        if max == 0 {
+            return Ok(0);
+        }
+        let now = self.clock.now().timestamp_millis();
+        let deadline = tokio::time::Instant::now() + self.send_budget;
+        let due = self
+            .store
+            .claim_due_resends(now, LEASE_MS, max.min(self.batch()) as i64, &self.worker)
+            .await?;
+        let mut outcomes = Vec::with_capacity(due.len());
+        let mut messages = Vec::new();
+        let mut pending = Vec::new();
+        for (resend, tried) in &due {
+            if resend.case_closed {
+                outcomes.push((resend.id, ResendResult::Skipped));
+                continue;
+            }
+            let scenario = self.scenario(resend.case.scenario_id).await?;
+            let token = link_token(self.link_key.expose(), resend.case.id, resend.stage);
+            let mut msg = self.message(
+                &resend.case,
+                &scenario,
+                resend.stage,
+                resend.channel,
+                &token,
+            );
+            msg.dedupe_key = format!("{}-resend-{}", msg.dedupe_key, resend.id);
+            msg.maybe_sent = tried.maybe_sent || tried.attempts > 0;
+            // Our clock and the provider's may differ by seconds; the
+            // stage itself went out a whole gap before the request.
+            msg.sent_since_ms = Some(resend.requested_at - crate::store::RESEND_GAP_MS / 2);
+            messages.push(msg);
+            pending.push((resend, tried.attempts));
+        }
+        let results = self.send_all(&messages, deadline).await;
+        for ((resend, attempts), result) in pending.into_iter().zip(results) {
+            let (case_id, stage) = (resend.case.id, resend.stage);
+            outcomes.push((
+                resend.id,
+                match self.settle(result, attempts) {
+                    Try::Sent(provider_ref) => {
+                        tracing::info!(case_id, stage, "stage resent");
+                        ResendResult::Sent { provider_ref }
+                    }
+                    Try::Retry(error) => {
+                        tracing::warn!(case_id, stage, %error, "stage resend failed; will retry");
+                        ResendResult::Retry {
+                            error,
+                            due_at_ms: now + backoff_ms(attempts),
+                        }
+                    }
+                    Try::Failed(error) => {
+                        tracing::error!(case_id, stage, %error, "stage resend failed for good");
+                        ResendResult::Failed { error }
+                    }
+                },
+            ));
+        }
+        self.store.record_resend_outcomes(&outcomes, now).await?;
+        Ok(due.len())
+    }
+
+    /// Sends a batch, waiting no longer than `deadline`. Past it the lease
+    /// is running out: stop waiting, and treat every send of the batch as
+    /// of unknown outcome (the next try asks the provider first; the
+    /// outbox deduplicates by key).
+    async fn send_all(
+        &self,
+        messages: &[OutgoingMessage],
+        deadline: tokio::time::Instant,
+    ) -> Vec<Result<String, SendError>> {
+        match tokio::time::timeout_at(deadline, self.provider.send_batch(messages)).await {
+            Ok(results) => results,
+            Err(_) => {
+                tracing::warn!(
+                    sends = messages.len(),
+                    "stage sends ran past their budget; each will be retried"
+                );
+                messages
+                    .iter()
+                    .map(|_| {
+                        Err(SendError::Retryable(
+                            "the send ran past the batch's time budget".into(),
+                        ))
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// What one try came to, after `attempts` earlier failed ones (counted
+    /// in the metrics).
+    fn settle(&self, result: Result<String, SendError>, attempts: i64) -> Try {
+        let settled = match result {
+            Ok(provider_ref) => Try::Sent(provider_ref),
+            Err(SendError::Retryable(error)) if attempts + 1 < MAX_ATTEMPTS => Try::Retry(error),
+            Err(SendError::Retryable(error) | SendError::Permanent(error)) => Try::Failed(error),
+        };
+        let outcome = match settled {
+            Try::Sent(_) => "sent",
+            Try::Retry(_) => "retry",
+            Try::Failed(_) => "failed",
+        };
+        metrics::counter!("rebound_stage_sends_total", "provider" => self.provider.name(), "outcome" => outcome)
+            .increment(1);
+        settled
     }
 
     fn message(
@@ -402,6 +488,7 @@ impl Engine {
         OutgoingMessage {
             dedupe_key: dedupe_key(case.id, stage),
             maybe_sent: false,
+            sent_since_ms: None,
             partner_id: case.partner_id,
             case_id: case.id,
             stage,
@@ -413,6 +500,15 @@ impl Engine {
             link,
         }
     }
+}
+
+/// One send try, settled.
+enum Try {
+    Sent(String),
+    /// Failed for now: try again after a backoff.
+    Retry(String),
+    /// Failed for good (or too often).
+    Failed(String),
 }
 
 /// What the provider deduplicates a stage's message on: the same on every

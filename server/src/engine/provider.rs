@@ -20,6 +20,10 @@ pub struct OutgoingMessage {
     /// outcome was never recorded): an adapter whose provider has no
     /// idempotency key looks for that message before sending again.
     pub maybe_sent: bool,
+    /// Only a send at or after this time can be this message: a resend has
+    /// the text of its stage's first send, which is not it. `None`: any
+    /// send the provider still lists.
+    pub sent_since_ms: Option<i64>,
     pub partner_id: i64,
     pub case_id: i64,
     pub stage: i64,

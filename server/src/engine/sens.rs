@@ -368,7 +368,8 @@ impl SensProvider {
                 encode_time(to_ms)
             )
         };
-        let range = window(now - LOOKUP_DAYS * 86_400_000, now + 300_000);
+        let since = (now - LOOKUP_DAYS * 86_400_000).max(msg.sent_since_ms.unwrap_or(i64::MIN));
+        let range = window(since, now + 300_000);
         let alimtalk = format!(
             "/alimtalk/v2/services/{}/messages?plusFriendId={}&{range}&to={to}&templateCode={}",
             self.config.alimtalk_service_id,

@@ -102,6 +102,15 @@ pub enum TimelineItem {
         decline_code: Option<String>,
         decline_class: Option<String>,
     },
+    /// The stage sent again, asked for from the console by `by`.
+    Resend {
+        stage: i64,
+        channel: String,
+        status: String,
+        provider_ref: Option<String>,
+        error: Option<String>,
+        by: String,
+    },
     Notice {
         webhook_id: String,
         event_type: String,
@@ -206,6 +215,37 @@ impl Store {
                     status,
                     provider_ref,
                     error,
+                },
+            ));
+        }
+        type ResendRow = (
+            i64,
+            Option<i64>,
+            i64,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+        );
+        let resends: Vec<ResendRow> = sqlx::query_as(
+            "SELECT r.created_at, r.sent_at, r.stage, r.channel, r.status, r.provider_ref, r.last_error, \
+                    u.email FROM stage_resends r JOIN console_users u ON u.id = r.requested_by \
+             WHERE r.case_id = $1",
+        )
+        .bind(case_id)
+        .fetch_all(&self.pool)
+        .await?;
+        for (created, sent, stage, channel, status, provider_ref, error, by) in resends {
+            items.push((
+                sent.unwrap_or(created),
+                TimelineItem::Resend {
+                    stage,
+                    channel,
+                    status,
+                    provider_ref,
+                    error,
+                    by,
                 },
             ));
         }

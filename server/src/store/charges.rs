@@ -1148,6 +1148,7 @@ impl Store {
                    AND partner_id NOT IN (SELECT id FROM partners WHERE gateway_problem IS NOT NULL) \
                UNION ALL SELECT MIN(COALESCE(attempted_at, created_at)) + $1 AS t FROM charges \
                  WHERE status = 'PENDING' \
+               UNION ALL SELECT MIN(due_at) AS t FROM stage_resends WHERE status = 'SENDING' \
              ) AS due",
         )
         .bind(crate::charging::CHARGE_RETRY_AFTER_MS + 1)

@@ -111,7 +111,7 @@ impl Store {
     }
 }
 
-async fn insert_action(
+pub(super) async fn insert_action(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     case_id: i64,
     user_id: i64,

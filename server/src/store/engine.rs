@@ -41,7 +41,7 @@ pub struct DueCase {
 }
 
 #[derive(FromRow)]
-struct DueRow {
+pub(super) struct DueRow {
     id: i64,
     partner_id: i64,
     scenario_id: Option<i64>,
@@ -62,6 +62,21 @@ struct DueRow {
     next_retry_at: Option<i64>,
     retry_stop: Option<String>,
 }
+
+/// What a `DueRow` reads of case `c` (with `DUE_CASE_JOINS`).
+pub(super) const DUE_CASE_COLUMNS: &str = "c.id, c.partner_id, c.scenario_id, c.next_stage, c.failed_at, c.subscription_id, \
+     p.business_name, p.recovery_page_url, p.embed_origins, \
+     cu.name AS customer_name, cu.phone AS customer_phone, \
+     (SELECT pr.name FROM order_items oi JOIN prices pc ON pc.id = oi.price_id \
+      JOIN products pr ON pr.id = pc.product_id WHERE oi.order_id = o.id \
+      ORDER BY oi.price_id LIMIT 1) AS product_name, \
+     o.amount, o.id AS order_id, o.partner_order_id, s.partner_subscription_id, \
+     cu.partner_customer_id, c.next_retry_at, c.retry_stop";
+
+/// The tables `DUE_CASE_COLUMNS` reads, joined to case `c`.
+pub(super) const DUE_CASE_JOINS: &str = "JOIN partners p ON p.id = c.partner_id \
+     JOIN orders o ON o.id = c.order_id JOIN customers cu ON cu.id = o.customer_id \
+     LEFT JOIN subscriptions s ON s.id = c.subscription_id";
 
 /// Open cases, due at their next stage.
 const CASES: WorkQueue = WorkQueue {
@@ -242,19 +257,10 @@ impl Store {
         let rows: Vec<DueRow> = self
             .claim_due(
                 &CASES,
-                "SELECT c.id, c.partner_id, c.scenario_id, c.next_stage, c.failed_at, c.subscription_id, \
-                        p.business_name, p.recovery_page_url, p.embed_origins, \
-                        cu.name AS customer_name, cu.phone AS customer_phone, \
-                        (SELECT pr.name FROM order_items oi JOIN prices pc ON pc.id = oi.price_id \
-                         JOIN products pr ON pr.id = pc.product_id WHERE oi.order_id = o.id \
-                         ORDER BY oi.price_id LIMIT 1) AS product_name, \
-                        o.amount, o.id AS order_id, o.partner_order_id, s.partner_subscription_id, \
-                        cu.partner_customer_id, c.next_retry_at, c.retry_stop \
-                 FROM {due} JOIN recovery_cases c ON c.id = due.id \
-                 JOIN partners p ON p.id = c.partner_id \
-                 JOIN orders o ON o.id = c.order_id JOIN customers cu ON cu.id = o.customer_id \
-                 LEFT JOIN subscriptions s ON s.id = c.subscription_id \
-                 ORDER BY c.next_stage_at, c.id",
+                &format!(
+                    "SELECT {DUE_CASE_COLUMNS} FROM {{due}} JOIN recovery_cases c ON c.id = due.id \
+                     {DUE_CASE_JOINS} ORDER BY c.next_stage_at, c.id"
+                ),
                 now_ms,
                 lease_ms,
                 limit,
@@ -703,8 +709,6 @@ impl Store {
         .await?)
     }
 
-    /// Stages whose send was begun more than once (a worker died or a try
-    /// failed before the outcome was known) (tests, audits).
     /// How many engine instances sent stages (tests, audits).
     pub async fn stage_workers(&self) -> Result<i64, StoreError> {
         let (n,): (i64,) =
@@ -714,6 +718,8 @@ impl Store {
         Ok(n)
     }
 
+    /// Stages whose send was begun more than once (a worker died or a try
+    /// failed before the outcome was known) (tests, audits).
     pub async fn restarted_stage_sends(&self) -> Result<i64, StoreError> {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM stage_sends WHERE started > 1")
             .fetch_one(&self.pool)

@@ -38,6 +38,8 @@ pub struct Received {
     pub sms_failover: bool,
     /// SMS only: `SMS` or `LMS`.
     pub sms_type: Option<String>,
+    /// When it was accepted, on SENS's clock (if the test set one).
+    pub at_ms: Option<i64>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -62,6 +64,11 @@ pub struct FakeState {
     pub bad_signatures: usize,
     pub lists: usize,
     pub faults: Faults,
+    /// How far SENS's clock runs ahead of real time, set by tests whose
+    /// server runs on an injected or dev clock: accepted messages are
+    /// stamped with it and the lists keep to their request window, as
+    /// SENS's do. `None`: no stamps, windows not applied.
+    pub clock_offset_ms: Option<i64>,
     rng: u64,
     next_id: u64,
 }
@@ -73,6 +80,16 @@ impl FakeState {
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
         percent > 0 && self.rng % 100 < percent
+    }
+
+    fn now_ms(&self) -> Option<i64> {
+        let offset = self.clock_offset_ms?;
+        Some(chrono::Utc::now().timestamp_millis() + offset)
+    }
+
+    /// Sets SENS's clock to read `now_ms` now.
+    pub fn set_clock(&mut self, now_ms: i64) {
+        self.clock_offset_ms = Some(now_ms - chrono::Utc::now().timestamp_millis());
     }
 
     fn id(&mut self, prefix: &str) -> String {
@@ -246,6 +263,7 @@ fn alimtalk_accept(
             );
             continue;
         }
+        let at_ms = s.now_ms();
         s.alimtalk.push(Received {
             message_id: message_id.clone(),
             to: to.clone(),
@@ -254,6 +272,7 @@ fn alimtalk_accept(
             button_link: m["buttons"][0]["linkMobile"].as_str().map(str::to_owned),
             sms_failover: m["useSmsFailover"] == true && m["failoverConfig"]["from"] == SMS_FROM,
             sms_type: None,
+            at_ms,
         });
         answers.push(
             json!({"messageId": message_id, "to": to, "requestStatusCode": "A000",
@@ -308,6 +327,7 @@ async fn sms_send(
     let request_id = s.id("smsreq");
     for m in body["messages"].as_array().cloned().unwrap_or_default() {
         let message_id = s.id("smsmsg");
+        let at_ms = s.now_ms();
         s.sms.push(Received {
             message_id,
             to: m["to"].as_str().unwrap_or("").to_owned(),
@@ -316,6 +336,7 @@ async fn sms_send(
             button_link: None,
             sms_failover: false,
             sms_type: Some(kind.clone()),
+            at_ms,
         });
     }
     if s.roll(faults.fail_after_percent) {
@@ -416,9 +437,19 @@ fn list(
             .into_response();
     }
     let sent = if alimtalk { &s.alimtalk } else { &s.sms };
+    let kst = |k: &str| {
+        let t = chrono::NaiveDateTime::parse_from_str(q.get(k)?, "%Y-%m-%d %H:%M:%S").ok()?;
+        Some(t.and_utc().timestamp_millis() - 9 * 3_600_000)
+    };
+    let (from, to) = (kst("requestStartTime"), kst("requestEndTime"));
     let found = sent
         .iter()
         .filter(|m| q.get("to").is_none_or(|to| &m.to == to))
+        .filter(|m| match (m.at_ms, from, to) {
+            // SENS's window is whole seconds, both ends included.
+            (Some(at), Some(from), Some(to)) => from <= at && at < to + 1_000,
+            _ => true,
+        })
         .filter(|m| {
             !alimtalk
                 || q.get("templateCode")
