@@ -279,11 +279,12 @@ async fn a_resend_whose_first_try_never_reached_sens_is_sent_and_not_taken_for_t
     assert_eq!(fake.state.lock().unwrap().alimtalk.len(), 1, "refused");
     fake.set_faults(Faults::default());
     run_at(Duration::minutes(1)).await;
-    let s = fake.state.lock().unwrap();
-    assert!(s.lists >= 1, "the retry looked for the first try");
-    assert_eq!(s.alimtalk.len(), 2, "and, finding none, sent it");
-    assert_eq!(s.alimtalk[0].content, s.alimtalk[1].content);
-    drop(s);
+    {
+        let s = fake.state.lock().unwrap();
+        assert!(s.lists >= 1, "the retry looked for the first try");
+        assert_eq!(s.alimtalk.len(), 2, "and, finding none, sent it");
+        assert_eq!(s.alimtalk[0].content, s.alimtalk[1].content);
+    }
     let resent: Vec<String> = app
         .store
         .case_timeline(case.case_id)
