@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::console::{PASSWORD, account, act, csrf_in, get, session_of, sign_in, signed_in};
+use common::console::{
+    PASSWORD, account, act, analytics, case_page, csrf_in, get, session_of, sign_in, signed_in,
+};
 use common::{create_partner, spawn_app};
 use rebound::domain::account::{NewPassword, Role, SESSION_IDLE_MS};
 use reqwest::StatusCode;
@@ -315,11 +317,7 @@ async fn an_operator_retries_a_charge_from_the_console_once_however_often_presse
     let case = common::seed_case(&app, "sandbox_success").await;
     app.run_engine_until(&engine, app.clock.now_ms() + 60_000)
         .await;
-    let page = get(&app, &format!("/console/cases/{}", case.case_id), &cookie)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = case_page(&app, &cookie, case.case_id).await;
     assert!(page.contains("지금 결제 재시도"), "the action is offered");
     let csrf = csrf_in(&page);
     let press = || {
@@ -357,11 +355,7 @@ async fn an_operator_retries_a_charge_from_the_console_once_however_often_presse
         "the partner is told once, as for any charge"
     );
     // The timeline shows the stage, the charge, the notices and who acted.
-    let page = get(&app, &format!("/console/cases/{}", case.case_id), &cookie)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = case_page(&app, &cookie, case.case_id).await;
     for seen in [
         "단계 1",
         "결제 시도",
@@ -372,12 +366,7 @@ async fn an_operator_retries_a_charge_from_the_console_once_however_often_presse
         assert!(page.contains(seen), "{seen}");
     }
     // The figures count it as the console's.
-    let report: serde_json::Value = app
-        .get("/api/v1/cover/analytics")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let report = analytics(&app).await;
     assert_eq!(report["totals"]["recoveredBy"]["console"]["count"], 1);
 }
 
@@ -433,11 +422,7 @@ async fn an_operator_resends_the_current_stage_once_however_often_pressed() {
     account(&app, "ops@rebound.example", Role::Operator).await;
     let cookie = signed_in(&app, "ops@rebound.example").await;
     let case = common::seed_case(&app, "sandbox_success").await;
-    let page = get(&app, &format!("/console/cases/{}", case.case_id), &cookie)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = case_page(&app, &cookie, case.case_id).await;
     assert!(
         !page.contains("resend_stage"),
         "nothing went out yet, so nothing is offered to resend"
@@ -491,11 +476,7 @@ async fn an_operator_resends_the_current_stage_once_however_often_pressed() {
         "the partner hears of each stage once; a resend is no new stage"
     );
     let cookie = signed_in(&app, "ops@rebound.example").await;
-    let page = get(&app, &format!("/console/cases/{}", case.case_id), &cookie)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = case_page(&app, &cookie, case.case_id).await;
     for seen in [
         "단계 1 · ALIMTALK · 다시 보냄",
         "SENT · ops@rebound.example",
@@ -505,12 +486,7 @@ async fn an_operator_resends_the_current_stage_once_however_often_pressed() {
     ] {
         assert!(page.contains(seen), "{seen}");
     }
-    let report: serde_json::Value = app
-        .get("/api/v1/cover/analytics")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let report = analytics(&app).await;
     assert_eq!(
         report["totals"]["messages"]["alimtalk"]["sent"], 3,
         "a resend is a message sent"
@@ -538,11 +514,7 @@ async fn a_resend_asked_for_before_the_customer_paid_is_not_sent() {
         1,
         "no reminder to pay after paying"
     );
-    let page = get(&app, &format!("/console/cases/{}", case.case_id), &cookie)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = case_page(&app, &cookie, case.case_id).await;
     assert!(page.contains("SKIPPED · ops@rebound.example"), "{page}");
     assert!(
         !page.contains("resend_stage\""),

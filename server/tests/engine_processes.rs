@@ -113,25 +113,26 @@ async fn sigkill_at_random_points_sends_every_stage_exactly_once() {
         fail_after_percent: 2,
         ..Faults::default()
     });
-    let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut kills = 0;
-    for cycle in 0..40 {
-        let mut server = start_server(&setup.database_url, &fake);
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        tokio::time::sleep(Duration::from_millis(50 + rng % 600)).await;
-        server.kill().expect("SIGKILL");
-        server.wait().unwrap();
-        kills += 1;
-        // Requests already on the wire land before the next process starts,
-        // as they would within the 60 s lease in production.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if cycle % 8 == 7 {
-            setup.store.advance_dev_clock(72 * HOUR_MS).await.unwrap();
-        }
-    }
-    assert!(kills >= 40);
+    let kills = 40;
+    let mut cycle = 0;
+    processes::kill_repeatedly(
+        kills,
+        0x9E37_79B9_7F4A_7C15,
+        600,
+        || start_server(&setup.database_url, &fake),
+        || {
+            // A stage's worth of days every eighth kill.
+            cycle += 1;
+            let next_stage = cycle % 8 == 0;
+            let store = &setup.store;
+            async move {
+                if next_stage {
+                    store.advance_dev_clock(72 * HOUR_MS).await.unwrap();
+                }
+            }
+        },
+    )
+    .await;
     let progress = fake.state.lock().unwrap().deliveries().len();
     assert!(progress > 0, "the killed servers got some stages out");
     // The last process died holding leases; a couple of minutes pass
@@ -201,19 +202,17 @@ async fn sigkill_during_delivery_loses_no_notice_and_the_repeat_is_deduplicated(
         ("REBOUND_NOTIFY_ALLOW_PRIVATE", "1".to_owned()),
         ("REBOUND_MESSAGES", "outbox".to_owned()),
     ];
-    let mut rng: u64 = 0x2545_F491_4F6C_DD1D;
-    for _ in 0..12 {
-        let mut server = start_server_with(&setup.database_url, &env);
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        tokio::time::sleep(Duration::from_millis(100 + rng % 700)).await;
-        server.kill().expect("SIGKILL");
-        server.wait().unwrap();
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        // Leases (60 s) of the killed process run out while it is down.
-        setup.store.advance_dev_clock(2 * 60_000).await.unwrap();
-    }
+    // Leases (60 s) of the killed process run out while it is down.
+    processes::kill_repeatedly(
+        12,
+        0x2545_F491_4F6C_DD1D,
+        700,
+        || start_server_with(&setup.database_url, &env),
+        || async {
+            setup.store.advance_dev_clock(2 * 60_000).await.unwrap();
+        },
+    )
+    .await;
     let mut server = start_server_with(&setup.database_url, &env);
     let start = Instant::now();
     loop {
@@ -313,20 +312,18 @@ async fn sigkill_while_resending_sends_each_resend_exactly_once_200_cases_12_kil
         answer_delay_ms: 40,
         ..Faults::default()
     });
-    let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
-    for _ in 0..12 {
-        let mut server = start_server(&setup.database_url, &fake);
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        tokio::time::sleep(Duration::from_millis(100 + rng % 500)).await;
-        server.kill().expect("SIGKILL");
-        server.wait().unwrap();
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        // The killed process's leases (60 s) run out while it is down.
-        setup.store.advance_dev_clock(2 * 60_000).await.unwrap();
-        follow_clock(&fake, dev_now(&setup.store).await);
-    }
+    // The killed process's leases (60 s) run out while it is down.
+    processes::kill_repeatedly(
+        12,
+        0x9E37_79B9_7F4A_7C15,
+        500,
+        || start_server(&setup.database_url, &fake),
+        || async {
+            setup.store.advance_dev_clock(2 * 60_000).await.unwrap();
+            follow_clock(&fake, dev_now(&setup.store).await);
+        },
+    )
+    .await;
     let mut server = start_server(&setup.database_url, &fake);
     let start = Instant::now();
     loop {

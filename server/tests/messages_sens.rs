@@ -292,7 +292,11 @@ async fn a_resend_whose_first_try_never_reached_sens_is_sent_and_not_taken_for_t
         .unwrap()
         .into_iter()
         .filter_map(|(_, item)| match item {
-            rebound::store::TimelineItem::Resend { status, .. } => Some(status),
+            rebound::store::TimelineItem::Stage {
+                status,
+                resent_by: Some(_),
+                ..
+            } => Some(status),
             _ => None,
         })
         .collect();

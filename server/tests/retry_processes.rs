@@ -117,20 +117,17 @@ async fn sigkill_during_silent_charges_charges_each_case_once_and_loses_none() {
         lose_after_approval_percent: 5,
         delay_ms: 40,
     };
-    let mut rng: u64 = 0x853C_49E6_748F_EA9B;
-    for _ in 0..20 {
-        let mut server = start_server(&setup.database_url, &toss_base);
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        tokio::time::sleep(Duration::from_millis(100 + rng % 500)).await;
-        server.kill().expect("SIGKILL");
-        server.wait().unwrap();
-        // Requests already on the wire land before the next process starts.
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        // The killed process's leases and pending charges age while it is down.
-        setup.store.advance_dev_clock(2 * MINUTE_MS).await.unwrap();
-    }
+    // The killed process's leases and pending charges age while it is down.
+    processes::kill_repeatedly(
+        20,
+        0x853C_49E6_748F_EA9B,
+        500,
+        || start_server(&setup.database_url, &toss_base),
+        || async {
+            setup.store.advance_dev_clock(2 * MINUTE_MS).await.unwrap();
+        },
+    )
+    .await;
     let (before, pending_after_kills) = setup.store.charge_backlog().await.unwrap();
     let approved_before = fake.lock().unwrap().approved.len();
     assert!(approved_before > 0, "the killed servers charged some cases");

@@ -379,29 +379,20 @@ pub async fn show(
                 status,
                 provider_ref,
                 error,
-            } => (
-                format!("{} {stage} · {channel}", t("단계", "Stage")),
-                format!(
-                    "{status}{}{}",
-                    provider_ref.map(|r| format!(" · {r}")).unwrap_or_default(),
-                    error.map(|e| format!(" · {e}")).unwrap_or_default()
-                ),
-            ),
-            TimelineItem::Resend {
-                stage,
-                channel,
-                status,
-                provider_ref,
-                error,
-                by,
+                resent_by,
             } => (
                 format!(
-                    "{} {stage} · {channel} · {}",
+                    "{} {stage} · {channel}{}",
                     t("단계", "Stage"),
-                    t("다시 보냄", "resent")
+                    if resent_by.is_some() {
+                        format!(" · {}", t("다시 보냄", "resent"))
+                    } else {
+                        String::new()
+                    }
                 ),
                 format!(
-                    "{status} · {by}{}{}",
+                    "{status}{}{}{}",
+                    resent_by.map(|by| format!(" · {by}")).unwrap_or_default(),
                     provider_ref.map(|r| format!(" · {r}")).unwrap_or_default(),
                     error.map(|e| format!(" · {e}")).unwrap_or_default()
                 ),

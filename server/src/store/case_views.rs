@@ -88,12 +88,15 @@ pub struct CaseDetail {
 /// Something that happened to a case, for its timeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TimelineItem {
+    /// A stage's message, or (`resent_by` the console user who asked) the
+    /// stage sent again.
     Stage {
         stage: i64,
         channel: String,
         status: String,
         provider_ref: Option<String>,
         error: Option<String>,
+        resent_by: Option<String>,
     },
     Charge {
         source: String,
@@ -101,15 +104,6 @@ pub enum TimelineItem {
         status: String,
         decline_code: Option<String>,
         decline_class: Option<String>,
-    },
-    /// The stage sent again, asked for from the console by `by`.
-    Resend {
-        stage: i64,
-        channel: String,
-        status: String,
-        provider_ref: Option<String>,
-        error: Option<String>,
-        by: String,
     },
     Notice {
         webhook_id: String,
@@ -198,15 +192,20 @@ impl Store {
             String,
             Option<String>,
             Option<String>,
+            Option<String>,
         );
         let stages: Vec<StageRow> = sqlx::query_as(
-            "SELECT created_at, sent_at, stage, channel, status, provider_ref, last_error \
-             FROM stage_sends WHERE case_id = $1",
+            "SELECT created_at, sent_at, stage, channel, status, provider_ref, last_error, \
+                    NULL AS resent_by FROM stage_sends WHERE case_id = $1 \
+             UNION ALL \
+             SELECT r.created_at, r.sent_at, r.stage, r.channel, r.status, r.provider_ref, r.last_error, \
+                    u.email FROM stage_resends r JOIN console_users u ON u.id = r.requested_by \
+             WHERE r.case_id = $1",
         )
         .bind(case_id)
         .fetch_all(&self.pool)
         .await?;
-        for (created, sent, stage, channel, status, provider_ref, error) in stages {
+        for (created, sent, stage, channel, status, provider_ref, error, resent_by) in stages {
             items.push((
                 sent.unwrap_or(created),
                 TimelineItem::Stage {
@@ -215,37 +214,7 @@ impl Store {
                     status,
                     provider_ref,
                     error,
-                },
-            ));
-        }
-        type ResendRow = (
-            i64,
-            Option<i64>,
-            i64,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            String,
-        );
-        let resends: Vec<ResendRow> = sqlx::query_as(
-            "SELECT r.created_at, r.sent_at, r.stage, r.channel, r.status, r.provider_ref, r.last_error, \
-                    u.email FROM stage_resends r JOIN console_users u ON u.id = r.requested_by \
-             WHERE r.case_id = $1",
-        )
-        .bind(case_id)
-        .fetch_all(&self.pool)
-        .await?;
-        for (created, sent, stage, channel, status, provider_ref, error, by) in resends {
-            items.push((
-                sent.unwrap_or(created),
-                TimelineItem::Resend {
-                    stage,
-                    channel,
-                    status,
-                    provider_ref,
-                    error,
-                    by,
+                    resent_by,
                 },
             ));
         }

@@ -53,6 +53,24 @@ pub async fn get(app: &TestApp, path: &str, cookie: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// A case's console page, as `cookie`'s account sees it.
+pub async fn case_page(app: &TestApp, cookie: &str, case_id: i64) -> String {
+    get(app, &format!("/console/cases/{case_id}"), cookie)
+        .await
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The partner's analytics report (`GET /api/v1/cover/analytics`, the default period).
+pub async fn analytics(app: &TestApp) -> serde_json::Value {
+    app.get("/api/v1/cover/analytics")
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The CSRF token a page's forms carry.
 pub fn csrf_in(html: &str) -> String {
     let at = html

@@ -105,6 +105,31 @@ pub fn start_server(database_url: &str, env: &[(&'static str, String)]) -> Child
     cmd.spawn().expect("start the server binary")
 }
 
+/// `kills` times: starts a server with `start`, SIGKILLs it 100 ms plus a
+/// pseudo-random part of `spread_ms` later (the same points on every run
+/// of a `seed`), lets requests already on the wire land, then runs `after`
+/// (which ages the dev clock past the dead process's leases).
+pub async fn kill_repeatedly<F: std::future::Future<Output = ()>>(
+    kills: usize,
+    seed: u64,
+    spread_ms: u64,
+    mut start: impl FnMut() -> Child,
+    mut after: impl FnMut() -> F,
+) {
+    let mut rng = seed;
+    for _ in 0..kills {
+        let mut server = start();
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        tokio::time::sleep(std::time::Duration::from_millis(100 + rng % spread_ms)).await;
+        server.kill().expect("SIGKILL");
+        server.wait().unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+        after().await;
+    }
+}
+
 /// The servers' time: wall time plus the dev clock's offset.
 pub async fn dev_now(store: &Store) -> i64 {
     chrono::Utc::now().timestamp_millis() + store.dev_clock_offset_ms().await.unwrap()
