@@ -260,6 +260,70 @@ async fn a_partner_user_changes_the_first_password_and_every_other_sign_in_ends(
 }
 
 #[tokio::test]
+async fn an_operator_turns_off_a_leavers_account_and_its_sessions_end() {
+    let app = spawn_app().await;
+    account(&app, "ops@rebound.example", Role::Operator).await;
+    let leaver = account(&app, "dev@partner.example", Role::Partner(app.partner.id)).await;
+    let ops = signed_in(&app, "ops@rebound.example").await;
+    let theirs = signed_in(&app, "dev@partner.example").await;
+    let off = |cookie: &str, user: i64| {
+        let (app, cookie) = (&app, cookie.to_owned());
+        async move {
+            common::console::post_form(
+                app,
+                &cookie,
+                "/console",
+                "/console/users/disable",
+                &[("user", &user.to_string())],
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        off(&theirs, leaver).await.status(),
+        StatusCode::NOT_FOUND,
+        "a partner user manages no accounts"
+    );
+    let own = app
+        .store
+        .console_user_by_email(
+            &rebound::domain::account::Email::parse("ops@rebound.example").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    assert_eq!(
+        off(&ops, own).await.status(),
+        StatusCode::NOT_FOUND,
+        "nobody turns themselves off"
+    );
+    let res = off(&ops, leaver).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        get(&app, "/console", &theirs).await.status(),
+        StatusCode::SEE_OTHER,
+        "their session ended"
+    );
+    let refused = sign_in(&app, "dev@partner.example", PASSWORD).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("이메일 또는 비밀번호가 올바르지 않습니다."),
+        "the same answer as for no account"
+    );
+    let page = get(&app, "/console/partners", &ops)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("꺼짐"), "the list says it is off");
+}
+
+#[tokio::test]
 async fn a_partner_user_sees_its_own_figures_and_no_other_partners() {
     let app = spawn_app().await;
     let (other, _) = create_partner(&app.store, "other", &[common::PARTNER_ORIGIN]).await;

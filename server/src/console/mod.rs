@@ -75,6 +75,7 @@ pub fn router() -> Router<AppState> {
             get(partners::show).post(partners::create_partner),
         )
         .route("/console/users", post(partners::create_user))
+        .route("/console/users/disable", post(partners::disable_user))
         .route(account::PATH, get(account::show).post(account::submit))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,

@@ -1,6 +1,6 @@
 //! `/console/partners` (operators only): the partners and the console
 //! accounts; create a partner (its Secret-Token shown once) and an account
-//! for a partner's staff or another operator.
+//! for a partner's staff or another operator; turn an account off.
 
 use axum::Form;
 use axum::extract::{Query, State};
@@ -28,6 +28,7 @@ fn operator_only(signed: &Signed) -> Result<(), ConsoleError> {
 #[derive(Debug, Default, Deserialize)]
 pub struct Notice {
     created: Option<String>,
+    disabled: Option<String>,
 }
 
 /// What the page shows besides the lists: a new token once, or problems.
@@ -36,6 +37,7 @@ struct Outcome {
     problems: Vec<String>,
     new_token: Option<(String, String)>,
     created_user: Option<String>,
+    disabled_user: Option<String>,
 }
 
 async fn render(
@@ -76,7 +78,24 @@ async fn render(
                 Role::Operator => t("운영자", "Operator").to_owned(),
                 Role::Partner(id) => names.get(&id).cloned().unwrap_or_default(),
             };
-            view! { <tr><td>{u.email.clone()}</td><td>{role}</td></tr> }
+            let state = if u.disabled {
+                view! { <span class="muted">{t("꺼짐", "Off")}</span> }.into_any()
+            } else if u.id == signed.user.id {
+                view! { <span class="muted">{t("나", "You")}</span> }.into_any()
+            } else {
+                view! {
+                    <form method="post" action="/console/users/disable" class="inline">
+                        <input type="hidden" name="csrf" value=signed.csrf.clone()/>
+                        <input type="hidden" name="user" value=u.id.to_string()/>
+                        <button type="submit" class="secondary"
+                            aria-label=format!("{} {}", t("계정 끄기:", "Turn off"), u.email)>
+                            {t("끄기", "Turn off")}
+                        </button>
+                    </form>
+                }
+                .into_any()
+            };
+            view! { <tr><td>{u.email.clone()}</td><td>{role}</td><td>{state}</td></tr> }
         })
         .collect_view();
     let options = partners
@@ -96,6 +115,9 @@ async fn render(
     let created = outcome.created_user.map(|e| {
         view! { <p class="ok" role="status">{format!("{} {e}", t("계정을 만들었습니다:", "Account created:"))}</p> }
     });
+    let disabled = outcome.disabled_user.map(|e| {
+        view! { <p class="ok" role="status">{format!("{} {e}", t("계정을 껐습니다 (로그인이 모두 끝났습니다):", "Account turned off (every sign-in ended):"))}</p> }
+    });
     let problems = (!outcome.problems.is_empty()).then(|| {
         let items = outcome
             .problems
@@ -108,6 +130,7 @@ async fn render(
         <h1>{t("파트너와 계정", "Partners and accounts")}</h1>
         {token}
         {created}
+        {disabled}
         {problems}
         <div class="scroll" tabindex="0"><table>
             <thead><tr><th scope="col">"ID"</th><th scope="col">{t("이름", "Name")}</th>
@@ -128,7 +151,8 @@ async fn render(
         </form>
         <h2>{t("콘솔 계정", "Console accounts")}</h2>
         <div class="scroll" tabindex="0"><table>
-            <thead><tr><th scope="col">{t("이메일", "E-mail")}</th><th scope="col">{t("권한", "Sees")}</th></tr></thead>
+            <thead><tr><th scope="col">{t("이메일", "E-mail")}</th><th scope="col">{t("권한", "Sees")}</th>
+            <th scope="col">{t("상태", "State")}</th></tr></thead>
             <tbody>{user_rows}</tbody>
         </table></div>
         <h2>{t("계정 만들기", "Create an account")}</h2>
@@ -168,6 +192,7 @@ pub async fn show(
     operator_only(&signed)?;
     let outcome = Outcome {
         created_user: q.created,
+        disabled_user: q.disabled,
         ..Outcome::default()
     };
     render(&state, &signed, Lang::from_headers(&headers), outcome).await
@@ -339,6 +364,49 @@ pub async fn create_user(
         ..Outcome::default()
     };
     answer(&state, &signed, lang, outcome).await
+}
+
+#[derive(Deserialize)]
+pub struct DisableForm {
+    csrf: Option<String>,
+    user: Option<String>,
+}
+
+/// Turns another account off: it cannot sign in, and its sessions end.
+pub async fn disable_user(
+    State(state): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    Form(form): Form<DisableForm>,
+) -> Result<Response, ConsoleError> {
+    session::same_origin(&state, &headers)?;
+    signed.check_csrf(&state, form.csrf.as_deref())?;
+    operator_only(&signed)?;
+    let id: i64 = form
+        .user
+        .as_deref()
+        .and_then(|u| u.parse().ok())
+        .ok_or(ConsoleError::NotFound)?;
+    // Not oneself: the last operator could lock everyone out.
+    let user = state
+        .store
+        .list_console_users()
+        .await?
+        .into_iter()
+        .find(|u| u.id == id && u.id != signed.user.id)
+        .ok_or(ConsoleError::NotFound)?;
+    let now = state.clock.now().timestamp_millis();
+    state.store.disable_console_user(user.id, now).await?;
+    tracing::info!(
+        disabled = user.id,
+        by = signed.user.id,
+        "console account turned off"
+    );
+    Ok(Redirect::to(&format!(
+        "/console/partners?disabled={}",
+        super::layout::urlencode(&user.email)
+    ))
+    .into_response())
 }
 
 /// The page after a post: 422 when the form was refused.

@@ -14,6 +14,8 @@ pub struct ConsoleUser {
     pub role: Role,
     /// The Argon2id PHC string.
     pub password_hash: String,
+    /// Turned off by an operator: no sign-in, no session.
+    pub disabled: bool,
 }
 
 #[derive(FromRow)]
@@ -22,6 +24,7 @@ struct UserRow {
     email: String,
     partner_id: Option<i64>,
     password_hash: String,
+    disabled_at: Option<i64>,
 }
 
 impl From<UserRow> for ConsoleUser {
@@ -31,11 +34,12 @@ impl From<UserRow> for ConsoleUser {
             email: r.email,
             role: Role::from_partner_id(r.partner_id),
             password_hash: r.password_hash,
+            disabled: r.disabled_at.is_some(),
         }
     }
 }
 
-const USER_COLUMNS: &str = "u.id, u.email, u.partner_id, u.password_hash";
+const USER_COLUMNS: &str = "u.id, u.email, u.partner_id, u.password_hash, u.disabled_at";
 
 /// A session's last use is written at most this often; the idle expiry
 /// (hours) cannot tell the difference.
@@ -54,7 +58,7 @@ impl Store {
         let row: Option<UserRow> = sqlx::query_as(
             "INSERT INTO console_users (email, password_hash, partner_id, created_at, password_changed_at) \
              VALUES ($1, $2, $3, $4, $4) ON CONFLICT (email) DO NOTHING \
-             RETURNING id, email, partner_id, password_hash",
+             RETURNING id, email, partner_id, password_hash, disabled_at",
         )
         .bind(email.as_str())
         .bind(password_hash)
@@ -66,12 +70,14 @@ impl Store {
         Ok(row.map(Into::into))
     }
 
+    /// The account that may sign in with this address (a turned-off one
+    /// is answered as no account).
     pub async fn console_user_by_email(
         &self,
         email: &Email,
     ) -> Result<Option<ConsoleUser>, StoreError> {
         let row: Option<UserRow> = sqlx::query_as(&format!(
-            "SELECT {USER_COLUMNS} FROM console_users u WHERE u.email = $1"
+            "SELECT {USER_COLUMNS} FROM console_users u WHERE u.email = $1 AND u.disabled_at IS NULL"
         ))
         .bind(email.as_str())
         .fetch_optional(&self.pool)
@@ -118,17 +124,21 @@ impl Store {
         id: &TokenHash,
         now_ms: i64,
     ) -> Result<Option<ConsoleUser>, StoreError> {
-        let row: Option<(i64, i64, i64, String, Option<i64>, String)> = sqlx::query_as(
-            "SELECT s.created_at, s.last_seen_at, u.id, u.email, u.partner_id, u.password_hash \
+        type Row = (i64, i64, i64, String, Option<i64>, String, Option<i64>);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT s.created_at, s.last_seen_at, u.id, u.email, u.partner_id, u.password_hash, \
+                    u.disabled_at \
              FROM console_sessions s JOIN console_users u ON u.id = s.user_id WHERE s.id_hash = $1",
         )
         .bind(&id.0)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((created, last_seen, user_id, email, partner_id, password_hash)) = row else {
+        let Some((created, last_seen, user_id, email, partner_id, password_hash, disabled_at)) =
+            row
+        else {
             return Ok(None);
         };
-        let alive = session_alive(created, last_seen, now_ms);
+        let alive = session_alive(created, last_seen, now_ms) && disabled_at.is_none();
         if !alive || now_ms - last_seen >= SESSION_TOUCH_MS {
             let (mut tx, _write) = self.begin_write().await?;
             let sql = if alive {
@@ -149,6 +159,7 @@ impl Store {
                 email,
                 partner_id,
                 password_hash,
+                disabled_at,
             }
             .into()
         }))
@@ -163,6 +174,31 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Turns an account off and ends its sessions, in one transaction.
+    /// False if it was off already (or is not there).
+    pub async fn disable_console_user(
+        &self,
+        user_id: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (mut tx, _write) = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE console_users SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        sqlx::query("DELETE FROM console_sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(changed)
     }
 
     /// A new password ends every session of the account, in the same
