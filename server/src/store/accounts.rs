@@ -183,22 +183,15 @@ impl Store {
         user_id: i64,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let (mut tx, _write) = self.begin_write().await?;
-        let changed = sqlx::query(
-            "UPDATE console_users SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL",
-        )
-        .bind(user_id)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        sqlx::query("DELETE FROM console_sessions WHERE user_id = $1")
+        self.change_account_ending_sessions(
+            user_id,
+            sqlx::query(
+                "UPDATE console_users SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL",
+            )
             .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(changed)
+            .bind(now_ms),
+        )
+        .await
     }
 
     /// A new password ends every session of the account, in the same
@@ -209,17 +202,27 @@ impl Store {
         password_hash: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let (mut tx, _write) = self.begin_write().await?;
-        let changed = sqlx::query(
-            "UPDATE console_users SET password_hash = $2, password_changed_at = $3 WHERE id = $1",
+        self.change_account_ending_sessions(
+            user_id,
+            sqlx::query(
+                "UPDATE console_users SET password_hash = $2, password_changed_at = $3 WHERE id = $1",
+            )
+            .bind(user_id)
+            .bind(password_hash)
+            .bind(now_ms),
         )
-        .bind(user_id)
-        .bind(password_hash)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
+        .await
+    }
+
+    /// Runs `update` on the account and ends all its sessions, in one
+    /// transaction; whether the update changed the account.
+    async fn change_account_ending_sessions<'q>(
+        &self,
+        user_id: i64,
+        update: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<bool, StoreError> {
+        let (mut tx, _write) = self.begin_write().await?;
+        let changed = update.execute(&mut *tx).await?.rows_affected() == 1;
         sqlx::query("DELETE FROM console_sessions WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)

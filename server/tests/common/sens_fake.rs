@@ -355,14 +355,16 @@ async fn sms_send(
 /// The request window SENS requires: both ends `YYYY-MM-DD HH:mm:ss`, at
 /// most 31 days apart.
 fn window_ok(q: &HashMap<String, String>) -> bool {
-    let parse = |k: &str| {
-        q.get(k)
-            .and_then(|v| chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S").ok())
-    };
+    let parse = |k| request_time(q, k);
     match (parse("requestStartTime"), parse("requestEndTime")) {
         (Some(a), Some(b)) => b >= a && (b - a) <= chrono::Duration::days(31),
         _ => false,
     }
+}
+
+/// A window end as SENS reads it: `YYYY-MM-DD HH:mm:ss`, Korean time.
+fn request_time(q: &HashMap<String, String>, k: &str) -> Option<chrono::NaiveDateTime> {
+    chrono::NaiveDateTime::parse_from_str(q.get(k)?, "%Y-%m-%d %H:%M:%S").ok()
 }
 
 fn list_page(found: Vec<&Received>, q: &HashMap<String, String>, alimtalk: bool) -> Response {
@@ -437,10 +439,7 @@ fn list(
             .into_response();
     }
     let sent = if alimtalk { &s.alimtalk } else { &s.sms };
-    let kst = |k: &str| {
-        let t = chrono::NaiveDateTime::parse_from_str(q.get(k)?, "%Y-%m-%d %H:%M:%S").ok()?;
-        Some(t.and_utc().timestamp_millis() - 9 * 3_600_000)
-    };
+    let kst = |k| Some(request_time(q, k)?.and_utc().timestamp_millis() - 9 * 3_600_000);
     let (from, to) = (kst("requestStartTime"), kst("requestEndTime"));
     let found = sent
         .iter()
