@@ -262,12 +262,19 @@ impl Charger {
     /// Settles up to `limit` charges whose outcome has been unknown for a
     /// minute, whether or not the customer comes back: the PG is asked
     /// for the payment by our order id; found, it is recorded (and flagged
-    /// for refund if the partner closed the case meanwhile); not found, the
-    /// charge failed without charging and the case plans its next try. When
-    /// the PG cannot say, a charge its case still waits for is sent again
-    /// with its own key (the PG answers with the first outcome); one of a
-    /// closed case is never sent again (that could be its first charge),
-    /// only looked up later. Returns how many it took up.
+    /// for refund if the partner closed the case meanwhile).
+    ///
+    /// Not found (or the PG cannot say), a charge its case still waits for
+    /// is sent again with its own key. "Not found" cannot tell a charge that
+    /// never left us from one still in flight (a slow batch of another
+    /// instance, a PG that records late); concluding "not charged" there
+    /// and planning a fresh charge under a new key is how a customer pays
+    /// twice. The same key makes both safe: the PG charges once and answers
+    /// every send with the first outcome. A charge of a closed case is
+    /// never sent again (that could be its first charge): not found, it
+    /// failed without charging (should it be approved after all, the record
+    /// flags it for refund); the PG unable to say, it is asked again later.
+    /// Returns how many it took up.
     pub async fn resolve_stale(&self, limit: i64) -> Result<usize, StoreError> {
         let now = self.now();
         let stale = self
@@ -303,6 +310,17 @@ impl Charger {
                 self.record_paid(case_id, charge_id, &receipt.gateway_ref)
                     .await
             }
+            Ok(None) if case_paying => {
+                tracing::info!(
+                    case_id,
+                    "no payment at the PG yet; sending the same charge again"
+                );
+                self.send(case_id, charge_id, spec).await
+            }
+            Err(e) if case_paying => {
+                tracing::warn!(error = %e, case_id, "the PG cannot say; sending the same charge again");
+                self.send(case_id, charge_id, spec).await
+            }
             Ok(None) => {
                 self.store
                     .fail_charge(
@@ -317,10 +335,6 @@ impl Charger {
                     )
                     .await?;
                 Ok(Charged::Declined(Decline::Soft(Wait::Soon)))
-            }
-            Err(e) if case_paying => {
-                tracing::warn!(error = %e, case_id, "the PG cannot say; sending the same charge again");
-                self.send(case_id, charge_id, spec).await
             }
             Err(e) => {
                 tracing::warn!(error = %e, case_id, "the PG cannot say; asking again later");

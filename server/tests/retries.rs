@@ -484,25 +484,55 @@ async fn a_lost_answer_is_resolved_with_the_same_key_and_charges_once() {
 }
 
 #[tokio::test]
-async fn a_charge_the_pg_never_made_fails_and_the_next_try_is_planned() {
+async fn a_charge_the_pg_never_received_is_sent_again_with_its_own_key_and_charged_once() {
     let (app, engine, case) = first_retry_in_the_dark(&[Answer::Lost, Answer::Approve]).await;
     app.run_engine_until(&engine, kst(2026, 11, 23, 10, 5))
         .await;
-    // The PG has no such payment: the charge failed without charging, the
-    // case is open again and tries the next morning (one silent a day).
+    // The PG has no such payment: never received, or still in flight
+    // somewhere. The same charge goes again under its own key, so either
+    // way the customer pays once; no second charge is planned.
     let charges = app.store.charges(case.case_id).await.unwrap();
-    assert_eq!(charges.len(), 1);
-    assert_eq!(charges[0].status, ChargeStatus::Failed);
-    assert_eq!(charges[0].decline_code.as_deref(), Some("NOT_CHARGED"));
-    assert_eq!(status(&app, case.case_id).await.0, "OPEN");
-    app.run_engine_until(&engine, kst(2026, 11, 24, 12, 0))
-        .await;
-    assert_eq!(
-        charge_times(&app, case.case_id).await,
-        ["11-23 10:00", "11-24 10:00"]
-    );
+    assert_eq!(charges.len(), 1, "one charge, sent twice");
+    assert_eq!(charges[0].status, ChargeStatus::Succeeded);
     assert_eq!(status(&app, case.case_id).await.0, "RECOVERED");
+    let received = app.scripted().received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(
+        received[0].idempotency_key, received[1].idempotency_key,
+        "the resend keeps the first key"
+    );
+    assert_eq!(kst_short(received[1].at_ms), "11-23 10:01");
     assert_eq!(app.scripted().approved_count(), 1);
+}
+
+/// Two instances: one has claimed the case's silent retry and its PG call
+/// is still in flight when the other's resolver finds the charge a minute
+/// old (a slow batch, a PG that records late). "No payment at the PG yet"
+/// is no proof that none is coming: were the charge settled as never made,
+/// the next morning's retry would charge the customer a second time.
+#[tokio::test]
+async fn a_charge_still_in_flight_when_another_instance_resolves_it_is_charged_once() {
+    let app = TestApp::builder().scripted_gateway().spawn().await;
+    app.scripted()
+        .script("slow_card", &[Answer::ApproveAfterMs(1_500)]);
+    let case = seed_case(&app, "slow_card").await;
+    let (a, b) = (app.engine().await, app.engine().await);
+    app.run_engine_until(&a, kst(2026, 11, 23, 9, 59)).await;
+    app.set_time(kst(2026, 11, 23, 10, 0));
+    let (first, second) = tokio::join!(a.run_due(10_000), async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(status(&app, case.case_id).await.0, "PAYING");
+        app.set_time(kst(2026, 11, 23, 10, 2));
+        b.run_due(10_000).await
+    });
+    first.unwrap();
+    second.unwrap();
+    app.run_engine_until(&a, kst(2026, 11, 30, 12, 0)).await;
+    assert_eq!(status(&app, case.case_id).await.0, "RECOVERED");
+    assert_eq!(app.scripted().approved_count(), 1, "the customer paid once");
+    let charges = app.store.charges(case.case_id).await.unwrap();
+    assert_eq!(charges.len(), 1, "{charges:?}");
+    assert_eq!(charges[0].status, ChargeStatus::Succeeded);
 }
 
 #[tokio::test]

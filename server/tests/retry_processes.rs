@@ -47,8 +47,8 @@ fn start_server(database_url: &str, toss_base: &str) -> Child {
 /// Waits until every case is recovered and no charge is pending. Whenever
 /// nothing moves, the dev clock jumps to the next moment the engine has
 /// work (at least two minutes: leases of killed processes run out, the
-/// resolver settles charges a minute old; a charge that never reached the
-/// PG is tried again the next morning).
+/// resolver settles charges a minute old, sending each again under its own
+/// key).
 async fn run_until_recovered(setup: &Setup, deadline: Duration) {
     let start = Instant::now();
     let mut last = None;

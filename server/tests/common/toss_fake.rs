@@ -1,10 +1,11 @@
 //! A local fake of Toss Payments' billing API as Toss documents it: HTTP
 //! Basic with the secret key, `{code, message}` errors, `Idempotency-Key`
-//! replays that return the first answer, and a ledger of every approved
+//! replays that return the first answer (409 while the first request is
+//! still being processed), and a ledger of every approved
 //! charge. Faults (slow answers, answers lost after approval) let process
 //! tests kill servers mid-charge.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,6 +31,9 @@ pub struct Faults {
 pub struct Fake {
     /// Idempotency-Key -> the first answer.
     pub answered: HashMap<String, (StatusCode, Value)>,
+    /// Keys whose first request is still being processed: a second
+    /// request with one gets 409, as idempotent APIs answer a key in use.
+    processing: HashSet<String>,
     /// Bodies of charges that were approved (one per key).
     pub approved: Vec<Value>,
     /// Charge requests received, resends included.
@@ -125,18 +129,50 @@ pub async fn charge(
             "Idempotency-Key missing",
         );
     };
-    let delay = fake.lock().unwrap().faults.delay_ms;
+    // A PG finishes a charge it started whether or not the caller is still
+    // there (a killed server): the work runs on its own task.
+    let key = key.to_owned();
+    tokio::spawn(process_charge(fake, billing_key, key, body))
+        .await
+        .unwrap_or_else(|_| {
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "FAILED_INTERNAL_SYSTEM_PROCESSING",
+                "내부 시스템 처리 작업이 실패했습니다.",
+            )
+        })
+}
+
+async fn process_charge(
+    fake: Shared,
+    billing_key: String,
+    key: String,
+    body: Value,
+) -> (StatusCode, Json<Value>) {
+    let key = key.as_str();
+    let delay = {
+        let mut f = fake.lock().unwrap();
+        f.requests += 1;
+        if body["orderId"].as_str() != Some(key) {
+            f.key_mismatches += 1;
+        }
+        if let Some((status, answer)) = f.answered.get(key) {
+            return (*status, Json(answer.clone()));
+        }
+        if !f.processing.insert(key.to_owned()) {
+            return error(
+                StatusCode::CONFLICT,
+                "IDEMPOTENT_REQUEST_PROCESSING",
+                "이전 멱등 요청이 아직 처리 중입니다.",
+            );
+        }
+        f.faults.delay_ms
+    };
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     let mut fake = fake.lock().unwrap();
-    fake.requests += 1;
-    if body["orderId"].as_str() != Some(key) {
-        fake.key_mismatches += 1;
-    }
-    if let Some((status, answer)) = fake.answered.get(key) {
-        return (*status, Json(answer.clone()));
-    }
+    fake.processing.remove(key);
     let customer_key = body["customerKey"].as_str().unwrap_or_default();
     let valid = body["amount"].as_i64().is_some_and(|a| a > 0)
         && body["orderId"]
