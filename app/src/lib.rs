@@ -37,8 +37,13 @@ const IDLE_DEADLINE_SCRIPT: &str = "(function(){var r=window.requestIdleCallback
 /// cross-origin iframe until it scrolls into view. Written
 /// without `<`, `>` or `&` so it can sit in the HTML as is. The body's own
 /// height is measured, not the viewport's, so the partner growing the
-/// iframe cannot feed back into another resize.
-pub const OUTBOX_SCRIPT: &str = r#"(function(){var el=document.getElementById("rb-outbox");if(!el||window.parent===window)return;var box;try{box=JSON.parse(el.textContent)}catch(e){return}if(!box||!box.origin)return;function post(m){try{window.parent.postMessage(m,box.origin)}catch(e){}}box.messages.forEach(post);function id(){var a=new Uint8Array(16);crypto.getRandomValues(a);var s="";for(var i=0;i!==16;i++){s+=(a[i]+256).toString(16).slice(1)}return s}var last=0;function measure(){var h=Math.ceil(document.body.getBoundingClientRect().height);if(h===last||h===0)return;last=h;var m={action:"resize",height:h,protocol:"rebound",version:1,messageId:id(),sentAt:new Date().toISOString()};if(box.embedId)m.embedId=box.embedId;post(m)}measure();if(window.ResizeObserver){new ResizeObserver(measure).observe(document.body)}})();"#;
+/// iframe cannot feed back into another resize. Nothing is measured while
+/// the frame is narrower than any phone: a cross-origin iframe can run this
+/// before the partner's page has told it its size (seen under load: laid
+/// out at no width, every word on its own line, 3,874 px), and a frame in
+/// a hidden tab has no width either; the window's `resize` event brings
+/// the first real measure once it has one.
+pub const OUTBOX_SCRIPT: &str = r#"(function(){var el=document.getElementById("rb-outbox");if(!el||window.parent===window)return;var box;try{box=JSON.parse(el.textContent)}catch(e){return}if(!box||!box.origin)return;function post(m){try{window.parent.postMessage(m,box.origin)}catch(e){}}box.messages.forEach(post);function id(){var a=new Uint8Array(16);crypto.getRandomValues(a);var s="";for(var i=0;i!==16;i++){s+=(a[i]+256).toString(16).slice(1)}return s}var last=0;function measure(){var w=document.documentElement.clientWidth;if(Math.min(w,159)===w)return;var h=Math.ceil(document.body.getBoundingClientRect().height);if(h===last||h===0)return;last=h;var m={action:"resize",height:h,protocol:"rebound",version:1,messageId:id(),sentAt:new Date().toISOString()};if(box.embedId)m.embedId=box.embedId;post(m)}measure();window.addEventListener("resize",measure);if(window.ResizeObserver){new ResizeObserver(measure).observe(document.body)}})();"#;
 
 /// `lang=en` in the request's query, read while rendering on the server.
 fn request_lang() -> Lang {

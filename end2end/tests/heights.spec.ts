@@ -78,3 +78,26 @@ test("the date page and its outcome each report one steady height", async ({ pag
   await expect(frame.getByTestId("heading")).toHaveText("결제일이 변경되었어요");
   await expectSteady(page, frame, seen, "date changed");
 });
+
+test("a frame laid out before it has a width reports its height only once it has one", async ({ page }) => {
+  // What a cross-origin iframe sees when it runs before the partner's page
+  // has told it its size (or when it sits in a hidden tab): next to no
+  // width. Its height there (every word on its own line) is nobody's.
+  const seeded = seedCase();
+  const { frame } = await openPartnerPage(page, seeded.token);
+  const seen = await expectSteady(page, frame, 0, "main");
+  const readies = async () => (await received(page)).filter((m) => m.action === "ready").length;
+  const before = await readies();
+  await page.locator("iframe[data-rebound-embed-id]").evaluate((f) => {
+    const iframe = f as HTMLIFrameElement;
+    iframe.style.width = "10px";
+    iframe.src = iframe.src;
+  });
+  await expect.poll(readies).toBeGreaterThan(before);
+  await page.waitForTimeout(1_000);
+  expect((await heights(page)).slice(seen), "nothing measured at 10 px").toEqual([]);
+  await page.locator("iframe[data-rebound-embed-id]").evaluate((f) => {
+    (f as HTMLElement).style.width = "100%";
+  });
+  await expectSteady(page, frame, seen, "main, once it has a width");
+});
