@@ -173,6 +173,9 @@ pub struct StageOutcome<'a> {
     pub now_ms: i64,
 }
 
+/// The dev clock's offset from real time, in `server_secrets` (`--dev-clock`).
+const DEV_CLOCK: &str = "dev_clock_offset_ms";
+
 impl Store {
     /// The partner's current scenario: `(id, scenario)`; `None` id for the
     /// built-in default.
@@ -577,21 +580,30 @@ impl Store {
     }
 
     /// The dev clock's offset (ms); 0 until `server dev advance` moves it.
+    /// A plain read: every dev-clock server polls it twice a second, and a
+    /// write there (it used to insert the row when missing) took SQLite's
+    /// one writer from the engines and could fail with "database is
+    /// locked" when another process had committed since its read began.
     pub async fn dev_clock_offset_ms(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .server_secret("dev_clock_offset_ms", "0")
-            .await?
-            .parse()
-            .unwrap_or(0))
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT value FROM server_secrets WHERE name = $1")
+                .bind(DEV_CLOCK)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.and_then(|(v,)| v.parse().ok()).unwrap_or(0))
     }
 
+    /// Moves the dev clock on (one caller at a time: a test or the CLI).
     pub async fn advance_dev_clock(&self, by_ms: i64) -> Result<i64, StoreError> {
         let now = self.dev_clock_offset_ms().await? + by_ms;
-        sqlx::query("UPDATE server_secrets SET value = $2 WHERE name = $1")
-            .bind("dev_clock_offset_ms")
-            .bind(now.to_string())
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(DEV_CLOCK)
+        .bind(now.to_string())
+        .execute(&self.pool)
+        .await?;
         Ok(now)
     }
 
