@@ -89,10 +89,12 @@ test("a frame laid out before it has a width reports its height only once it has
   const readies = async () => (await received(page)).filter((m) => m.action === "ready").length;
   const before = await readies();
   await page.locator("iframe[data-rebound-embed-id]").evaluate((f) => {
-    const iframe = f as HTMLIFrameElement;
-    iframe.style.width = "10px";
-    iframe.src = iframe.src;
+    (f as HTMLElement).style.width = "10px";
   });
+  // The frame learns its new width a moment later (another process):
+  // reload it once it has, so its first measure sees next to no width.
+  await expect.poll(() => frame.locator("html").evaluate((h) => h.clientWidth)).toBe(10);
+  await frame.locator("html").evaluate(() => location.reload());
   await expect.poll(readies).toBeGreaterThan(before);
   await page.waitForTimeout(1_000);
   expect((await heights(page)).slice(seen), "nothing measured at 10 px").toEqual([]);
