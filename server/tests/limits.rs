@@ -309,10 +309,7 @@ async fn a_request_past_its_timeout_is_answered_and_its_charge_is_left_to_the_re
 
 #[tokio::test]
 async fn a_second_tap_waits_for_the_first_charge_without_holding_a_connection() {
-    let app = TestApp::builder().scripted_gateway().spawn().await;
-    app.scripted()
-        .script("slow", &[Answer::ApproveAfterMs(1_500)]);
-    let case = seed_case(&app, "slow").await;
+    let (app, case) = common::case_on_scripted_card("slow", &[Answer::ApproveAfterMs(1_500)]).await;
     let first = {
         let (browser, url, token) = (
             app.browser.clone(),

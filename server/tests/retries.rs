@@ -6,7 +6,7 @@
 mod common;
 
 use common::scripted_gateway::Answer;
-use common::{TestApp, kst, kst_short, seed_case, seed_case_at, spawn_app};
+use common::{TestApp, case_on_scripted_card, kst, kst_short, seed_case, seed_case_at, spawn_app};
 use rebound::domain::case::{ChargeSource, ChargeStatus};
 use rebound::domain::decline::DeclineClass;
 use rebound::domain::retry::Stop;
@@ -45,10 +45,8 @@ async fn thirty_days_on(key: &str) -> (TestApp, common::SeededCase) {
 async fn first_retry_in_the_dark(
     answers: &[Answer],
 ) -> (TestApp, rebound::engine::Engine, common::SeededCase) {
-    let app = TestApp::builder().scripted_gateway().spawn().await;
+    let (app, case) = case_on_scripted_card("card", answers).await;
     let engine = app.engine().await;
-    app.scripted().script("card", answers);
-    let case = seed_case(&app, "card").await;
     app.run_engine_until(&engine, kst(2026, 11, 23, 10, 0))
         .await;
     assert_eq!(status(&app, case.case_id).await.0, "PAYING");
@@ -283,11 +281,9 @@ async fn the_chosen_date_is_charged_at_ten_that_day_before_any_message() {
 
 #[tokio::test]
 async fn a_new_card_is_charged_at_once_with_a_fresh_budget() {
-    let app = TestApp::builder().scripted_gateway().spawn().await;
+    let (app, case) =
+        case_on_scripted_card("old_card", &[Answer::Decline("INVALID_STOPPED_CARD")]).await;
     let engine = app.engine().await;
-    app.scripted()
-        .script("old_card", &[Answer::Decline("INVALID_STOPPED_CARD")]);
-    let case = seed_case(&app, "old_card").await;
     app.run_engine_until(&engine, kst(2026, 11, 24, 15, 0))
         .await;
     assert_eq!(
@@ -512,10 +508,7 @@ async fn a_charge_the_pg_never_received_is_sent_again_with_its_own_key_and_charg
 /// the next morning's retry would charge the customer a second time.
 #[tokio::test]
 async fn a_charge_still_in_flight_when_another_instance_resolves_it_is_charged_once() {
-    let app = TestApp::builder().scripted_gateway().spawn().await;
-    app.scripted()
-        .script("slow_card", &[Answer::ApproveAfterMs(1_500)]);
-    let case = seed_case(&app, "slow_card").await;
+    let (app, case) = case_on_scripted_card("slow_card", &[Answer::ApproveAfterMs(1_500)]).await;
     let (a, b) = (app.engine().await, app.engine().await);
     app.run_engine_until(&a, kst(2026, 11, 23, 9, 59)).await;
     app.set_time(kst(2026, 11, 23, 10, 0));

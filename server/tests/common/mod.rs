@@ -315,6 +315,18 @@ pub struct SeededCase {
     pub partner_order_id: String,
 }
 
+/// A test app on the scripted gateway and one failed order on a card that
+/// answers `answers` (in order; the last repeats).
+pub async fn case_on_scripted_card(
+    card: &str,
+    answers: &[scripted_gateway::Answer],
+) -> (TestApp, SeededCase) {
+    let app = TestApp::builder().scripted_gateway().spawn().await;
+    app.scripted().script(card, answers);
+    let case = seed_case(&app, card).await;
+    (app, case)
+}
+
 /// A failed 10,000원 order whose billing key the sandbox treats as `id_key`.
 pub async fn seed_case(app: &TestApp, id_key: &str) -> SeededCase {
     let failed_at = Utc
