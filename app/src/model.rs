@@ -75,6 +75,14 @@ pub enum Notice {
     Unavailable,
     /// The customer pressed pay too often today (the card networks' rules).
     AttemptLimit,
+    /// The card companies' night maintenance (23:30-00:40 KST): later.
+    Maintenance,
+    /// This card will not be charged again (declined for good, or its
+    /// attempts used up): a new card.
+    NewCard,
+    /// Nothing can be charged here now (the shop's payment setup): the
+    /// shop will see to the payment.
+    NotPayableHere,
     /// Remind-later was already used the maximum number of times.
     RemindLimit,
     /// The chosen date is outside the allowed window.
@@ -92,6 +100,9 @@ impl Notice {
         match self {
             Notice::Unavailable => "unavailable",
             Notice::AttemptLimit => "attempt-limit",
+            Notice::Maintenance => "maintenance",
+            Notice::NewCard => "new-card",
+            Notice::NotPayableHere => "not-payable-here",
             Notice::RemindLimit => "remind-limit",
             Notice::BadDate => "bad-date",
             Notice::DateLimit => "date-limit",
@@ -104,6 +115,9 @@ impl Notice {
         [
             Notice::Unavailable,
             Notice::AttemptLimit,
+            Notice::Maintenance,
+            Notice::NewCard,
+            Notice::NotPayableHere,
             Notice::RemindLimit,
             Notice::BadDate,
             Notice::DateLimit,

@@ -8,8 +8,9 @@ use futures_util::StreamExt;
 use crate::clock::SharedClock;
 use crate::domain::case::{CaseStatus, ChargeSource};
 use crate::domain::decline::{Decline, Wait};
+use crate::domain::retry::Blocked;
 use crate::domain::token::new_id;
-use crate::gateway::{ChargeError, ChargeRequest, Receipt, SharedGateway};
+use crate::gateway::{ChargeError, ChargeRequest, Lookup, Receipt, SharedGateway};
 use crate::store::{
     ChargeClaim, ChargeDone, ChargeFailure, ChargeSpec, ChargeStart, StaleCharge, Store, StoreError,
 };
@@ -18,6 +19,15 @@ use crate::store::{
 /// after this long; shorter than any PG's own request timeout would risk
 /// two requests in flight at once.
 pub const CHARGE_RETRY_AFTER_MS: i64 = 60_000;
+
+/// How long a PG keeps an idempotency key (Toss: 15 days), less a day: an
+/// older key is never resent (the PG may have forgotten it and charge
+/// anew), and a charge still not found by then was not made.
+pub const KEY_KEPT_MS: i64 = 14 * 24 * 3_600_000;
+
+/// How long a pending charge of a case closed meanwhile is looked up before
+/// it is settled as not made: a PG can record a payment late.
+pub const CLOSED_LOOKUP_MS: i64 = 24 * 3_600_000;
 
 /// PG calls of one batch in flight at once.
 pub const CONCURRENCY: usize = 16;
@@ -36,8 +46,8 @@ pub enum Charged {
     Unknown,
     /// Someone else is charging, or the case is closed.
     Busy(CaseStatus),
-    /// The customer pressed pay too often today.
-    DailyLimit,
+    /// The gates said not now, or not with this card (nothing was sent).
+    Blocked(Blocked),
     /// The charge went through for a case closed meanwhile: flagged for
     /// refund, and the partner told.
     ClosedMeanwhile,
@@ -69,7 +79,7 @@ fn count(source: ChargeSource, answer: &Result<Charged, StoreError>) {
         Ok(Charged::Declined(d)) => ("declined", d.class().as_str()),
         Ok(Charged::Unknown) => ("unknown", ""),
         Ok(Charged::Busy(_)) => ("busy", ""),
-        Ok(Charged::DailyLimit) => ("daily_limit", ""),
+        Ok(Charged::Blocked(_)) => ("blocked", ""),
         Ok(Charged::ClosedMeanwhile) => ("refund_needed", ""),
         Err(_) => ("error", ""),
     };
@@ -154,29 +164,33 @@ impl Charger {
             })
             .collect();
         let stale_before = now - CHARGE_RETRY_AFTER_MS;
-        let claims: Vec<Result<ChargeClaim, StoreError>> =
-            match self.store.claim_charges(&starts, now, stale_before).await {
-                Ok(claims) => claims.into_iter().map(Ok).collect(),
-                Err(e) if starts.len() > 1 => {
-                    // One bad case must not keep the batch from its
-                    // charges: claim them one by one.
-                    tracing::warn!(error = %e, "a batch claim failed; claiming one by one");
-                    let mut claims = Vec::with_capacity(starts.len());
-                    for start in &starts {
-                        let claim = self
-                            .store
-                            .claim_charges(std::slice::from_ref(start), now, stale_before)
-                            .await
-                            .and_then(|mut c| {
-                                c.pop()
-                                    .ok_or(StoreError::Integrity("a claim answered nothing"))
-                            });
-                        claims.push(claim);
-                    }
-                    claims
+        let chargeable = |pg: &str| self.gateway.can_charge(pg);
+        let claims: Vec<Result<ChargeClaim, StoreError>> = match self
+            .store
+            .claim_charges(&starts, now, stale_before, &chargeable)
+            .await
+        {
+            Ok(claims) => claims.into_iter().map(Ok).collect(),
+            Err(e) if starts.len() > 1 => {
+                // One bad case must not keep the batch from its
+                // charges: claim them one by one.
+                tracing::warn!(error = %e, "a batch claim failed; claiming one by one");
+                let mut claims = Vec::with_capacity(starts.len());
+                for start in &starts {
+                    let claim = self
+                        .store
+                        .claim_charges(std::slice::from_ref(start), now, stale_before, &chargeable)
+                        .await
+                        .and_then(|mut c| {
+                            c.pop()
+                                .ok_or(StoreError::Integrity("a claim answered nothing"))
+                        });
+                    claims.push(claim);
                 }
-                Err(e) => return Err(e),
-            };
+                claims
+            }
+            Err(e) => return Err(e),
+        };
         let mut answers: Vec<Option<Result<Charged, StoreError>>> =
             (0..cases.len()).map(|_| None).collect();
         let mut sends = Vec::new();
@@ -186,7 +200,7 @@ impl Charger {
                     sends.push((i, *case_id, charge_id, spec))
                 }
                 Ok(ChargeClaim::Busy(status)) => answers[i] = Some(Ok(Charged::Busy(status))),
-                Ok(ChargeClaim::DailyLimit) => answers[i] = Some(Ok(Charged::DailyLimit)),
+                Ok(ChargeClaim::Blocked(b)) => answers[i] = Some(Ok(Charged::Blocked(b))),
                 Err(e) => answers[i] = Some(Err(e)),
             }
         }
@@ -252,7 +266,7 @@ impl Charger {
             .collect();
         for ((case_id, source), answer) in cases.iter().zip(&answers) {
             count(*source, answer);
-            if !matches!(answer, Ok(Charged::Busy(_) | Charged::DailyLimit)) {
+            if !matches!(answer, Ok(Charged::Busy(_) | Charged::Blocked(_))) {
                 self.settled.tell(*case_id);
             }
         }
@@ -264,37 +278,53 @@ impl Charger {
     /// for the payment by our order id; found, it is recorded (and flagged
     /// for refund if the partner closed the case meanwhile).
     ///
-    /// Not found (or the PG cannot say), a charge its case still waits for
-    /// is sent again with its own key. "Not found" cannot tell a charge that
+    /// Found failed, it is recorded with the PG's code. Not found (or the
+    /// PG cannot say), a charge its case still waits for is sent again with
+    /// its own key, for as long as the PG keeps keys (`KEY_KEPT_MS`). "Not found" cannot tell a charge that
     /// never left us from one still in flight (a slow batch of another
     /// instance, a PG that records late); concluding "not charged" there
     /// and planning a fresh charge under a new key is how a customer pays
     /// twice. The same key makes both safe: the PG charges once and answers
     /// every send with the first outcome. A charge of a closed case is
-    /// never sent again (that could be its first charge): not found, it
-    /// failed without charging (should it be approved after all, the record
-    /// flags it for refund); the PG unable to say, it is asked again later.
+    /// never sent again (that could be its first charge): not found for a
+    /// day (`CLOSED_LOOKUP_MS`), it failed without charging (should it be
+    /// approved after all, the record flags it for refund); the PG unable to
+    /// say, it is asked again later.
     /// Returns how many it took up.
-    pub async fn resolve_stale(&self, limit: i64) -> Result<usize, StoreError> {
+    ///
+    /// The PG calls run `CONCURRENCY` at a time and are waited for until
+    /// `deadline` (within the lease): one still out then stays pending, its
+    /// claim's time moved, and is taken up again a minute on.
+    pub async fn resolve_stale(
+        &self,
+        limit: i64,
+        deadline: tokio::time::Instant,
+    ) -> Result<usize, StoreError> {
         let now = self.now();
         let stale = self
             .store
             .claim_stale_charges(now, now - CHARGE_RETRY_AFTER_MS, limit)
             .await?;
-        let results = futures_util::future::join_all(
-            stale
-                .into_iter()
-                .map(|c| async move { (c.case_id, self.resolve(c).await) }),
-        )
-        .await;
-        for (case_id, r) in &results {
-            self.settled.tell(*case_id);
+        let taken = stale.len();
+        let mut calls = futures_util::stream::iter(stale)
+            .map(|c| async move { (c.case_id, self.resolve(c).await) })
+            .buffer_unordered(CONCURRENCY);
+        loop {
+            let next = match tokio::time::timeout_at(deadline, calls.next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    tracing::warn!("resolving ran past its budget; the rest is taken up again");
+                    break;
+                }
+            };
+            let Some((case_id, r)) = next else { break };
+            self.settled.tell(case_id);
             // One case's trouble must not hold up the others.
             if let Err(e) = r {
                 tracing::error!(error = %e, case_id, "resolving a charge failed");
             }
         }
-        Ok(results.len())
+        Ok(taken)
     }
 
     async fn resolve(&self, stale: StaleCharge) -> Result<Charged, StoreError> {
@@ -303,38 +333,47 @@ impl Charger {
             case_id,
             spec,
             case_paying,
+            created_at_ms,
         } = stale;
         tracing::info!(case_id, charge_id, "settling a charge of unknown outcome");
+        let age = self.now() - created_at_ms;
         match self.gateway.lookup(spec.idempotency_key.clone()).await {
-            Ok(Some(receipt)) => {
+            Ok(Lookup::Charged(receipt)) => {
                 self.record_paid(case_id, charge_id, &receipt.gateway_ref)
                     .await
             }
-            Ok(None) if case_paying => {
+            // The PG recorded it failed: its code says how.
+            Ok(Lookup::Failed { code, reason }) => {
+                self.record_failure(case_id, charge_id, ChargeError::Declined { code, reason })
+                    .await
+            }
+            // Past the PG's memory of the key, a resend could charge anew,
+            // and a charge not found by then was never made.
+            Ok(Lookup::NotFound) if age >= KEY_KEPT_MS => {
+                self.not_charged(case_id, charge_id).await
+            }
+            Ok(Lookup::NotFound) if case_paying => {
                 tracing::info!(
                     case_id,
                     "no payment at the PG yet; sending the same charge again"
                 );
                 self.send(case_id, charge_id, spec).await
             }
-            Err(e) if case_paying => {
+            Err(e) if case_paying && age < KEY_KEPT_MS => {
                 tracing::warn!(error = %e, case_id, "the PG cannot say; sending the same charge again");
                 self.send(case_id, charge_id, spec).await
             }
-            Ok(None) => {
+            // The case closed meanwhile: never sent again (that could be its
+            // first charge). A PG can record late, so it is looked up for a
+            // day before it is taken for not made.
+            Ok(Lookup::NotFound) if age >= CLOSED_LOOKUP_MS => {
+                self.not_charged(case_id, charge_id).await
+            }
+            Ok(Lookup::NotFound) => {
                 self.store
-                    .fail_charge(
-                        case_id,
-                        charge_id,
-                        &ChargeFailure {
-                            code: Some("NOT_CHARGED"),
-                            decline: Decline::Soft(Wait::Soon),
-                            reason: "결제가 처리되지 않았어요",
-                        },
-                        self.now(),
-                    )
+                    .charge_outcome_unknown(charge_id, self.now())
                     .await?;
-                Ok(Charged::Declined(Decline::Soft(Wait::Soon)))
+                Ok(Charged::Unknown)
             }
             Err(e) => {
                 tracing::warn!(error = %e, case_id, "the PG cannot say; asking again later");
@@ -344,6 +383,23 @@ impl Charger {
                 Ok(Charged::Unknown)
             }
         }
+    }
+
+    /// Settles a charge the PG has no record of as never made.
+    async fn not_charged(&self, case_id: i64, charge_id: i64) -> Result<Charged, StoreError> {
+        self.store
+            .fail_charge(
+                case_id,
+                charge_id,
+                &ChargeFailure {
+                    code: Some("NOT_CHARGED"),
+                    decline: Decline::Soft(Wait::Soon),
+                    reason: "결제가 처리되지 않았어요",
+                },
+                self.now(),
+            )
+            .await?;
+        Ok(Charged::Declined(Decline::Soft(Wait::Soon)))
     }
 
     /// Records an approved charge.

@@ -215,6 +215,13 @@ pub enum PartnerCommand {
         #[arg(long)]
         name: String,
     },
+    /// Opt the partner's cases opened before silent retries existed in to
+    /// them: those still inside the retry ladder get planned; older ones,
+    /// and cases whose scenario has retries off, get none.
+    RetriesOlderCases {
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -562,6 +569,14 @@ async fn partner(cmd: PartnerCommand, store: &Store) -> Result<(), CliError> {
                 Some(problem) => println!("{name}: silent retries run again (cleared {problem})"),
                 None => println!("{name}: no gateway problem was recorded"),
             }
+        }
+        PartnerCommand::RetriesOlderCases { name } => {
+            let p = find_partner(store, &name).await?;
+            let (planned, too_old) = store.opt_in_older_cases(p.id, now).await?;
+            println!(
+                "{name}: silent retries planned for {planned} older cases; \
+                 {too_old} were past their retry ladder and get none"
+            );
         }
         PartnerCommand::WebhookSecret {
             name,

@@ -6,7 +6,8 @@
 //! - the partner API, per Secret-Token (requests without one, per IP);
 //! - the page's actions, per client IP and per recovery link (case);
 //! - `POST /events/redeliver`, per partner;
-//! - console sign-ins, per account (e-mail) and per client IP.
+//! - console sign-ins, per account (e-mail) and per client IP;
+//! - console case actions, per console user.
 //!
 //! Over a limit, the caller gets `429` with `Retry-After`
 //! ([`crate::api::ApiError::RateLimited`]).
@@ -120,6 +121,10 @@ pub struct RateConfig {
     /// Console sign-in attempts per client IP (one address trying many
     /// accounts).
     pub login_ip: Rate,
+    /// Console case actions (retry now, resend, pause, settle) per console
+    /// user: a person clicks a few times a minute; a script that charges
+    /// every case in a loop is held back.
+    pub console_action: Rate,
 }
 
 impl Default for RateConfig {
@@ -131,6 +136,7 @@ impl Default for RateConfig {
             redeliver: Rate::new(10, Duration::from_secs(6)),
             login_account: Rate::new(5, Duration::from_secs(60)),
             login_ip: Rate::new(20, Duration::from_secs(10)),
+            console_action: Rate::new(10, Duration::from_secs(6)),
         }
     }
 }
@@ -208,6 +214,7 @@ pub struct RateLimits {
     redeliver: Keyed<i64>,
     login_account: Keyed<SecretKey>,
     login_ip: Keyed<IpAddr>,
+    console_action: Keyed<i64>,
 }
 
 impl RateLimits {
@@ -221,6 +228,7 @@ impl RateLimits {
             redeliver: Keyed::new("redeliver", config.redeliver),
             login_account: Keyed::new("login_account", config.login_account),
             login_ip: Keyed::new("login_ip", config.login_ip),
+            console_action: Keyed::new("console_action", config.console_action),
         }
     }
 
@@ -256,6 +264,11 @@ impl RateLimits {
             self.login_ip.check(&ip, &self.clock)?;
         }
         self.login_account.check(&secret_key(email), &self.clock)
+    }
+
+    /// A case action by this console user.
+    pub fn console_action(&self, user_id: i64) -> Result<(), Limited> {
+        self.console_action.check(&user_id, &self.clock)
     }
 }
 
@@ -301,6 +314,21 @@ mod tests {
         assert!(limits.api(None, Some(ip)).is_ok());
         assert!(limits.api(None, Some(ip)).is_ok());
         assert!(limits.api(None, Some(ip)).is_err());
+    }
+
+    #[test]
+    fn console_actions_are_counted_per_user() {
+        let limits = RateLimits::new(&RateConfig {
+            console_action: Rate::new(2, Duration::from_secs(60)),
+            ..RateConfig::default()
+        });
+        assert!(limits.console_action(1).is_ok());
+        assert!(limits.console_action(1).is_ok());
+        assert!(limits.console_action(1).is_err());
+        assert!(
+            limits.console_action(2).is_ok(),
+            "another user is not held back"
+        );
     }
 
     #[test]

@@ -154,12 +154,15 @@ impl ApplicationBuilder {
         let settled = crate::charging::Settled::default();
         let (mut engine, mut notifier, mut rollup) = (None, None, None);
         if self.workers {
-            // Cases opened before silent retries existed get their plan.
-            let planned = store
-                .plan_unplanned_retries(clock.now().timestamp_millis())
-                .await?;
-            if planned > 0 {
-                tracing::info!(cases = planned, "planned silent retries for older cases");
+            // Cases opened before silent retries existed get none unless an
+            // operator opts their partner in.
+            let marked = store.mark_older_cases().await?;
+            if marked > 0 {
+                tracing::info!(
+                    cases = marked,
+                    "cases opened before silent retries get none; opt a partner in with \
+                     `server partner retries-older-cases`"
+                );
             }
             let provider = self.provider.unwrap_or_else(|| {
                 crate::engine::provider::from_config(&config.messages, &store, &clock)
@@ -304,7 +307,11 @@ impl Application {
         let poll = std::time::Duration::from_millis(self.state.config.engine_poll_ms);
         let mut tasks = Vec::new();
         if let Some(engine) = self.engine {
-            tasks.push(tokio::spawn(worker::run(engine, poll, stopping.clone())));
+            let (messages, charges) = engine.queues();
+            tasks.push(tokio::spawn(worker::run(messages, poll, stopping.clone())));
+            if let Some(charges) = charges {
+                tasks.push(tokio::spawn(worker::run(charges, poll, stopping.clone())));
+            }
         }
         if let Some(notifier) = self.notifier {
             tasks.push(tokio::spawn(worker::run(notifier, poll, stopping.clone())));

@@ -31,6 +31,12 @@ pub enum ApiError {
         field: &'static str,
         resource: &'static str,
     },
+    /// The order is paid (by the partner's word or by a charge of ours):
+    /// it is final. A new debt is a new order.
+    #[error(
+        "This order is already paid; nothing was changed. A new debt is a new order (a new partnerOrderId)"
+    )]
+    OrderAlreadyPaid,
     #[error("This Idempotency-Key was used with a different request")]
     IdempotencyKeyReused,
     #[error("A request with this Idempotency-Key is still being processed; retry shortly")]
@@ -79,6 +85,7 @@ impl ApiError {
             ApiError::UnknownReference { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "UNKNOWN_REFERENCE")
             }
+            ApiError::OrderAlreadyPaid => (StatusCode::CONFLICT, "ORDER_ALREADY_PAID"),
             ApiError::IdempotencyKeyReused => (StatusCode::CONFLICT, "IDEMPOTENCY_KEY_REUSED"),
             ApiError::IdempotencyInFlight => (StatusCode::CONFLICT, "IDEMPOTENCY_KEY_IN_FLIGHT"),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
@@ -118,6 +125,10 @@ impl IntoResponse for ApiError {
             ApiError::UnknownReference { field, resource } => Some(vec![Detail {
                 field: (*field).to_owned(),
                 message: format!("no {resource} with this id"),
+            }]),
+            ApiError::OrderAlreadyPaid => Some(vec![Detail {
+                field: "orderId".to_owned(),
+                message: "paid: no new recovery, charge, settlement or cancellation".to_owned(),
             }]),
             _ => None,
         };
@@ -186,6 +197,7 @@ impl ApiError {
                 field: "",
                 resource: "",
             },
+            ApiError::OrderAlreadyPaid,
             ApiError::IdempotencyKeyReused,
             ApiError::IdempotencyInFlight,
             ApiError::RateLimited(Limited {
@@ -204,6 +216,7 @@ impl ApiError {
                 | ApiError::Unauthorized
                 | ApiError::NotFound(_)
                 | ApiError::UnknownReference { .. }
+                | ApiError::OrderAlreadyPaid
                 | ApiError::IdempotencyKeyReused
                 | ApiError::IdempotencyInFlight
                 | ApiError::RateLimited(_)

@@ -13,7 +13,7 @@ use crate::domain::price::id;
 use crate::domain::token::{TokenHash, TokenKey, new_recovery_token};
 use crate::domain::{Problems, optional_text};
 use crate::state::AppState;
-use crate::store::CaseEnd;
+use crate::store::{CaseEnd, Settlement};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -74,7 +74,8 @@ pub async fn start_recovery(
             &TokenHash::of(&new_recovery_token()),
             now,
         )
-        .await?;
+        .await?
+        .ok_or(ApiError::OrderAlreadyPaid)?;
     Ok((
         if recovery.created {
             StatusCode::CREATED
@@ -133,11 +134,15 @@ async fn settle_order(
 ) -> Result<Json<OrderDto>, ApiError> {
     let order_id = parse_id(raw_id, "order")?;
     let now = state.clock.now().timestamp_millis();
-    state
+    match state
         .store
         .settle_order(partner_id, order_id, status, end, now)
         .await?
-        .ok_or(ApiError::NotFound("order"))?;
+    {
+        Settlement::Done => {}
+        Settlement::NotFound => return Err(ApiError::NotFound("order")),
+        Settlement::AlreadyPaid => return Err(ApiError::OrderAlreadyPaid),
+    }
     let view = state
         .store
         .order_view(partner_id, order_id)

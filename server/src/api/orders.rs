@@ -13,7 +13,7 @@ use super::{ApiError, AuthPartner, create_status, parse_id};
 use crate::domain::order::{ItemInput, NewOrder, OrderInput};
 use crate::domain::token::{TokenHash, new_recovery_token};
 use crate::state::AppState;
-use crate::store::{OrderView, UnknownRef};
+use crate::store::{OrderRefused, OrderView, UnknownRef};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -151,15 +151,16 @@ pub async fn create(
         .create_order(partner.id, &order, body.replace_if_exists, &link_token, now)
         .await?
         .map_err(|r| match r {
-            UnknownRef::Customer => ApiError::UnknownReference {
+            OrderRefused::AlreadyPaid => ApiError::OrderAlreadyPaid,
+            OrderRefused::UnknownRef(UnknownRef::Customer) => ApiError::UnknownReference {
                 field: "customerId",
                 resource: "customer",
             },
-            UnknownRef::Price(_) => ApiError::UnknownReference {
+            OrderRefused::UnknownRef(UnknownRef::Price(_)) => ApiError::UnknownReference {
                 field: "items[].priceId",
                 resource: "price",
             },
-            UnknownRef::Subscription => ApiError::UnknownReference {
+            OrderRefused::UnknownRef(UnknownRef::Subscription) => ApiError::UnknownReference {
                 field: "subscriptionId",
                 resource: "subscription",
             },

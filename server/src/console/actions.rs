@@ -17,111 +17,119 @@ use super::error::ConsoleError;
 use super::layout::Lang;
 use super::session::{self, Signed};
 use crate::charging::Charged;
+use crate::domain::actions::{CaseAction, Standing, allowed};
 use crate::domain::case::ChargeSource;
+use crate::domain::retry::Blocked;
 use crate::state::AppState;
-use crate::store::{CaseDetail, CaseEnd, ResendRequest};
+use crate::store::{CaseDetail, CaseEnd, ResendRequest, Settlement};
 
-/// The console's case actions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    PauseMessages,
-    ResumeMessages,
-    RetryNow,
-    ResendStage,
-    MarkPaid,
-    Cancel,
-}
-
-impl Action {
-    pub fn parse(raw: &str) -> Option<Action> {
-        match raw {
-            "pause_messages" => Some(Action::PauseMessages),
-            "resume_messages" => Some(Action::ResumeMessages),
-            "retry_now" => Some(Action::RetryNow),
-            "resend_stage" => Some(Action::ResendStage),
-            "mark_paid" => Some(Action::MarkPaid),
-            "cancel" => Some(Action::Cancel),
-            _ => None,
+fn label(action: CaseAction, lang: Lang) -> &'static str {
+    match action {
+        CaseAction::PauseMessages => lang.t("메시지 일시정지", "Pause messages"),
+        CaseAction::ResumeMessages => lang.t("메시지 다시 보내기 시작", "Resume messages"),
+        CaseAction::RetryNow => lang.t("지금 결제 재시도", "Retry the charge now"),
+        CaseAction::ResendStage => {
+            lang.t("현재 단계 메시지 다시 보내기", "Resend the current stage")
         }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::PauseMessages => "pause_messages",
-            Action::ResumeMessages => "resume_messages",
-            Action::RetryNow => "retry_now",
-            Action::ResendStage => "resend_stage",
-            Action::MarkPaid => "mark_paid",
-            Action::Cancel => "cancel",
-        }
-    }
-
-    fn label(self, lang: Lang) -> &'static str {
-        match self {
-            Action::PauseMessages => lang.t("메시지 일시정지", "Pause messages"),
-            Action::ResumeMessages => lang.t("메시지 다시 보내기 시작", "Resume messages"),
-            Action::RetryNow => lang.t("지금 결제 재시도", "Retry the charge now"),
-            Action::ResendStage => {
-                lang.t("현재 단계 메시지 다시 보내기", "Resend the current stage")
-            }
-            Action::MarkPaid => lang.t("다른 곳에서 결제됨으로 표시", "Mark paid elsewhere"),
-            Action::Cancel => lang.t("케이스 해지", "Cancel the case"),
-        }
+        CaseAction::MarkPaid => lang.t("다른 곳에서 결제됨으로 표시", "Mark paid elsewhere"),
+        CaseAction::Cancel => lang.t("케이스 해지", "Cancel the case"),
     }
 }
 
-/// Where a case stands, as far as its actions go.
-#[derive(Debug, Clone, Copy)]
-pub struct Standing<'a> {
-    pub status: &'a str,
-    pub messages_paused: bool,
-    /// A stage is scheduled.
-    pub has_next_stage: bool,
-    /// A stage went out (or failed for good): there is one to resend.
-    pub has_sent_stage: bool,
-}
-
-/// The actions a case offers in its state.
-pub fn available(case: Standing<'_>) -> Vec<Action> {
-    let payable = matches!(case.status, "OPEN" | "ENDED");
-    let mut v = Vec::new();
-    if case.status == "OPEN" && case.messages_paused {
-        v.push(Action::ResumeMessages);
-    } else if case.status == "OPEN" && case.has_next_stage {
-        v.push(Action::PauseMessages);
-    }
-    if payable {
-        v.push(Action::RetryNow);
-        if case.has_sent_stage {
-            v.push(Action::ResendStage);
-        }
-        v.extend([Action::MarkPaid, Action::Cancel]);
-    }
-    v
-}
-
-/// The case page's action buttons, each a form with the CSRF token.
-pub fn controls(case: &CaseDetail, paused: bool, csrf: &str, lang: Lang) -> impl IntoView + use<> {
-    let actions = available(Standing {
-        status: &case.status,
+/// Where the case stands now, as `actions::allowed` reads it: its status,
+/// its messages, and what the charge gates would say of "retry now".
+pub async fn standing(state: &AppState, case: &CaseDetail) -> Result<Standing, ConsoleError> {
+    let now = state.clock.now().timestamp_millis();
+    let paused = state.store.case_messages_paused(case.id).await?;
+    let chargeable = |pg: &str| state.gateway.can_charge(pg);
+    let gate = state
+        .store
+        .charge_gate(case.id, ChargeSource::Console, now, &chargeable)
+        .await?
+        .ok_or(ConsoleError::NotFound)?;
+    Ok(Standing {
+        status: case.status,
+        order_paid: case.order_paid != 0,
         messages_paused: paused,
         has_next_stage: case.next_stage_at.is_some(),
         // The engine moves past a stage once it is sent or failed for good.
         has_sent_stage: case.next_stage > 1,
-    });
+        retry_blocked: gate.err(),
+    })
+}
+
+/// Why "retry now" is not offered, and when it will be, for a person.
+fn why_not(blocked: Blocked, lang: Lang) -> String {
+    let t = |ko: &'static str, en: &'static str| lang.t(ko, en).to_owned();
+    let at = |ms: i64| super::cases::when(ms);
+    match blocked {
+        Blocked::NoBillingKey => t(
+            "저장된 카드가 없어 결제할 수 없습니다. 고객이 카드를 등록하면 가능합니다.",
+            "No card on file: nothing to charge until the customer registers one.",
+        ),
+        Blocked::NoAdapter => t(
+            "이 주문의 결제사(PG)로는 이 서버에서 결제할 수 없습니다.",
+            "This server has no adapter for the order's payment gateway.",
+        ),
+        Blocked::GatewayProblem => t(
+            "PG가 파트너의 결제 키를 거부해 모든 결제가 멈춰 있습니다. 설정에서 해결해 주세요.",
+            "The PG refused the partner's credentials: every charge waits until it is fixed in settings.",
+        ),
+        Blocked::HardDecline => t(
+            "이 카드는 결제가 영구 거절되었습니다. 고객이 새 카드를 등록해야 합니다.",
+            "This card was declined for good: the customer must register a new card.",
+        ),
+        Blocked::Budget => t(
+            "이 카드의 30일 결제 시도 한도를 다 썼습니다. 새 카드가 필요합니다.",
+            "This card's attempts for 30 days are used up: a new card is needed.",
+        ),
+        Blocked::NightWindow { until_ms } => format!(
+            "{} {}",
+            lang.t(
+                "카드사 점검 시간(23:30~00:40)입니다. 가능한 시각:",
+                "Card companies' night maintenance (23:30-00:40). Possible from:"
+            ),
+            at(until_ms)
+        ),
+        Blocked::DailyLimit { until_ms } => format!(
+            "{} {}",
+            lang.t(
+                "오늘 요청한 결제 시도 한도에 도달했습니다. 가능한 시각:",
+                "Today's attempts on request are used up. Possible from:"
+            ),
+            at(until_ms)
+        ),
+        Blocked::Replanned(_) => t("지금은 결제할 수 없습니다.", "Not possible now."),
+    }
+}
+
+/// The case page's action buttons, each a form with the CSRF token.
+pub fn controls(
+    case: &CaseDetail,
+    standing: Standing,
+    csrf: &str,
+    lang: Lang,
+) -> impl IntoView + use<> {
+    let actions = allowed(standing);
+    let paused = standing.messages_paused;
+    // A payable case that may not be charged now says why, and until when.
+    let retry_note = (!standing.order_paid && !standing.status.is_closed())
+        .then_some(standing.retry_blocked)
+        .flatten()
+        .map(|b| why_not(b, lang));
     let path = format!("/console/cases/{}/action", case.id);
     let forms = actions
         .into_iter()
         .map(|a| {
             let class = match a {
-                Action::RetryNow => "",
+                CaseAction::RetryNow => "",
                 _ => "secondary",
             };
             view! {
                 <form method="post" action=path.clone() class="inline">
                     <input type="hidden" name="csrf" value=csrf.to_owned()/>
                     <input type="hidden" name="action" value=a.as_str()/>
-                    <button type="submit" class=class>{a.label(lang)}</button>
+                    <button type="submit" class=class>{label(a, lang)}</button>
                 </form>
             }
         })
@@ -130,6 +138,7 @@ pub fn controls(case: &CaseDetail, paused: bool, csrf: &str, lang: Lang) -> impl
         <section aria-labelledby="actions-h" class="actions">
             <h2 id="actions-h">{lang.t("작업", "Actions")}</h2>
             {paused.then(|| view! { <p class="note">{lang.t("이 케이스의 메시지는 일시정지되어 있습니다.", "This case's messages are paused.")}</p> })}
+            {retry_note.map(|note| view! { <p class="note" data-retry-blocked="">{lang.t("지금 결제 재시도 불가: ", "Retry now is not possible: ")}{note}</p> })}
             <div class="buttons">{forms}</div>
         </section>
     }
@@ -159,26 +168,49 @@ pub async fn submit(
     let action = form
         .action
         .as_deref()
-        .and_then(Action::parse)
+        .and_then(CaseAction::parse)
         .ok_or(ConsoleError::NotFound)?;
     let now = state.clock.now().timestamp_millis();
     let user = signed.user.id;
+    // A person clicks a few times a minute; a script looping over cases is
+    // held back.
+    state
+        .limits
+        .console_action(user)
+        .map_err(ConsoleError::Throttled)?;
+    // The buttons a page showed may be stale, and a POST can be made by
+    // hand: the case's standing now decides, as it decided the buttons.
+    if !allowed(standing(&state, &case).await?).contains(&action) {
+        tracing::info!(
+            case_id = case.id,
+            user,
+            action = action.as_str(),
+            status = %case.status,
+            "console action refused in this state"
+        );
+        return Ok(Redirect::to(&format!(
+            "/console/cases/{}?done={}&result=not_allowed",
+            case.id,
+            action.as_str()
+        ))
+        .into_response());
+    }
     let outcome: &str = match action {
-        Action::PauseMessages => {
+        CaseAction::PauseMessages => {
             if state.store.pause_case_messages(case.id, user, now).await? {
                 "paused"
             } else {
                 "unchanged"
             }
         }
-        Action::ResumeMessages => {
+        CaseAction::ResumeMessages => {
             if state.store.resume_case_messages(case.id, user, now).await? {
                 "resumed"
             } else {
                 "unchanged"
             }
         }
-        Action::RetryNow => {
+        CaseAction::RetryNow => {
             let result = match state
                 .charger()
                 .charge(case.id, ChargeSource::Console)
@@ -188,29 +220,33 @@ pub async fn submit(
                 Charged::Declined(_) => "declined",
                 Charged::Unknown => "unknown",
                 Charged::Busy(_) => "busy",
-                Charged::DailyLimit => "daily_limit",
+                Charged::Blocked(Blocked::DailyLimit { .. }) => "daily_limit",
+                Charged::Blocked(_) => "not_allowed",
                 Charged::ClosedMeanwhile => "closed_meanwhile",
             };
             record(&state, case.id, user, action, result, now).await?;
             result
         }
-        Action::ResendStage => match state.store.request_resend(case.id, user, now).await? {
+        CaseAction::ResendStage => match state.store.request_resend(case.id, user, now).await? {
             ResendRequest::Queued { .. } => "queued",
             ResendRequest::NothingSent => "nothing_sent",
             ResendRequest::AlreadyWaiting => "already_waiting",
-            ResendRequest::TooSoon => "too_soon",
+            ResendRequest::TooSoon { .. } => "too_soon",
         },
-        Action::MarkPaid | Action::Cancel => {
+        CaseAction::MarkPaid | CaseAction::Cancel => {
             let (order_status, end) = match action {
-                Action::MarkPaid => ("PAID", CaseEnd::Recovered),
+                CaseAction::MarkPaid => ("PAID", CaseEnd::Recovered),
                 _ => ("CANCELED", CaseEnd::Canceled),
             };
-            let done = state
+            let result = match state
                 .store
                 .settle_order(case.partner_id, case.order_id, order_status, end, now)
                 .await?
-                .is_some();
-            let result = if done { "done" } else { "unchanged" };
+            {
+                Settlement::Done => "done",
+                Settlement::AlreadyPaid => "already_paid",
+                Settlement::NotFound => "unchanged",
+            };
             record(&state, case.id, user, action, result, now).await?;
             result
         }
@@ -234,7 +270,7 @@ async fn record(
     state: &AppState,
     case_id: i64,
     user: i64,
-    action: Action,
+    action: CaseAction,
     result: &str,
     now: i64,
 ) -> Result<(), ConsoleError> {
@@ -243,73 +279,4 @@ async fn record(
         .record_console_action(case_id, user, action.as_str(), Some(result), now)
         .await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_state_offers_only_what_it_allows() {
-        let at = |status, messages_paused, has_next_stage, has_sent_stage| {
-            available(Standing {
-                status,
-                messages_paused,
-                has_next_stage,
-                has_sent_stage,
-            })
-        };
-        assert_eq!(
-            at("OPEN", false, true, false),
-            [
-                Action::PauseMessages,
-                Action::RetryNow,
-                Action::MarkPaid,
-                Action::Cancel
-            ],
-            "nothing sent yet: nothing to resend"
-        );
-        assert_eq!(
-            at("OPEN", false, true, true),
-            [
-                Action::PauseMessages,
-                Action::RetryNow,
-                Action::ResendStage,
-                Action::MarkPaid,
-                Action::Cancel
-            ]
-        );
-        assert_eq!(at("OPEN", true, false, true)[0], Action::ResumeMessages);
-        assert!(
-            at("OPEN", true, false, true).contains(&Action::ResendStage),
-            "a paused case's stage may still be resent by hand"
-        );
-        assert_eq!(
-            at("ENDED", false, false, true),
-            [
-                Action::RetryNow,
-                Action::ResendStage,
-                Action::MarkPaid,
-                Action::Cancel
-            ],
-            "an ended case is still payable"
-        );
-        assert!(at("RECOVERED", false, false, true).is_empty());
-        assert!(at("CANCELED", false, false, true).is_empty());
-        assert!(
-            at("PAYING", false, true, true).is_empty(),
-            "a charge is in flight"
-        );
-        for a in [
-            Action::PauseMessages,
-            Action::ResumeMessages,
-            Action::RetryNow,
-            Action::ResendStage,
-            Action::MarkPaid,
-            Action::Cancel,
-        ] {
-            assert_eq!(Action::parse(a.as_str()), Some(a));
-        }
-        assert_eq!(Action::parse("drop_table"), None);
-    }
 }

@@ -13,7 +13,8 @@ use super::scope::scope;
 use super::session::Signed;
 use crate::clock::kst_text;
 use crate::domain::analytics::Period;
-use crate::domain::case::CaseStatus;
+use crate::domain::case::{CaseStatus, ChargeSource};
+use crate::domain::retry::Stop;
 use crate::state::AppState;
 use crate::store::{CaseFilter, TimelineItem};
 
@@ -39,26 +40,56 @@ pub fn when(ms: i64) -> String {
     kst_text(ms, "%Y-%m-%d %H:%M")
 }
 
-pub fn status_label(status: &str, lang: Lang) -> &'static str {
+pub fn status_label(status: CaseStatus, lang: Lang) -> &'static str {
     match status {
-        "OPEN" => lang.t("진행 중", "Open"),
-        "PAYING" => lang.t("결제 중", "Paying"),
-        "RECOVERED" => lang.t("회수됨", "Recovered"),
-        "ENDED" => lang.t("시나리오 종료", "Scenario ended"),
-        "CANCELED" => lang.t("해지", "Canceled"),
-        _ => lang.t("알 수 없음", "Unknown"),
+        CaseStatus::Open => lang.t("진행 중", "Open"),
+        CaseStatus::Paying => lang.t("결제 중", "Paying"),
+        CaseStatus::Recovered => lang.t("회수됨", "Recovered"),
+        CaseStatus::Ended => lang.t("시나리오 종료", "Scenario ended"),
+        CaseStatus::Canceled => lang.t("해지", "Canceled"),
     }
 }
 
-pub fn source_label(source: Option<&str>, status: &str, lang: Lang) -> &'static str {
-    match (source, status) {
-        (Some("retry"), _) => lang.t("자동 재시도", "Silent retry"),
-        (Some("page"), _) => lang.t("결제 페이지", "Recovery page"),
-        (Some("method_change"), _) => lang.t("카드 변경", "Card change"),
-        (Some("scheduled_date"), _) => lang.t("선택한 날짜", "Chosen date"),
-        (Some("console"), _) => lang.t("콘솔", "Console"),
-        (None, "RECOVERED") => lang.t("파트너", "Partner"),
-        _ => "",
+/// What recovered a case: a charge of ours (its source), or the partner
+/// (recovered with no charge of ours). Empty otherwise.
+pub fn source_label(source: Option<ChargeSource>, recovered: bool, lang: Lang) -> &'static str {
+    match (source, recovered) {
+        (Some(ChargeSource::Retry), _) => lang.t("자동 재시도", "Silent retry"),
+        (Some(ChargeSource::Page), _) => lang.t("결제 페이지", "Recovery page"),
+        (Some(ChargeSource::MethodChange), _) => lang.t("카드 변경", "Card change"),
+        (Some(ChargeSource::ScheduledDate), _) => lang.t("선택한 날짜", "Chosen date"),
+        (Some(ChargeSource::Console), _) => lang.t("콘솔", "Console"),
+        (None, true) => lang.t("파트너", "Partner"),
+        (None, false) => "",
+    }
+}
+
+/// Why a case gets no more silent charges, for a person.
+fn stop_label(stop: Stop, lang: Lang) -> &'static str {
+    match stop {
+        Stop::Disabled => lang.t("자동 재시도 꺼짐", "Retries off"),
+        Stop::HardDecline => lang.t(
+            "카드 영구 거절: 새 카드 필요",
+            "Declined for good: a new card is needed",
+        ),
+        Stop::SetupDecline => lang.t("PG 설정 오류", "PG setup refused"),
+        Stop::Budget => lang.t(
+            "카드의 30일 시도 한도 소진",
+            "The card's 30-day attempts used up",
+        ),
+        Stop::UnknownLimit => lang.t("알 수 없는 거절 반복", "Repeated unreadable declines"),
+        Stop::LadderDone => lang.t("재시도 일정 끝", "Every retry step tried"),
+        Stop::NoBillingKey => lang.t("저장된 카드 없음", "No card on file"),
+        Stop::NoAdapter => lang.t(
+            "이 주문의 PG는 지원하지 않음",
+            "No adapter for the order's PG",
+        ),
+        Stop::SubscriptionCanceled => lang.t("구독 해지됨", "Subscription canceled"),
+        Stop::Superseded => lang.t("새 케이스로 넘어감", "Carried by a newer case"),
+        Stop::OlderCase => lang.t(
+            "자동 재시도 이전에 열린 케이스 (운영자가 켜야 함)",
+            "Opened before silent retries (an operator must opt in)",
+        ),
     }
 }
 
@@ -165,13 +196,13 @@ pub async fn list(
         .iter()
         .map(|r| {
             let href = format!("/console/cases/{}", r.id);
-            let by = source_label(r.charged_by.as_deref(), &r.status, lang);
+            let by = source_label(r.charged_by, r.status == CaseStatus::Recovered, lang);
             view! {
                 <tr>
                     <td><a href=href>{format!("#{}", r.id)}</a></td>
                     {operator.then(|| view! { <td>{r.partner_name.clone()}</td> })}
                     <td>{when(r.opened_at)}</td>
-                    <td>{status_label(&r.status, lang)}</td>
+                    <td>{status_label(r.status, lang)}</td>
                     <td>{r.stage.unwrap_or(0)}</td>
                     <td>{by}</td>
                     <td>{krw(r.amount, lang)}</td>
@@ -308,6 +339,14 @@ fn flash_text(result: &str, lang: Lang) -> Option<&'static str> {
             "결제됐지만 케이스가 그사이 닫혀 환불이 필요합니다.",
             "Charged, but the case closed meanwhile: refund needed.",
         ),
+        "not_allowed" => lang.t(
+            "이 케이스의 지금 상태에서는 할 수 없는 작업입니다.",
+            "This case does not allow that action in its current state.",
+        ),
+        "already_paid" => lang.t(
+            "이미 결제된 주문입니다. 바꾼 것이 없습니다.",
+            "The order is already paid; nothing was changed.",
+        ),
         "paused" => lang.t("메시지를 일시정지했습니다.", "Messages paused."),
         "resumed" => lang.t("메시지를 다시 보냅니다.", "Messages resumed."),
         "done" => lang.t("처리했습니다.", "Done."),
@@ -320,8 +359,8 @@ fn flash_text(result: &str, lang: Lang) -> Option<&'static str> {
             "No stage has gone out yet: there is nothing to resend.",
         ),
         "too_soon" => lang.t(
-            "방금 보낸 단계입니다. 1분 뒤에 다시 보낼 수 있습니다.",
-            "The stage went out moments ago; it can be resent after a minute.",
+            "이 단계는 하루에 한 번만 다시 보낼 수 있습니다 (마지막으로 보낸 때부터 24시간).",
+            "A stage is resent at most once a day (24 hours from its latest send).",
         ),
         "already_waiting" => lang.t(
             "이미 다시 보내는 중입니다.",
@@ -407,7 +446,7 @@ pub async fn show(
                 format!(
                     "{} · {}",
                     t("결제 시도", "Charge"),
-                    source_label(Some(&source), "", lang)
+                    source_label(Some(source), false, lang)
                 ),
                 format!(
                     "{} · {status}{}",
@@ -467,22 +506,22 @@ pub async fn show(
         })
         .collect_view();
     let title = format!("{} #{}", t("케이스", "Case"), case.id);
-    let by = source_label(case.charged_by.as_deref(), &case.status, lang);
-    let paused = state.store.case_messages_paused(case.id).await?;
-    let controls = super::actions::controls(&case, paused, &signed.csrf, lang);
+    let by = source_label(case.charged_by, case.status == CaseStatus::Recovered, lang);
+    let standing = super::actions::standing(&state, &case).await?;
+    let controls = super::actions::controls(&case, standing, &signed.csrf, lang);
     let main = view! {
         <p><a href="/console/cases">{t("← 케이스 목록", "← All cases")}</a></p>
         <h1>{title.clone()}</h1>
         {flash.result.as_deref().and_then(|r| flash_text(r, lang)).map(|m| view! { <p class="ok" role="status">{m}</p> })}
         <dl class="facts">
-            <dt>{t("상태", "Status")}</dt><dd data-status=case.status.clone()>{status_label(&case.status, lang)}{(!by.is_empty()).then(|| format!(" · {by}"))}</dd>
+            <dt>{t("상태", "Status")}</dt><dd data-status=case.status.as_str()>{status_label(case.status, lang)}{(!by.is_empty()).then(|| format!(" · {by}"))}</dd>
             <dt>{t("파트너", "Partner")}</dt><dd>{case.partner_name.clone()}</dd>
             <dt>{t("주문", "Order")}</dt><dd>{format!("{} · {} · {}", case.partner_order_id, krw(case.amount, lang), case.order_status)}</dd>
             <dt>{t("고객", "Customer")}</dt><dd>{format!("{} ({})", case.customer_name, case.partner_customer_id)}</dd>
             <dt>{t("구독", "Subscription")}</dt><dd>{case.partner_subscription_id.clone().unwrap_or_else(|| "–".into())}</dd>
             <dt>{t("결제 수단", "Payment method")}</dt><dd>{case.payment_info.clone().unwrap_or_else(|| "–".into())}</dd>
             <dt>{t("다음 메시지", "Next message")}</dt><dd>{case.next_stage_at.map(|at| format!("{} {} · {}", t("단계", "stage"), case.next_stage, when(at))).unwrap_or_else(|| "–".into())}</dd>
-            <dt>{t("다음 자동 재시도", "Next silent retry")}</dt><dd>{case.next_retry_at.map(when).unwrap_or_else(|| case.retry_stop.clone().unwrap_or_else(|| "–".into()))}</dd>
+            <dt>{t("다음 자동 재시도", "Next silent retry")}</dt><dd>{case.next_retry_at.map(when).unwrap_or_else(|| case.retry_stop.map_or("–", |s| stop_label(s, lang)).to_owned())}</dd>
             <dt>{t("고객이 고른 결제일", "Date the customer chose")}</dt><dd>{case.selected_date.clone().unwrap_or_else(|| "–".into())}</dd>
         </dl>
         {controls}

@@ -67,6 +67,12 @@ fn fields_of(s: &Scenario) -> Fields {
     f.insert("retry_hour".into(), s.retries.hour.to_string());
     f.insert("budget".into(), s.retries.budget.to_string());
     f.insert("unknown_limit".into(), s.retries.unknown_limit.to_string());
+    let quiet = s.quiet_hours.unwrap_or_default();
+    if s.quiet_hours.is_some() {
+        f.insert("quiet_enabled".into(), "on".into());
+    }
+    f.insert("quiet_start".into(), quiet.start.to_string());
+    f.insert("quiet_end".into(), quiet.end.to_string());
     f
 }
 
@@ -130,7 +136,15 @@ pub fn parse_fields(f: &Fields) -> Result<Scenario, Vec<(String, String)>> {
             "hour": number("retry_hour", &mut problems).clamp(0, 24),
             "budget": number("budget", &mut problems),
             "unknownLimit": number("unknown_limit", &mut problems),
-        }
+        },
+        "quietHours": if f.contains_key("quiet_enabled") {
+            serde_json::json!({
+                "start": number("quiet_start", &mut problems).clamp(0, 99),
+                "end": number("quiet_end", &mut problems).clamp(0, 99),
+            })
+        } else {
+            serde_json::Value::Null
+        },
     });
     match Scenario::parse(&json.to_string()) {
         Ok(s) if problems.is_empty() => Ok(s),
@@ -147,6 +161,7 @@ pub fn parse_fields(f: &Fields) -> Result<Scenario, Vec<(String, String)>> {
                     "retries.hour" => "retry_hour",
                     "retries.budget" => "budget",
                     "retries.unknownLimit" => "unknown_limit",
+                    "quietHours" => "quiet_start",
                     _ => "stages",
                 };
                 problems.push((name.to_owned(), e.message.clone()));
@@ -185,6 +200,10 @@ const PROBLEMS_KO: &[(&str, &str)] = &[
     (
         "between 1 and 15 (card networks fine more)",
         "1에서 15 사이여야 합니다 (그보다 많으면 카드사가 제재합니다).",
+    ),
+    (
+        "start and end are hours from 0 to 23, and differ",
+        "시작과 끝은 0에서 23 사이의 서로 다른 시각이어야 합니다.",
     ),
 ];
 
@@ -275,6 +294,7 @@ async fn render(
     };
     let cancel = value("end_action") == "CANCEL";
     let retries_on = f.contains_key("retries_enabled");
+    let quiet_on = f.contains_key("quiet_enabled");
     let versions_list = versions
         .iter()
         .map(|(v, created)| view! { <li>{format!("v{v} · {}", when(*created))}</li> })
@@ -346,6 +366,12 @@ async fn render(
                 {number_field("retry_hour", t("재시도 시각 (KST)", "Retry hour (KST)"), t("7–21", "7 to 21"))}
                 {number_field("budget", t("30일 결제 시도 한도", "Attempts per card in 30 days"), t("1–15", "1 to 15"))}
                 {number_field("unknown_limit", t("이유를 모르는 거절 허용 횟수", "Unclassified declines allowed"), t("1–10", "1 to 10"))}
+            </fieldset>
+            <fieldset>
+                <legend>{t("메시지를 보내지 않는 시간 (KST)", "Quiet hours: no messages (KST)")}</legend>
+                <label><input type="checkbox" name="quiet_enabled" checked=quiet_on/>" "{t("이 시간에 보낼 메시지는 끝나는 시각에 보냅니다", "Messages due then go when the quiet ends")}</label>
+                {number_field("quiet_start", t("시작 시각", "Starts at (hour)"), t("0–23, 기본 21", "0 to 23, default 21"))}
+                {number_field("quiet_end", t("끝 시각", "Ends at (hour)"), t("0–23, 기본 8", "0 to 23, default 8"))}
             </fieldset>
             <p class="note">{t("저장하면 새 버전이 되고, 새 케이스에만 적용됩니다.", "Saving makes a new version, for new cases only.")}</p>
             <div class="buttons">

@@ -29,6 +29,11 @@ pub struct UnknownText {
     pub value: String,
 }
 
+/// A status stored as text: what `sql_list` writes into a statement.
+pub trait StoredText: Copy {
+    fn as_str(self) -> &'static str;
+}
+
 /// Text enums stored in the database: one mapping each way.
 macro_rules! stored_enum {
     ($(#[$meta:meta])* $name:ident, $kind:literal { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
@@ -55,6 +60,12 @@ macro_rules! stored_enum {
                         value: other.to_owned(),
                     }),
                 }
+            }
+        }
+
+        impl $crate::domain::case::StoredText for $name {
+            fn as_str(self) -> &'static str {
+                $name::as_str(self)
             }
         }
 
@@ -146,6 +157,14 @@ pub enum CaseEvent {
     StageSent,
     /// The customer picks another payment date, or asks to be reminded later.
     Rescheduled,
+    /// A new billing key replaces the order's (the page's card change).
+    CardChanged,
+    /// A newer case opens for the same order and carries the recovery.
+    Superseded,
+    /// Someone pauses or resumes the case's messages.
+    MessagesHeld,
+    /// Silent retries are planned again or stopped.
+    RetryReplanned,
 }
 
 impl CaseEvent {
@@ -159,6 +178,10 @@ impl CaseEvent {
         CaseEvent::Canceled,
         CaseEvent::StageSent,
         CaseEvent::Rescheduled,
+        CaseEvent::CardChanged,
+        CaseEvent::Superseded,
+        CaseEvent::MessagesHeld,
+        CaseEvent::RetryReplanned,
     ];
 }
 
@@ -218,9 +241,19 @@ impl CaseState {
             (S::Ended, E::ScenarioEnded) => Err(Refusal::NotApplicable),
             (S::Open | S::Paying | S::Ended, E::PaidElsewhere) => to(S::Recovered),
             (S::Open | S::Paying | S::Ended, E::Canceled) => to(S::Canceled),
-            (S::Open, E::StageSent | E::Rescheduled) => to(S::Open),
-            (S::Paying, E::StageSent | E::Rescheduled) => Err(Refusal::Busy),
-            (S::Ended, E::StageSent | E::Rescheduled) => Err(Refusal::NotApplicable),
+            (S::Open, E::StageSent | E::Rescheduled | E::MessagesHeld) => to(S::Open),
+            (S::Paying, E::StageSent | E::Rescheduled | E::MessagesHeld) => Err(Refusal::Busy),
+            (S::Ended, E::StageSent | E::Rescheduled | E::MessagesHeld) => {
+                Err(Refusal::NotApplicable)
+            }
+            // A new card or a new plan while nothing is in flight; a charge
+            // in flight plans the next itself when it ends.
+            (S::Open | S::Ended, E::CardChanged | E::RetryReplanned) => to(self.status),
+            (S::Paying, E::CardChanged | E::RetryReplanned) => Err(Refusal::Busy),
+            // Only an ended case can be superseded: an open one keeps the
+            // order's one open case (a partial unique index).
+            (S::Ended, E::Superseded) => to(S::Canceled),
+            (S::Open | S::Paying, E::Superseded) => Err(Refusal::NotApplicable),
         }
     }
 
@@ -270,9 +303,61 @@ impl CaseStatus {
     }
 }
 
+/// What can happen to a charge. Each event moves from its own statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChargeEvent {
+    /// The PG approved it (or a lookup found it made): PENDING to SUCCEEDED.
+    Approved,
+    /// The PG declined it, or it was settled as never made: to FAILED.
+    Declined,
+    /// Sent again under its own key, or its outcome still unknown: only the
+    /// time of the attempt moves.
+    Attempted,
+    /// Approved after it was settled as never made: the money goes back.
+    ApprovedAfterSettled,
+    /// Approved for a case the partner closed meanwhile: the money goes back.
+    ClosedMeanwhile,
+}
+
+impl ChargeEvent {
+    pub const ALL: &'static [ChargeEvent] = &[
+        ChargeEvent::Approved,
+        ChargeEvent::Declined,
+        ChargeEvent::Attempted,
+        ChargeEvent::ApprovedAfterSettled,
+        ChargeEvent::ClosedMeanwhile,
+    ];
+}
+
+impl ChargeStatus {
+    /// The status after `event`, or `None` if it cannot happen now.
+    pub fn apply(self, event: ChargeEvent) -> Option<ChargeStatus> {
+        use ChargeEvent as E;
+        use ChargeStatus as S;
+        match (self, event) {
+            (S::Pending, E::Approved) => Some(S::Succeeded),
+            (S::Pending, E::Declined) => Some(S::Failed),
+            (S::Pending, E::Attempted) => Some(S::Pending),
+            (S::Failed, E::ApprovedAfterSettled) => Some(S::NeedsRefund),
+            (S::Succeeded, E::ClosedMeanwhile) => Some(S::NeedsRefund),
+            _ => None,
+        }
+    }
+
+    /// The statuses in which `event` may happen: a conditional update's
+    /// `WHERE status IN (...)`.
+    pub fn allowing(event: ChargeEvent) -> Vec<ChargeStatus> {
+        ChargeStatus::ALL
+            .iter()
+            .copied()
+            .filter(|s| s.apply(event).is_some())
+            .collect()
+    }
+}
+
 /// SQL list of statuses (`'OPEN','ENDED'`) for a conditional update. Our own
 /// constants, never input.
-pub fn sql_list(statuses: &[CaseStatus]) -> String {
+pub fn sql_list<T: StoredText>(statuses: &[T]) -> String {
     statuses
         .iter()
         .map(|s| format!("'{}'", s.as_str()))
@@ -330,6 +415,22 @@ mod tests {
             (S::Ended, true, E::Canceled, ok(S::Canceled)),
             (S::Ended, true, E::StageSent, Err(NotApplicable)),
             (S::Ended, true, E::Rescheduled, Err(NotApplicable)),
+            (S::Open, false, E::CardChanged, ok(S::Open)),
+            (S::Open, false, E::Superseded, Err(NotApplicable)),
+            (S::Open, false, E::MessagesHeld, ok(S::Open)),
+            (S::Open, false, E::RetryReplanned, ok(S::Open)),
+            (S::Paying, false, E::CardChanged, Err(Busy)),
+            (S::Paying, false, E::Superseded, Err(NotApplicable)),
+            (S::Paying, false, E::MessagesHeld, Err(Busy)),
+            (S::Paying, false, E::RetryReplanned, Err(Busy)),
+            (S::Paying, true, E::CardChanged, Err(Busy)),
+            (S::Paying, true, E::Superseded, Err(NotApplicable)),
+            (S::Paying, true, E::MessagesHeld, Err(Busy)),
+            (S::Paying, true, E::RetryReplanned, Err(Busy)),
+            (S::Ended, true, E::CardChanged, ok(S::Ended)),
+            (S::Ended, true, E::Superseded, ok(S::Canceled)),
+            (S::Ended, true, E::MessagesHeld, Err(NotApplicable)),
+            (S::Ended, true, E::RetryReplanned, ok(S::Ended)),
         ];
         let mut covered = 0;
         for &(status, ended, event, expected) in table {
@@ -350,6 +451,40 @@ mod tests {
         }
         // OPEN, PAYING twice (ended or not), ENDED, and the two closed ones.
         assert_eq!(covered, 6 * E::ALL.len(), "every state x every event");
+    }
+
+    /// Every charge status x every event, written out.
+    #[test]
+    fn every_charge_status_and_event() {
+        use ChargeEvent as CE;
+        use ChargeStatus as CS;
+        let moves = [
+            (CS::Pending, CE::Approved, CS::Succeeded),
+            (CS::Pending, CE::Declined, CS::Failed),
+            (CS::Pending, CE::Attempted, CS::Pending),
+            (CS::Failed, CE::ApprovedAfterSettled, CS::NeedsRefund),
+            (CS::Succeeded, CE::ClosedMeanwhile, CS::NeedsRefund),
+        ];
+        for status in CS::ALL {
+            for event in CE::ALL {
+                let expected = moves
+                    .iter()
+                    .find(|(s, e, _)| s == status && e == event)
+                    .map(|(_, _, to)| *to);
+                assert_eq!(status.apply(*event), expected, "{status} + {event:?}");
+            }
+        }
+        assert_eq!(
+            CS::allowing(CE::Attempted),
+            [CS::Pending],
+            "only a pending charge is sent again"
+        );
+        assert!(
+            CS::NeedsRefund.apply(CE::Approved).is_none()
+                && CS::Succeeded.apply(CE::Declined).is_none(),
+            "a settled charge stays settled"
+        );
+        assert_eq!(sql_list(&CS::allowing(CE::Approved)), "'PENDING'");
     }
 
     #[test]

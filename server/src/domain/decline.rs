@@ -9,9 +9,13 @@ stored_enum!(
     DeclineClass, "decline class" {
         /// Retry: the card works, just not now.
         Soft => "soft",
-        /// This billing key will never work again: ask for a new card.
+        /// This billing key will never work again: ask for a new card. Also
+        /// a key the PG will not charge for us (issued under another
+        /// customer key, deleted, foreign): it condemns that key only.
         Hard => "hard",
-        /// The merchant's configuration is wrong: stop and tell the operator.
+        /// The PG refused the merchant's credentials: every charge of the
+        /// partner would fail. Repeated across cases, the partner's charges
+        /// stop and the operator is told.
         Setup => "setup",
         /// Nothing known: a few retries.
         Unknown => "unknown",
@@ -69,9 +73,14 @@ const TOSS: &[(&str, Decline)] = &[
     ("INVALID_CARD_NUMBER", Decline::Hard),
     ("NOT_SUPPORTED_CARD_TYPE", Decline::Hard),
     ("INVALID_REJECT_CARD", Decline::Hard),
-    ("NOT_MATCHES_CUSTOMER_KEY", Decline::Setup),
-    ("INVALID_BILL_KEY_REQUEST", Decline::Setup),
+    // These two condemn one billing key (issued under another customer
+    // key, deleted, or not this merchant's): the customer needs a new card;
+    // the partner's other customers are fine.
+    ("NOT_MATCHES_CUSTOMER_KEY", Decline::Hard),
+    ("INVALID_BILL_KEY_REQUEST", Decline::Hard),
+    // Our credentials: nothing of the partner's can be charged.
     ("UNAUTHORIZED_KEY", Decline::Setup),
+    ("INVALID_API_KEY", Decline::Setup),
     ("REJECT_CARD_PAYMENT", Decline::Soft(Wait::Payday)),
     (
         "EXCEED_MAX_DAILY_PAYMENT_COUNT",
@@ -128,15 +137,17 @@ mod tests {
             "INVALID_CARD_NUMBER",
             "NOT_SUPPORTED_CARD_TYPE",
             "INVALID_REJECT_CARD",
-        ] {
-            assert_eq!(c(hard), Decline::Hard, "{hard}");
-        }
-        for setup in [
             "NOT_MATCHES_CUSTOMER_KEY",
             "INVALID_BILL_KEY_REQUEST",
-            "UNAUTHORIZED_KEY",
         ] {
-            assert_eq!(c(setup), Decline::Setup, "{setup}");
+            assert_eq!(
+                c(hard),
+                Decline::Hard,
+                "{hard}: one key is dead, not the partner"
+            );
+        }
+        for setup in ["UNAUTHORIZED_KEY", "INVALID_API_KEY"] {
+            assert_eq!(c(setup), Decline::Setup, "{setup}: the credentials");
         }
         assert_eq!(c("REJECT_CARD_PAYMENT"), Decline::Soft(Wait::Payday));
         assert_eq!(

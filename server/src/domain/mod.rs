@@ -2,6 +2,7 @@
 //! Nothing here knows about HTTP or SQL.
 
 pub mod account;
+pub mod actions;
 pub mod analytics;
 pub mod case;
 pub mod customer;

@@ -5,8 +5,11 @@
 //! due time behind.
 //!
 //! The rules, in order:
-//! 1. retries off in the scenario, a `hard` decline (the key is dead) or a
-//!    `setup` decline (our configuration is wrong) stop them;
+//! 1. retries off in the scenario or a `hard` decline (the key is dead)
+//!    stop them; a `setup` decline (the PG refused the partner's
+//!    credentials) waits for the next step, as the partner's charges stop
+//!    as a whole once such declines repeat across its cases (the store's
+//!    rule), and one refusal alone may have been the PG's passing trouble;
 //! 2. a key's budget (default 8 attempts in 30 days, page attempts
 //!    included; Visa charges fees past 15) stops them, and so do
 //!    `unknown_limit` declines of unknown class on one key;
@@ -35,8 +38,9 @@ const HOUR_MS: i64 = 60 * MINUTE_MS;
 pub const DAY_MS: i64 = 24 * HOUR_MS;
 /// The budget's window: Visa counts reattempts of one card over 30 days.
 pub const BUDGET_WINDOW_MS: i64 = 30 * DAY_MS;
-/// Pay-now presses a case may make in one Korean day: a card declined over
-/// and over trips the card networks' rules.
+/// Charges people may ask for on one case in one Korean day (pay-now
+/// presses, card changes and the console's "retry now" together): a card
+/// declined over and over trips the card networks' rules.
 pub const PAGE_ATTEMPTS_PER_DAY: i64 = 5;
 
 /// The partner's retry settings, versioned with its scenario.
@@ -69,6 +73,24 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// No silent retries (the default's other settings kept).
+    pub fn off() -> RetryPolicy {
+        RetryPolicy {
+            enabled: false,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// When the ladder's last step falls for a payment that failed at
+    /// `failed_at_ms`: past it, the ladder has nothing left to try.
+    pub fn ladder_end(&self, failed_at_ms: i64) -> Option<i64> {
+        let last = *self.ladder_days.last()?;
+        Some(at_hour(
+            day_of(failed_at_ms) + Days::new(last.max(0) as u64),
+            self.hour,
+        ))
+    }
+
     /// The policy's own problems, as `(field, message)`.
     pub fn problems(&self) -> Vec<(&'static str, &'static str)> {
         let mut out = Vec::new();
@@ -133,7 +155,9 @@ stored_enum!(
         Disabled => "DISABLED",
         /// The key is dead; the messages ask for a new card.
         HardDecline => "HARD_DECLINE",
-        /// Our configuration at the PG is wrong; the operator is told.
+        /// Our configuration at the PG was wrong (written by versions that
+        /// stopped a case on one setup decline; such cases plan again when
+        /// the operator clears the partner's problem).
         SetupDecline => "SETUP_DECLINE",
         /// The key's attempts in 30 days are used up.
         Budget => "BUDGET",
@@ -150,6 +174,9 @@ stored_enum!(
         SubscriptionCanceled => "SUBSCRIPTION_CANCELED",
         /// A newer case opened for the same order carries the recovery.
         Superseded => "SUPERSEDED",
+        /// Opened before silent retries existed: none, unless the operator
+        /// opts the partner in (`server partner retries-older-cases`).
+        OlderCase => "OLDER_CASE",
     }
 );
 
@@ -231,10 +258,8 @@ pub fn plan(policy: &RetryPolicy, f: &RetryFacts<'_>) -> Plan {
         Some(a) => a.decline,
         None => f.initial_decline,
     };
-    match latest {
-        Some(Decline::Hard) => return Plan::Stop(Stop::HardDecline),
-        Some(Decline::Setup) => return Plan::Stop(Stop::SetupDecline),
-        _ => {}
+    if latest == Some(Decline::Hard) {
+        return Plan::Stop(Stop::HardDecline);
     }
     if f.key_attempts_30d >= policy.budget {
         return Plan::Stop(Stop::Budget);
@@ -296,7 +321,10 @@ pub fn plan(policy: &RetryPolicy, f: &RetryFacts<'_>) -> Plan {
     let t1 = steps[i];
     let mut at = match latest {
         Some(Decline::Soft(wait)) => {
-            let now = f.now_ms;
+            // Waits count from the decline, not from now: asked again at
+            // the planned moment (the claim's check) or later, the plan
+            // is the same moment.
+            let now = on_key.last().map_or(f.failed_at_ms, |a| a.at_ms);
             match wait {
                 Wait::Payday => {
                     let payday = next_payday(now, policy.hour);
@@ -343,6 +371,89 @@ fn settle(mut at: i64, not_before: i64, hour: u32, silent_days: &[NaiveDate]) ->
         }
     }
     at
+}
+
+/// Why a charge may not be made now: the same gates for every charge,
+/// whoever asks (the page, a card change, the console, a silent retry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blocked {
+    /// The order has no billing key: a card must be registered first.
+    NoBillingKey,
+    /// The order's `paymentGateway` has no adapter on this server.
+    NoAdapter,
+    /// The PG refused the partner's credentials on several cases: every
+    /// charge of the partner waits for the operator.
+    GatewayProblem,
+    /// The key's latest decline was hard: it will never pay; a new card will.
+    HardDecline,
+    /// The key's attempts in 30 days are used up (the card networks fine
+    /// more): a new card, or the next month.
+    Budget,
+    /// The card companies' night maintenance (23:30-00:40 KST).
+    NightWindow { until_ms: i64 },
+    /// Attempts people asked for (the page, a card change, the console)
+    /// are used up for the Korean day.
+    DailyLimit { until_ms: i64 },
+    /// A silent charge whose moment the rules no longer give (overdue after
+    /// an outage, a charge of the key already reached the PG today, the plan
+    /// moved): planned again instead.
+    Replanned(Plan),
+}
+
+impl Blocked {
+    /// When the charge could go, if it is a matter of time.
+    pub fn until_ms(self) -> Option<i64> {
+        match self {
+            Blocked::NightWindow { until_ms } | Blocked::DailyLimit { until_ms } => Some(until_ms),
+            Blocked::Replanned(plan) => plan.at_ms(),
+            _ => None,
+        }
+    }
+}
+
+/// The gates a charge passes besides its case's status. `customer_today`
+/// counts today's attempts people asked for on this case (page, card
+/// change, console).
+pub fn gate(
+    policy: &RetryPolicy,
+    f: &RetryFacts<'_>,
+    source: ChargeSource,
+    has_billing_key: bool,
+    customer_today: i64,
+) -> Result<(), Blocked> {
+    if !has_billing_key {
+        return Err(Blocked::NoBillingKey);
+    }
+    if source.is_silent() {
+        // The plan again, by the rules, as of now: an overdue retry is
+        // not sent at a moment the rules would not have chosen.
+        return match plan(policy, f) {
+            Plan::Charge { at_ms, .. } if at_ms <= f.now_ms => Ok(()),
+            other => Err(Blocked::Replanned(other)),
+        };
+    }
+    if let Some(until_ms) = maintenance_end(f.now_ms) {
+        return Err(Blocked::NightWindow { until_ms });
+    }
+    let latest_on_key = f
+        .attempts
+        .iter()
+        .rev()
+        .find(|a| a.current_key)
+        .map(|a| a.decline)
+        .unwrap_or(f.initial_decline);
+    if latest_on_key == Some(Decline::Hard) {
+        return Err(Blocked::HardDecline);
+    }
+    if f.key_attempts_30d >= policy.budget {
+        return Err(Blocked::Budget);
+    }
+    if customer_today >= PAGE_ATTEMPTS_PER_DAY {
+        return Err(Blocked::DailyLimit {
+            until_ms: at_hour(day_of(f.now_ms) + Days::new(1), 0) + 40 * MINUTE_MS,
+        });
+    }
+    Ok(())
 }
 
 /// A stage's message and a silent charge on the same Korean day: the
@@ -531,15 +642,23 @@ mod tests {
     }
 
     #[test]
-    fn hard_and_setup_declines_stop_and_a_new_card_starts_afresh() {
+    fn a_lone_setup_decline_waits_for_the_next_step() {
+        // The partner-wide stop is the store's (repeats across cases); one
+        // refusal of the credentials does not end this customer's retries.
         let now = t(2026, 12, 2, 10, 0);
-        for (decline, stop) in [(Hard, Stop::HardDecline), (Setup, Stop::SetupDecline)] {
-            let a = [retry(now, decline)];
-            assert_eq!(
-                plan(&RetryPolicy::default(), &facts(failed(), now, &a)),
-                Plan::Stop(stop)
-            );
-        }
+        let a = [retry(now, Setup)];
+        let p = plan(&RetryPolicy::default(), &facts(failed(), now, &a));
+        assert_eq!(p.at_ms().map(show).as_deref(), Some("12-04 10:00"));
+    }
+
+    #[test]
+    fn hard_declines_stop_and_a_new_card_starts_afresh() {
+        let now = t(2026, 12, 2, 10, 0);
+        let a = [retry(now, Hard)];
+        assert_eq!(
+            plan(&RetryPolicy::default(), &facts(failed(), now, &a)),
+            Plan::Stop(Stop::HardDecline)
+        );
         // The partner's own decline was hard: no retry at all.
         let mut f = facts(failed(), failed(), &[]);
         f.initial_decline = Some(Hard);
@@ -647,6 +766,177 @@ mod tests {
         assert_eq!(defer_stage(t(2026, 12, 4, 8, 0), None), None);
     }
 
+    fn page(at_ms: i64, decline: Option<Decline>) -> Attempt {
+        Attempt {
+            at_ms,
+            source: ChargeSource::Page,
+            decline,
+            current_key: true,
+        }
+    }
+
+    #[test]
+    fn every_charge_passes_the_same_gates() {
+        let p = RetryPolicy::default();
+        let now = t(2026, 12, 2, 15, 0);
+        let none: [Attempt; 0] = [];
+        for source in [
+            ChargeSource::Page,
+            ChargeSource::Console,
+            ChargeSource::MethodChange,
+        ] {
+            assert_eq!(
+                gate(&p, &facts(failed(), now, &none), source, true, 0),
+                Ok(())
+            );
+            assert_eq!(
+                gate(&p, &facts(failed(), now, &none), source, false, 0),
+                Err(Blocked::NoBillingKey),
+                "{source}"
+            );
+            // The night window, whoever asks.
+            let night = t(2026, 12, 2, 23, 45);
+            assert_eq!(
+                gate(&p, &facts(failed(), night, &none), source, true, 0),
+                Err(Blocked::NightWindow {
+                    until_ms: t(2026, 12, 3, 0, 40)
+                })
+            );
+            // The daily cap counts what people asked for today.
+            assert_eq!(
+                gate(
+                    &p,
+                    &facts(failed(), now, &none),
+                    source,
+                    true,
+                    PAGE_ATTEMPTS_PER_DAY
+                ),
+                Err(Blocked::DailyLimit {
+                    until_ms: t(2026, 12, 3, 0, 40)
+                })
+            );
+        }
+        // A hard decline of the key stops every charge of it.
+        let dead = [page(now - HOUR_MS, Some(Hard))];
+        assert_eq!(
+            gate(
+                &p,
+                &facts(failed(), now, &dead),
+                ChargeSource::Console,
+                true,
+                1
+            ),
+            Err(Blocked::HardDecline)
+        );
+        let mut partner_hard = facts(failed(), now, &none);
+        partner_hard.initial_decline = Some(Hard);
+        assert_eq!(
+            gate(&p, &partner_hard, ChargeSource::Page, true, 0),
+            Err(Blocked::HardDecline),
+            "the partner's own decline was hard"
+        );
+        // A soft decline after it (a passing trouble) does not.
+        let soft = [page(now - HOUR_MS, Some(Soft(Wait::Soon)))];
+        assert_eq!(
+            gate(
+                &p,
+                &facts(failed(), now, &soft),
+                ChargeSource::Page,
+                true,
+                1
+            ),
+            Ok(())
+        );
+        // The key's budget, whoever spent it.
+        let mut spent = facts(failed(), now, &none);
+        spent.key_attempts_30d = p.budget;
+        assert_eq!(
+            gate(&p, &spent, ChargeSource::Page, true, 0),
+            Err(Blocked::Budget)
+        );
+    }
+
+    #[test]
+    fn a_silent_charge_goes_only_when_the_rules_give_this_moment() {
+        let p = RetryPolicy::default();
+        // Due at 10:00, claimed at 10:00: goes.
+        let at_ten = t(2026, 12, 2, 10, 0);
+        assert_eq!(
+            gate(
+                &p,
+                &facts(failed(), at_ten, &[]),
+                ChargeSource::Retry,
+                true,
+                0
+            ),
+            Ok(())
+        );
+        // Overdue after an outage that ended inside the night window: not
+        // now, at the window's end.
+        let night = t(2026, 12, 2, 23, 50);
+        assert_eq!(
+            gate(
+                &p,
+                &facts(failed(), night, &[]),
+                ChargeSource::Retry,
+                true,
+                0
+            ),
+            Err(Blocked::Replanned(Plan::Charge {
+                at_ms: t(2026, 12, 3, 0, 40),
+                source: ChargeSource::Retry
+            }))
+        );
+        // A silent charge of the key already reached the PG today (a
+        // charge from before the outage, resent and answered this morning):
+        // tomorrow at ten.
+        let resent = [retry(t(2026, 12, 2, 9, 58), Soft(Wait::Soon))];
+        assert_eq!(
+            gate(
+                &p,
+                &facts(failed(), at_ten, &resent),
+                ChargeSource::Retry,
+                true,
+                0
+            ),
+            Err(Blocked::Replanned(Plan::Charge {
+                at_ms: t(2026, 12, 3, 10, 0),
+                source: ChargeSource::Retry
+            }))
+        );
+        // A stop stays a stop.
+        let dead = [retry(t(2026, 12, 2, 9, 0), Hard)];
+        assert_eq!(
+            gate(
+                &p,
+                &facts(failed(), at_ten, &dead),
+                ChargeSource::Retry,
+                true,
+                0
+            ),
+            Err(Blocked::Replanned(Plan::Stop(Stop::HardDecline)))
+        );
+        assert_eq!(
+            Blocked::Replanned(Plan::Stop(Stop::Budget)).until_ms(),
+            None
+        );
+    }
+
+    #[test]
+    fn the_ladder_ends_at_its_last_step() {
+        let p = RetryPolicy::default();
+        assert_eq!(
+            p.ladder_end(failed()).map(show).as_deref(),
+            Some("12-15 10:00")
+        );
+        let none = RetryPolicy {
+            ladder_days: vec![],
+            ..RetryPolicy::default()
+        };
+        assert_eq!(none.ladder_end(failed()), None);
+        assert!(!RetryPolicy::off().enabled);
+    }
+
     #[test]
     fn policies_are_checked() {
         assert!(RetryPolicy::default().problems().is_empty());
@@ -676,8 +966,7 @@ mod tests {
                 "retries.unknownLimit"
             ]
         );
-        // Older scenario versions, stored before retries existed, read as
-        // the default.
+        // A policy that names some settings takes the default for the rest.
         let p: RetryPolicy = serde_json::from_str("{}").unwrap();
         assert_eq!(p, RetryPolicy::default());
     }

@@ -38,6 +38,72 @@ impl Channel {
     }
 }
 
+/// Hours (KST) in which no message goes to a customer: Korean rules keep
+/// the night (21:00-08:00) for messages people agreed to at night, and
+/// nobody wants a payment reminder at 2 a.m. A stage or resend due then
+/// goes when the quiet ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuietHours {
+    /// The hour (0-23, KST) the quiet starts.
+    pub start: u32,
+    /// The hour (0-23, KST) it ends; before `start` for a quiet across
+    /// midnight.
+    pub end: u32,
+}
+
+impl Default for QuietHours {
+    fn default() -> Self {
+        QuietHours { start: 21, end: 8 }
+    }
+}
+
+/// A night compressed into this many times less time after its end: the
+/// messages held back go in the order they fell due, within a minute.
+const QUIET_CATCH_UP: i64 = 1_000;
+
+impl QuietHours {
+    fn problems(&self) -> Option<&'static str> {
+        (self.start > 23 || self.end > 23 || self.start == self.end)
+            .then_some("start and end are hours from 0 to 23, and differ")
+    }
+
+    /// The quiet period `ms` falls in, as `(start, end)` in Unix ms.
+    fn period(&self, ms: i64) -> Option<(i64, i64)> {
+        use chrono::{Days, TimeZone, Timelike};
+        let kst = crate::clock::kst();
+        let t = kst.timestamp_millis_opt(ms).single()?;
+        let at = |day: chrono::NaiveDate, hour: u32| {
+            kst.from_local_datetime(&day.and_hms_opt(hour, 0, 0)?)
+                .single()
+                .map(|t| t.timestamp_millis())
+        };
+        let (day, hour) = (t.date_naive(), t.hour());
+        if self.start < self.end {
+            // Within one day (e.g. 13-14).
+            return (self.start..self.end)
+                .contains(&hour)
+                .then(|| Some((at(day, self.start)?, at(day, self.end)?)))
+                .flatten();
+        }
+        if hour >= self.start {
+            Some((at(day, self.start)?, at(day + Days::new(1), self.end)?))
+        } else if hour < self.end {
+            Some((at(day - Days::new(1), self.start)?, at(day, self.end)?))
+        } else {
+            None
+        }
+    }
+
+    /// When a message due at `due_ms` may go, if `now_ms` is inside the
+    /// quiet: just after its end, in the order messages fell due (the
+    /// night compressed `QUIET_CATCH_UP` times). `None`: it may go now.
+    pub fn hold(&self, due_ms: i64, now_ms: i64) -> Option<i64> {
+        let (start, end) = self.period(now_ms)?;
+        Some(end + (due_ms.clamp(start, end) - start) / QUIET_CATCH_UP)
+    }
+}
+
 /// What becomes of the subscription when no stage recovered the payment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -79,9 +145,17 @@ pub struct Scenario {
     #[serde(default = "default_change_date_limit")]
     pub change_date_limit: i64,
     /// Silent retries of the saved card. Versions stored before retries
-    /// existed read as the default (on).
-    #[serde(default)]
+    /// existed read as off: nobody agreed to Rebound charging those cards.
+    #[serde(default = "RetryPolicy::off")]
     pub retries: RetryPolicy,
+    /// No message between these hours (KST); `null` for none. Versions
+    /// stored before the setting read as 21:00-08:00.
+    #[serde(default = "default_quiet_hours")]
+    pub quiet_hours: Option<QuietHours>,
+}
+
+fn default_quiet_hours() -> Option<QuietHours> {
+    Some(QuietHours::default())
 }
 
 impl Default for Scenario {
@@ -101,6 +175,7 @@ impl Default for Scenario {
             remind_limit: 3,
             change_date_limit: default_change_date_limit(),
             retries: RetryPolicy::default(),
+            quiet_hours: default_quiet_hours(),
         }
     }
 }
@@ -160,6 +235,9 @@ impl Scenario {
         }
         for (field, message) in s.retries.problems() {
             bad(field, message);
+        }
+        if let Some(message) = s.quiet_hours.as_ref().and_then(QuietHours::problems) {
+            bad("quietHours", message);
         }
         if problems.is_empty() {
             Ok(s)
@@ -267,6 +345,77 @@ impl Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn kst(d: u32, h: u32, m: u32) -> i64 {
+        use chrono::TimeZone;
+        crate::clock::kst()
+            .with_ymd_and_hms(2026, 12, d, h, m, 0)
+            .unwrap()
+            .timestamp_millis()
+    }
+
+    #[test]
+    fn nothing_goes_in_the_quiet_hours_and_the_night_goes_in_due_order() {
+        let q = QuietHours::default();
+        // Day: goes.
+        assert_eq!(q.hold(kst(2, 20, 59), kst(2, 20, 59)), None);
+        assert_eq!(q.hold(kst(2, 8, 0), kst(2, 8, 0)), None);
+        // Evening and small hours: at 08:00, in due order.
+        let at_21 = q.hold(kst(2, 21, 0), kst(2, 21, 0)).unwrap();
+        let at_23 = q.hold(kst(2, 23, 0), kst(2, 23, 30)).unwrap();
+        let at_3 = q.hold(kst(3, 3, 0), kst(3, 3, 0)).unwrap();
+        assert_eq!(at_21, kst(3, 8, 0));
+        assert!(at_21 < at_23 && at_23 < at_3, "due order kept");
+        assert!(at_3 < kst(3, 8, 1), "all within the first minute");
+        // Due before the quiet, found inside it (a backlog): first.
+        assert_eq!(q.hold(kst(2, 20, 0), kst(2, 21, 5)), Some(kst(3, 8, 0)));
+        // A quiet within one day.
+        let lunch = QuietHours { start: 12, end: 13 };
+        assert_eq!(
+            lunch
+                .hold(kst(2, 12, 30), kst(2, 12, 30))
+                .map(|t| t >= kst(2, 13, 0)),
+            Some(true)
+        );
+        assert_eq!(lunch.hold(kst(2, 13, 0), kst(2, 13, 0)), None);
+    }
+
+    #[test]
+    fn quiet_hours_are_a_setting_on_by_default() {
+        let old = Scenario::parse(
+            r#"{"stages":[{"afterHours":0,"channel":"SMS"}],"endAction":"PAUSE","changeDateWindowDays":14,"remindLimit":3}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            old.quiet_hours,
+            Some(QuietHours::default()),
+            "older versions"
+        );
+        let off = Scenario::parse(
+            r#"{"stages":[{"afterHours":0,"channel":"SMS"}],"endAction":"PAUSE","changeDateWindowDays":14,"remindLimit":3,"quietHours":null}"#,
+        )
+        .unwrap();
+        assert_eq!(off.quiet_hours, None);
+        let bad = Scenario::parse(
+            r#"{"stages":[{"afterHours":0,"channel":"SMS"}],"endAction":"PAUSE","changeDateWindowDays":14,"remindLimit":3,"quietHours":{"start":25,"end":8}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(bad.0[0].field, "quietHours");
+    }
+
+    #[test]
+    fn a_version_stored_before_retries_existed_reads_as_retries_off() {
+        let old = Scenario::parse(
+            r#"{"stages":[{"afterHours":0,"channel":"SMS"}],"endAction":"PAUSE","changeDateWindowDays":14,"remindLimit":3}"#,
+        )
+        .unwrap();
+        assert!(!old.retries.enabled, "nobody agreed to those charges");
+        let round = Scenario::parse(&Scenario::default().to_json()).unwrap();
+        assert!(
+            round.retries.enabled,
+            "a version saved now keeps its retries"
+        );
+    }
 
     #[test]
     fn the_preview_lists_stages_ladder_retries_and_the_end_in_order() {

@@ -160,7 +160,7 @@ fn after_pay(p: &ActionParams, result: PayResult, method_changed: bool) -> Respo
         PayResult::Declined => p.to(PageKind::Failed, changed),
         PayResult::Unavailable => p.notice(PageKind::Main, Notice::Unavailable),
         PayResult::Busy => p.to(PageKind::Main, &[]),
-        PayResult::AttemptLimit => p.notice(PageKind::Main, Notice::AttemptLimit),
+        PayResult::Refused(notice) => p.notice(PageKind::Main, notice),
     }
 }
 

@@ -5,8 +5,8 @@
 use app::backend::{BoxFuture, RecoveryBackend};
 use app::copy::Lang;
 use app::model::{
-    CaseState, EmbedRequest, LinkParams, Outbox, PageError, PageKind, PageRequest, PageView,
-    RecoveryView,
+    CaseState, EmbedRequest, LinkParams, Notice, Outbox, PageError, PageKind, PageRequest,
+    PageView, RecoveryView,
 };
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use protocol::{Action, Envelope, PageMessage, RedirectTarget};
@@ -14,6 +14,7 @@ use protocol::{Action, Envelope, PageMessage, RedirectTarget};
 use crate::charging::{Charged, Charger, Settled};
 use crate::clock::{SharedClock, kst, kst_text};
 use crate::domain::case::{ChargeSource, PageState};
+use crate::domain::retry::Blocked;
 use crate::domain::token::{new_id, redact};
 use crate::gateway::{BillingAuthLaunch, BillingAuthRequest, SharedGateway};
 use crate::store::{CaseRecord, CaseStatus, Store, StoreError};
@@ -29,8 +30,9 @@ pub enum PayResult {
     Unavailable,
     /// Another attempt is in flight, or the case was closed.
     Busy,
-    /// Pressed pay too often today; nothing was sent.
-    AttemptLimit,
+    /// Not now, or not with this card (the gates every charge passes);
+    /// nothing was sent. The notice says what to do.
+    Refused(Notice),
 }
 
 /// Why a date change was refused.
@@ -329,7 +331,18 @@ impl StoreBackend {
                 return Err(PageError::AlreadyClosed);
             }
             Charged::Busy(_) => PayResult::Busy,
-            Charged::DailyLimit => PayResult::AttemptLimit,
+            Charged::Blocked(blocked) => match blocked {
+                Blocked::DailyLimit { .. } => PayResult::Refused(Notice::AttemptLimit),
+                Blocked::NightWindow { .. } => PayResult::Refused(Notice::Maintenance),
+                Blocked::HardDecline | Blocked::Budget | Blocked::NoBillingKey => {
+                    PayResult::Refused(Notice::NewCard)
+                }
+                Blocked::NoAdapter | Blocked::GatewayProblem => {
+                    PayResult::Refused(Notice::NotPayableHere)
+                }
+                // Only silent retries are planned again.
+                Blocked::Replanned(_) => PayResult::Busy,
+            },
         })
     }
 

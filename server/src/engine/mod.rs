@@ -23,12 +23,11 @@ use crate::charging::{Charged, Charger};
 use crate::clock::SharedClock;
 use crate::domain::case::ChargeSource;
 use crate::domain::origin::AllowedOrigins;
-use crate::domain::retry::{self, Stop};
+use crate::domain::retry;
 use crate::domain::scenario::{Scenario, Step};
 use crate::domain::token::{LinkKey, TokenHash, link_token};
 use crate::store::{
-    DueCase, DueRetry, ResendResult, StageOutcome, StageResult, StageStart, StageState, Store,
-    StoreError,
+    DueCase, ResendResult, StageOutcome, StageResult, StageStart, StageState, Store, StoreError,
 };
 use provider::{OutgoingMessage, SendError, SharedProvider};
 
@@ -113,14 +112,34 @@ impl Engine {
         self
     }
 
-    /// Processes due cases until none is left (or `max` were handled);
-    /// returns how many stage steps were taken.
+    /// Processes due charges, then due stages, until none is left (or
+    /// `max` were handled); returns how many steps were taken. Tests drive
+    /// the engine with this; the worker runs charges and messages as two
+    /// queues (`Engine::queues`), so a slow PG never holds a message back.
     pub async fn run_due(&self, max: usize) -> Result<usize, StoreError> {
         let mut done = 0;
         if let Some(charger) = &self.charger {
             done += self.run_charges(charger, max).await?;
         }
-        done += self.run_resends(max.saturating_sub(done)).await?;
+        done += self.run_messages(max.saturating_sub(done)).await?;
+        Ok(done)
+    }
+
+    /// The worker's two queues: messages (stages and resends) and charges
+    /// (the resolver, then silent retries), each in a task of its own with
+    /// its own budget.
+    pub fn queues(self) -> (MessageQueue, Option<ChargeQueue>) {
+        let charges = self.charger.clone().map(|charger| ChargeQueue {
+            engine: self.clone(),
+            charger,
+        });
+        (MessageQueue(self), charges)
+    }
+
+    /// Due resends, then due stages, until none is left (or `max` were
+    /// handled).
+    async fn run_messages(&self, max: usize) -> Result<usize, StoreError> {
+        let mut done = self.run_resends(max).await?;
         while done < max {
             let now = self.clock.now().timestamp_millis();
             let deadline = tokio::time::Instant::now() + self.send_budget;
@@ -147,7 +166,9 @@ impl Engine {
         let mut done = 0;
         while done < max {
             let limit = (max - done).min(CHARGE_BATCH) as i64;
-            let resolved = charger.resolve_stale(limit).await?;
+            let resolved = charger
+                .resolve_stale(limit, tokio::time::Instant::now() + self.send_budget)
+                .await?;
             done += resolved;
             let now = self.clock.now().timestamp_millis();
             let due = self.store.claim_due_retries(now, LEASE_MS, limit).await?;
@@ -156,17 +177,19 @@ impl Engine {
             }
             done += due.len();
             let deadline = tokio::time::Instant::now() + self.send_budget;
-            let mut batch = Vec::with_capacity(due.len());
-            for retry in due {
-                match self.chargeable(charger, &retry).await {
-                    Ok(Some(source)) => batch.push((retry.case_id, source)),
-                    Ok(None) => {}
-                    // One case's trouble must not hold up the others.
-                    Err(e) => {
-                        tracing::error!(error = %e, case_id = retry.case_id, "silent charge skipped")
-                    }
-                }
-            }
+            // The claim gates each (a key, an adapter for the order's PG,
+            // the planner asked again now) and stops or moves what may not go.
+            let batch: Vec<(i64, ChargeSource)> = due
+                .iter()
+                .map(|retry| {
+                    let source = retry
+                        .source
+                        .as_deref()
+                        .and_then(|s| ChargeSource::parse(s).ok())
+                        .unwrap_or(ChargeSource::Retry);
+                    (retry.case_id, source)
+                })
+                .collect();
             match charger.charge_many(&batch, Some(deadline)).await {
                 Ok(results) => {
                     let mut paid = 0;
@@ -185,40 +208,6 @@ impl Engine {
             }
         }
         Ok(done)
-    }
-
-    /// The source of a due silent charge, or `None` when the order cannot
-    /// be charged here (no billing key, no adapter for its PG): then its
-    /// retries stop, with the reason recorded.
-    async fn chargeable(
-        &self,
-        charger: &Charger,
-        due: &DueRetry,
-    ) -> Result<Option<ChargeSource>, StoreError> {
-        let now = self.clock.now().timestamp_millis();
-        if due.has_billing_key == 0 {
-            self.store
-                .stop_retries(due.case_id, Stop::NoBillingKey, now)
-                .await?;
-            return Ok(None);
-        }
-        if !charger.gateway.can_charge(&due.payment_gateway) {
-            tracing::warn!(
-                case_id = due.case_id,
-                payment_gateway = %due.payment_gateway,
-                "no adapter for the order's payment gateway; not retried"
-            );
-            self.store
-                .stop_retries(due.case_id, Stop::NoAdapter, now)
-                .await?;
-            return Ok(None);
-        }
-        Ok(Some(
-            due.source
-                .as_deref()
-                .and_then(|s| ChargeSource::parse(s).ok())
-                .unwrap_or(ChargeSource::Retry),
-        ))
     }
 
     /// Cases per pass: as many as the provider can send within a lease.
@@ -260,7 +249,18 @@ impl Engine {
             let scenario = self.scenario(case.scenario_id).await?;
             match scenario.step(case.next_stage) {
                 Step::End(action) => ends.push((case, action)),
-                Step::Send { stage, channel } => sends.push((case, scenario, stage, channel)),
+                Step::Send { stage, channel } => {
+                    // Nobody gets a message at night: it goes when the
+                    // quiet ends, in the order the stages fell due.
+                    if let Some(at) = scenario
+                        .quiet_hours
+                        .and_then(|q| q.hold(case.next_stage_at.unwrap_or(now), now))
+                    {
+                        postponed.push((case.id, at));
+                        continue;
+                    }
+                    sends.push((case, scenario, stage, channel))
+                }
             }
         }
         self.store.postpone_stages(&postponed).await?;
@@ -367,6 +367,11 @@ impl Engine {
                 continue;
             }
             let scenario = self.scenario(resend.case.scenario_id).await?;
+            if let Some(at) = scenario.quiet_hours.and_then(|q| q.hold(now, now)) {
+                // Asked for at night: it goes when the quiet ends.
+                outcomes.push((resend.id, ResendResult::Later { due_at_ms: at }));
+                continue;
+            }
             let token = link_token(self.link_key.expose(), resend.case.id, resend.stage);
             let mut msg = self.message(
                 &resend.case,
@@ -531,18 +536,43 @@ fn backoff_ms(attempts: i64) -> i64 {
     60_000 * 5_i64.pow(attempts.clamp(0, 4) as u32)
 }
 
-impl crate::worker::Queue for Engine {
+/// The engine's messages: stages and console resends.
+pub struct MessageQueue(Engine);
+
+impl crate::worker::Queue for MessageQueue {
     fn name(&self) -> &'static str {
         "engine"
     }
 
-    /// A few batches of stages (and as many charges) per pass.
+    /// A few batches of stages per pass.
     fn batch(&self) -> usize {
-        Engine::batch(self) * 4
+        self.0.batch() * 4
     }
 
     fn run_due(&self, max: usize) -> crate::worker::BoxFuture<'_, Result<usize, StoreError>> {
-        Box::pin(Engine::run_due(self, max))
+        Box::pin(self.0.run_messages(max))
+    }
+}
+
+/// The engine's charges: the resolver of unknown outcomes, then silent
+/// retries. A queue of its own: a PG that answers slowly (or not at all)
+/// holds back only charges, never a customer's message.
+pub struct ChargeQueue {
+    engine: Engine,
+    charger: Charger,
+}
+
+impl crate::worker::Queue for ChargeQueue {
+    fn name(&self) -> &'static str {
+        "charges"
+    }
+
+    fn batch(&self) -> usize {
+        CHARGE_BATCH * 4
+    }
+
+    fn run_due(&self, max: usize) -> crate::worker::BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(self.engine.run_charges(&self.charger, max))
     }
 }
 

@@ -46,6 +46,18 @@ pub enum ChargeError {
     Unavailable(String),
 }
 
+/// What the PG holds under one of our order ids (`PaymentGateway::lookup`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Money moved for it (and may have gone back since: a refund is still
+    /// a charge that was made).
+    Charged(Receipt),
+    /// The PG recorded the attempt as failed, and why.
+    Failed { code: String, reason: String },
+    /// Nothing is recorded under that id.
+    NotFound,
+}
+
 /// Where the customer registers a new card: the PG's hosted window stands
 /// between our "change method" page and our return URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,14 +93,11 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 pub trait PaymentGateway: Send + Sync + 'static {
     fn charge(&self, req: ChargeRequest) -> BoxFuture<'_, Result<Receipt, ChargeError>>;
-    /// Asks the PG whether a charge with this idempotency key (our PG order
-    /// id) went through: `Some` with its receipt if it did, `None` if the
-    /// PG has no approved payment for it. Settles an unknown outcome
-    /// without sending anything.
-    fn lookup(
-        &self,
-        idempotency_key: String,
-    ) -> BoxFuture<'_, Result<Option<Receipt>, ChargeError>>;
+    /// Asks the PG what became of the charge with this idempotency key (our
+    /// PG order id): made, failed (with the PG's code), or nothing recorded.
+    /// Settles an unknown outcome without sending anything; an error means
+    /// the PG cannot say now.
+    fn lookup(&self, idempotency_key: String) -> BoxFuture<'_, Result<Lookup, ChargeError>>;
     /// Starts card registration.
     fn billing_auth(&self, req: &BillingAuthRequest) -> BillingAuthLaunch;
     /// Exchanges the one-time `authKey` from the card window for a billing key.

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use super::{
     BillingAuthLaunch, BillingAuthRequest, BoxFuture, ChargeError, ChargeRequest, IssuedKey,
-    PaymentGateway, Receipt,
+    Lookup, PaymentGateway, Receipt,
 };
 
 /// Billing keys with a fixed outcome, one for each decline class (they
@@ -129,10 +129,7 @@ impl SandboxGateway {
                 "카드사 응답이 없어요",
             )),
             KEY_EXPIRED_CARD => Err(declined("INVALID_CARD_EXPIRATION", "유효기간 만료")),
-            KEY_SETUP_ERROR => Err(declined(
-                "NOT_MATCHES_CUSTOMER_KEY",
-                "결제를 처리할 수 없어요",
-            )),
+            KEY_SETUP_ERROR => Err(declined("UNAUTHORIZED_KEY", "결제를 처리할 수 없어요")),
             KEY_DO_NOT_HONOR => Err(declined("REJECT_CARD_COMPANY", "카드사 승인 거절")),
             KEY_NETWORK_ERROR => Err(ChargeError::Unavailable("sandbox network error".into())),
             _ => Ok(Receipt {
@@ -199,15 +196,16 @@ impl PaymentGateway for SandboxGateway {
         })
     }
 
-    fn lookup(
-        &self,
-        idempotency_key: String,
-    ) -> BoxFuture<'_, Result<Option<Receipt>, ChargeError>> {
+    fn lookup(&self, idempotency_key: String) -> BoxFuture<'_, Result<Lookup, ChargeError>> {
         Box::pin(async move {
             let seen = self.seen.lock().expect("sandbox lock");
-            Ok(seen.contains(&idempotency_key).then(|| Receipt {
-                gateway_ref: format!("sandbox_{idempotency_key}"),
-            }))
+            Ok(if seen.contains(&idempotency_key) {
+                Lookup::Charged(Receipt {
+                    gateway_ref: format!("sandbox_{idempotency_key}"),
+                })
+            } else {
+                Lookup::NotFound
+            })
         })
     }
 
@@ -263,8 +261,11 @@ mod tests {
             "a retry with the same key"
         );
         assert_eq!(g.charged_count(), 1, "one charge per idempotency key");
-        assert!(g.lookup("k1".into()).await.unwrap().is_some());
-        assert!(g.lookup("k2".into()).await.unwrap().is_none());
+        assert!(matches!(
+            g.lookup("k1".into()).await.unwrap(),
+            Lookup::Charged(_)
+        ));
+        assert_eq!(g.lookup("k2".into()).await.unwrap(), Lookup::NotFound);
         assert!(matches!(
             g.charge(req(KEY_INSUFFICIENT_FUNDS)).await,
             Err(ChargeError::Declined { code, .. }) if code == "REJECT_CARD_PAYMENT"

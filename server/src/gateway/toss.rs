@@ -10,10 +10,10 @@
 //!   `Idempotency-Key` header, so a resend returns the first answer.
 //!
 //! Every call authenticates with HTTP Basic, the secret key as user name and
-//! an empty password. Errors come back as `{code, message}`: a 4xx with a
-//! code is a refusal (nothing charged; the message is meant for customers),
-//! anything else (5xx, timeout, bad auth on our side) leaves the outcome
-//! unknown.
+//! an empty password. Errors come back as `{code, message}`: an answer with
+//! a code is a refusal, whatever its status (nothing charged; the message is
+//! meant for customers); no answer, a 5xx without a code, a 409 and a 429
+//! leave the outcome unknown (`classify`).
 
 use std::fmt;
 use std::time::Duration;
@@ -25,7 +25,7 @@ use serde_json::json;
 
 use super::{
     BillingAuthLaunch, BillingAuthRequest, BoxFuture, ChargeError, ChargeRequest, IssuedKey,
-    PaymentGateway, Receipt, card_label,
+    Lookup, PaymentGateway, Receipt, card_label,
 };
 
 pub const DEFAULT_API_BASE: &str = "https://api.tosspayments.com";
@@ -78,6 +78,36 @@ struct BillingBody {
 struct PaymentBody {
     payment_key: String,
     status: String,
+    /// Why an `ABORTED` payment failed, when Toss says.
+    #[serde(default)]
+    failure: Option<TossErrorBody>,
+}
+
+impl PaymentBody {
+    /// What a payment Toss holds says about our charge: `DONE` is a
+    /// charge, and so are `CANCELED` and `PARTIAL_CANCELED` (made, then
+    /// refunded: never "no payment", or the next retry charges again);
+    /// `ABORTED` and `EXPIRED` are failed attempts, classified by the
+    /// failure Toss records; anything else (in progress) is not known yet
+    /// (`Ok(None)`).
+    fn outcome(self) -> Result<Option<Receipt>, ChargeError> {
+        match self.status.as_str() {
+            "DONE" | "CANCELED" | "PARTIAL_CANCELED" => Ok(Some(Receipt {
+                gateway_ref: self.payment_key,
+            })),
+            "ABORTED" | "EXPIRED" => Err(match self.failure {
+                Some(f) if !f.code.trim().is_empty() => ChargeError::Declined {
+                    code: f.code,
+                    reason: f.message,
+                },
+                _ => ChargeError::Declined {
+                    code: self.status,
+                    reason: "결제가 승인되지 않았어요".into(),
+                },
+            }),
+            _ => Ok(None),
+        }
+    }
 }
 
 impl TossGateway {
@@ -136,33 +166,43 @@ impl TossGateway {
     }
 }
 
-/// Codes that say nothing about the card: a resend colliding with the first
-/// attempt, or Toss's own trouble. The first attempt may have charged.
-const OUTCOME_UNKNOWN_CODES: [&str; 6] = [
+/// Codes that are no answer about this charge: a resend colliding with the
+/// first attempt (its outcome lives under the order id: look it up), or a
+/// request with this key still being processed.
+const OUTCOME_ELSEWHERE_CODES: [&str; 3] = [
     "ALREADY_PROCESSED_PAYMENT",
     "DUPLICATED_ORDER_ID",
-    "PROVIDER_ERROR",
-    "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING",
-    "FAILED_INTERNAL_SYSTEM_PROCESSING",
-    "UNKNOWN_PAYMENT_ERROR",
+    "IDEMPOTENT_REQUEST_PROCESSING",
 ];
 
-/// A refusal only when Toss says so about the card (4xx with a code); our
-/// own credentials being wrong, throttling, a request still in flight, a
-/// collision with an earlier attempt or a server error leave the outcome
-/// unknown.
+/// Stands for a refusal of our credentials that carried no code (a bare
+/// 401 or 403): classified as Toss's `UNAUTHORIZED_KEY`.
+const CREDENTIALS_REFUSED: &str = "UNAUTHORIZED_KEY";
+
+/// A definitive answer is a failed attempt, classified by its code,
+/// whatever its HTTP status: Toss answers `REJECT_CARD_PAYMENT` with 403,
+/// older Toss documents list declines under 401, and a coded 5xx is Toss
+/// telling what happened. Toss stores that answer under the idempotency
+/// key and replays it to every resend, so taking it for "unknown" would
+/// resend the same key forever and never try the card again. Only no
+/// answer, a 5xx without a code, a 409 (still processing), a 429, and the
+/// codes that point at an earlier attempt leave the outcome unknown.
 fn classify(status: u16, error: Option<TossErrorBody>) -> ChargeError {
     match (status, error) {
-        (_, Some(e)) if OUTCOME_UNKNOWN_CODES.contains(&e.code.as_str()) => {
+        (_, Some(e)) if OUTCOME_ELSEWHERE_CODES.contains(&e.code.as_str()) => {
             ChargeError::Unavailable(format!("toss answered {status} {}", e.code))
         }
-        (401 | 409 | 429, e) | (500..=599, e) => ChargeError::Unavailable(format!(
+        (409 | 429, e) => ChargeError::Unavailable(format!(
             "toss answered {status}{}",
             e.map(|e| format!(" {}", e.code)).unwrap_or_default()
         )),
-        (400..=499, Some(e)) => ChargeError::Declined {
+        (400..=599, Some(e)) if !e.code.trim().is_empty() => ChargeError::Declined {
             code: e.code,
             reason: e.message,
+        },
+        (401 | 403, _) => ChargeError::Declined {
+            code: CREDENTIALS_REFUSED.to_owned(),
+            reason: "결제 설정에 문제가 있어요".to_owned(),
         },
         (_, _) => ChargeError::Unavailable(format!("toss answered {status}")),
     }
@@ -200,27 +240,20 @@ impl PaymentGateway for TossGateway {
             });
             let path = format!("/v1/billing/{}", path_segment(&req.billing_key));
             let payment: PaymentBody = self.post(&path, body, Some(&req.idempotency_key)).await?;
-            if payment.status == "DONE" {
-                Ok(Receipt {
-                    gateway_ref: payment.payment_key,
-                })
-            } else {
-                Err(ChargeError::Declined {
-                    code: payment.status,
-                    reason: "결제가 승인되지 않았어요".into(),
-                })
+            match payment.outcome() {
+                Ok(Some(receipt)) => Ok(receipt),
+                Ok(None) => Err(ChargeError::Unavailable(
+                    "toss answered a payment with no outcome".into(),
+                )),
+                Err(e) => Err(e),
             }
         })
     }
 
     /// `GET /v1/payments/orders/{orderId}`: the payment made for our order
-    /// id, if any. `DONE` is a charge; a payment not found (`404`
-    /// `NOT_FOUND_PAYMENT`) or ended otherwise is none; anything else
-    /// (in progress, errors) leaves the outcome unknown.
-    fn lookup(
-        &self,
-        idempotency_key: String,
-    ) -> BoxFuture<'_, Result<Option<Receipt>, ChargeError>> {
+    /// id (`PaymentBody::outcome`), or none (`404 NOT_FOUND_PAYMENT`);
+    /// anything else (in progress, errors) leaves the outcome unknown.
+    fn lookup(&self, idempotency_key: String) -> BoxFuture<'_, Result<Lookup, ChargeError>> {
         Box::pin(async move {
             let url = format!(
                 "{}/v1/payments/orders/{}",
@@ -246,17 +279,21 @@ impl PaymentGateway for TossGateway {
                         "toss lookup answered an unexpected body: {e}"
                     ))
                 })?;
-                return match payment.status.as_str() {
-                    "DONE" => Ok(Some(Receipt {
-                        gateway_ref: payment.payment_key,
-                    })),
-                    "ABORTED" | "EXPIRED" | "CANCELED" => Ok(None),
-                    other => Err(ChargeError::Unavailable(format!("toss payment is {other}"))),
+                let status = payment.status.clone();
+                return match payment.outcome() {
+                    Ok(Some(receipt)) => Ok(Lookup::Charged(receipt)),
+                    Ok(None) => Err(ChargeError::Unavailable(format!(
+                        "toss payment is {status}"
+                    ))),
+                    Err(ChargeError::Declined { code, reason }) => {
+                        Ok(Lookup::Failed { code, reason })
+                    }
+                    Err(e) => Err(e),
                 };
             }
             let error: Option<TossErrorBody> = serde_json::from_slice(&bytes).ok();
             match (status.as_u16(), error) {
-                (404, Some(e)) if e.code == "NOT_FOUND_PAYMENT" => Ok(None),
+                (404, Some(e)) if e.code == "NOT_FOUND_PAYMENT" => Ok(Lookup::NotFound),
                 (code, e) => Err(ChargeError::Unavailable(format!(
                     "toss lookup answered {code}{}",
                     e.map(|e| format!(" {}", e.code)).unwrap_or_default()
@@ -337,31 +374,99 @@ mod tests {
     }
 
     #[test]
-    fn refusals_and_unknown_outcomes() {
+    fn a_coded_answer_is_a_decline_whatever_its_status() {
         let e = |code: &str| {
             Some(TossErrorBody {
                 code: code.into(),
                 message: "카드사에서 거절했어요".into(),
             })
         };
-        assert!(
-            matches!(classify(400, e("REJECT_CARD_COMPANY")), ChargeError::Declined { code, .. } if code == "REJECT_CARD_COMPANY")
+        let declined = |status, code: &str| match classify(status, e(code)) {
+            ChargeError::Declined { code, .. } => code,
+            other => panic!("{status} {code}: {other:?}"),
+        };
+        assert_eq!(declined(400, "REJECT_CARD_COMPANY"), "REJECT_CARD_COMPANY");
+        assert_eq!(declined(403, "REJECT_CARD_PAYMENT"), "REJECT_CARD_PAYMENT");
+        assert_eq!(
+            declined(403, "NOT_AVAILABLE_PAYMENT"),
+            "NOT_AVAILABLE_PAYMENT"
         );
-        assert!(matches!(
-            classify(403, e("NOT_AVAILABLE_PAYMENT")),
-            ChargeError::Declined { .. }
-        ));
-        assert!(matches!(
-            classify(400, e("DUPLICATED_ORDER_ID")),
-            ChargeError::Unavailable(_)
-        ));
-        for status in [401, 409, 429, 500, 502] {
+        assert_eq!(declined(401, "UNAUTHORIZED_KEY"), "UNAUTHORIZED_KEY");
+        assert_eq!(
+            declined(401, "INVALID_CARD_EXPIRATION"),
+            "INVALID_CARD_EXPIRATION",
+            "older Toss documents list declines under 401"
+        );
+        assert_eq!(
+            declined(500, "PROVIDER_ERROR"),
+            "PROVIDER_ERROR",
+            "Toss replays it to every resend: a soft decline, not an unknown"
+        );
+        assert_eq!(declined(400, "PROVIDER_ERROR"), "PROVIDER_ERROR");
+        // A bare refusal of our credentials.
+        for status in [401, 403] {
             assert!(
-                matches!(classify(status, e("X")), ChargeError::Unavailable(_)),
-                "{status}"
+                matches!(classify(status, None), ChargeError::Declined { code, .. } if code == "UNAUTHORIZED_KEY")
             );
         }
-        assert!(matches!(classify(400, None), ChargeError::Unavailable(_)));
+    }
+
+    #[test]
+    fn only_no_answer_leaves_the_outcome_unknown() {
+        let e = |code: &str| {
+            Some(TossErrorBody {
+                code: code.into(),
+                message: String::new(),
+            })
+        };
+        let unknown = |status, body| matches!(classify(status, body), ChargeError::Unavailable(_));
+        assert!(unknown(500, None), "a 5xx without a code");
+        assert!(unknown(502, None));
+        assert!(
+            unknown(409, e("IDEMPOTENT_REQUEST_PROCESSING")),
+            "still processing"
+        );
+        assert!(unknown(409, None));
+        assert!(unknown(429, e("TOO_MANY_REQUESTS")));
+        assert!(
+            unknown(400, e("DUPLICATED_ORDER_ID")),
+            "an earlier attempt: look it up"
+        );
+        assert!(unknown(400, e("ALREADY_PROCESSED_PAYMENT")));
+        assert!(unknown(400, None), "no code, nothing to classify");
+        assert!(unknown(500, e("")), "an empty code is no code");
+    }
+
+    #[test]
+    fn a_payment_toss_holds_is_read_for_what_it_says() {
+        let body = |status: &str, failure: Option<(&str, &str)>| PaymentBody {
+            payment_key: "pk_1".into(),
+            status: status.into(),
+            failure: failure.map(|(code, message)| TossErrorBody {
+                code: code.into(),
+                message: message.into(),
+            }),
+        };
+        for charged in ["DONE", "CANCELED", "PARTIAL_CANCELED"] {
+            assert!(
+                matches!(body(charged, None).outcome(), Ok(Some(r)) if r.gateway_ref == "pk_1"),
+                "{charged}: money moved (and maybe went back): never no payment"
+            );
+        }
+        assert!(matches!(
+            body("ABORTED", Some(("REJECT_CARD_PAYMENT", "한도초과"))).outcome(),
+            Err(ChargeError::Declined { code, .. }) if code == "REJECT_CARD_PAYMENT"
+        ));
+        assert!(matches!(
+            body("EXPIRED", None).outcome(),
+            Err(ChargeError::Declined { code, .. }) if code == "EXPIRED"
+        ));
+        for pending in ["READY", "IN_PROGRESS", "WAITING_FOR_DEPOSIT"] {
+            assert!(
+                matches!(body(pending, None).outcome(), Ok(None)),
+                "{pending}"
+            );
+        }
     }
 
     #[test]

@@ -6,7 +6,9 @@
 use sqlx::FromRow;
 
 use super::{Store, StoreError};
-use crate::domain::case::CaseStatus;
+use crate::domain::case::{CaseStatus, ChargeSource, ChargeStatus, StageStatus};
+use crate::domain::decline::DeclineClass;
+use crate::domain::retry::Stop;
 
 /// Which cases a list shows.
 #[derive(Debug, Clone, Default)]
@@ -33,7 +35,7 @@ pub struct CaseFilter {
 pub struct CaseListRow {
     pub id: i64,
     pub partner_name: String,
-    pub status: String,
+    pub status: CaseStatus,
     pub opened_at: i64,
     pub closed_at: Option<i64>,
     pub partner_order_id: String,
@@ -42,7 +44,7 @@ pub struct CaseListRow {
     pub customer_name: String,
     pub partner_subscription_id: Option<String>,
     /// The succeeded charge's source, if any.
-    pub charged_by: Option<String>,
+    pub charged_by: Option<ChargeSource>,
     pub stage: Option<i64>,
 }
 
@@ -59,7 +61,7 @@ pub struct CaseDetail {
     pub id: i64,
     pub partner_id: i64,
     pub partner_name: String,
-    pub status: String,
+    pub status: CaseStatus,
     pub failed_at: i64,
     pub failure_code: Option<String>,
     pub failure_reason: Option<String>,
@@ -68,7 +70,7 @@ pub struct CaseDetail {
     pub next_stage: i64,
     pub next_stage_at: Option<i64>,
     pub next_retry_at: Option<i64>,
-    pub retry_stop: Option<String>,
+    pub retry_stop: Option<Stop>,
     pub selected_date: Option<String>,
     pub remind_count: i64,
     pub method_changed_at: Option<i64>,
@@ -82,7 +84,11 @@ pub struct CaseDetail {
     pub partner_customer_id: String,
     pub customer_name: String,
     pub partner_subscription_id: Option<String>,
-    pub charged_by: Option<String>,
+    pub charged_by: Option<ChargeSource>,
+    /// 1 when the order is paid (`orders::order_is_paid`): final.
+    pub order_paid: i64,
+    /// 1 when the order has a billing key to charge.
+    pub has_billing_key: i64,
 }
 
 /// Something that happened to a case, for its timeline.
@@ -93,17 +99,17 @@ pub enum TimelineItem {
     Stage {
         stage: i64,
         channel: String,
-        status: String,
+        status: StageStatus,
         provider_ref: Option<String>,
         error: Option<String>,
         resent_by: Option<String>,
     },
     Charge {
-        source: String,
+        source: ChargeSource,
         amount: i64,
-        status: String,
+        status: ChargeStatus,
         decline_code: Option<String>,
-        decline_class: Option<String>,
+        decline_class: Option<DeclineClass>,
     },
     Notice {
         webhook_id: String,
@@ -163,13 +169,16 @@ impl Store {
                     c.end_action, (SELECT sc.version FROM scenarios sc WHERE sc.id = c.scenario_id) AS scenario_version, \
                     o.id AS order_id, o.partner_order_id, o.amount, o.status AS order_status, o.payment_info, \
                     cu.partner_customer_id, cu.name AS customer_name, s.partner_subscription_id, \
-                    {CHARGED_BY} AS charged_by \
+                    {CHARGED_BY} AS charged_by, \
+                    CAST(CASE WHEN {paid} THEN 1 ELSE 0 END AS BIGINT) AS order_paid, \
+                    CAST(CASE WHEN o.id_key IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_billing_key \
              FROM recovery_cases c \
              JOIN partners p ON p.id = c.partner_id \
              JOIN orders o ON o.id = c.order_id \
              JOIN customers cu ON cu.id = o.customer_id \
              LEFT JOIN subscriptions s ON s.id = c.subscription_id \
-             WHERE c.id = $1 AND ($2 < 0 OR c.partner_id = $2)"
+             WHERE c.id = $1 AND ($2 < 0 OR c.partner_id = $2)",
+            paid = super::orders::order_is_paid("o")
         );
         Ok(sqlx::query_as(&sql)
             .bind(case_id)
@@ -189,7 +198,7 @@ impl Store {
             Option<i64>,
             i64,
             String,
-            String,
+            StageStatus,
             Option<String>,
             Option<String>,
             Option<String>,
@@ -218,7 +227,14 @@ impl Store {
                 },
             ));
         }
-        type ChargeRow = (i64, String, i64, String, Option<String>, Option<String>);
+        type ChargeRow = (
+            i64,
+            ChargeSource,
+            i64,
+            ChargeStatus,
+            Option<String>,
+            Option<DeclineClass>,
+        );
         let charges: Vec<ChargeRow> = sqlx::query_as(
             "SELECT created_at, source, amount, status, decline_code, decline_class \
              FROM charges WHERE case_id = $1",

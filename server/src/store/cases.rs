@@ -4,8 +4,8 @@
 use sqlx::{Any, FromRow, Transaction};
 
 use super::events::{self, About};
-use super::{Store, StoreError};
-use crate::domain::case::CaseStatus;
+use super::{Store, StoreError, allowing};
+use crate::domain::case::{CaseEvent, CaseStatus};
 use crate::domain::event::Event;
 use crate::domain::origin::AllowedOrigins;
 use crate::domain::retry::Stop;
@@ -173,10 +173,11 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
         // An ended case takes a new card too: a win-back.
-        let open = sqlx::query(
+        let open = sqlx::query(&format!(
             "UPDATE recovery_cases SET method_changed_at = $2, retry_stop = NULL \
-             WHERE id = $1 AND status IN ('OPEN', 'ENDED')",
-        )
+             WHERE id = $1 AND status IN ({})",
+            allowing(CaseEvent::CardChanged)
+        ))
         .bind(case_id)
         .bind(now_ms)
         .execute(&mut *tx)
@@ -222,11 +223,12 @@ impl Store {
         let (mut tx, _write) = self.begin_write().await?;
         // The limit is in the statement, so two tabs cannot both take the
         // last change.
-        let changed = sqlx::query(
+        let changed = sqlx::query(&format!(
             "UPDATE recovery_cases SET selected_date = $2, next_stage_at = $3, \
                     date_change_count = date_change_count + 1 \
-             WHERE id = $1 AND status = 'OPEN' AND date_change_count < $4",
-        )
+             WHERE id = $1 AND status IN ({}) AND date_change_count < $4",
+            allowing(CaseEvent::Rescheduled)
+        ))
         .bind(case_id)
         .bind(selected_date)
         .bind(next_stage_at_ms)
@@ -261,13 +263,14 @@ impl Store {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
-        let changed = sqlx::query(
+        let changed = sqlx::query(&format!(
             // Never earlier than already planned (a chosen date stands).
             "UPDATE recovery_cases SET remind_count = remind_count + 1, \
                     next_stage_at = CASE WHEN next_stage_at IS NULL OR next_stage_at < $3 THEN $3 \
                                          ELSE next_stage_at END \
-             WHERE id = $1 AND status = 'OPEN' AND remind_count < $2",
-        )
+             WHERE id = $1 AND status IN ({}) AND remind_count < $2",
+            allowing(CaseEvent::Rescheduled)
+        ))
         .bind(case_id)
         .bind(limit)
         .bind(next_stage_at_ms)
@@ -348,11 +351,12 @@ pub(super) async fn open_case(
 ) -> Result<Option<i64>, StoreError> {
     // An ended case of the same order would go on retrying beside the new
     // one: the new case supersedes it (one charge path per order).
-    let superseded: Vec<(i64,)> = sqlx::query_as(
+    let superseded: Vec<(i64,)> = sqlx::query_as(&format!(
         "UPDATE recovery_cases SET status = 'CANCELED', closed_at = $2, next_retry_at = NULL, \
                 next_retry_source = NULL, retry_stop = $3 \
-         WHERE order_id = $1 AND status = 'ENDED' RETURNING id",
-    )
+         WHERE order_id = $1 AND status IN ({}) RETURNING id",
+        allowing(CaseEvent::Superseded)
+    ))
     .bind(c.order_id)
     .bind(c.now_ms)
     .bind(Stop::Superseded.as_str())

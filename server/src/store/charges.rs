@@ -11,16 +11,17 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::NaiveDate;
 use sqlx::{Any, FromRow, Transaction};
 
-use super::cases::stored_scenario;
 use super::events::{self, About};
-use super::{Leased, Store, StoreError, WorkQueue};
-use crate::domain::case::{CaseEvent, CaseState, CaseStatus, ChargeSource, ChargeStatus, sql_list};
-use crate::domain::decline::{CodeSource, Decline, DeclineClass, Wait, classify};
+use super::plan_facts::{CaseFacts, case_facts};
+use super::{Leased, Store, StoreError, WorkQueue, allowing, charge_allowing};
+use crate::domain::case::{
+    CaseEvent, CaseState, CaseStatus, ChargeEvent, ChargeSource, ChargeStatus,
+};
+use crate::domain::decline::{Decline, DeclineClass};
 use crate::domain::event::{Event, Payment, Subject, SubsStatus};
-use crate::domain::retry::{self, Attempt, Plan, RetryFacts, Stop};
+use crate::domain::retry::{self, Blocked, Plan, Stop};
 use crate::domain::scenario::EndAction;
 
 /// Exactly what a charge sends to the PG; stored with the charge when it is
@@ -43,8 +44,9 @@ pub enum ChargeClaim {
     Claimed { charge_id: i64, spec: ChargeSpec },
     /// Someone else is charging, or the case is closed.
     Busy(CaseStatus),
-    /// The customer pressed pay too often today.
-    DailyLimit,
+    /// Not now, or not with this card: the gates' answer. Nothing was
+    /// written but, for a silent retry, its new plan.
+    Blocked(Blocked),
 }
 
 /// Why a charge was declined, as the gateway said it.
@@ -66,6 +68,8 @@ pub struct StaleCharge {
     /// The case still waits for this charge (else it was closed meanwhile:
     /// the charge must be looked up, never sent again).
     pub case_paying: bool,
+    /// When the charge was claimed: its idempotency key is as old.
+    pub created_at_ms: i64,
 }
 
 /// A case whose silent retry is due.
@@ -73,9 +77,6 @@ pub struct StaleCharge {
 pub struct DueRetry {
     pub case_id: i64,
     pub source: Option<String>,
-    /// The order's `paymentGateway` (StepPay's names).
-    pub payment_gateway: String,
-    pub has_billing_key: i64,
 }
 
 impl Leased for DueRetry {
@@ -83,6 +84,12 @@ impl Leased for DueRetry {
         self.case_id
     }
 }
+
+/// Distinct cases whose charges the PG refused for the partner's
+/// credentials (a `setup` decline) within `CREDENTIAL_WINDOW_MS` before the
+/// partner's charges stop: one refusal may be the PG's passing fault.
+pub const CREDENTIAL_REPEATS: i64 = 2;
+pub const CREDENTIAL_WINDOW_MS: i64 = retry::DAY_MS;
 
 /// Cases with a silent retry due; a partner whose PG setup is broken gets
 /// none until an operator clears it.
@@ -137,7 +144,8 @@ struct ClaimFacts {
 }
 
 impl Store {
-    /// `claim_charges` for one case.
+    /// `claim_charges` for one case, on an adapter that charges every
+    /// order's PG (tests and tools).
     pub async fn claim_charge(
         &self,
         case_id: i64,
@@ -152,7 +160,12 @@ impl Store {
             source,
         };
         let mut claims = self
-            .claim_charges(std::slice::from_ref(&start), now_ms, stale_before_ms)
+            .claim_charges(
+                std::slice::from_ref(&start),
+                now_ms,
+                stale_before_ms,
+                &|_| true,
+            )
             .await?;
         claims
             .pop()
@@ -165,6 +178,13 @@ impl Store {
     /// the lock: of any number of concurrent callers exactly one sees a
     /// changed row. An `ENDED` case (its messages ran out) is payable too:
     /// a win-back. Answers in the order asked; a batch names each case once.
+    ///
+    /// Before it, every charge passes the same gates (`CaseFacts::gate`):
+    /// a billing key, an adapter for the order's PG (`chargeable`), no
+    /// credential problem, the night window, the key's hard decline and
+    /// 30-day budget, the day's cap on charges people ask for; a silent one
+    /// goes only if the planner, asked again now, gives this moment (an
+    /// overdue retry is planned again instead).
     ///
     /// A case left PAYING by a charge whose outcome never got recorded (PG
     /// timeout, process killed mid-charge) is taken over once the attempt is
@@ -179,31 +199,55 @@ impl Store {
         starts: &[ChargeStart],
         now_ms: i64,
         stale_before_ms: i64,
+        chargeable: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<Vec<ChargeClaim>, StoreError> {
         if starts.is_empty() {
             return Ok(Vec::new());
         }
         let (mut tx, _write) = self.begin_write().await?;
         let mut answers: HashMap<i64, ChargeClaim> = HashMap::with_capacity(starts.len());
-        for st in starts.iter().filter(|s| s.source == ChargeSource::Page) {
-            let (today,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM charges WHERE case_id = $1 AND source = 'page' AND created_at >= $2",
-            )
-            .bind(st.case_id)
-            .bind(retry::day_start(now_ms))
-            .fetch_one(&mut *tx)
-            .await?;
-            if today >= retry::PAGE_ATTEMPTS_PER_DAY {
-                answers.insert(st.case_id, ChargeClaim::DailyLimit);
+        // The same gates for every charge (`CaseFacts::gate`), read in the
+        // claim's transaction. A case not payable now (busy, closed) is
+        // left to the conditional update below, which answers for it.
+        let ids: Vec<i64> = starts.iter().map(|s| s.case_id).collect();
+        let gates = case_facts(&mut tx, &ids, now_ms).await?;
+        let payable = CaseState::statuses_allowing(CaseEvent::ClaimCharge);
+        for st in starts {
+            let Some(f) = gates.get(&st.case_id) else {
+                continue;
+            };
+            if !payable.contains(&f.status) {
+                continue;
             }
+            let Err(blocked) = f.gate(st.source, now_ms, chargeable) else {
+                continue;
+            };
+            if st.source.is_silent() {
+                // The retry does not go now: it is planned again, or
+                // stopped for good with the reason.
+                let plan = match blocked {
+                    Blocked::Replanned(plan) => Some(plan),
+                    Blocked::NoAdapter => Some(Plan::Stop(Stop::NoAdapter)),
+                    Blocked::NoBillingKey => Some(Plan::Stop(Stop::NoBillingKey)),
+                    _ => None,
+                };
+                if let Some(plan) = plan {
+                    write_plan(&mut tx, st.case_id, plan).await?;
+                }
+            }
+            answers.insert(st.case_id, ChargeClaim::Blocked(blocked));
         }
         // An ended case is claimed only while no newer case of its order is
         // open (one open case per order, a partial unique index), and no
-        // case of a paid order. A silent charge also needs its retry still
+        // case of a paid order (`order_is_paid`: a charge of any of its
+        // cases that moved money counts). A silent charge also needs its retry still
         // planned and due (a decline on the page, a card change or the
         // scenario's end may have moved or cancelled it since the engine
         // claimed the case), and takes it: the outcome plans the next.
-        let claimable = sql_list(&CaseState::statuses_allowing(CaseEvent::ClaimCharge));
+        let claimable = allowing(CaseEvent::ClaimCharge);
+        // A paid order is final, whichever of its cases paid it: no path
+        // reaches the PG twice for one order.
+        let paid = super::orders::order_is_paid("o");
         let mut claimed: HashSet<i64> = HashSet::new();
         for silent in [true, false] {
             let ids: Vec<i64> = starts
@@ -220,7 +264,7 @@ impl Store {
                                          AND other.id <> recovery_cases.id \
                                          AND other.status IN ('OPEN', 'PAYING')) \
                        AND NOT EXISTS (SELECT 1 FROM orders o \
-                                       WHERE o.id = recovery_cases.order_id AND o.status = 'PAID'){} \
+                                       WHERE o.id = recovery_cases.order_id AND {paid}){} \
                      RETURNING id",
                     if silent {
                         ", next_retry_at = NULL, next_retry_source = NULL"
@@ -344,6 +388,24 @@ impl Store {
             .collect()
     }
 
+    /// What the gates would say of a charge from `source` on this case now
+    /// (`CaseFacts::gate`), without charging: the console shows why "retry
+    /// now" is not possible, and until when. `None` for an unknown case.
+    pub async fn charge_gate(
+        &self,
+        case_id: i64,
+        source: ChargeSource,
+        now_ms: i64,
+        chargeable: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Option<Result<(), Blocked>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let facts = case_facts(&mut tx, &[case_id], now_ms).await?;
+        tx.commit().await?;
+        Ok(facts
+            .get(&case_id)
+            .map(|f| f.gate(source, now_ms, chargeable)))
+    }
+
     /// Leaves a charge of unknown outcome pending (the case stays PAYING)
     /// so it is resent with the same key, by the resolver or the next
     /// attempt; only the time of this attempt is recorded.
@@ -352,11 +414,14 @@ impl Store {
         charge_id: i64,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE charges SET attempted_at = $2 WHERE id = $1 AND status = 'PENDING'")
-            .bind(charge_id)
-            .bind(now_ms)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(&format!(
+            "UPDATE charges SET attempted_at = $2 WHERE id = $1 AND status IN ({})",
+            charge_allowing(ChargeEvent::Attempted)
+        ))
+        .bind(charge_id)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -405,8 +470,9 @@ impl Store {
             let sql = format!(
                 "UPDATE charges SET status = 'SUCCEEDED', gateway_ref = v.column2 \
                  FROM (VALUES {}) AS v \
-                 WHERE charges.id = v.column1 AND charges.status = 'PENDING' RETURNING charges.id",
-                super::placeholders(self.backend, chunk.len(), 2, "")
+                 WHERE charges.id = v.column1 AND charges.status IN ({}) RETURNING charges.id",
+                super::placeholders(self.backend, chunk.len(), 2, ""),
+                charge_allowing(ChargeEvent::Approved)
             );
             let mut q = sqlx::query_as::<_, (i64,)>(&sql);
             for d in chunk {
@@ -425,10 +491,11 @@ impl Store {
                 // Settled as never charged (the PG had no such payment when
                 // asked), yet approved after all: the money moved and goes
                 // back, and the partner is told.
-                sqlx::query(
+                sqlx::query(&format!(
                     "UPDATE charges SET status = 'NEEDS_REFUND', gateway_ref = $2 \
-                     WHERE id = $1 AND status = 'FAILED'",
-                )
+                     WHERE id = $1 AND status IN ({})",
+                    charge_allowing(ChargeEvent::ApprovedAfterSettled)
+                ))
                 .bind(d.charge_id)
                 .bind(&d.gateway_ref)
                 .execute(&mut *tx)
@@ -461,8 +528,9 @@ impl Store {
             let rows: Vec<(i64, Option<i64>)> = sqlx::query_as(&format!(
                 "UPDATE recovery_cases SET status = 'RECOVERED', closed_at = $1, next_stage_at = NULL, \
                         next_retry_at = NULL, lease_until = NULL \
-                 WHERE id IN ({}) AND status = 'PAYING' RETURNING id, ended_at",
-                super::id_list(chunk)
+                 WHERE id IN ({}) AND status IN ({}) RETURNING id, ended_at",
+                super::id_list(chunk),
+                allowing(CaseEvent::ChargeSucceeded)
             ))
             .persistent(false)
             .bind(now_ms)
@@ -508,10 +576,13 @@ impl Store {
             let payment = f.payment(&d.gateway_ref)?;
             let Some(ended_at) = recovered.get(&d.case_id) else {
                 // Closed while the charge was in flight: the money goes back.
-                sqlx::query("UPDATE charges SET status = 'NEEDS_REFUND' WHERE id = $1")
-                    .bind(d.charge_id)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(&format!(
+                    "UPDATE charges SET status = 'NEEDS_REFUND' WHERE id = $1 AND status IN ({})",
+                    charge_allowing(ChargeEvent::ClosedMeanwhile)
+                ))
+                .bind(d.charge_id)
+                .execute(&mut *tx)
+                .await?;
                 let status = events::subscription_status(&mut tx, About::Case(d.case_id))
                     .await?
                     .unwrap_or(SubsStatus::Canceled);
@@ -559,8 +630,8 @@ impl Store {
 
     /// Records a declined charge, reopens the case (to `ENDED` if its
     /// scenario had ended) and plans the next silent retry, in one
-    /// transaction. A setup decline also stops the partner's retries and
-    /// tells the partner. Returns the plan, or `None` if the charge had
+    /// transaction. A setup decline repeated across the partner's cases
+    /// also stops the partner's charges and tells the partner. Returns the plan, or `None` if the charge had
     /// been recorded already.
     pub async fn fail_charge(
         &self,
@@ -570,10 +641,11 @@ impl Store {
         now_ms: i64,
     ) -> Result<Option<Plan>, StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
-        let pending = sqlx::query(
+        let pending = sqlx::query(&format!(
             "UPDATE charges SET status = 'FAILED', failure_reason = $2, decline_code = $3, decline_class = $4 \
-             WHERE id = $1 AND status = 'PENDING'",
-        )
+             WHERE id = $1 AND status IN ({})",
+            charge_allowing(ChargeEvent::Declined)
+        ))
         .bind(charge_id)
         .bind(failure.reason)
         .bind(failure.code)
@@ -586,32 +658,55 @@ impl Store {
             tx.commit().await?;
             return Ok(None);
         }
-        sqlx::query(
+        sqlx::query(&format!(
             "UPDATE recovery_cases SET status = CASE WHEN ended_at IS NULL THEN 'OPEN' ELSE 'ENDED' END, \
                     lease_until = NULL \
-             WHERE id = $1 AND status = 'PAYING'",
-        )
+             WHERE id = $1 AND status IN ({})",
+            allowing(CaseEvent::ChargeDeclined)
+        ))
         .bind(case_id)
         .execute(&mut *tx)
         .await?;
         if failure.decline == Decline::Setup {
+            // The PG refused the partner's credentials. Once is not proof (a
+            // passing fault at the PG); the same refusal on another case
+            // within a day is: the partner's charges stop, the operator sees
+            // why in the console, and the partner is told once.
             let code = failure.code.unwrap_or("SETUP");
-            sqlx::query(
-                "UPDATE partners SET gateway_problem = $2, gateway_problem_at = $3 \
-                 WHERE id = (SELECT partner_id FROM recovery_cases WHERE id = $1)",
+            let (cases,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(DISTINCT ch.case_id) FROM charges ch \
+                 JOIN recovery_cases c ON c.id = ch.case_id \
+                 WHERE c.partner_id = (SELECT partner_id FROM recovery_cases WHERE id = $1) \
+                   AND ch.status = 'FAILED' AND ch.decline_class = 'setup' AND ch.created_at > $2",
             )
             .bind(case_id)
-            .bind(code)
-            .bind(now_ms)
-            .execute(&mut *tx)
+            .bind(now_ms - CREDENTIAL_WINDOW_MS)
+            .fetch_one(&mut *tx)
             .await?;
-            events::record(
-                &mut tx,
-                About::Case(case_id),
-                &[Event::gateway_problem(code, failure.reason)],
-                now_ms,
-            )
-            .await?;
+            let flagged = if cases >= CREDENTIAL_REPEATS {
+                sqlx::query(
+                    "UPDATE partners SET gateway_problem = $2, gateway_problem_at = $3 \
+                     WHERE id = (SELECT partner_id FROM recovery_cases WHERE id = $1) \
+                       AND gateway_problem IS NULL",
+                )
+                .bind(case_id)
+                .bind(code)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+            } else {
+                0
+            };
+            if flagged > 0 {
+                events::record(
+                    &mut tx,
+                    About::Case(case_id),
+                    &[Event::gateway_problem(code, failure.reason)],
+                    now_ms,
+                )
+                .await?;
+            }
         }
         let plan = replan(&mut tx, case_id, now_ms).await?;
         tx.commit().await?;
@@ -633,14 +728,15 @@ impl Store {
             super::Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             super::Backend::Sqlite => "",
         };
+        let attemptable = charge_allowing(ChargeEvent::Attempted);
         let (mut tx, _write) = self.begin_write().await?;
         let rows: Vec<SpecRow> = sqlx::query_as(&format!(
             "UPDATE charges SET attempted_at = $1 \
-             WHERE id IN (SELECT id FROM charges WHERE status = 'PENDING' \
+             WHERE id IN (SELECT id FROM charges WHERE status IN ({attemptable}) \
                             AND COALESCE(attempted_at, created_at) < $2 \
                           ORDER BY attempted_at LIMIT $3 {lock}) \
-               AND status = 'PENDING' AND COALESCE(attempted_at, created_at) < $2 \
-             RETURNING id, case_id, idempotency_key, amount, billing_key, customer_key, order_name"
+               AND status IN ({attemptable}) AND COALESCE(attempted_at, created_at) < $2 \
+             RETURNING id, case_id, idempotency_key, amount, billing_key, customer_key, order_name, created_at"
         ))
         .bind(now_ms)
         .bind(stale_before_ms)
@@ -677,9 +773,8 @@ impl Store {
     ) -> Result<Vec<DueRetry>, StoreError> {
         self.claim_due(
             &RETRIES,
-            "SELECT c.id AS case_id, c.next_retry_source AS source, o.payment_gateway, \
-                    CAST(CASE WHEN o.id_key IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_billing_key \
-             FROM {due} JOIN recovery_cases c ON c.id = due.id JOIN orders o ON o.id = c.order_id \
+            "SELECT c.id AS case_id, c.next_retry_source AS source \
+             FROM {due} JOIN recovery_cases c ON c.id = due.id \
              ORDER BY c.next_retry_at, c.id",
             now_ms,
             lease_ms,
@@ -688,34 +783,13 @@ impl Store {
         .await
     }
 
-    /// No silent retry for this case, and why (an order no adapter here
-    /// can charge, no billing key).
-    /// Only a retry still due is stopped: a plan made meanwhile (a card
-    /// change) stands.
-    pub async fn stop_retries(
-        &self,
-        case_id: i64,
-        stop: Stop,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE recovery_cases SET next_retry_at = NULL, next_retry_source = NULL, retry_stop = $2, \
-                    lease_until = NULL \
-             WHERE id = $1 AND status IN ('OPEN', 'ENDED') AND next_retry_at <= $3",
-        )
-        .bind(case_id)
-        .bind(stop.as_str())
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Plans retries for open or ended cases that have no plan and no
-    /// reason for none: cases opened before retries existed. Runs once per
-    /// database (every case opened since is planned as it opens); returns
-    /// how many it planned.
-    pub async fn plan_unplanned_retries(&self, now_ms: i64) -> Result<usize, StoreError> {
+    /// Cases opened before silent retries existed (open or ended, no plan,
+    /// no reason for none) get none: nobody agreed to Rebound charging
+    /// those cards. They are marked `OLDER_CASE`, and an operator may opt a
+    /// partner in (`opt_in_older_cases`). Runs once per database (every
+    /// case opened since is planned as it opens); returns how many it
+    /// marked.
+    pub async fn mark_older_cases(&self) -> Result<u64, StoreError> {
         const DONE: &str = "retries_planned_for_older_cases";
         let (done,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM server_secrets WHERE name = $1")
             .bind(DONE)
@@ -724,28 +798,111 @@ impl Store {
         if done > 0 {
             return Ok(0);
         }
-        let ids: Vec<(i64,)> = sqlx::query_as(
-            "SELECT id FROM recovery_cases WHERE status IN ('OPEN', 'ENDED') \
-               AND next_retry_at IS NULL AND retry_stop IS NULL",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        for chunk in ids.chunks(256) {
-            let (mut tx, _write) = self.begin_write().await?;
-            for (id,) in chunk {
-                replan(&mut tx, *id, now_ms).await?;
-            }
-            tx.commit().await?;
-        }
-        // Another instance may have planned them too: replanning is the
-        // same plan again.
+        let (mut tx, _write) = self.begin_write().await?;
+        let marked = sqlx::query(&format!(
+            "UPDATE recovery_cases SET retry_stop = $1 \
+             WHERE status IN ({}) AND next_retry_at IS NULL AND retry_stop IS NULL",
+            allowing(CaseEvent::RetryReplanned)
+        ))
+        .bind(Stop::OlderCase.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        // Another instance may have marked them too: the same marks.
         sqlx::query(
             "INSERT INTO server_secrets (name, value) VALUES ($1, '1') ON CONFLICT (name) DO NOTHING",
         )
         .bind(DONE)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(ids.len())
+        tx.commit().await?;
+        Ok(marked)
+    }
+
+    /// The operator opts a partner's older cases (`OLDER_CASE`) in to
+    /// silent retries: each still inside its ladder (younger than the
+    /// ladder's last step) is planned by the planner; older ones get
+    /// `LADDER_DONE`. Cases whose scenario has retries off stay off.
+    /// Returns `(planned, past their ladder)`.
+    pub async fn opt_in_older_cases(
+        &self,
+        partner_id: i64,
+        now_ms: i64,
+    ) -> Result<(usize, usize), StoreError> {
+        let ids: Vec<(i64,)> = sqlx::query_as(&format!(
+            "SELECT id FROM recovery_cases WHERE partner_id = $1 AND retry_stop = $2 AND status IN ({})",
+            allowing(CaseEvent::RetryReplanned)
+        ))
+        .bind(partner_id)
+        .bind(Stop::OlderCase.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let (mut planned, mut too_old) = (0, 0);
+        for chunk in ids.chunks(256) {
+            let ids: Vec<i64> = chunk.iter().map(|(id,)| *id).collect();
+            let (mut tx, _write) = self.begin_write().await?;
+            let facts = case_facts(&mut tx, &ids, now_ms).await?;
+            for id in ids {
+                let Some(f) = facts.get(&id) else { continue };
+                let inside = f
+                    .policy()
+                    .ladder_end(f.failed_at_ms)
+                    .is_some_and(|end| end > now_ms);
+                let plan = if inside {
+                    plan_for(f, now_ms)
+                } else {
+                    Some(Plan::Stop(Stop::LadderDone))
+                };
+                if let Some(plan) = plan {
+                    write_plan(&mut tx, id, plan).await?;
+                    match plan {
+                        Plan::Charge { .. } => planned += 1,
+                        Plan::Stop(_) => too_old += usize::from(!inside),
+                    }
+                }
+            }
+            tx.commit().await?;
+        }
+        Ok((planned, too_old))
+    }
+
+    /// A partner's retry switch changed (a scenario version saved with
+    /// retries on or off): off stops every open and ended case's planned
+    /// retry at once; on plans again the cases that switch had stopped.
+    pub(super) async fn retries_switched(
+        tx: &mut Transaction<'_, Any>,
+        partner_id: i64,
+        on: bool,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        if !on {
+            sqlx::query(&format!(
+                "UPDATE recovery_cases SET next_retry_at = NULL, next_retry_source = NULL, retry_stop = $2 \
+                 WHERE partner_id = $1 AND status IN ({}) AND next_retry_at IS NOT NULL",
+                allowing(CaseEvent::RetryReplanned)
+            ))
+            .bind(partner_id)
+            .bind(Stop::Disabled.as_str())
+            .execute(&mut **tx)
+            .await?;
+            return Ok(());
+        }
+        let ids: Vec<(i64,)> = sqlx::query_as(&format!(
+            "SELECT id FROM recovery_cases WHERE partner_id = $1 AND retry_stop = $2 AND status IN ({})",
+            allowing(CaseEvent::RetryReplanned)
+        ))
+        .bind(partner_id)
+        .bind(Stop::Disabled.as_str())
+        .fetch_all(&mut **tx)
+        .await?;
+        let ids: Vec<i64> = ids.into_iter().map(|(id,)| id).collect();
+        let facts = case_facts(tx, &ids, now_ms).await?;
+        for id in ids {
+            if let Some(plan) = facts.get(&id).and_then(|f| plan_for(f, now_ms)) {
+                write_plan(tx, id, plan).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Lets the partner's retries run again once an operator fixed the
@@ -924,13 +1081,14 @@ async fn unclaimed(
     if status == CaseStatus::Paying {
         // Take over a stale attempt: again a conditional update, so only
         // one of several retrying callers wins.
-        let stale: Option<SpecRow> = sqlx::query_as(
+        let stale: Option<SpecRow> = sqlx::query_as(&format!(
             "UPDATE charges SET attempted_at = $3 \
-             WHERE id = (SELECT id FROM charges WHERE case_id = $1 AND status = 'PENDING' \
+             WHERE id = (SELECT id FROM charges WHERE case_id = $1 AND status IN ({attemptable}) \
                          ORDER BY id DESC LIMIT 1) \
-               AND status = 'PENDING' AND COALESCE(attempted_at, created_at) < $2 \
-             RETURNING id, case_id, idempotency_key, amount, billing_key, customer_key, order_name",
-        )
+               AND status IN ({attemptable}) AND COALESCE(attempted_at, created_at) < $2 \
+             RETURNING id, case_id, idempotency_key, amount, billing_key, customer_key, order_name, created_at",
+            attemptable = charge_allowing(ChargeEvent::Attempted)
+        ))
         .bind(st.case_id)
         .bind(stale_before_ms)
         .bind(now_ms)
@@ -976,6 +1134,7 @@ struct SpecRow {
     billing_key: Option<String>,
     customer_key: Option<String>,
     order_name: Option<String>,
+    created_at: i64,
 }
 
 impl SpecRow {
@@ -991,34 +1150,49 @@ impl SpecRow {
                 order_name: self.order_name.unwrap_or_default(),
             },
             case_paying: true,
+            created_at_ms: self.created_at,
         }
     }
 }
 
-#[derive(FromRow)]
-struct PlanRow {
-    status: String,
-    failed_at: i64,
-    failure_code: Option<String>,
-    selected_date: Option<String>,
-    method_changed_at: Option<i64>,
-    ended_at: Option<i64>,
-    id_key: Option<String>,
-    definition: Option<String>,
+/// The next silent retry of a case, by the planner, from its facts. `None`
+/// for a case nothing plans now (closed, or a charge in flight: its outcome
+/// plans next).
+fn plan_for(f: &CaseFacts, now_ms: i64) -> Option<Plan> {
+    if f.status.is_closed() || f.status == CaseStatus::Paying {
+        return None;
+    }
+    Some(if f.ended && f.scenario.end_action == EndAction::Cancel {
+        Plan::Stop(Stop::SubscriptionCanceled)
+    } else if f.has_billing_key {
+        retry::plan(&f.policy(), &f.retry_facts(now_ms))
+    } else {
+        Plan::Stop(Stop::NoBillingKey)
+    })
 }
 
-/// What a stored decline class and code say about waiting. The class is
-/// the gateway's verdict; the code refines a soft one.
-fn stored_decline(class: Option<&str>, code: Option<&str>) -> Result<Decline, StoreError> {
-    Ok(match class.map(DeclineClass::parse).transpose()? {
-        Some(DeclineClass::Soft) => match code.map(|c| classify(CodeSource::Partner, c)) {
-            Some(Decline::Soft(wait)) => Decline::Soft(wait),
-            _ => Decline::Soft(Wait::Soon),
-        },
-        Some(DeclineClass::Hard) => Decline::Hard,
-        Some(DeclineClass::Setup) => Decline::Setup,
-        Some(DeclineClass::Unknown) | None => Decline::Unknown,
-    })
+/// Stores a case's plan (its next silent retry, or why none).
+async fn write_plan(
+    tx: &mut Transaction<'_, Any>,
+    case_id: i64,
+    plan: Plan,
+) -> Result<(), StoreError> {
+    let (at, source, stop) = match plan {
+        Plan::Charge { at_ms, source } => (Some(at_ms), Some(source.as_str()), None),
+        Plan::Stop(stop) => (None, None, Some(stop.as_str())),
+    };
+    sqlx::query(&format!(
+        "UPDATE recovery_cases SET next_retry_at = $2, next_retry_source = $3, retry_stop = $4 \
+         WHERE id = $1 AND status IN ({})",
+        allowing(CaseEvent::RetryReplanned)
+    ))
+    .bind(case_id)
+    .bind(at)
+    .bind(source)
+    .bind(stop)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Plans the case's next silent retry from everything that happened to it
@@ -1028,94 +1202,14 @@ pub(super) async fn replan(
     case_id: i64,
     now_ms: i64,
 ) -> Result<Plan, StoreError> {
-    let c: PlanRow = sqlx::query_as(
-        "SELECT c.status, c.failed_at, c.failure_code, c.selected_date, c.method_changed_at, c.ended_at, \
-                o.id_key, (SELECT s.definition FROM scenarios s WHERE s.id = c.scenario_id) AS definition \
-         FROM recovery_cases c JOIN orders o ON o.id = c.order_id WHERE c.id = $1",
-    )
-    .bind(case_id)
-    .fetch_one(&mut **tx)
-    .await?;
-    let status = CaseStatus::parse(&c.status)?;
-    let scenario = stored_scenario(c.definition.as_deref())?;
-    let plan = if status.is_closed() || status == CaseStatus::Paying {
-        // Closed: nothing more. Paying: the charge's outcome plans next.
+    let facts = case_facts(tx, &[case_id], now_ms).await?;
+    let f = facts
+        .get(&case_id)
+        .ok_or(StoreError::Integrity("a case to plan went missing"))?;
+    let Some(plan) = plan_for(f, now_ms) else {
         return Ok(Plan::Stop(Stop::LadderDone));
-    } else if c.ended_at.is_some() && scenario.end_action == EndAction::Cancel {
-        Plan::Stop(Stop::SubscriptionCanceled)
-    } else if let Some(key) = c.id_key.as_deref() {
-        type ChargeFacts = (
-            i64,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        );
-        let charges: Vec<ChargeFacts> = sqlx::query_as(
-            "SELECT created_at, source, status, decline_code, decline_class, billing_key \
-             FROM charges WHERE case_id = $1 ORDER BY id",
-        )
-        .bind(case_id)
-        .fetch_all(&mut **tx)
-        .await?;
-        let mut attempts = Vec::with_capacity(charges.len());
-        for (at, source, status, code, class, billing_key) in charges {
-            let decline = match ChargeStatus::parse(&status)? {
-                ChargeStatus::Failed => Some(stored_decline(class.as_deref(), code.as_deref())?),
-                _ => None,
-            };
-            attempts.push(Attempt {
-                at_ms: at,
-                source: ChargeSource::parse(&source)?,
-                decline,
-                current_key: billing_key.as_deref() == Some(key),
-            });
-        }
-        let (key_attempts_30d,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM charges WHERE billing_key = $1 AND created_at > $2",
-        )
-        .bind(key)
-        .bind(now_ms - retry::BUDGET_WINDOW_MS)
-        .fetch_one(&mut **tx)
-        .await?;
-        retry::plan(
-            &scenario.retries,
-            &RetryFacts {
-                failed_at_ms: c.failed_at,
-                now_ms,
-                attempts: &attempts,
-                // The partner's decline was about the key it declined.
-                initial_decline: match c.method_changed_at {
-                    None => c
-                        .failure_code
-                        .as_deref()
-                        .map(|code| classify(CodeSource::Partner, code)),
-                    Some(_) => None,
-                },
-                key_attempts_30d,
-                chosen_date: c
-                    .selected_date
-                    .as_deref()
-                    .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()),
-            },
-        )
-    } else {
-        Plan::Stop(Stop::NoBillingKey)
     };
-    let (at, source, stop) = match plan {
-        Plan::Charge { at_ms, source } => (Some(at_ms), Some(source.as_str()), None),
-        Plan::Stop(stop) => (None, None, Some(stop.as_str())),
-    };
-    sqlx::query(
-        "UPDATE recovery_cases SET next_retry_at = $2, next_retry_source = $3, retry_stop = $4 WHERE id = $1",
-    )
-    .bind(case_id)
-    .bind(at)
-    .bind(source)
-    .bind(stop)
-    .execute(&mut **tx)
-    .await?;
+    write_plan(tx, case_id, plan).await?;
     Ok(plan)
 }
 

@@ -2,7 +2,8 @@
 //! and resuming a case's messages (the other actions go through the
 //! partner API's and the page's own store paths).
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, allowing};
+use crate::domain::case::CaseEvent;
 
 /// One recorded console action.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -48,9 +49,13 @@ impl Store {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         self.change_case_recording(
-            "UPDATE recovery_cases SET paused_next_stage_at = next_stage_at, next_stage_at = NULL, \
-                    messages_paused_at = $2, lease_until = NULL \
-             WHERE id = $1 AND status = 'OPEN' AND messages_paused_at IS NULL AND next_stage_at IS NOT NULL",
+            &format!(
+                "UPDATE recovery_cases SET paused_next_stage_at = next_stage_at, next_stage_at = NULL, \
+                        messages_paused_at = $2, lease_until = NULL \
+                 WHERE id = $1 AND status IN ({}) AND messages_paused_at IS NULL \
+                   AND next_stage_at IS NOT NULL",
+                allowing(CaseEvent::MessagesHeld)
+            ),
             (case_id, user_id, "pause_messages"),
             now_ms,
         )
@@ -66,10 +71,13 @@ impl Store {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         self.change_case_recording(
-            "UPDATE recovery_cases SET \
-                    next_stage_at = CASE WHEN paused_next_stage_at < $2 THEN $2 ELSE paused_next_stage_at END, \
-                    paused_next_stage_at = NULL, messages_paused_at = NULL \
-             WHERE id = $1 AND messages_paused_at IS NOT NULL AND status = 'OPEN'",
+            &format!(
+                "UPDATE recovery_cases SET \
+                        next_stage_at = CASE WHEN paused_next_stage_at < $2 THEN $2 ELSE paused_next_stage_at END, \
+                        paused_next_stage_at = NULL, messages_paused_at = NULL \
+                 WHERE id = $1 AND messages_paused_at IS NOT NULL AND status IN ({})",
+                allowing(CaseEvent::MessagesHeld)
+            ),
             (case_id, user_id, "resume_messages"),
             now_ms,
         )
@@ -81,7 +89,7 @@ impl Store {
     /// transaction.
     async fn change_case_recording(
         &self,
-        sql: &'static str,
+        sql: &str,
         (case_id, user_id, action): (i64, i64, &str),
         now_ms: i64,
     ) -> Result<bool, StoreError> {

@@ -7,9 +7,10 @@ use sqlx::FromRow;
 
 use super::events;
 use super::{
-    IDS_PER_STATEMENT, Leased, ROWS_PER_STATEMENT, Store, StoreError, WorkQueue, id_list,
+    IDS_PER_STATEMENT, Leased, ROWS_PER_STATEMENT, Store, StoreError, WorkQueue, allowing, id_list,
     placeholders,
 };
+use crate::domain::case::CaseEvent;
 use crate::domain::event::{Event, Subject, SubsStatus};
 use crate::domain::retry::Stop;
 use crate::domain::scenario::{EndAction, Scenario};
@@ -23,6 +24,8 @@ pub struct DueCase {
     pub partner_id: i64,
     pub scenario_id: Option<i64>,
     pub next_stage: i64,
+    /// When the stage fell due (its order among those held back at night).
+    pub next_stage_at: Option<i64>,
     pub failed_at: i64,
     pub business_name: String,
     pub recovery_page_url: Option<String>,
@@ -46,6 +49,7 @@ pub(super) struct DueRow {
     partner_id: i64,
     scenario_id: Option<i64>,
     next_stage: i64,
+    next_stage_at: Option<i64>,
     failed_at: i64,
     subscription_id: Option<i64>,
     business_name: String,
@@ -64,7 +68,8 @@ pub(super) struct DueRow {
 }
 
 /// What a `DueRow` reads of case `c` (with `DUE_CASE_JOINS`).
-pub(super) const DUE_CASE_COLUMNS: &str = "c.id, c.partner_id, c.scenario_id, c.next_stage, c.failed_at, c.subscription_id, \
+pub(super) const DUE_CASE_COLUMNS: &str = "c.id, c.partner_id, c.scenario_id, c.next_stage, c.next_stage_at, \
+     c.failed_at, c.subscription_id, \
      p.business_name, p.recovery_page_url, p.embed_origins, \
      cu.name AS customer_name, cu.phone AS customer_phone, \
      (SELECT pr.name FROM order_items oi JOIN prices pc ON pc.id = oi.price_id \
@@ -107,6 +112,7 @@ impl From<DueRow> for DueCase {
             partner_id: r.partner_id,
             scenario_id: r.scenario_id,
             next_stage: r.next_stage,
+            next_stage_at: r.next_stage_at,
             failed_at: r.failed_at,
             business_name: r.business_name,
             recovery_page_url: r.recovery_page_url,
@@ -222,7 +228,9 @@ impl Store {
         super::cases::stored_scenario(Some(&json))
     }
 
-    /// Stores a new version of the partner's scenario; open cases keep theirs.
+    /// Stores a new version of the partner's scenario; open cases keep theirs,
+    /// except for the retry switch: retries turned off stop every case's
+    /// silent retries at once.
     pub async fn add_scenario_version(
         &self,
         partner_id: i64,
@@ -245,6 +253,8 @@ impl Store {
         .bind(now_ms)
         .execute(&mut *tx)
         .await?;
+        // The switch is the partner's: open and ended cases follow it now.
+        Store::retries_switched(&mut tx, partner_id, scenario.retries.enabled, now_ms).await?;
         tx.commit().await?;
         Ok(version)
     }
@@ -409,9 +419,10 @@ impl Store {
             let sql = format!(
                 "UPDATE recovery_cases SET next_stage = v.column3, next_stage_at = v.column4, lease_until = NULL \
                  FROM (VALUES {}) AS v \
-                 WHERE recovery_cases.id = v.column1 AND recovery_cases.status = 'OPEN' \
+                 WHERE recovery_cases.id = v.column1 AND recovery_cases.status IN ({}) \
                    AND recovery_cases.next_stage = v.column2",
-                placeholders(self.backend, chunk.len(), 4, "")
+                placeholders(self.backend, chunk.len(), 4, ""),
+                allowing(CaseEvent::StageSent)
             );
             let mut q = sqlx::query(&sql);
             for o in chunk {
@@ -440,10 +451,11 @@ impl Store {
         }
         let (mut tx, _write) = self.begin_write().await?;
         for (case_id, at) in moves {
-            sqlx::query(
+            sqlx::query(&format!(
                 "UPDATE recovery_cases SET next_stage_at = $2, lease_until = NULL \
-                 WHERE id = $1 AND status = 'OPEN'",
-            )
+                 WHERE id = $1 AND status IN ({})",
+                allowing(CaseEvent::StageSent)
+            ))
             .bind(case_id)
             .bind(at)
             .execute(&mut *tx)
@@ -471,8 +483,9 @@ impl Store {
             let rows: Vec<(i64,)> = sqlx::query_as(&format!(
                 "UPDATE recovery_cases SET status = 'ENDED', closed_at = $1, ended_at = $1, \
                         next_stage_at = NULL, lease_until = NULL, end_action = 'PAUSE' \
-                 WHERE id IN ({}) AND status = 'OPEN' RETURNING id",
-                id_list(&ids)
+                 WHERE id IN ({}) AND status IN ({}) RETURNING id",
+                id_list(&ids),
+                allowing(CaseEvent::ScenarioEnded)
             ))
             .persistent(false)
             .bind(now_ms)

@@ -36,9 +36,20 @@ pub struct Recovery {
     pub created: bool,
 }
 
+/// What settling an order came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    Done,
+    /// Not the partner's order.
+    NotFound,
+    /// The order is paid: final, nothing was changed.
+    AlreadyPaid,
+}
+
 impl Store {
-    /// Sets the order's status and closes its open cases. `None` if the order
-    /// is not the partner's.
+    /// Sets the order's status and closes its open cases. A paid order is
+    /// final (`order_is_paid`): neither paid again (its payment date stays)
+    /// nor canceled, and nothing is written.
     pub async fn settle_order(
         &self,
         partner_id: i64,
@@ -46,13 +57,14 @@ impl Store {
         order_status: &str,
         end: CaseEnd,
         now_ms: i64,
-    ) -> Result<Option<()>, StoreError> {
+    ) -> Result<Settlement, StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
         let paid_at = (end == CaseEnd::Recovered).then_some(now_ms);
-        let changed = sqlx::query(
+        let changed = sqlx::query(&format!(
             "UPDATE orders SET status = $3, payment_date = COALESCE($4, payment_date) \
-             WHERE partner_id = $1 AND id = $2",
-        )
+             WHERE partner_id = $1 AND id = $2 AND NOT {}",
+            super::orders::order_is_paid("orders")
+        ))
         .bind(partner_id)
         .bind(order_id)
         .bind(order_status)
@@ -61,7 +73,17 @@ impl Store {
         .await?
         .rows_affected();
         if changed == 0 {
-            return Ok(None);
+            let (mine,): (i64,) =
+                sqlx::query_as("SELECT COUNT(*) FROM orders WHERE partner_id = $1 AND id = $2")
+                    .bind(partner_id)
+                    .bind(order_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            return Ok(if mine == 0 {
+                Settlement::NotFound
+            } else {
+                Settlement::AlreadyPaid
+            });
         }
         let closed = close_cases(&mut tx, Owner::Order(order_id), end, now_ms).await?;
         for case_id in closed {
@@ -80,7 +102,7 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        Ok(Some(()))
+        Ok(Settlement::Done)
     }
 
     /// Sets the subscription's status and closes its open cases.
@@ -132,7 +154,10 @@ impl Store {
 
     /// `POST /recovery`: marks the order failed and the subscription unpaid,
     /// and opens a case unless one is open for the order (then returns it).
-    /// The caller has checked both records are the partner's.
+    /// A paid order is refused (`None`), and nothing is written: a client
+    /// resending its failure after a retry recovered the order must not
+    /// reopen a paid debt. The caller has checked both records are the
+    /// partner's.
     #[allow(clippy::too_many_arguments)]
     pub async fn start_recovery(
         &self,
@@ -143,8 +168,11 @@ impl Store {
         error_message: Option<&str>,
         link_token: &TokenHash,
         now_ms: i64,
-    ) -> Result<Recovery, StoreError> {
+    ) -> Result<Option<Recovery>, StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
+        if super::orders::is_paid(&mut tx, order_id).await? {
+            return Ok(None);
+        }
         let open: Option<(i64, Option<i64>)> = sqlx::query_as(
             "SELECT id, next_stage_at FROM recovery_cases WHERE order_id = $1 AND status IN ('OPEN', 'PAYING')",
         )
@@ -153,11 +181,11 @@ impl Store {
         .await?;
         if let Some((case_id, next)) = open {
             tx.commit().await?;
-            return Ok(Recovery {
+            return Ok(Some(Recovery {
                 case_id,
                 next_stage_at_ms: next,
                 created: false,
-            });
+            }));
         }
         sqlx::query(
             "UPDATE orders SET status = 'PAYMENT_FAILURE', subscription_id = $2, \
@@ -211,7 +239,7 @@ impl Store {
             }
         };
         tx.commit().await?;
-        Ok(recovery)
+        Ok(Some(recovery))
     }
 
     /// `GET /order/{token}/idKey`: the billing key of the order a link token

@@ -52,6 +52,7 @@ mod lifecycle;
 mod orders;
 mod pages;
 mod partners;
+mod plan_facts;
 mod prices;
 mod products;
 mod resends;
@@ -68,6 +69,56 @@ use sqlx::{AnyPool, Executor};
 
 use crate::domain::token::TokenKey;
 
+/// Statuses are read and bound as the enums themselves: a read model
+/// carries `CaseStatus`, not text, and stored text that is none of ours is
+/// an error (`UnknownText`), never some default. One mapping each way, the
+/// enum's own (`stored_enum!`).
+macro_rules! stored_text_column {
+    ($($t:ty),+ $(,)?) => {$(
+        impl sqlx::Type<sqlx::Any> for $t {
+            fn type_info() -> sqlx::any::AnyTypeInfo {
+                <String as sqlx::Type<sqlx::Any>>::type_info()
+            }
+        }
+
+        impl<'r> sqlx::Decode<'r, sqlx::Any> for $t {
+            fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                let text = <String as sqlx::Decode<'r, sqlx::Any>>::decode(value)?;
+                Ok(<$t>::parse(&text)?)
+            }
+        }
+
+        impl<'q> sqlx::Encode<'q, sqlx::Any> for $t {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <sqlx::Any as sqlx::Database>::ArgumentBuffer<'q>,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <&str as sqlx::Encode<'q, sqlx::Any>>::encode(self.as_str(), buf)
+            }
+        }
+    )+};
+}
+
+stored_text_column!(
+    crate::domain::case::CaseStatus,
+    crate::domain::case::ChargeStatus,
+    crate::domain::case::StageStatus,
+    crate::domain::case::ChargeSource,
+    crate::domain::decline::DeclineClass,
+    crate::domain::retry::Stop,
+);
+
+/// SQL list of the case statuses `event` may happen in: every conditional
+/// update of a case takes its `WHERE status IN (...)` from the state machine.
+pub(crate) fn allowing(event: crate::domain::case::CaseEvent) -> String {
+    crate::domain::case::sql_list(&crate::domain::case::CaseState::statuses_allowing(event))
+}
+
+/// `allowing` for charges.
+pub(crate) fn charge_allowing(event: crate::domain::case::ChargeEvent) -> String {
+    crate::domain::case::sql_list(&crate::domain::case::ChargeStatus::allowing(event))
+}
+
 pub use crate::domain::case::CaseStatus;
 pub use accounts::ConsoleUser;
 pub use case_views::{CaseDetail, CaseFilter, CaseListRow, TimelineItem};
@@ -80,13 +131,15 @@ pub use customers::CustomerRecord;
 pub use engine::{DueCase, StageOutcome, StageResult, StageStart, StageState};
 pub use events::{AttemptOutcome, AttemptRow, DueEvent, EventRow, NextStep};
 pub use idempotency::KeyState;
-pub use lifecycle::{CaseEnd, Recovery};
-pub use orders::{OrderRow, OrderView, UnknownRef};
+pub use lifecycle::{CaseEnd, Recovery, Settlement};
+pub use orders::{OrderRefused, OrderRow, OrderView, UnknownRef};
 pub use pages::Listing;
 pub use partners::PartnerRecord;
 pub use prices::PriceRecord;
 pub use products::ProductRecord;
-pub use resends::{DueResend, RESEND_GAP_MS, ResendRequest, ResendResult, ResendTry};
+pub use resends::{
+    DueResend, RESEND_EVERY_MS, RESEND_GAP_MS, ResendRequest, ResendResult, ResendTry,
+};
 pub use seed::{DemoCase, FailedOrderSeed, OutcomeSeed};
 pub use subscriptions::SubscriptionRecord;
 pub use upsert::UpsertOutcome;

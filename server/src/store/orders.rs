@@ -35,6 +35,45 @@ pub struct OrderView {
     pub recovery: Option<(String, i64, i64)>,
 }
 
+/// Why an order write was refused; nothing was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderRefused {
+    /// A reference that is not the partner's.
+    UnknownRef(UnknownRef),
+    /// A paid order asked to fail again: a paid order is final.
+    AlreadyPaid,
+}
+
+/// SQL: the order row `alias` is paid. The partner said so (`PAID`), or a
+/// charge of ours moved money for it (one awaiting its refund included,
+/// whatever the order's status says since). A paid order is final: no new
+/// case opens for it, nothing charges it, nothing settles it again.
+pub(super) fn order_is_paid(alias: &str) -> String {
+    use crate::domain::case::ChargeStatus;
+    format!(
+        "({alias}.status = 'PAID' OR EXISTS (SELECT 1 FROM charges paid_ch \
+           JOIN recovery_cases paid_c ON paid_c.id = paid_ch.case_id \
+           WHERE paid_c.order_id = {alias}.id AND paid_ch.status IN ('{}', '{}')))",
+        ChargeStatus::Succeeded.as_str(),
+        ChargeStatus::NeedsRefund.as_str()
+    )
+}
+
+/// Whether the order is paid (`order_is_paid`), in the caller's transaction.
+pub(super) async fn is_paid(
+    tx: &mut Transaction<'_, Any>,
+    order_id: i64,
+) -> Result<bool, StoreError> {
+    let (paid,): (i64,) = sqlx::query_as(&format!(
+        "SELECT COUNT(*) FROM orders o WHERE o.id = $1 AND {}",
+        order_is_paid("o")
+    ))
+    .bind(order_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(paid > 0)
+}
+
 /// A reference in the order that is not the partner's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnknownRef {
@@ -48,6 +87,8 @@ const ORDER_COLUMNS: &str = "id, customer_id, amount, amount_returned, status, p
 impl Store {
     /// Creates the order (or returns/replaces the partner's existing one).
     /// A new failed order opens a recovery case with `link_token` due now.
+    /// Replacing a paid order with a failed one is refused: the debt was
+    /// paid, and reopening it is how a customer pays twice.
     pub async fn create_order(
         &self,
         partner_id: i64,
@@ -55,10 +96,24 @@ impl Store {
         replace: bool,
         link_token: &TokenHash,
         now_ms: i64,
-    ) -> Result<Result<(i64, UpsertOutcome), UnknownRef>, StoreError> {
+    ) -> Result<Result<(i64, UpsertOutcome), OrderRefused>, StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
         if let Some(missing) = check_refs(&mut tx, partner_id, o).await? {
-            return Ok(Err(missing));
+            return Ok(Err(OrderRefused::UnknownRef(missing)));
+        }
+        if replace && o.payment_failed {
+            let existing: Option<(i64,)> = sqlx::query_as(
+                "SELECT id FROM orders WHERE partner_id = $1 AND partner_order_id = $2",
+            )
+            .bind(partner_id)
+            .bind(&o.partner_order_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((id,)) = existing
+                && is_paid(&mut tx, id).await?
+            {
+                return Ok(Err(OrderRefused::AlreadyPaid));
+            }
         }
         let status = o.status();
         // Insert and update take the same parameters.

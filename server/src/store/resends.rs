@@ -29,9 +29,14 @@ pub enum ResendRequest {
     NothingSent,
     /// A resend of this case is already waiting: this one asks nothing more.
     AlreadyWaiting,
-    /// The stage went out less than `RESEND_GAP_MS` ago: ask again later.
-    TooSoon,
+    /// The stage went out (or was resent) less than `RESEND_EVERY_MS` ago:
+    /// once a day per stage, asked again from `until_ms`.
+    TooSoon { until_ms: i64 },
 }
+
+/// A stage is resent at most once a day, counted from its latest send
+/// (resends included): a customer is reminded, not pestered.
+pub const RESEND_EVERY_MS: i64 = 24 * 3_600_000;
 
 /// How long after a stage went out it may be resent: longer than any gap
 /// between our clock and the provider's, so that a lookup for the resend
@@ -93,6 +98,11 @@ pub enum ResendResult {
     },
     /// Not sent: the case closed (paid, canceled) before it went.
     Skipped,
+    /// Not tried now (the quiet hours): due again at the time given, no try
+    /// counted.
+    Later {
+        due_at_ms: i64,
+    },
 }
 
 impl Store {
@@ -115,10 +125,28 @@ impl Store {
         .bind(case_id)
         .fetch_optional(&mut *tx)
         .await?;
+        // The stage's latest send: its own, or a resend's (one still on its
+        // way is answered below: the index allows one waiting per case).
+        let latest = match latest {
+            Some((stage, channel, sent_at)) => {
+                let (resent,): (Option<i64>,) = sqlx::query_as(
+                    "SELECT MAX(sent_at) FROM stage_resends \
+                     WHERE case_id = $1 AND stage = $2 AND status = 'SENT'",
+                )
+                .bind(case_id)
+                .bind(stage)
+                .fetch_one(&mut *tx)
+                .await?;
+                Some((stage, channel, sent_at.max(resent)))
+            }
+            None => None,
+        };
         let outcome = match latest {
             None => ResendRequest::NothingSent,
-            Some((_, _, Some(sent_at))) if sent_at > now_ms - RESEND_GAP_MS => {
-                ResendRequest::TooSoon
+            Some((_, _, Some(sent_at))) if sent_at > now_ms - RESEND_EVERY_MS => {
+                ResendRequest::TooSoon {
+                    until_ms: sent_at + RESEND_EVERY_MS,
+                }
             }
             Some((stage, channel, _)) => {
                 // The partial unique index (one waiting per case) turns a
@@ -144,7 +172,7 @@ impl Store {
             ResendRequest::Queued { stage } => format!("queued stage {stage}"),
             ResendRequest::NothingSent => "nothing_sent".to_owned(),
             ResendRequest::AlreadyWaiting => "already_waiting".to_owned(),
-            ResendRequest::TooSoon => "too_soon".to_owned(),
+            ResendRequest::TooSoon { .. } => "too_soon".to_owned(),
         };
         super::console_actions::insert_action(
             &mut tx,
@@ -251,6 +279,18 @@ impl Store {
         }
         let (mut tx, _write) = self.begin_write().await?;
         for (id, result) in outcomes {
+            if let ResendResult::Later { due_at_ms } = result {
+                // Not tried: the claim's count of a try begun is taken back.
+                sqlx::query(
+                    "UPDATE stage_resends SET due_at = $2, started = started - 1, lease_until = NULL \
+                     WHERE id = $1 AND status = 'SENDING'",
+                )
+                .bind(id)
+                .bind(due_at_ms)
+                .execute(&mut *tx)
+                .await?;
+                continue;
+            }
             let (status, provider_ref, error, sent_at, due_at) = match result {
                 ResendResult::Sent { provider_ref } => (
                     "SENT",
@@ -270,6 +310,7 @@ impl Store {
                     Some(*due_at_ms),
                 ),
                 ResendResult::Skipped => ("SKIPPED", None, None, None, None),
+                ResendResult::Later { .. } => continue,
             };
             sqlx::query(
                 "UPDATE stage_resends SET status = $2, provider_ref = $3, last_error = $4, sent_at = $5, \

@@ -1,0 +1,405 @@
+//! The console's partner pages over HTTP, on SQLite and (with
+//! REBOUND_TEST_DB=postgres) Postgres: operators create partners and
+//! accounts; partners edit their scenario, read and redeliver notices, and
+//! change their settings. Another partner's pages are a 404.
+
+use crate::common;
+
+use common::console::{account, get, post_form, signed_in};
+use common::receiver::Receiver;
+use common::{create_partner, seed_case, spawn_app};
+use rebound::domain::account::Role;
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn an_operator_creates_a_partner_and_its_user_and_partners_cannot() {
+    let app = spawn_app().await;
+    account(&app, "ops@rebound.example", Role::Operator).await;
+    let ops = signed_in(&app, "ops@rebound.example").await;
+    let res = post_form(
+        &app,
+        &ops,
+        "/console/partners",
+        "/console/partners",
+        &[
+            ("name", "globex"),
+            ("business_name", "ACME 주식회사"),
+            (
+                "origins",
+                "https://shop.acme.example\nhttps://m.acme.example",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    let at = html.find("data-secret=\"token\">").unwrap() + 20;
+    let token = &html[at..at + 49];
+    assert!(token.starts_with("rb_sk_"), "{token}");
+    // The token works on the API at once, and is not shown again.
+    let res = app
+        .client
+        .get(app.url("/api/v1/cover/analytics"))
+        .header("Secret-Token", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let again = get(&app, "/console/partners", &ops)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!again.contains(token));
+    let acme = app.store.partner_by_name("globex").await.unwrap().unwrap();
+    assert_eq!(
+        acme.origins.to_stored(),
+        "https://shop.acme.example https://m.acme.example"
+    );
+
+    // Bad input: 422, each problem said, nothing made.
+    let res = post_form(
+        &app,
+        &ops,
+        "/console/partners",
+        "/console/partners",
+        &[
+            ("name", "globex"),
+            ("business_name", ""),
+            ("origins", "shop.acme.example/path"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("같은 이름의 파트너가 이미 있습니다."));
+    assert!(html.contains("출처는"));
+    assert_eq!(app.store.list_partners().await.unwrap().len(), 2);
+
+    let res = post_form(
+        &app,
+        &ops,
+        "/console/partners",
+        "/console/users",
+        &[
+            ("email", "staff@acme.example"),
+            ("password", "a long first password"),
+            ("partner", &acme.id.to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = post_form(
+        &app,
+        &ops,
+        "/console/partners",
+        "/console/users",
+        &[
+            ("email", "staff@acme.example"),
+            ("password", "short"),
+            ("partner", "999999"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("12자에서 256자"));
+    assert!(html.contains("그런 파트너가 없습니다."));
+
+    // The partner's user signs in and sees only acme; it has no such page.
+    let res = common::console::sign_in(&app, "staff@acme.example", "a long first password").await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let staff = common::console::session_of(res.headers());
+    assert_eq!(
+        get(&app, "/console/partners", &staff).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let res = post_form(
+        &app,
+        &staff,
+        "/console",
+        "/console/partners",
+        &[
+            ("name", "evil"),
+            ("business_name", "x"),
+            ("origins", "https://evil.example"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(app.store.partner_by_name("evil").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_saved_scenario_is_a_new_version_for_new_cases_and_a_bad_one_is_explained() {
+    let app = spawn_app().await;
+    account(&app, "dev@partner.example", Role::Partner(app.partner.id)).await;
+    let cookie = signed_in(&app, "dev@partner.example").await;
+    let before = seed_case(&app, "sandbox_success").await;
+    let form = |hour: &'static str, intent: &'static str| {
+        vec![
+            ("stage_hours_0", "0"),
+            ("stage_channel_0", "ALIMTALK"),
+            ("stage_hours_1", "24"),
+            ("stage_channel_1", "SMS"),
+            ("end_action", "CANCEL"),
+            ("change_date_window_days", "7"),
+            ("remind_limit", "2"),
+            ("change_date_limit", "1"),
+            ("retries_enabled", "on"),
+            ("ladder_days", "1, 2"),
+            ("retry_hour", hour),
+            ("budget", "4"),
+            ("unknown_limit", "2"),
+            ("intent", intent),
+        ]
+    };
+    let res = post_form(
+        &app,
+        &cookie,
+        "/console/scenario",
+        "/console/scenario",
+        &form("3", "save"),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("id=\"err-retry_hour\""),
+        "the error sits by its field"
+    );
+    assert_eq!(
+        app.store
+            .scenario_versions(app.partner.id)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+    // A preview draws the draft and saves nothing.
+    let res = post_form(
+        &app,
+        &cookie,
+        "/console/scenario",
+        "/console/scenario",
+        &form("11", "preview"),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("구독 해지"));
+    assert_eq!(
+        app.store
+            .scenario_versions(app.partner.id)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+    let res = post_form(
+        &app,
+        &cookie,
+        "/console/scenario",
+        "/console/scenario",
+        &form("11", "save"),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("새 케이스부터 이 버전을 씁니다")
+    );
+    let (_, version, s) = app.store.current_scenario(app.partner.id).await.unwrap();
+    assert_eq!(version, 1);
+    assert_eq!(s.stages.len(), 2);
+    assert_eq!(s.retries.hour, 11);
+    // The case opened before keeps the default; a new one takes v1.
+    let after = seed_case(&app, "sandbox_success").await;
+    for (case, scenario) in [
+        (before.case_id, "기본 시나리오"),
+        (after.case_id, "시나리오 v1"),
+    ] {
+        let html = get(&app, &format!("/console/cases/{case}"), &cookie)
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains(scenario), "{case}: {scenario}");
+    }
+    // Another partner's scenario is a 404.
+    let (other, _) = create_partner(&app.store, "other", &[common::PARTNER_ORIGIN]).await;
+    let res = get(
+        &app,
+        &format!("/console/scenario?partner={}", other.id),
+        &cookie,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn notices_are_listed_redelivered_and_tested_from_the_console() {
+    // The receiver listens on loopback, which production refuses.
+    let app = common::TestApp::builder()
+        .setting("REBOUND_NOTIFY_ALLOW_PRIVATE", "1")
+        .spawn()
+        .await;
+    let engine = app.engine().await;
+    let secret = app
+        .store
+        .webhook_secret(app.partner.id, &rebound::notify::new_secret())
+        .await
+        .unwrap();
+    let receiver = Receiver::start(&secret).await;
+    account(&app, "dev@partner.example", Role::Partner(app.partner.id)).await;
+    let cookie = signed_in(&app, "dev@partner.example").await;
+    let case = seed_case(&app, "sandbox_success").await;
+    app.run_engine_until(&engine, app.clock.now_ms() + 60_000)
+        .await;
+    let notices = app
+        .store
+        .recent_events(app.partner.id, None, 10)
+        .await
+        .unwrap();
+    assert!(!notices.is_empty());
+    let list = get(&app, "/console/notices", &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains(&notices[0].webhook_id));
+    let detail = get(
+        &app,
+        &format!("/console/notices/{}", notices[0].webhook_id),
+        &cookie,
+    )
+    .await;
+    assert_eq!(detail.status(), StatusCode::OK);
+    assert!(detail.text().await.unwrap().contains("전송 기록"));
+
+    // Another partner's notices, and ours asked for as theirs, are a 404.
+    let (other, _) = create_partner(&app.store, "other", &[common::PARTNER_ORIGIN]).await;
+    for path in [
+        format!("/console/notices?partner={}", other.id),
+        format!(
+            "/console/notices/{}?partner={}",
+            notices[0].webhook_id, other.id
+        ),
+    ] {
+        assert_eq!(
+            get(&app, &path, &cookie).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    // Redeliver one: it is due again (PENDING) with the same webhook id.
+    let res = post_form(
+        &app,
+        &cookie,
+        "/console/notices",
+        "/console/notices/redeliver",
+        &[("webhook_id", &notices[0].webhook_id)],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(
+        res.headers()["location"]
+            .to_str()
+            .unwrap()
+            .contains("queued=1")
+    );
+    // Everything since a bad time: said, nothing queued.
+    let res = post_form(
+        &app,
+        &cookie,
+        "/console/notices",
+        "/console/notices/redeliver",
+        &[("since", "2020-01-01T00:00")],
+    )
+    .await;
+    assert!(
+        res.headers()["location"]
+            .to_str()
+            .unwrap()
+            .contains("problem=since")
+    );
+
+    // Settings: a bad notify URL is refused; a good one gets a test notice,
+    // signed, and the page shows the endpoint's answer.
+    let res = post_form(
+        &app,
+        &cookie,
+        "/console/settings",
+        "/console/settings",
+        &[
+            ("do", "urls"),
+            ("origins", common::PARTNER_ORIGIN),
+            ("notify_url", "ftp://partner.example/hook"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = post_form(
+        &app,
+        &cookie,
+        "/console/settings",
+        "/console/settings",
+        &[
+            ("do", "urls"),
+            ("origins", common::PARTNER_ORIGIN),
+            ("notify_url", &receiver.url),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = post_form(
+        &app,
+        &cookie,
+        "/console/settings",
+        "/console/settings",
+        &[("do", "test_notice")],
+    )
+    .await;
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("HTTP 200"),
+        "{}",
+        &html[html.find("data-test-notice").unwrap_or(0)..][..300.min(html.len())]
+    );
+    assert!(html.contains("수신 확인됨"));
+    assert!(
+        receiver
+            .state
+            .lock()
+            .unwrap()
+            .deliveries
+            .iter()
+            .any(|d| d.verified),
+        "signed with the partner's secret"
+    );
+
+    // A new Secret-Token is shown once; the old one works through the grace.
+    let res = post_form(
+        &app,
+        &cookie,
+        "/console/settings",
+        "/console/settings",
+        &[("do", "rotate_token"), ("grace_hours", "24")],
+    )
+    .await;
+    let html = res.text().await.unwrap();
+    let at = html.find("data-secret=\"new\">").unwrap() + 18;
+    let fresh = &html[at..at + 49];
+    for token in [fresh, app.secret.as_str()] {
+        let res = app
+            .client
+            .get(app.url("/api/v1/cover/analytics"))
+            .header("Secret-Token", token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let _ = case;
+}

@@ -1,0 +1,386 @@
+//! What one caller may ask of the server (issue 14, item 4): rate limits
+//! per Secret-Token, per address and per recovery link, per partner on
+//! redelivery; a client that sends its headers slowly is cut off; past the
+//! connection cap, connections wait; past the in-flight cap, requests are
+//! shed at once; a handler past its timeout is answered. Every refusal is in
+//! StepPay's error shape and writes nothing.
+
+use crate::common;
+
+use std::time::{Duration, Instant};
+
+use common::scripted_gateway::Answer;
+use common::{PARTNER_ORIGIN, TestApp, create_partner, seed_case};
+use rebound::domain::case::ChargeStatus;
+use rebound::domain::token::new_recovery_token;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A refusal in StepPay's shape with `Retry-After`; returns the body.
+async fn refused(res: reqwest::Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(res.status(), status);
+    let retry_after: u64 = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After header in seconds");
+    assert!(retry_after >= 1);
+    let body: Value = res.json().await.expect("a JSON body");
+    assert_eq!(body["errorCode"], code, "{body}");
+    assert!(body["traceId"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(body["errorMessage"].as_str().is_some());
+    body
+}
+
+/// Posts a page action's form as the browser does.
+async fn action(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
+    app.browser
+        .post(app.url(path))
+        .form(&[("token", token), ("origin", PARTNER_ORIGIN)])
+        .send()
+        .await
+        .expect("action request")
+}
+
+#[tokio::test]
+async fn a_partner_over_its_rate_is_told_when_to_come_back_and_nothing_is_written() {
+    // One request a second, bursts of two.
+    let app = TestApp::builder()
+        .setting("REBOUND_API_RATE", "1")
+        .spawn()
+        .await;
+    let customer = |n: u32| {
+        json!({"name": "홍길동", "email": "h@example.com", "phone": "01012345678",
+               "partnerCustomerId": format!("c-{n}")})
+    };
+    for n in 0..2 {
+        let res = app.post_json("/api/v1/cover/customer", &customer(n)).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let res = app.post_json("/api/v1/cover/customer", &customer(2)).await;
+    refused(res, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
+    let (_, other_secret) = create_partner(&app.store, "globex", &[PARTNER_ORIGIN]).await;
+    let res = app
+        .client
+        .post(app.url("/api/v1/cover/customer"))
+        .header("Secret-Token", &other_secret)
+        .json(&customer(9))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "another partner's token has its own rate"
+    );
+    // A second later the partner may call again, and finds the refused
+    // customer was not written.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, list) = app
+        .call(reqwest::Method::GET, "/api/v1/cover/customer", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["content"].as_array().unwrap().len(), 2, "{list}");
+}
+
+#[tokio::test]
+async fn a_flood_of_actions_on_one_recovery_link_is_held_back_while_other_links_work() {
+    let app = TestApp::builder().spawn().await;
+    let case = seed_case(&app, "sandbox_success").await;
+    let other = seed_case(&app, "sandbox_success").await;
+    // Twelve actions on one link go through (remind later: three, then
+    // the page says no more); the thirteenth is refused before it is read.
+    for _ in 0..12 {
+        let res = action(&app, "/embed/recovery/action/remind", &case.token).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    }
+    let res = action(&app, "/embed/recovery/action/remind", &case.token).await;
+    refused(res, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
+    let res = action(&app, "/embed/recovery/action/pay", &case.token).await;
+    refused(res, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
+    assert!(
+        app.store.charges(case.case_id).await.unwrap().is_empty(),
+        "the refused pay charged nothing"
+    );
+    let res = action(&app, "/embed/recovery/action/remind", &other.token).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "another link is not held back"
+    );
+}
+
+#[tokio::test]
+async fn one_address_flooding_page_actions_is_held_back() {
+    let app = TestApp::builder().spawn().await;
+    // A burst of 120 actions from one address (made-up links, each its own
+    // case count) goes through, and one more each half second after; then
+    // the address is refused. (Counted against the time the loop took, so
+    // a slow machine cannot fail it.)
+    let started = Instant::now();
+    for n in 0.. {
+        let res = action(&app, "/embed/recovery/action/remind", &new_recovery_token()).await;
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            let refills = started.elapsed().as_millis() as usize / 500 + 1;
+            assert!((120..=120 + refills).contains(&n), "refused after {n}");
+            refused(res, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
+            return;
+        }
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "action {n}");
+        assert!(n < 1_000, "never refused");
+    }
+}
+
+#[tokio::test]
+async fn bulk_redelivery_is_limited_per_partner() {
+    let app = TestApp::builder().spawn().await;
+    let since = app.clock.now_ms() - 3_600_000;
+    for _ in 0..10 {
+        let res = app
+            .post_json("/api/v1/cover/events/redeliver", &json!({ "since": since }))
+            .await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+    }
+    let res = app
+        .post_json("/api/v1/cover/events/redeliver", &json!({ "since": since }))
+        .await;
+    refused(res, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
+}
+
+/// Opens a connection and sends half a request's headers.
+async fn half_a_request(app: &TestApp) -> tokio::net::TcpStream {
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    tcp
+}
+
+#[tokio::test]
+async fn a_client_that_sends_its_headers_slowly_is_disconnected() {
+    let app = TestApp::builder()
+        .setting("REBOUND_HEADER_TIMEOUT_SECS", "1")
+        .spawn()
+        .await;
+    let mut slow = half_a_request(&app).await;
+    let started = Instant::now();
+    let mut buf = [0u8; 256];
+    // Trickle a header byte now and then, as slowloris does.
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            tokio::select! {
+                n = slow.read(&mut buf) => return n.unwrap_or(0),
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                    if slow.write_all(b"X").await.is_err() {
+                        return 0;
+                    }
+                }
+            }
+        }
+    })
+    .await
+    .expect("the server closed the connection");
+    assert_eq!(closed, 0, "closed without an answer");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn past_the_connection_cap_a_new_connection_waits_until_one_closes() {
+    let app = TestApp::builder()
+        .setting("REBOUND_MAX_CONNECTIONS", "2")
+        .spawn()
+        .await;
+    let first = half_a_request(&app).await;
+    let _second = half_a_request(&app).await;
+    let waiting = reqwest::Client::new()
+        .get(app.url("/healthz"))
+        .timeout(Duration::from_millis(500))
+        .send()
+        .await;
+    assert!(
+        waiting.is_err(),
+        "a third connection is not served while two are open"
+    );
+    drop(first);
+    let res = reqwest::Client::new()
+        .get(app.url("/healthz"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .expect("served once a connection closed");
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn requests_past_the_in_flight_cap_are_shed_at_once_and_page_loads_keep_their_budget() {
+    // Four actions may wait on the PG at once; its card company here
+    // never answers.
+    let app = TestApp::builder()
+        .scripted_gateway()
+        .setting("REBOUND_MAX_GATEWAY_IN_FLIGHT", "4")
+        .spawn()
+        .await;
+    app.scripted().script("hang", &[Answer::Hang]);
+    let mut cases = Vec::new();
+    for _ in 0..5 {
+        cases.push(seed_case(&app, "hang").await);
+    }
+    let mut hanging = Vec::new();
+    for case in &cases[..4] {
+        let (browser, url, token) = (
+            app.browser.clone(),
+            app.url("/embed/recovery/action/pay"),
+            case.token.clone(),
+        );
+        hanging.push(tokio::spawn(async move {
+            browser
+                .post(url)
+                .form(&[("token", token.as_str()), ("origin", PARTNER_ORIGIN)])
+                .send()
+                .await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let res = action(&app, "/embed/recovery/action/pay", &cases[4].token).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "shed at once, not queued"
+    );
+    refused(res, StatusCode::SERVICE_UNAVAILABLE, "OVERLOADED").await;
+    assert!(
+        app.store
+            .charges(cases[4].case_id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a shed pay charged nothing"
+    );
+    // The page itself still loads: the PG's budget is not the page's.
+    let html = app.page("/embed/recovery", &cases[4].token).await;
+    assert!(html.contains("data-testid=\"heading\""), "{html}");
+    for h in hanging {
+        h.abort();
+    }
+}
+
+#[tokio::test]
+async fn a_request_past_its_timeout_is_answered_and_its_charge_is_left_to_the_resolver() {
+    let app = TestApp::builder()
+        .scripted_gateway()
+        .setting("REBOUND_REQUEST_TIMEOUT_SECS", "1")
+        .spawn()
+        .await;
+    app.scripted().script("hang", &[Answer::Hang]);
+    let case = seed_case(&app, "hang").await;
+    let started = Instant::now();
+    let res = action(&app, "/embed/recovery/action/pay", &case.token).await;
+    let waited = started.elapsed();
+    refused(res, StatusCode::SERVICE_UNAVAILABLE, "TIMED_OUT").await;
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+    let charges = app.store.charges(case.case_id).await.unwrap();
+    assert_eq!(
+        charges.len(),
+        1,
+        "the charge was claimed before the PG hung"
+    );
+    assert_eq!(
+        charges[0].status,
+        ChargeStatus::Pending,
+        "pending: the resolver settles it"
+    );
+}
+
+#[tokio::test]
+async fn a_second_tap_waits_for_the_first_charge_without_holding_a_connection() {
+    let (app, case) = common::case_on_scripted_card("slow", &[Answer::ApproveAfterMs(1_500)]).await;
+    let first = {
+        let (browser, url, token) = (
+            app.browser.clone(),
+            app.url("/embed/recovery/action/pay"),
+            case.token.clone(),
+        );
+        tokio::spawn(async move {
+            browser
+                .post(url)
+                .form(&[("token", token.as_str()), ("origin", PARTNER_ORIGIN)])
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Ten more taps while the card company thinks (eleven actions: within
+    // the link's rate): more than SQLite's eight pooled connections, so
+    // waiting on one each would starve the page.
+    let mut taps = Vec::new();
+    for _ in 0..10 {
+        let (browser, url, token) = (
+            app.browser.clone(),
+            app.url("/embed/recovery/action/pay"),
+            case.token.clone(),
+        );
+        taps.push(tokio::spawn(async move {
+            let res = browser
+                .post(url)
+                .form(&[("token", token.as_str()), ("origin", PARTNER_ORIGIN)])
+                .send()
+                .await
+                .unwrap();
+            (Instant::now(), res)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut busiest = 0;
+    for _ in 0..10 {
+        let (open, idle) = app.store.pool_usage();
+        busiest = busiest.max(open as usize - idle);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        busiest <= 1,
+        "{busiest} connections held while the taps wait"
+    );
+    let html = app.page("/embed/recovery", &case.token).await;
+    assert!(
+        html.contains("data-testid=\"heading\""),
+        "the page loads meanwhile"
+    );
+    let first = first.await.unwrap();
+    let paid_at = Instant::now();
+    assert!(
+        first.headers()["location"]
+            .to_str()
+            .unwrap()
+            .contains("/paid")
+    );
+    for tap in taps {
+        let (answered, res) = tap.await.unwrap();
+        let loc = res.headers()["location"].to_str().unwrap().to_owned();
+        assert!(
+            loc.contains("/paid"),
+            "each tap shows the first charge's outcome: {loc}"
+        );
+        assert!(
+            answered < paid_at + Duration::from_millis(800),
+            "woken by the charge, not by the once-a-second look"
+        );
+    }
+    assert_eq!(app.scripted().received().len(), 1, "charged once");
+}
