@@ -165,8 +165,8 @@ pub async fn list(
             status,
             stage,
             recovered_by: recovered_by.clone(),
-            opened_from_ms: from_ms,
-            opened_to_ms: to_ms,
+            failed_from_ms: from_ms,
+            failed_to_ms: to_ms,
             search: search.clone(),
             before_id: non_empty(&q.before).and_then(|b| b.parse().ok()),
             limit: PAGE_SIZE,
@@ -201,7 +201,7 @@ pub async fn list(
                 <tr>
                     <td><a href=href>{format!("#{}", r.id)}</a></td>
                     {operator.then(|| view! { <td>{r.partner_name.clone()}</td> })}
-                    <td>{when(r.opened_at)}</td>
+                    <td>{when(r.failed_at)}</td>
                     <td>{status_label(r.status, lang)}</td>
                     <td>{r.stage.unwrap_or(0)}</td>
                     <td>{by}</td>
@@ -258,7 +258,7 @@ pub async fn list(
                 <thead><tr>
                     <th scope="col">{t("케이스", "Case")}</th>
                     {operator.then(|| view! { <th scope="col">{t("파트너", "Partner")}</th> })}
-                    <th scope="col">{t("열린 시각 (KST)", "Opened (KST)")}</th>
+                    <th scope="col">{t("결제 실패 시각 (KST)", "Payment failed (KST)")}</th>
                     <th scope="col">{t("상태", "Status")}</th>
                     <th scope="col">{t("단계", "Stage")}</th>
                     <th scope="col">{t("회수 경로", "Recovered by")}</th>

@@ -1,10 +1,13 @@
 //! Recovery analytics (issue 15): what each figure counts, as pure rules
 //! over cohorts. No SQL, no clock.
 //!
-//! A case counts in the period in which it **opened** (the payment failed),
-//! whatever happened to it later: a cohort view, so a period's recovery rate
-//! does not move when later periods recover older debts. Days are Korean
-//! days (KST, UTC+9); weeks start on Monday, KST.
+//! A case counts in the period in which its **payment failed** (the order's
+//! `paymentDate` when the partner gave one, else when Rebound heard of the
+//! failure), whatever happened to it later: a cohort view, so a period's
+//! recovery rate does not move when later periods recover older debts, and
+//! a failure reported late or imported lands on its own day. Time to
+//! recovery counts from the failure too. Days are Korean days (KST, UTC+9);
+//! weeks start on Monday, KST.
 //!
 //! Figures add up: a [`Cohort`] is one case or a whole day's cases of one
 //! partner, and `+` merges them, so the store may keep daily rollups and
@@ -101,7 +104,7 @@ impl Outcome {
 /// One case, as the figures see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CaseFact {
-    pub opened_at_ms: i64,
+    pub failed_at_ms: i64,
     /// KRW.
     pub amount: i64,
     /// The highest stage whose message went out (0: none yet).
@@ -479,7 +482,7 @@ pub fn sample_facts(count: usize, start_ms: i64, days: i64) -> Vec<CaseFact> {
         .map(|i| {
             let (amount, stage, outcome) = twenty[i % twenty.len()];
             CaseFact {
-                opened_at_ms: start_ms
+                failed_at_ms: start_ms
                     + (i as i64 % days.max(1)) * 24 * HOUR
                     + (i as i64 % 7) * 60_000,
                 amount,
@@ -498,7 +501,7 @@ mod tests {
 
     fn case(amount: i64, stage: i64, outcome: Outcome) -> CaseFact {
         CaseFact {
-            opened_at_ms: 0,
+            failed_at_ms: 0,
             amount,
             stage,
             outcome,

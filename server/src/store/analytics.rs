@@ -143,18 +143,18 @@ impl Store {
         }
     }
 
-    /// One partner's figures of one Korean day, from the cases that opened
-    /// on it and the notices created on it.
+    /// One partner's figures of one Korean day, from the cases whose
+    /// payment failed on it and the notices created on it.
     async fn day_figures(&self, partner_id: i64, day: i64) -> Result<Cohort, StoreError> {
         let from = kst_day_start(day_of_number(day));
         let to = kst_day_start(day_of_number(day + 1));
         let cases: Vec<CaseRow> = sqlx::query_as(
-            "SELECT c.status, c.end_action, c.opened_at, c.closed_at, o.amount, \
+            "SELECT c.status, c.end_action, c.failed_at, c.closed_at, o.amount, \
                     (SELECT MAX(s.stage) FROM stage_sends s WHERE s.case_id = c.id AND s.status = 'SENT'), \
                     (SELECT ch.source FROM charges ch WHERE ch.case_id = c.id AND ch.status = 'SUCCEEDED' \
                      ORDER BY ch.id LIMIT 1) \
              FROM recovery_cases c JOIN orders o ON o.id = c.order_id \
-             WHERE c.partner_id = $1 AND c.opened_at >= $2 AND c.opened_at < $3",
+             WHERE c.partner_id = $1 AND c.failed_at >= $2 AND c.failed_at < $3",
         )
         .bind(partner_id)
         .bind(from)
@@ -162,16 +162,17 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         let mut cohort = Cohort::default();
-        for (status, action, opened_at, closed_at, amount, stage, source) in cases {
+        for (status, action, failed_at, closed_at, amount, stage, source) in cases {
             let charged_by = source.as_deref().map(ChargeSource::parse).transpose()?;
             let outcome = Outcome::of_stored(
                 CaseStatus::parse(&status)?,
                 end_action(action.as_deref())?,
                 charged_by,
-                closed_at.unwrap_or(opened_at) - opened_at,
+                // Time to recovery counts from the failure, never below 0.
+                (closed_at.unwrap_or(failed_at) - failed_at).max(0),
             );
             cohort += &Cohort::of(&CaseFact {
-                opened_at_ms: opened_at,
+                failed_at_ms: failed_at,
                 amount,
                 stage: stage.unwrap_or(0),
                 outcome,
@@ -185,7 +186,7 @@ impl Store {
             let messages: Vec<(String, String, i64)> = sqlx::query_as(&format!(
                 "SELECT s.channel, s.status, COUNT(*) FROM {table} s \
                  JOIN recovery_cases c ON c.id = s.case_id \
-                 WHERE c.partner_id = $1 AND c.opened_at >= $2 AND c.opened_at < $3 \
+                 WHERE c.partner_id = $1 AND c.failed_at >= $2 AND c.failed_at < $3 \
                  GROUP BY s.channel, s.status"
             ))
             .bind(partner_id)

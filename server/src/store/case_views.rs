@@ -20,9 +20,9 @@ pub struct CaseFilter {
     pub stage: Option<i64>,
     /// A charge source (`retry`, `page`, ...) or `partner`.
     pub recovered_by: Option<String>,
-    /// Opened in `[from, to)`, Unix ms.
-    pub opened_from_ms: i64,
-    pub opened_to_ms: i64,
+    /// Failed in `[from, to)`, Unix ms (the period a case counts in).
+    pub failed_from_ms: i64,
+    pub failed_to_ms: i64,
     /// The partner's order, customer or subscription id, exactly.
     pub search: Option<String>,
     /// Cases older than this id (the previous page's last).
@@ -36,7 +36,8 @@ pub struct CaseListRow {
     pub id: i64,
     pub partner_name: String,
     pub status: CaseStatus,
-    pub opened_at: i64,
+    /// When the payment failed: the day a case counts in.
+    pub failed_at: i64,
     pub closed_at: Option<i64>,
     pub partner_order_id: String,
     pub amount: i64,
@@ -122,7 +123,7 @@ pub enum TimelineItem {
 impl Store {
     pub async fn list_cases(&self, f: &CaseFilter) -> Result<Vec<CaseListRow>, StoreError> {
         let sql = format!(
-            "SELECT c.id, p.name AS partner_name, c.status, c.opened_at, c.closed_at, \
+            "SELECT c.id, p.name AS partner_name, c.status, c.failed_at, c.closed_at, \
                     o.partner_order_id, o.amount, cu.partner_customer_id, cu.name AS customer_name, \
                     s.partner_subscription_id, {CHARGED_BY} AS charged_by, {STAGE} AS stage \
              FROM recovery_cases c \
@@ -132,7 +133,7 @@ impl Store {
              LEFT JOIN subscriptions s ON s.id = c.subscription_id \
              WHERE ($1 < 0 OR c.partner_id = $1) \
                AND ($2 = '' OR c.status = $2) \
-               AND c.opened_at >= $3 AND c.opened_at < $4 \
+               AND c.failed_at >= $3 AND c.failed_at < $4 \
                AND ($5 = '' OR o.partner_order_id = $5 OR cu.partner_customer_id = $5 \
                     OR s.partner_subscription_id = $5) \
                AND ($6 < 0 OR c.id < $6) \
@@ -145,8 +146,8 @@ impl Store {
         Ok(sqlx::query_as(&sql)
             .bind(f.partner_id.unwrap_or(-1))
             .bind(f.status.map_or("", CaseStatus::as_str))
-            .bind(f.opened_from_ms)
-            .bind(f.opened_to_ms)
+            .bind(f.failed_from_ms)
+            .bind(f.failed_to_ms)
             .bind(f.search.as_deref().unwrap_or(""))
             .bind(f.before_id.unwrap_or(-1))
             .bind(f.stage.unwrap_or(-1))

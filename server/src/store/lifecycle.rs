@@ -187,6 +187,14 @@ impl Store {
                 created: false,
             }));
         }
+        // The failure day is the order's payment date when the partner gave
+        // one (never in the future), else now.
+        let (payment_date,): (Option<i64>,) =
+            sqlx::query_as("SELECT payment_date FROM orders WHERE id = $1")
+                .bind(order_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let failed_at_ms = payment_date.map_or(now_ms, |d| d.min(now_ms));
         sqlx::query(
             "UPDATE orders SET status = 'PAYMENT_FAILURE', subscription_id = $2, \
                                error_code = COALESCE($3, error_code), error_message = COALESCE($4, error_message) \
@@ -212,7 +220,7 @@ impl Store {
                 order_id,
                 subscription_id: Some(subscription_id),
                 token: link_token,
-                failed_at_ms: now_ms,
+                failed_at_ms,
                 now_ms,
             },
         )

@@ -319,7 +319,10 @@ async fn open_case(
             order_id,
             subscription_id: o.subscription_id,
             token: link_token,
-            failed_at_ms: o.payment_date_ms.unwrap_or(now_ms),
+            // The failure day is the order's payment date when given (a
+            // failure reported late or imported counts on its own day);
+            // never in the future.
+            failed_at_ms: o.payment_date_ms.map_or(now_ms, |d| d.min(now_ms)),
             now_ms,
         },
     )

@@ -159,7 +159,7 @@ impl Store {
         let mut case_ids = Vec::with_capacity(seed.facts.len());
         for (chunk_no, chunk) in seed.facts.chunks(SEEDS_PER_TX).enumerate() {
             let (mut tx, _write) = self.begin_write().await?;
-            let first_at = chunk.first().map_or(0, |f| f.opened_at_ms);
+            let first_at = chunk.first().map_or(0, |f| f.failed_at_ms);
             sqlx::query(
                 "INSERT INTO customers (partner_id, partner_customer_id, name, email, phone, created_at, updated_at) \
                  VALUES ($1, 'seeded-customer', '김시드', 'seed@example.com', '01000000000', $2, $2) \
@@ -179,8 +179,8 @@ impl Store {
                 let n = chunk_no * SEEDS_PER_TX + i + 1;
                 let closed_at = match f.outcome {
                     Outcome::Open => None,
-                    Outcome::Recovered { after_ms, .. } => Some(f.opened_at_ms + after_ms),
-                    Outcome::Ended(_) => Some(f.opened_at_ms + (f.stage + 1) * 3_600_000),
+                    Outcome::Recovered { after_ms, .. } => Some(f.failed_at_ms + after_ms),
+                    Outcome::Ended(_) => Some(f.failed_at_ms + (f.stage + 1) * 3_600_000),
                 };
                 let (case_status, order_status, end_action) = match f.outcome {
                     Outcome::Open => ("OPEN", "PAYMENT_FAILURE", None),
@@ -200,7 +200,7 @@ impl Store {
                 .bind(customer_id)
                 .bind(f.amount)
                 .bind(order_status)
-                .bind(f.opened_at_ms)
+                .bind(f.failed_at_ms)
                 .fetch_one(&mut *tx)
                 .await?;
                 let token = TokenHash::of(&crate::domain::token::new_recovery_token());
@@ -214,7 +214,7 @@ impl Store {
                 .bind(order_id)
                 .bind(&token.0)
                 .bind(case_status)
-                .bind(f.opened_at_ms)
+                .bind(f.failed_at_ms)
                 .bind(closed_at)
                 .bind(end_action.and(closed_at))
                 .bind(end_action)
@@ -223,7 +223,7 @@ impl Store {
                 .await?;
                 for stage in 1..=f.stage {
                     // An hour apart: a seed of today has no message in the future.
-                    let at = f.opened_at_ms + (stage - 1) * 3_600_000;
+                    let at = f.failed_at_ms + (stage - 1) * 3_600_000;
                     sqlx::query(
                         "INSERT INTO stage_sends (case_id, stage, channel, status, dedupe_key, attempts, \
                                                   provider_ref, created_at, sent_at, started) \

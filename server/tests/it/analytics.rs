@@ -221,7 +221,7 @@ async fn the_twenty_case_dataset_reads_back_exactly() {
         let mut expected = Cohort::default();
         for f in facts
             .iter()
-            .filter(|f| (f.opened_at_ms - start) / DAY == day as i64)
+            .filter(|f| (f.failed_at_ms - start) / DAY == day as i64)
         {
             expected += &Cohort::of(f);
         }
@@ -258,4 +258,43 @@ async fn a_bad_period_is_a_400_that_names_the_field() {
     assert_eq!(report["to"], "2026-11-22");
     assert_eq!(report["from"], "2026-10-24");
     assert_eq!(report["series"].as_array().unwrap().len(), 30);
+}
+
+/// A failure the partner reports late (or imports) counts on the day the
+/// payment failed, the order's `paymentDate`, not on the day Rebound heard
+/// of it; and its time to recovery counts from the failure.
+#[tokio::test]
+async fn a_failure_reported_late_counts_on_the_day_it_failed() {
+    let app = TestApp::builder().scripted_gateway().spawn().await;
+    let (customer, _, price) = common::create_catalog(&app).await;
+    // 2026-11-22 13:05 KST: the partner reports a renewal that failed three
+    // days ago, 11-19 at 09:00 KST (00:00 UTC).
+    let order = app
+        .created(
+            "/api/v1/cover/order",
+            serde_json::json!({"items": [{"priceId": price, "quantity": 1}], "paymentGateway": "TOSS",
+                   "customerId": customer, "amount": 9900, "amountReturned": 0, "partnerOrderId": "late",
+                   "idKey": "late_card", "paymentDate": "2026-11-19T00:00:00Z", "paymentFailed": true}),
+        )
+        .await;
+    let case_id = app.case_of_order(order["id"].as_i64().unwrap()).await;
+    assert_eq!(
+        analytics(&app, "from=2026-11-19&to=2026-11-19").await["totals"]["opened"],
+        1
+    );
+    assert_eq!(
+        analytics(&app, "from=2026-11-22&to=2026-11-22").await["totals"]["opened"],
+        0,
+        "not today"
+    );
+    // The customer pays now: recovered some 76 hours after the failure.
+    let token = rebound::domain::token::link_token(app.link_key.expose(), case_id, 1);
+    let engine = app.message_engine().await;
+    engine.run_due(100).await.unwrap();
+    assert!(app.pay(&token).await.contains("/paid"));
+    let day = analytics(&app, "from=2026-11-19&to=2026-11-19").await;
+    assert_eq!(day["totals"]["recovered"], 1);
+    // 76 hours after the failure: the 72-120 h bucket (counted from when
+    // Rebound heard of it, it would be within the first hour).
+    assert_eq!(day["totals"]["medianRecoveryHours"], 120);
 }
