@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use crate::clock::SharedClock;
 use crate::domain::case::{CaseStatus, ChargeSource};
 use crate::domain::decline::{Decline, Wait};
-use crate::domain::retry::Blocked;
+use crate::domain::retry::{self, Blocked};
 use crate::domain::token::new_id;
 use crate::gateway::{ChargeError, ChargeRequest, Lookup, Receipt, SharedGateway};
 use crate::store::{
@@ -337,6 +337,9 @@ impl Charger {
         } = stale;
         tracing::info!(case_id, charge_id, "settling a charge of unknown outcome");
         let age = self.now() - created_at_ms;
+        // Nothing reaches the PG in the card companies' night window, a
+        // resend neither: it is looked up, and sent again after the window.
+        let may_send = age < KEY_KEPT_MS && retry::maintenance_end(self.now()).is_none();
         match self.gateway.lookup(spec.idempotency_key.clone()).await {
             Ok(Lookup::Charged(receipt)) => {
                 self.record_paid(case_id, charge_id, &receipt.gateway_ref)
@@ -352,21 +355,21 @@ impl Charger {
             Ok(Lookup::NotFound) if age >= KEY_KEPT_MS => {
                 self.not_charged(case_id, charge_id).await
             }
-            Ok(Lookup::NotFound) if case_paying => {
+            Ok(Lookup::NotFound) if case_paying && may_send => {
                 tracing::info!(
                     case_id,
                     "no payment at the PG yet; sending the same charge again"
                 );
                 self.send(case_id, charge_id, spec).await
             }
-            Err(e) if case_paying && age < KEY_KEPT_MS => {
+            Err(e) if case_paying && may_send => {
                 tracing::warn!(error = %e, case_id, "the PG cannot say; sending the same charge again");
                 self.send(case_id, charge_id, spec).await
             }
             // The case closed meanwhile: never sent again (that could be its
             // first charge). A PG can record late, so it is looked up for a
             // day before it is taken for not made.
-            Ok(Lookup::NotFound) if age >= CLOSED_LOOKUP_MS => {
+            Ok(Lookup::NotFound) if !case_paying && age >= CLOSED_LOOKUP_MS => {
                 self.not_charged(case_id, charge_id).await
             }
             Ok(Lookup::NotFound) => {

@@ -146,6 +146,11 @@ pub struct RetryFacts<'a> {
     pub key_attempts_30d: i64,
     /// The payment date the customer chose on the page.
     pub chosen_date: Option<NaiveDate>,
+    /// When charges of the same card reached the PG for other cases (the
+    /// last 30 days): a card is charged at most once a Korean day.
+    pub key_charged_at: &'a [i64],
+    /// The case's minute in the policy's hour (`slot_spread_ms`).
+    pub spread_ms: i64,
 }
 
 stored_enum!(
@@ -236,15 +241,23 @@ pub fn maintenance_end(ms: i64) -> Option<i64> {
     }
 }
 
-/// The first payday (10th or 25th, at `hour`) after `ms`.
-fn next_payday(ms: i64, hour: u32) -> i64 {
+/// The first payday (10th or 25th, at the case's slot) after `ms`.
+fn next_payday(ms: i64, slot: &impl Fn(NaiveDate) -> i64) -> i64 {
     let mut day = day_of(ms);
     loop {
-        if matches!(day.day(), 10 | 25) && at_hour(day, hour) > ms {
-            return at_hour(day, hour);
+        if matches!(day.day(), 10 | 25) && slot(day) > ms {
+            return slot(day);
         }
         day = day + Days::new(1);
     }
+}
+
+/// Where in the retry hour a case's charges fall: cases are spread over
+/// the hour (by id, so the partners' cases interleave), so a partner's
+/// 10:00 wave is not thousands of charges at 10:00:00 at the PG and the
+/// card companies. Whole minutes; the first case of a database is at :00.
+pub fn slot_spread_ms(case_id: i64) -> i64 {
+    (case_id - 1).rem_euclid(60) * 37 % 60 * MINUTE_MS
 }
 
 /// The next silent charge for a case whose latest charge (if any) was
@@ -271,12 +284,17 @@ pub fn plan(policy: &RetryPolicy, f: &RetryFacts<'_>) -> Plan {
     if unknown >= policy.unknown_limit {
         return Plan::Stop(Stop::UnknownLimit);
     }
-    let silent_days: Vec<NaiveDate> = f
+    // A day a charge of this key already reached the PG on: a silent one of
+    // this case, or any of another case on the same card.
+    let mut silent_days: Vec<NaiveDate> = f
         .attempts
         .iter()
         .filter(|a| a.source.is_silent())
         .map(|a| day_of(a.at_ms))
         .collect();
+    silent_days.extend(f.key_charged_at.iter().map(|ms| day_of(*ms)));
+    // The case's own minute in the policy's hour.
+    let slot = |day: NaiveDate| at_hour(day, policy.hour) + f.spread_ms;
     let last_silent = f
         .attempts
         .iter()
@@ -294,14 +312,14 @@ pub fn plan(policy: &RetryPolicy, f: &RetryFacts<'_>) -> Plan {
 
     // The customer's date comes first, once.
     if let Some(date) = f.chosen_date {
-        let due = at_hour(date, policy.hour);
+        let due = slot(date);
         let done = f
             .attempts
             .iter()
             .any(|a| a.source == ChargeSource::ScheduledDate && a.at_ms >= due - DAY_MS);
         if !done {
             return Plan::Charge {
-                at_ms: settle(due, not_before, policy.hour, &silent_days),
+                at_ms: settle(due, not_before, &slot, &silent_days),
                 source: ChargeSource::ScheduledDate,
             };
         }
@@ -311,7 +329,7 @@ pub fn plan(policy: &RetryPolicy, f: &RetryFacts<'_>) -> Plan {
     let steps: Vec<i64> = policy
         .ladder_days
         .iter()
-        .map(|d| at_hour(failed_day + Days::new(*d as u64), policy.hour))
+        .map(|d| slot(failed_day + Days::new(*d as u64)))
         .collect();
     let after = last_silent.unwrap_or(f.failed_at_ms);
     let next_index = steps.iter().position(|s| *s > after);
@@ -327,12 +345,12 @@ pub fn plan(policy: &RetryPolicy, f: &RetryFacts<'_>) -> Plan {
             let now = on_key.last().map_or(f.failed_at_ms, |a| a.at_ms);
             match wait {
                 Wait::Payday => {
-                    let payday = next_payday(now, policy.hour);
+                    let payday = next_payday(now, &slot);
                     // When the ladder has no later step, only a sooner payday.
                     let bound = steps.get(i + 1).copied().unwrap_or(t1 + 1);
                     if payday < bound { payday } else { t1 }
                 }
-                Wait::NextDay => t1.min(at_hour(day_of(now) + Days::new(1), policy.hour)),
+                Wait::NextDay => t1.min(slot(day_of(now) + Days::new(1))),
                 Wait::AfterMaintenance => {
                     let end = maintenance_end(now)
                         .unwrap_or_else(|| at_hour(day_of(now) + Days::new(1), 0) + 40 * MINUTE_MS);
@@ -343,7 +361,7 @@ pub fn plan(policy: &RetryPolicy, f: &RetryFacts<'_>) -> Plan {
         }
         _ => t1,
     };
-    at = settle(at, not_before, policy.hour, &silent_days);
+    at = settle(at, not_before, &slot, &silent_days);
     Plan::Charge {
         at_ms: at,
         source: ChargeSource::Retry,
@@ -353,17 +371,22 @@ pub fn plan(policy: &RetryPolicy, f: &RetryFacts<'_>) -> Plan {
 /// Moves a charge time to the first allowed moment at or after it: not
 /// before `not_before` (now, and an hour after the latest attempt), not in the night window, not on a day that had a silent
 /// charge (then at `hour` the next day).
-fn settle(mut at: i64, not_before: i64, hour: u32, silent_days: &[NaiveDate]) -> i64 {
+fn settle(
+    mut at: i64,
+    not_before: i64,
+    slot: &impl Fn(NaiveDate) -> i64,
+    silent_days: &[NaiveDate],
+) -> i64 {
     at = at.max(not_before);
-    // Each round moves forward; three rounds reach a fixed point (a day
-    // move lands at `hour`, outside the window).
-    for _ in 0..4 {
+    // Each round moves forward to a fixed point (a day move lands at the
+    // slot, outside the window); a month of taken days at the most.
+    for _ in 0..40 {
         if let Some(end) = maintenance_end(at) {
             at = end;
         }
         let day = day_of(at);
         if silent_days.contains(&day) {
-            at = at_hour(day + Days::new(1), hour);
+            at = slot(day + Days::new(1));
             continue;
         }
         if maintenance_end(at).is_none() {
@@ -498,6 +521,8 @@ mod tests {
             initial_decline: None,
             key_attempts_30d: attempts.iter().filter(|a| a.current_key).count() as i64,
             chosen_date: None,
+            key_charged_at: &[],
+            spread_ms: 0,
         }
     }
 
@@ -919,6 +944,39 @@ mod tests {
         assert_eq!(
             Blocked::Replanned(Plan::Stop(Stop::Budget)).until_ms(),
             None
+        );
+    }
+
+    #[test]
+    fn cases_are_spread_over_the_retry_hour() {
+        assert_eq!(slot_spread_ms(1), 0, "the first case at :00");
+        let minutes: std::collections::HashSet<i64> =
+            (1..=60).map(|id| slot_spread_ms(id) / MINUTE_MS).collect();
+        assert_eq!(minutes.len(), 60, "sixty cases, sixty minutes");
+        assert!(minutes.iter().all(|m| (0..60).contains(m)));
+        let mut f = facts(failed(), failed(), &[]);
+        f.spread_ms = slot_spread_ms(2);
+        assert_eq!(
+            plan(&RetryPolicy::default(), &f)
+                .at_ms()
+                .map(show)
+                .as_deref(),
+            Some("12-02 10:37")
+        );
+    }
+
+    #[test]
+    fn a_card_is_charged_once_a_day_whichever_case_charged_it() {
+        // Another case of the same card was charged on 12-02 at 09:00.
+        let other = [t(2026, 12, 2, 9, 0)];
+        let mut f = facts(failed(), failed(), &[]);
+        f.key_charged_at = &other;
+        assert_eq!(
+            plan(&RetryPolicy::default(), &f)
+                .at_ms()
+                .map(show)
+                .as_deref(),
+            Some("12-03 10:00")
         );
     }
 

@@ -98,7 +98,8 @@ const RETRIES: WorkQueue = WorkQueue {
     waiting: "status IN ('OPEN', 'ENDED') \
               AND partner_id NOT IN (SELECT id FROM partners WHERE gateway_problem IS NOT NULL)",
     due_column: "next_retry_at",
-    fair_by: None,
+    // A partner's big wave does not hold back another's retries.
+    fair_by: Some("partner_id"),
 };
 
 /// One charge of a case, as audits and tests see it.
@@ -1078,7 +1079,9 @@ async fn unclaimed(
         .fetch_one(&mut **tx)
         .await?;
     let status = CaseStatus::parse(&status)?;
-    if status == CaseStatus::Paying {
+    // A takeover resends the charge: never in the card companies' night
+    // window (the resolver sends it after).
+    if status == CaseStatus::Paying && retry::maintenance_end(now_ms).is_none() {
         // Take over a stale attempt: again a conditional update, so only
         // one of several retrying callers wins.
         let stale: Option<SpecRow> = sqlx::query_as(&format!(
@@ -1253,6 +1256,18 @@ impl Store {
 }
 
 impl Store {
+    /// The earliest silent retry planned (tests and operators: is any card
+    /// still to be tried?).
+    pub async fn next_retry_due(&self) -> Result<Option<i64>, StoreError> {
+        let (at,): (Option<i64>,) = sqlx::query_as(&format!(
+            "SELECT MIN(next_retry_at) FROM recovery_cases WHERE status IN ({})",
+            allowing(CaseEvent::RetryReplanned)
+        ))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(at)
+    }
+
     /// `(cases by status, charges still pending)` (tests and operators: is
     /// anything left in the dark?).
     pub async fn charge_backlog(&self) -> Result<(Vec<(String, i64)>, i64), StoreError> {

@@ -45,6 +45,11 @@ pub struct CaseFacts {
     /// Today's charges people asked for on this case (page, card change,
     /// console).
     pub customer_today: i64,
+    /// When charges of the current key reached the PG for other cases in
+    /// the last 30 days.
+    pub key_charged_at: Vec<i64>,
+    /// The case's minute in the retry hour.
+    pub spread_ms: i64,
 }
 
 impl CaseFacts {
@@ -65,6 +70,8 @@ impl CaseFacts {
             initial_decline: self.initial_decline,
             key_attempts_30d: self.key_attempts_30d,
             chosen_date: self.chosen_date,
+            key_charged_at: &self.key_charged_at,
+            spread_ms: self.spread_ms,
         }
     }
 
@@ -164,16 +171,26 @@ pub(super) async fn case_facts(
         .persistent(false)
         .fetch_all(&mut **tx)
         .await?;
-        let budgets: Vec<(i64, i64)> = sqlx::query_as(&format!(
-            "SELECT c.id, COUNT(ch.id) FROM recovery_cases c JOIN orders o ON o.id = c.order_id \
+        // Every charge of each case's current key in 30 days, on any case:
+        // the key's budget, and the days it was charged on.
+        let on_key: Vec<(i64, i64, i64)> = sqlx::query_as(&format!(
+            "SELECT c.id, ch.case_id, COALESCE(ch.attempted_at, ch.created_at) \
+             FROM recovery_cases c JOIN orders o ON o.id = c.order_id \
              JOIN charges ch ON ch.billing_key = o.id_key AND ch.created_at > $1 \
-             WHERE c.id IN ({ids}) GROUP BY c.id"
+             WHERE c.id IN ({ids})"
         ))
         .persistent(false)
         .bind(now_ms - retry::BUDGET_WINDOW_MS)
         .fetch_all(&mut **tx)
         .await?;
-        let budgets: HashMap<i64, i64> = budgets.into_iter().collect();
+        let mut budgets: HashMap<i64, i64> = HashMap::new();
+        let mut elsewhere: HashMap<i64, Vec<i64>> = HashMap::new();
+        for (case_id, charged_case, reached_at) in on_key {
+            *budgets.entry(case_id).or_default() += 1;
+            if charged_case != case_id {
+                elsewhere.entry(case_id).or_default().push(reached_at);
+            }
+        }
         // Each partner's current retry switch, read once per partner.
         let mut partners: Vec<i64> = cases.iter().map(|c| c.partner_id).collect();
         partners.sort_unstable();
@@ -249,6 +266,8 @@ pub(super) async fn case_facts(
                     attempts,
                     key_attempts_30d: budgets.get(&c.id).copied().unwrap_or(0),
                     customer_today,
+                    key_charged_at: elsewhere.remove(&c.id).unwrap_or_default(),
+                    spread_ms: retry::slot_spread_ms(c.id),
                 },
             );
         }

@@ -192,7 +192,7 @@ impl Store {
                     "INSERT INTO orders (partner_id, partner_order_id, customer_id, amount, amount_returned, \
                                          status, payment_gateway, id_key, payment_info, error_code, \
                                          error_message, created_at) \
-                     VALUES ($1, $2, $3, $4, 0, $5, 'UNKNOWN', 'sandbox_success', '신한카드 1234*', \
+                     VALUES ($1, $2, $3, $4, 0, $5, 'UNKNOWN', $7, '신한카드 1234*', \
                              'DECLINED', '한도초과', $6) RETURNING id",
                 )
                 .bind(partner_id)
@@ -201,6 +201,10 @@ impl Store {
                 .bind(f.amount)
                 .bind(order_status)
                 .bind(f.failed_at_ms)
+                // Each customer their own card (the sandbox reads the part
+                // before the dot): one card's 30-day budget is one
+                // customer's, as in life.
+                .bind(format!("sandbox_success.{}-{n}", seed.prefix))
                 .fetch_one(&mut *tx)
                 .await?;
                 let token = TokenHash::of(&crate::domain::token::new_recovery_token());
@@ -245,7 +249,7 @@ impl Store {
                     sqlx::query(
                         "INSERT INTO charges (case_id, idempotency_key, amount, status, gateway_ref, created_at, \
                                               attempted_at, billing_key, source, stage) \
-                         VALUES ($1, $2, $3, 'SUCCEEDED', $4, $5, $5, 'sandbox_success', $6, $7)",
+                         VALUES ($1, $2, $3, 'SUCCEEDED', $4, $5, $5, $8, $6, $7)",
                     )
                     .bind(case_id)
                     .bind(format!("seed-charge-{case_id}"))
@@ -254,6 +258,7 @@ impl Store {
                     .bind(closed_at)
                     .bind(source.as_str())
                     .bind(f.stage)
+                    .bind(format!("sandbox_success.{}-{n}", seed.prefix))
                     .execute(&mut *tx)
                     .await?;
                 }

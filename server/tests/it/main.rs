@@ -24,6 +24,7 @@ mod hostile;
 mod limits;
 mod logs;
 mod messages_sens;
+mod money_processes;
 mod money_rules;
 mod notify;
 mod openapi;

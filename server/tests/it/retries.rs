@@ -139,7 +139,8 @@ async fn credential_refusals_on_two_cases_stop_the_partners_retries_and_tell_the
     assert_eq!(charge_times(&app, broken.case_id).await, ["11-23 10:00"]);
     assert_eq!(
         charge_times(&app, also_broken.case_id).await,
-        ["11-23 10:00"]
+        ["11-23 10:37"],
+        "each case at its own minute of the 10:00 hour"
     );
     assert!(
         charge_times(&app, other.case_id).await.is_empty(),
@@ -215,8 +216,9 @@ async fn a_key_the_pg_refuses_ends_that_keys_retries_and_no_one_elses() {
     app.run_engine_until(&engine, next_day).await;
     let other = seed_case_at(&app, "good", next_day).await;
     app.run_engine_until(&engine, next_day + 20 * DAY).await;
-    for case in [&foreign, &deleted] {
-        assert_eq!(charge_times(&app, case.case_id).await, ["11-23 10:00"]);
+    for (case, at) in [(&foreign, "11-23 10:00"), (&deleted, "11-23 10:37")] {
+        // Each case at its own minute of the 10:00 hour.
+        assert_eq!(charge_times(&app, case.case_id).await, [at]);
         assert_eq!(
             app.store.retry_plan(case.case_id).await.unwrap(),
             (None, Some(Stop::HardDecline))
@@ -612,8 +614,11 @@ async fn a_hanging_charge_does_not_keep_the_rest_of_its_batch_from_being_recorde
     let slow = seed_case(&app, "slow_card").await;
     let dead = seed_case(&app, "dead_card").await;
     let paid = seed_case(&app, "good_card").await;
-    app.run_engine_until(&engine, kst(2026, 11, 23, 10, 0))
-        .await;
+    // Their D+1 retries fall in the 10:00 hour, each at its own minute; the
+    // engine, held up until 10:40, charges them in one batch.
+    app.run_engine_until(&engine, kst(2026, 11, 23, 9, 0)).await;
+    app.set_time(kst(2026, 11, 23, 10, 40));
+    engine.run_due(10_000).await.unwrap();
     // The three retries went out together; one never answered. The budget
     // cut it off, and the others' outcomes were recorded all the same.
     assert_eq!(status(&app, paid.case_id).await.0, "RECOVERED");

@@ -13,6 +13,8 @@ use super::TempDatabase;
 pub struct Setup {
     pub store: Store,
     pub partner_id: i64,
+    /// The partner's Secret-Token, for the partner API.
+    pub secret: String,
     pub database_url: String,
     pub cases: Vec<i64>,
     _db: TempDatabase,
@@ -52,12 +54,13 @@ pub async fn setup(seeds: Seeds<'_>) -> Setup {
     let db = TempDatabase::new().await;
     let store = Store::connect(&db.url).await.unwrap();
     let origins = AllowedOrigins::new(vec![Origin::parse("https://shop.example.com").unwrap()]);
+    let secret = rebound::domain::token::new_secret_token();
     let partner = store
         .create_partner(
             "process",
             "프로세스 상점",
             &origins,
-            &TokenHash::of(&new_recovery_token()),
+            &TokenHash::of(&secret),
             0,
         )
         .await
@@ -103,6 +106,7 @@ pub async fn setup(seeds: Seeds<'_>) -> Setup {
     Setup {
         store,
         partner_id: partner.id,
+        secret,
         database_url: db.url.clone(),
         cases,
         _db: db,

@@ -185,17 +185,34 @@ async fn process_charge(
             StatusCode::BAD_REQUEST,
             json!({"code": "INVALID_REQUEST", "message": "잘못된 요청입니다."}),
         )
-    } else if billing_key == "bk_down" {
-        // Toss unreachable behind its gateway: a 5xx with no code.
+    } else if billing_key == "bk_down"
+        || (billing_key.starts_with("bk_flaky_") && !fake.tried(&billing_key))
+    {
+        // Toss unreachable behind its gateway: a 5xx with no code, no
+        // answer stored (a resend with the key is processed afresh).
+        fake.tried_keys.insert(billing_key);
         return (StatusCode::BAD_GATEWAY, Json(Value::Null));
-    } else if billing_key == "bk_provider_error_once" && !fake.tried(&billing_key) {
+    } else if (billing_key == "bk_provider_error_once"
+        || billing_key.starts_with("bk_provider_once_"))
+        && !fake.tried(&billing_key)
+    {
         // A passing failure, stored under this key and replayed to every
         // resend of it, as Toss does; a new key (the next try) pays.
         (
             StatusCode::BAD_REQUEST,
             json!({"code": "PROVIDER_ERROR", "message": "일시적인 오류가 발생했습니다. 잠시 후 다시 시도해주세요."}),
         )
-    } else if billing_key == "bk_reject_403" {
+    } else if billing_key.starts_with("bk_stopped_") {
+        (
+            StatusCode::FORBIDDEN,
+            json!({"code": "INVALID_STOPPED_CARD", "message": "정지된 카드 입니다."}),
+        )
+    } else if billing_key.starts_with("bk_company_") {
+        (
+            StatusCode::FORBIDDEN,
+            json!({"code": "REJECT_CARD_COMPANY", "message": "결제 승인이 거절되었습니다."}),
+        )
+    } else if billing_key == "bk_reject_403" || billing_key.starts_with("bk_limit_") {
         (
             StatusCode::FORBIDDEN,
             json!({"code": "REJECT_CARD_PAYMENT", "message": "한도초과 혹은 잔액부족으로 결제에 실패했습니다."}),
