@@ -1109,10 +1109,11 @@ async fn unclaimed(
         // Still due but not claimable: the order is paid, or a newer case
         // of it carries the recovery. Stop, or the engine would claim it
         // again every lease.
-        sqlx::query(
+        sqlx::query(&format!(
             "UPDATE recovery_cases SET next_retry_at = NULL, next_retry_source = NULL, retry_stop = $3 \
-             WHERE id = $1 AND next_retry_at <= $2",
-        )
+             WHERE id = $1 AND next_retry_at <= $2 AND status IN ({})",
+            allowing(CaseEvent::RetryReplanned)
+        ))
         .bind(st.case_id)
         .bind(now_ms)
         .bind(Stop::Superseded.as_str())

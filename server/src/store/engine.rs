@@ -507,8 +507,9 @@ impl Store {
             sqlx::query(&format!(
                 "UPDATE recovery_cases SET next_retry_at = NULL, next_retry_source = NULL, retry_stop = $1, \
                         end_action = 'CANCEL' \
-                 WHERE id IN ({})",
-                id_list(chunk)
+                 WHERE id IN ({}) AND status IN ({})",
+                id_list(chunk),
+                allowing(CaseEvent::RetryReplanned)
             ))
             .persistent(false)
             .bind(Stop::SubscriptionCanceled.as_str())

@@ -130,7 +130,7 @@ fn partner_client(base: String, secret: String, orders: Vec<Order>) -> Client {
                 rng ^= rng >> 7;
                 rng ^= rng << 17;
                 let o = &orders[(rng % orders.len() as u64) as usize];
-                let (path, body) = if rng % 2 == 0 {
+                let (path, body) = if rng.is_multiple_of(2) {
                     (
                         "/api/v1/cover/recovery",
                         serde_json::json!({"subscriptionId": o.subscription_id, "orderId": o.id,
