@@ -360,10 +360,12 @@ impl Charger {
                     case_id,
                     "no payment at the PG yet; sending the same charge again"
                 );
+                self.store.charge_resending(charge_id, self.now()).await?;
                 self.send(case_id, charge_id, spec).await
             }
             Err(e) if case_paying && may_send => {
                 tracing::warn!(error = %e, case_id, "the PG cannot say; sending the same charge again");
+                self.store.charge_resending(charge_id, self.now()).await?;
                 self.send(case_id, charge_id, spec).await
             }
             // The case closed meanwhile: never sent again (that could be its

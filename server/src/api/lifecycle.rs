@@ -151,7 +151,8 @@ async fn settle_order(
     Ok(Json(view.into()))
 }
 
-/// Paid outside the recovery page: the case closes as recovered.
+/// Paid outside the recovery page: the case closes as recovered. A paid
+/// order is final: a second success answers `ORDER_ALREADY_PAID`.
 #[utoipa::path(patch, path = "/api/v1/cover/order/success/{id}", params(("id" = i64, Path)), responses((status = 200, body = OrderDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn order_success(
     State(state): State<AppState>,

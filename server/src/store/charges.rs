@@ -333,9 +333,9 @@ impl Store {
         for chunk in rows.chunks(super::ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO charges (case_id, idempotency_key, amount, billing_key, customer_key, order_name, \
-                                      source, stage, created_at, attempted_at, status) \
+                                      source, stage, created_at, attempted_at, sent_at, status) \
                  VALUES {} RETURNING id, case_id",
-                super::placeholders(self.backend, chunk.len(), 10, "'PENDING'")
+                super::placeholders(self.backend, chunk.len(), 11, "'PENDING'")
             );
             let mut q = sqlx::query_as::<_, (i64, i64)>(&sql);
             for (st, spec, stage) in chunk {
@@ -348,6 +348,7 @@ impl Store {
                     .bind(&spec.order_name)
                     .bind(st.source.as_str())
                     .bind(*stage)
+                    .bind(now_ms)
                     .bind(now_ms)
                     .bind(now_ms);
             }
@@ -405,6 +406,20 @@ impl Store {
         Ok(facts
             .get(&case_id)
             .map(|f| f.gate(source, now_ms, chargeable)))
+    }
+
+    /// A pending charge is about to go to the PG again (the resolver's
+    /// resend under its own key): the day the card was charged on moves.
+    pub async fn charge_resending(&self, charge_id: i64, now_ms: i64) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "UPDATE charges SET sent_at = $2 WHERE id = $1 AND status IN ({})",
+            charge_allowing(ChargeEvent::Attempted)
+        ))
+        .bind(charge_id)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Leaves a charge of unknown outcome pending (the case stays PAYING)
@@ -1084,8 +1099,9 @@ async fn unclaimed(
     if status == CaseStatus::Paying && retry::maintenance_end(now_ms).is_none() {
         // Take over a stale attempt: again a conditional update, so only
         // one of several retrying callers wins.
+        // The caller sends it again at once.
         let stale: Option<SpecRow> = sqlx::query_as(&format!(
-            "UPDATE charges SET attempted_at = $3 \
+            "UPDATE charges SET attempted_at = $3, sent_at = $3 \
              WHERE id = (SELECT id FROM charges WHERE case_id = $1 AND status IN ({attemptable}) \
                          ORDER BY id DESC LIMIT 1) \
                AND status IN ({attemptable}) AND COALESCE(attempted_at, created_at) < $2 \

@@ -164,7 +164,7 @@ pub(super) async fn case_facts(
         .fetch_all(&mut **tx)
         .await?;
         let charges: Vec<ChargeRow> = sqlx::query_as(&format!(
-            "SELECT case_id, COALESCE(attempted_at, created_at) AS reached_at, created_at, source, status, \
+            "SELECT case_id, COALESCE(sent_at, created_at) AS reached_at, created_at, source, status, \
                     decline_code, decline_class, billing_key \
              FROM charges WHERE case_id IN ({ids}) ORDER BY case_id, id"
         ))
@@ -174,7 +174,7 @@ pub(super) async fn case_facts(
         // Every charge of each case's current key in 30 days, on any case:
         // the key's budget, and the days it was charged on.
         let on_key: Vec<(i64, i64, i64)> = sqlx::query_as(&format!(
-            "SELECT c.id, ch.case_id, COALESCE(ch.attempted_at, ch.created_at) \
+            "SELECT c.id, ch.case_id, COALESCE(ch.sent_at, ch.created_at) \
              FROM recovery_cases c JOIN orders o ON o.id = c.order_id \
              JOIN charges ch ON ch.billing_key = o.id_key AND ch.created_at > $1 \
              WHERE c.id IN ({ids})"

@@ -213,7 +213,7 @@ async fn charges(setup: &Setup) -> Vec<(i64, i64, String, i64, i64, String)> {
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&setup.database_url).await.unwrap();
     let rows = sqlx::query_as(
-        "SELECT c.order_id, ch.id, ch.billing_key, ch.created_at, COALESCE(ch.attempted_at, ch.created_at), \
+        "SELECT c.order_id, ch.id, ch.billing_key, ch.created_at, COALESCE(ch.sent_at, ch.created_at), \
                 ch.status FROM charges ch JOIN recovery_cases c ON c.id = ch.case_id ORDER BY ch.id",
     )
     .fetch_all(&pool)
@@ -342,11 +342,11 @@ async fn money_rules_hold_through_kills_and_a_repeating_client_1000_cases_12_kil
     assert_eq!(pending, 0, "nothing left pending");
     let mut per_key_day: HashMap<(String, i64), usize> = HashMap::new();
     for (_, id, key, created, reached, status) in &rows {
-        for at in [*created, *reached] {
+        for (what, at) in [("claimed", *created), ("sent", *reached)] {
             assert_eq!(
                 maintenance_end(at),
                 None,
-                "charge {id} ({status}) in the night window"
+                "charge {id} ({status}) {what} in the night window"
             );
         }
         *per_key_day

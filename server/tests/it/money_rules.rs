@@ -620,3 +620,32 @@ async fn a_charge_resent_after_an_outage_is_that_days_charge_of_the_card() {
     );
     assert_eq!(app.store.successful_charges(case.case_id).await.unwrap(), 1);
 }
+
+/// Every charge path checks that the order's PG has an adapter here before
+/// anything is sent: the page's pay button answers that the shop will see
+/// to the payment, and the console offers no "retry now".
+#[tokio::test]
+async fn no_path_sends_a_charge_to_a_pg_this_server_has_no_adapter_for() {
+    // This gateway charges only TOSS orders; seeded orders name UNKNOWN.
+    let app = TestApp::builder()
+        .scripted_gateway_for("TOSS")
+        .spawn()
+        .await;
+    let case = common::seed_case(&app, "card").await;
+    let loc = app.pay(&case.token).await;
+    assert!(loc.contains("notice=not-payable-here"), "{loc}");
+    account(&app, "op@rebound.test", Role::Operator).await;
+    let cookie = signed_in(&app, "op@rebound.test").await;
+    let page = case_page(&app, &cookie, case.case_id).await;
+    assert!(!page.contains("value=\"retry_now\""));
+    assert!(page.contains("data-retry-blocked"));
+    let res = act(&app, &cookie, case.case_id, "retry_now").await;
+    assert!(
+        res.headers()["location"]
+            .to_str()
+            .unwrap()
+            .ends_with("result=not_allowed")
+    );
+    assert!(app.scripted().received().is_empty());
+    assert!(app.store.charges(case.case_id).await.unwrap().is_empty());
+}
