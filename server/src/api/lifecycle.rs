@@ -162,6 +162,7 @@ pub async fn order_success(
     settle_order(&state, partner.id, &id, "PAID", CaseEnd::Recovered).await
 }
 
+/// Canceled outside the recovery page: the case closes as canceled.
 #[utoipa::path(patch, path = "/api/v1/cover/order/cancel/{id}", params(("id" = i64, Path)), responses((status = 200, body = OrderDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn order_cancel(
     State(state): State<AppState>,
