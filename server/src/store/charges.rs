@@ -845,17 +845,10 @@ impl Store {
         partner_id: i64,
         now_ms: i64,
     ) -> Result<(usize, usize), StoreError> {
-        let ids: Vec<(i64,)> = sqlx::query_as(&format!(
-            "SELECT id FROM recovery_cases WHERE partner_id = $1 AND retry_stop = $2 AND status IN ({})",
-            allowing(CaseEvent::RetryReplanned)
-        ))
-        .bind(partner_id)
-        .bind(Stop::OlderCase.as_str())
-        .fetch_all(&self.pool)
-        .await?;
+        let ids = stopped_for(&self.pool, partner_id, Stop::OlderCase).await?;
         let (mut planned, mut too_old) = (0, 0);
         for chunk in ids.chunks(256) {
-            let ids: Vec<i64> = chunk.iter().map(|(id,)| *id).collect();
+            let ids = chunk.to_vec();
             let (mut tx, _write) = self.begin_write().await?;
             let facts = case_facts(&mut tx, &ids, now_ms).await?;
             for id in ids {
@@ -903,15 +896,7 @@ impl Store {
             .await?;
             return Ok(());
         }
-        let ids: Vec<(i64,)> = sqlx::query_as(&format!(
-            "SELECT id FROM recovery_cases WHERE partner_id = $1 AND retry_stop = $2 AND status IN ({})",
-            allowing(CaseEvent::RetryReplanned)
-        ))
-        .bind(partner_id)
-        .bind(Stop::Disabled.as_str())
-        .fetch_all(&mut **tx)
-        .await?;
-        let ids: Vec<i64> = ids.into_iter().map(|(id,)| id).collect();
+        let ids = stopped_for(&mut **tx, partner_id, Stop::Disabled).await?;
         let facts = case_facts(tx, &ids, now_ms).await?;
         for id in ids {
             if let Some(plan) = facts.get(&id).and_then(|f| plan_for(f, now_ms)) {
@@ -941,14 +926,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         // Cases whose own retries stopped on the setup decline plan again.
-        let stopped: Vec<(i64,)> = sqlx::query_as(
-            "SELECT id FROM recovery_cases WHERE partner_id = $1 AND retry_stop = 'SETUP_DECLINE' \
-               AND status IN ('OPEN', 'ENDED')",
-        )
-        .bind(partner_id)
-        .fetch_all(&mut *tx)
-        .await?;
-        for (case_id,) in stopped {
+        for case_id in stopped_for(&mut *tx, partner_id, Stop::SetupDecline).await? {
             replan_after_fix(&mut tx, case_id, now_ms).await?;
         }
         tx.commit().await?;
@@ -1173,6 +1151,24 @@ impl SpecRow {
             created_at_ms: self.created_at,
         }
     }
+}
+
+/// The partner's cases whose silent retries stopped for `stop` and that a
+/// plan could still apply to (open or ended).
+async fn stopped_for<'e>(
+    db: impl sqlx::Executor<'e, Database = Any>,
+    partner_id: i64,
+    stop: Stop,
+) -> Result<Vec<i64>, StoreError> {
+    let ids: Vec<(i64,)> = sqlx::query_as(&format!(
+        "SELECT id FROM recovery_cases WHERE partner_id = $1 AND retry_stop = $2 AND status IN ({})",
+        allowing(CaseEvent::RetryReplanned)
+    ))
+    .bind(partner_id)
+    .bind(stop.as_str())
+    .fetch_all(db)
+    .await?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
 }
 
 /// The next silent retry of a case, by the planner, from its facts. `None`

@@ -112,6 +112,7 @@ struct CaseRow {
     id_key: Option<String>,
     payment_gateway: String,
     gateway_problem: i64,
+    scenario_id: Option<i64>,
     definition: Option<String>,
 }
 
@@ -154,7 +155,7 @@ pub(super) async fn case_facts(
             "SELECT c.id, c.partner_id, c.status, c.failed_at, c.failure_code, c.selected_date, c.method_changed_at, \
                     c.ended_at, o.id_key, o.payment_gateway, \
                     CAST(CASE WHEN p.gateway_problem IS NULL THEN 0 ELSE 1 END AS BIGINT) AS gateway_problem, \
-                    s.definition \
+                    c.scenario_id, s.definition \
              FROM recovery_cases c JOIN orders o ON o.id = c.order_id \
              JOIN partners p ON p.id = c.partner_id \
              LEFT JOIN scenarios s ON s.id = c.scenario_id \
@@ -217,7 +218,17 @@ pub(super) async fn case_facts(
             by_case.entry(ch.case_id).or_default().push(ch);
         }
         let today = retry::day_start(now_ms);
+        // A batch's cases share a few scenario versions: each parsed once.
+        let mut scenarios: HashMap<Option<i64>, Scenario> = HashMap::new();
         for c in cases {
+            let scenario = match scenarios.get(&c.scenario_id) {
+                Some(s) => s.clone(),
+                None => {
+                    let s = stored_scenario(c.definition.as_deref())?;
+                    scenarios.insert(c.scenario_id, s.clone());
+                    s
+                }
+            };
             let mut attempts = Vec::new();
             let mut customer_today = 0;
             for ch in by_case.remove(&c.id).unwrap_or_default() {
@@ -260,7 +271,7 @@ pub(super) async fn case_facts(
                     has_billing_key: c.id_key.is_some(),
                     payment_gateway: c.payment_gateway,
                     gateway_problem: c.gateway_problem != 0,
-                    scenario: stored_scenario(c.definition.as_deref())?,
+                    scenario,
                     // No version stored: the built-in default, retries on.
                     partner_retries_on: retries_on.get(&c.partner_id).copied().unwrap_or(true),
                     attempts,
