@@ -176,6 +176,19 @@ impl LinkParams {
     }
 }
 
+/// What the page can do about the payment itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Payability {
+    /// Pay now, or register another card and pay with it.
+    Here,
+    /// The card on file cannot be charged from here (the PG would refuse
+    /// it): only a new card will pay.
+    NewCardFirst,
+    /// No gateway account here reaches the order's PG: the shop handles
+    /// the payment; the page offers what still works (date, reminder, home).
+    Elsewhere,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CaseState {
     /// The payment is still outstanding.
@@ -226,8 +239,10 @@ pub struct RecoveryView {
     pub failure_reason: Option<String>,
     pub payment_info: Option<String>,
     pub state: CaseState,
-    /// True when payments go to the sandbox gateway.
+    /// True when payments go to the sandbox gateway or a test account.
     pub test_mode: bool,
+    /// Whether the page offers paying, and how.
+    pub pay: Payability,
     /// How many more times "remind me later" may be used.
     pub remind_left: u32,
     /// How many more times the payment date may be moved.

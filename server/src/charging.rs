@@ -10,7 +10,7 @@ use crate::domain::case::{CaseStatus, ChargeSource};
 use crate::domain::decline::{Decline, Wait};
 use crate::domain::retry::{self, Blocked};
 use crate::domain::token::new_id;
-use crate::gateway::{ChargeError, ChargeRequest, Lookup, Receipt, SharedGateway};
+use crate::gateway::{ChargeError, ChargeRequest, Gateways, Lookup, Receipt};
 use crate::store::{
     ChargeClaim, ChargeDone, ChargeFailure, ChargeSpec, ChargeStart, StaleCharge, Store, StoreError,
 };
@@ -120,7 +120,7 @@ impl Settled {
 #[derive(Clone)]
 pub struct Charger {
     pub store: Store,
-    pub gateway: SharedGateway,
+    pub gateways: Gateways,
     pub clock: SharedClock,
     pub settled: Settled,
 }
@@ -164,10 +164,10 @@ impl Charger {
             })
             .collect();
         let stale_before = now - CHARGE_RETRY_AFTER_MS;
-        let chargeable = |pg: &str| self.gateway.can_charge(pg);
+        let server_wide = |pg: &str| self.gateways.server_wide_for(pg);
         let claims: Vec<Result<ChargeClaim, StoreError>> = match self
             .store
-            .claim_charges(&starts, now, stale_before, &chargeable)
+            .claim_charges(&starts, now, stale_before, &server_wide)
             .await
         {
             Ok(claims) => claims.into_iter().map(Ok).collect(),
@@ -179,7 +179,7 @@ impl Charger {
                 for start in &starts {
                     let claim = self
                         .store
-                        .claim_charges(std::slice::from_ref(start), now, stale_before, &chargeable)
+                        .claim_charges(std::slice::from_ref(start), now, stale_before, &server_wide)
                         .await
                         .and_then(|mut c| {
                             c.pop()
@@ -206,7 +206,14 @@ impl Charger {
         }
         let mut calls = futures_util::stream::iter(sends)
             .map(|(i, case_id, charge_id, spec)| async move {
-                (i, case_id, charge_id, self.call_gateway(spec).await)
+                let account = spec.account_id;
+                (
+                    i,
+                    case_id,
+                    charge_id,
+                    account,
+                    self.call_gateway(spec).await,
+                )
             })
             .buffer_unordered(CONCURRENCY);
         let mut results = Vec::new();
@@ -230,7 +237,7 @@ impl Charger {
         }
         drop(calls);
         let mut approved = Vec::new();
-        for (i, case_id, charge_id, result) in results {
+        for (i, case_id, charge_id, account, result) in results {
             match result {
                 Ok(receipt) => approved.push((
                     i,
@@ -240,7 +247,9 @@ impl Charger {
                         gateway_ref: receipt.gateway_ref,
                     },
                 )),
-                Err(e) => answers[i] = Some(self.record_failure(case_id, charge_id, e).await),
+                Err(e) => {
+                    answers[i] = Some(self.record_failure(case_id, charge_id, account, e).await)
+                }
             }
         }
         let done: Vec<ChargeDone> = approved.iter().map(|(_, d)| d.clone()).collect();
@@ -340,15 +349,25 @@ impl Charger {
         // Nothing reaches the PG in the card companies' night window, a
         // resend neither: it is looked up, and sent again after the window.
         let may_send = age < KEY_KEPT_MS && retry::maintenance_end(self.now()).is_none();
-        match self.gateway.lookup(spec.idempotency_key.clone()).await {
+        let lookup = match self.gateways.adapter(spec.account_id).await {
+            Ok(adapter) => adapter.lookup(spec.idempotency_key.clone()).await,
+            Err(e) => Err(e),
+        };
+        let account = spec.account_id;
+        match lookup {
             Ok(Lookup::Charged(receipt)) => {
                 self.record_paid(case_id, charge_id, &receipt.gateway_ref)
                     .await
             }
             // The PG recorded it failed: its code says how.
             Ok(Lookup::Failed { code, reason }) => {
-                self.record_failure(case_id, charge_id, ChargeError::Declined { code, reason })
-                    .await
+                self.record_failure(
+                    case_id,
+                    charge_id,
+                    account,
+                    ChargeError::Declined { code, reason },
+                )
+                .await
             }
             // Past the PG's memory of the key, a resend could charge anew,
             // and a charge not found by then was never made.
@@ -428,17 +447,18 @@ impl Charger {
         charge_id: i64,
         spec: ChargeSpec,
     ) -> Result<Charged, StoreError> {
+        let account = spec.account_id;
         match self.call_gateway(spec).await {
             Ok(receipt) => {
                 self.record_paid(case_id, charge_id, &receipt.gateway_ref)
                     .await
             }
-            Err(e) => self.record_failure(case_id, charge_id, e).await,
+            Err(e) => self.record_failure(case_id, charge_id, account, e).await,
         }
     }
 
-    /// Exactly the claimed charge, to the PG. A case without a billing key
-    /// is a decline without a PG call.
+    /// Exactly the claimed charge, to the account it was claimed for. A
+    /// case without a billing key is a decline without a PG call.
     async fn call_gateway(&self, spec: ChargeSpec) -> Result<Receipt, ChargeError> {
         let Some(billing_key) = spec.billing_key else {
             return Err(ChargeError::Declined {
@@ -446,7 +466,9 @@ impl Charger {
                 reason: "등록된 결제 수단이 없어요".to_owned(),
             });
         };
-        self.gateway
+        self.gateways
+            .adapter(spec.account_id)
+            .await?
             .charge(ChargeRequest {
                 billing_key,
                 customer_key: spec.customer_key,
@@ -463,6 +485,7 @@ impl Charger {
         &self,
         case_id: i64,
         charge_id: i64,
+        account_id: Option<i64>,
         error: ChargeError,
     ) -> Result<Charged, StoreError> {
         match error {
@@ -470,7 +493,12 @@ impl Charger {
                 let (decline, code) = if code == NO_BILLING_KEY {
                     (Decline::Unknown, None)
                 } else {
-                    (self.gateway.classify(&code), Some(code))
+                    // The adapter that answered reads its own codes.
+                    let class = match self.gateways.adapter(account_id).await {
+                        Ok(adapter) => adapter.classify(&code),
+                        Err(_) => Decline::Unknown,
+                    };
+                    (class, Some(code))
                 };
                 if decline == Decline::Setup {
                     // Not the customer's card: our keys or settings at the

@@ -54,6 +54,13 @@ pub enum Command {
     /// The key that signs recovery links (kept outside the database).
     #[command(subcommand)]
     LinkKey(LinkKeyCommand),
+    /// The key that seals partners' gateway secrets (kept outside the
+    /// database).
+    #[command(subcommand)]
+    CredentialsKey(CredentialsKeyCommand),
+    /// Partners' own payment gateway accounts.
+    #[command(subcommand)]
+    Gateway(GatewayCommand),
     /// Measurements for `make bench`; give it a fresh DATABASE_URL.
     #[command(subcommand, hide = true)]
     Bench(BenchCommand),
@@ -113,6 +120,69 @@ pub enum LinkKeyCommand {
     /// to a file (links already sent keep working); the server deletes the
     /// database's copy when it starts with that key.
     Export,
+}
+
+#[derive(Subcommand)]
+pub enum CredentialsKeyCommand {
+    /// Print a new key: `server credentials-key generate >
+    /// /etc/rebound/credentials.key`, then start every instance with
+    /// REBOUND_CREDENTIALS_KEY_FILE=/etc/rebound/credentials.key.
+    Generate,
+}
+
+#[derive(Subcommand)]
+pub enum GatewayCommand {
+    /// Add the partner's account for one `paymentGateway` of its orders
+    /// (replacing the current one: charges already sent keep theirs).
+    /// Reads the API secret from the first line of standard input, so it
+    /// stays out of the shell's history and the process list; needs
+    /// REBOUND_CREDENTIALS_KEY_FILE to seal it.
+    Add {
+        #[arg(long)]
+        partner: String,
+        /// The orders' paymentGateway it charges: TOSS, NICE, KCP, KG, ...
+        #[arg(long)]
+        pg: String,
+        /// `toss` (Toss Payments' own API) or `portone` (PortOne V2).
+        #[arg(long)]
+        kind: String,
+        /// Moves real money (PortOne's secrets do not say; Toss's do).
+        #[arg(long)]
+        live: bool,
+        /// A test account (PortOne).
+        #[arg(long, conflicts_with = "live")]
+        test: bool,
+        /// Toss's client key (its card window).
+        #[arg(long)]
+        client_key: Option<String>,
+        /// PortOne's store id.
+        #[arg(long)]
+        store_id: Option<String>,
+        /// PortOne's channel key for the PG (its card window).
+        #[arg(long)]
+        channel_key: Option<String>,
+        /// The PG's API base, if not its public one.
+        #[arg(long)]
+        api_base: Option<String>,
+        /// What a Toss key is charged with when the order names no
+        /// customerKey: `order-only` (nothing: ask for a new card) or
+        /// `partner-customer-id`.
+        #[arg(long)]
+        customer_keys: Option<String>,
+    },
+    /// The partner's accounts (never their secrets).
+    List {
+        #[arg(long)]
+        partner: String,
+    },
+    /// Retire the partner's account for a PG; its orders go back to the
+    /// server-wide gateway, if that reaches the PG.
+    Remove {
+        #[arg(long)]
+        partner: String,
+        #[arg(long)]
+        pg: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -355,6 +425,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 ))),
             }
         }
+        Command::CredentialsKey(CredentialsKeyCommand::Generate) => {
+            println!("{}", crate::sealing::CredentialsKey::generate());
+            Ok(())
+        }
+        Command::Gateway(cmd) => gateway(cmd, &store().await?).await,
         Command::LinkKey(LinkKeyCommand::Generate) => {
             println!("{}", LinkKey::generate().expose());
             Ok(())
@@ -481,6 +556,103 @@ async fn find_partner(store: &Store, name: &str) -> Result<crate::store::Partner
             "no partner named {name:?} (see `server partner list`)"
         ))
     })
+}
+
+async fn gateway(cmd: GatewayCommand, store: &Store) -> Result<(), CliError> {
+    use crate::domain::gateway_account::{AccountInput, AccountSettings};
+    let now = chrono::Utc::now().timestamp_millis();
+    match cmd {
+        GatewayCommand::Add {
+            partner,
+            pg,
+            kind,
+            live,
+            test,
+            client_key,
+            store_id,
+            channel_key,
+            api_base,
+            customer_keys,
+        } => {
+            let partner = find_partner(store, &partner).await?;
+            let key = crate::config::credentials_key_from_env()?.ok_or_else(|| {
+                CliError::Usage(
+                    "REBOUND_CREDENTIALS_KEY_FILE is not set: make a key with \
+                     `server credentials-key generate` and point it there (the server needs the \
+                     same one)"
+                        .into(),
+                )
+            })?;
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            let account = AccountInput {
+                payment_gateway: &pg,
+                kind: &kind,
+                secret: line.trim_end_matches(['\r', '\n']),
+                live: match (live, test) {
+                    (true, _) => Some(true),
+                    (_, true) => Some(false),
+                    _ => None,
+                },
+                customer_keys: customer_keys.as_deref(),
+                settings: AccountSettings {
+                    client_key,
+                    store_id,
+                    channel_key,
+                    api_base,
+                },
+            }
+            .check()
+            .map_err(|problems| {
+                CliError::Usage(
+                    problems
+                        .iter()
+                        .map(|p| format!("{}: {}", p.field, p.message))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            })?;
+            let id = crate::gateway::registry::register_account(
+                store, &key, partner.id, &account, "cli", now,
+            )
+            .await?;
+            println!(
+                "{}: {} orders now charge through {} account {id} ({})",
+                partner.name,
+                account.payment_gateway,
+                account.kind.as_str(),
+                if account.livemode { "live" } else { "test" }
+            );
+            Ok(())
+        }
+        GatewayCommand::List { partner } => {
+            let partner = find_partner(store, &partner).await?;
+            for a in store.gateway_accounts(partner.id).await? {
+                println!(
+                    "{}\t{}\t{}\t{}\tcustomer keys {}\t{}",
+                    a.payment_gateway,
+                    a.kind.as_str(),
+                    if a.livemode { "live" } else { "test" },
+                    a.id,
+                    a.customer_keys.as_str(),
+                    serde_json::to_string(&a.settings).unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        GatewayCommand::Remove { partner, pg } => {
+            let partner = find_partner(store, &partner).await?;
+            if store.retire_gateway_account(partner.id, &pg, now).await? {
+                println!("{}: the {pg} account is retired", partner.name);
+                Ok(())
+            } else {
+                Err(CliError::Usage(format!(
+                    "{} has no {pg} account",
+                    partner.name
+                )))
+            }
+        }
+    }
 }
 
 async fn partner(cmd: PartnerCommand, store: &Store) -> Result<(), CliError> {

@@ -12,11 +12,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::domain::gateway_account::CustomerKeyRule;
 use crate::domain::token::LinkKey;
 use crate::engine::provider::MessagesConfig;
 use crate::engine::sens::{self, SensConfig};
 use crate::gateway::{GatewayConfig, TossConfig, toss};
 use crate::limits::{HttpLimits, Rate, RateConfig};
+use crate::sealing::CredentialsKey;
 
 /// Production, or the demo with its partner site on `site`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +67,11 @@ pub struct Config {
     /// `REBOUND_LINK_KEY`: signs stage links. Required outside the demo,
     /// which keeps one in `rebound-link.key`.
     pub link_key: LinkKey,
+    /// `REBOUND_CREDENTIALS_KEY_FILE` (a file holding the key) or
+    /// `REBOUND_CREDENTIALS_KEY`: seals partners' gateway secrets in the
+    /// database. Needed once any partner has an account of its own; the
+    /// demo keeps one in `rebound-credentials.key`.
+    pub credentials_key: Option<std::sync::Arc<crate::sealing::CredentialsKey>>,
     /// `REBOUND_SHUTDOWN_GRACE_SECS`, default 35: on SIGTERM, how long
     /// in-flight requests, sends and charges may take to finish (a
     /// worker's batch ends within 30 s).
@@ -96,6 +103,9 @@ pub enum ConfigError {
 
 /// The demo's link key, made on its first start.
 pub const DEMO_LINK_KEY_FILE: &str = "rebound-link.key";
+
+/// The demo's credentials key, made on its first start.
+pub const DEMO_CREDENTIALS_KEY_FILE: &str = "rebound-credentials.key";
 
 impl Config {
     pub fn from_env(mode: Mode) -> Result<Config, ConfigError> {
@@ -136,6 +146,7 @@ impl Config {
         let shutdown_grace = number(&get, "REBOUND_SHUTDOWN_GRACE_SECS", 1..=600, 35)?;
         let flag = |name: &str| get(name).is_some_and(|v| v == "1" || v == "true");
         let link_key = link_key(&get, demo)?;
+        let credentials_key = credentials_key(&get, demo)?.map(std::sync::Arc::new);
         let defaults = HttpLimits::default();
         let http = HttpLimits {
             header_read_timeout: Duration::from_secs(number(
@@ -196,6 +207,7 @@ impl Config {
             engine_poll_ms,
             notify_allow_private: demo || flag("REBOUND_NOTIFY_ALLOW_PRIVATE"),
             link_key,
+            credentials_key,
             shutdown_grace: Duration::from_secs(shutdown_grace),
             metrics_token: get("REBOUND_METRICS_TOKEN"),
             http,
@@ -211,6 +223,15 @@ impl Config {
             Mode::Production => None,
         }
     }
+}
+
+/// The credentials key alone, for `server gateway add`: the file or the
+/// value, if set.
+pub fn credentials_key_from_env() -> Result<Option<CredentialsKey>, ConfigError> {
+    credentials_key(
+        &|k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty()),
+        false,
+    )
 }
 
 /// The database alone: what the operator commands (`server partner ...`)
@@ -270,11 +291,23 @@ fn gateway(
     };
     match chosen.as_str() {
         "sandbox" => Ok(GatewayConfig::Sandbox),
-        "toss" => Ok(GatewayConfig::Toss(TossConfig {
-            secret_key: required("REBOUND_TOSS_SECRET_KEY")?,
-            client_key: required("REBOUND_TOSS_CLIENT_KEY")?,
-            api_base: get("REBOUND_TOSS_API_BASE").unwrap_or_else(|| toss::DEFAULT_API_BASE.into()),
-        })),
+        "toss" => Ok(GatewayConfig::Toss(
+            TossConfig {
+                secret_key: required("REBOUND_TOSS_SECRET_KEY")?,
+                client_key: required("REBOUND_TOSS_CLIENT_KEY")?,
+                api_base: get("REBOUND_TOSS_API_BASE")
+                    .unwrap_or_else(|| toss::DEFAULT_API_BASE.into()),
+            },
+            match get("REBOUND_TOSS_CUSTOMER_KEYS") {
+                None => CustomerKeyRule::OrderOnly,
+                Some(v) => {
+                    CustomerKeyRule::from_setting(&v).map_err(|reason| ConfigError::Invalid {
+                        name: "REBOUND_TOSS_CUSTOMER_KEYS",
+                        reason,
+                    })?
+                }
+            },
+        )),
         other => Err(ConfigError::Invalid {
             name: "REBOUND_GATEWAY",
             reason: format!("unknown gateway {other:?}; supported: sandbox, toss"),
@@ -352,6 +385,55 @@ fn link_key(get: &impl Fn(&str) -> Option<String>, demo: bool) -> Result<LinkKey
         })?;
     }
     read_link_key(path, "REBOUND_LINK_KEY_FILE")
+}
+
+/// The credentials key: a file or the value; none in production until a
+/// partner needs one (`startup` refuses to start with accounts and no key);
+/// the demo makes a file.
+fn credentials_key(
+    get: &impl Fn(&str) -> Option<String>,
+    demo: bool,
+) -> Result<Option<CredentialsKey>, ConfigError> {
+    let parse = |text: &str, name: &'static str, whence: String| {
+        CredentialsKey::parse(text).map_err(|reason| ConfigError::Invalid {
+            name,
+            reason: format!("{whence}{reason}"),
+        })
+    };
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+            name: "REBOUND_CREDENTIALS_KEY_FILE",
+            reason: format!("cannot read {}: {e}", path.display()),
+        })
+    };
+    if let Some(path) = get("REBOUND_CREDENTIALS_KEY_FILE") {
+        let path = Path::new(&path);
+        return parse(
+            &read(path)?,
+            "REBOUND_CREDENTIALS_KEY_FILE",
+            format!("{}: ", path.display()),
+        )
+        .map(Some);
+    }
+    if let Some(value) = get("REBOUND_CREDENTIALS_KEY") {
+        return parse(&value, "REBOUND_CREDENTIALS_KEY", String::new()).map(Some);
+    }
+    if !demo {
+        return Ok(None);
+    }
+    let path = Path::new(DEMO_CREDENTIALS_KEY_FILE);
+    if !path.exists() {
+        write_secret_file(path, &CredentialsKey::generate()).map_err(|e| ConfigError::Invalid {
+            name: "REBOUND_CREDENTIALS_KEY_FILE",
+            reason: format!("cannot create the demo's {DEMO_CREDENTIALS_KEY_FILE}: {e}"),
+        })?;
+    }
+    parse(
+        &read(path)?,
+        "REBOUND_CREDENTIALS_KEY_FILE",
+        format!("{}: ", path.display()),
+    )
+    .map(Some)
 }
 
 fn read_link_key(path: &Path, name: &'static str) -> Result<LinkKey, ConfigError> {
@@ -525,7 +607,7 @@ mod tests {
             .unwrap()
         };
         let c = toss("test_sk_1");
-        let GatewayConfig::Toss(t) = &c.gateway else {
+        let GatewayConfig::Toss(t, _) = &c.gateway else {
             panic!("toss selected")
         };
         assert_eq!(t.api_base, "https://api.tosspayments.com");

@@ -20,6 +20,7 @@ pub mod loadtest;
 pub mod notify;
 pub mod rollup;
 pub mod sdk;
+pub mod sealing;
 pub mod serve;
 pub mod startup;
 pub mod state;

@@ -50,6 +50,11 @@ pub enum StartupError {
          file and start again (the copy in the database is then deleted)"
     )]
     LinkKeyInDatabase,
+    #[error(
+        "partners have gateway accounts, whose secrets are sealed under a credentials key, and \
+         REBOUND_CREDENTIALS_KEY_FILE is not set; point it at the key file they were set with"
+    )]
+    NoCredentialsKey,
 }
 
 /// The demo partner's site and what the banner shows of it.
@@ -126,13 +131,26 @@ impl ApplicationBuilder {
     pub async fn build(self) -> Result<Application, StartupError> {
         let config = self.config;
         crate::telemetry::prometheus();
-        let gateway = self
+        let server_wide = self
             .gateway
             .unwrap_or_else(|| crate::gateway::from_config(&config.gateway));
         let store = Store::connect(&config.database_url)
             .await?
-            .with_livemode(gateway.livemode());
+            .with_livemode(server_wide.livemode());
         settle_link_key(&store, &config).await?;
+        if config.credentials_key.is_none() && store.has_gateway_accounts().await? {
+            return Err(StartupError::NoCredentialsKey);
+        }
+        let server_wide_keys = match &config.gateway {
+            crate::gateway::GatewayConfig::Toss(_, rule) => *rule,
+            crate::gateway::GatewayConfig::Sandbox => Default::default(),
+        };
+        let gateways = crate::gateway::Gateways::new(
+            server_wide,
+            server_wide_keys,
+            config.credentials_key.clone(),
+            store.clone(),
+        );
         let mut dev_clock = None;
         let clock: SharedClock = match self.clock {
             Some(clock) => clock,
@@ -176,7 +194,7 @@ impl ApplicationBuilder {
                 )
                 .with_charger(Charger {
                     store: store.clone(),
-                    gateway: gateway.clone(),
+                    gateways: gateways.clone(),
                     clock: clock.clone(),
                     settled: settled.clone(),
                 }),
@@ -215,7 +233,7 @@ impl ApplicationBuilder {
         let (stop, stopping) = watch::channel(false);
         let state = AppState {
             store,
-            gateway,
+            gateways,
             clock,
             limits: Arc::new(crate::limits::RateLimits::new(&config.rates)),
             settled,

@@ -9,14 +9,15 @@ use leptos::config::LeptosOptions;
 use crate::charging::Settled;
 use crate::clock::SharedClock;
 use crate::config::Config;
-use crate::gateway::SharedGateway;
+use crate::gateway::Gateways;
 use crate::limits::RateLimits;
 use crate::store::Store;
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
-    pub gateway: SharedGateway,
+    /// The server-wide gateway and partners' own accounts.
+    pub gateways: Gateways,
     pub clock: SharedClock,
     pub config: Arc<Config>,
     pub leptos: LeptosOptions,
@@ -33,7 +34,7 @@ impl AppState {
     pub fn charger(&self) -> crate::charging::Charger {
         crate::charging::Charger {
             store: self.store.clone(),
-            gateway: self.gateway.clone(),
+            gateways: self.gateways.clone(),
             clock: self.clock.clone(),
             settled: self.settled.clone(),
         }

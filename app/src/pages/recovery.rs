@@ -9,7 +9,7 @@ use crate::copy::{Lang, Strings};
 use crate::load::load_page;
 use crate::model::{
     CaseState, EmbedRequest, LinkParams, Notice, Outbox, PageError, PageKind, PageRequest,
-    PageView, RecoveryView, actions,
+    PageView, Payability, RecoveryView, actions,
 };
 use crate::money::format_krw;
 
@@ -145,15 +145,41 @@ fn main_body(view: &RecoveryView, link: &LinkParams) -> impl IntoView + use<> {
             let image = view.product_image_url.clone().map(|src| {
                 view! { <img class="product-image" src=src alt="" width="64" height="64" data-testid="product-image"/> }
             });
+            let (pay_notice, pay, change) = match view.pay {
+                Payability::Here => (
+                    None,
+                    Some(view! {
+                        <PendingForm action=actions::PAY.to_owned() fields=link.pairs()
+                            label=s.pay_now.to_owned() busy_label=s.paying.to_owned() class="primary".to_owned()/>
+                    }),
+                    Some(view! {
+                        <a class="button secondary" href=link.href(PageKind::Method.path())>{s.change_method}</a>
+                    }.into_any()),
+                ),
+                Payability::NewCardFirst => (
+                    Some(s.notice_new_card),
+                    None,
+                    Some(view! {
+                        <a class="button primary" href=link.href(PageKind::Method.path())
+                            data-testid="new-card">{s.change_method}</a>
+                    }.into_any()),
+                ),
+                Payability::Elsewhere => (Some(s.notice_not_payable_here), None, None),
+            };
+            let pay_notice = pay_notice.map(|text| {
+                view! {
+                    <p class="notice-box" role="note" data-testid="pay-notice">{text}</p>
+                }
+            });
             view! {
                 <h1 id="heading" data-testid="heading">{s.heading}</h1>
                 <p class="lead">{s.lead}</p>
                 {image}
                 {facts(view, link.lang)}
-                <PendingForm action=actions::PAY.to_owned() fields=link.pairs()
-                    label=s.pay_now.to_owned() busy_label=s.paying.to_owned() class="primary".to_owned()/>
+                {pay_notice}
+                {pay}
                 <nav class="actions" aria-label=s.other_actions>
-                    <a class="button secondary" href=link.href(PageKind::Method.path())>{s.change_method}</a>
+                    {change}
                     {(view.can_reschedule && view.date_changes_left > 0).then(|| view! {
                         <a class="button secondary" href=link.href(PageKind::Date.path())>{s.change_date}</a>
                     })}
@@ -252,10 +278,14 @@ fn failed_body(view: &RecoveryView, link: &LinkParams) -> impl IntoView + use<> 
             <Fact label=s.amount value=format_krw(view.amount, link.lang) testid="amount"/>
             {view.payment_info.clone().map(|p| view! { <Fact label=s.payment_method value=p testid="payment-info"/> })}
         </dl>
-        <a class="button primary" href=link.href(PageKind::Method.path())>{s.try_other_method}</a>
+        {(view.pay != Payability::Elsewhere).then(|| view! {
+            <a class="button primary" href=link.href(PageKind::Method.path())>{s.try_other_method}</a>
+        })}
         <nav class="actions" aria-label=s.other_actions>
-            <PendingForm action=actions::PAY.to_owned() fields=link.pairs()
-                label=s.retry.to_owned() busy_label=s.paying.to_owned() class="secondary".to_owned()/>
+            {(view.pay == Payability::Here).then(|| view! {
+                <PendingForm action=actions::PAY.to_owned() fields=link.pairs()
+                    label=s.retry.to_owned() busy_label=s.paying.to_owned() class="secondary".to_owned()/>
+            })}
             <a class="button secondary" href=link.href(PageKind::Date.path())>{s.change_date}</a>
             <a class="button link" href=link.href(PageKind::Home.path())>{s.home}</a>
         </nav>

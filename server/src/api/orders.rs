@@ -33,6 +33,11 @@ pub struct CreateOrder {
     payment_gateway: Option<String>,
     payment_date: Option<String>,
     id_key: Option<String>,
+    /// Rebound's extension: the Toss `customerKey` the `idKey` was issued
+    /// under (Toss charges a key only with its own). 2 to 300 letters,
+    /// digits and `-_=.@`; needs `idKey`.
+    #[schema(min_length = 2, max_length = 300)]
+    customer_key: Option<String>,
     subscription_id: Option<i64>,
     payment_info: Option<String>,
     payment_failed: Option<bool>,
@@ -135,6 +140,7 @@ pub async fn create(
         payment_gateway: body.payment_gateway.as_deref(),
         payment_date: body.payment_date.as_deref(),
         id_key: body.id_key.as_deref(),
+        customer_key: body.customer_key.as_deref(),
         subscription_id: body.subscription_id,
         payment_info: body.payment_info.as_deref(),
         payment_failed: body.payment_failed,

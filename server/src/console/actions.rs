@@ -41,10 +41,10 @@ fn label(action: CaseAction, lang: Lang) -> &'static str {
 pub async fn standing(state: &AppState, case: &CaseDetail) -> Result<Standing, ConsoleError> {
     let now = state.clock.now().timestamp_millis();
     let paused = state.store.case_messages_paused(case.id).await?;
-    let chargeable = |pg: &str| state.gateway.can_charge(pg);
+    let server_wide = |pg: &str| state.gateways.server_wide_for(pg);
     let gate = state
         .store
-        .charge_gate(case.id, ChargeSource::Console, now, &chargeable)
+        .charge_gate(case.id, ChargeSource::Console, now, &server_wide)
         .await?
         .ok_or(ConsoleError::NotFound)?;
     Ok(Standing {
@@ -68,8 +68,12 @@ fn why_not(blocked: Blocked, lang: Lang) -> String {
             "No card on file: nothing to charge until the customer registers one.",
         ),
         Blocked::NoAdapter => t(
-            "이 주문의 결제사(PG)로는 이 서버에서 결제할 수 없습니다.",
-            "This server has no adapter for the order's payment gateway.",
+            "이 주문의 결제사(PG)에 연결된 결제 계정이 없습니다. 설정에서 계정을 추가해 주세요.",
+            "No gateway account charges the order's payment gateway: add one in settings.",
+        ),
+        Blocked::NoCustomerKey => t(
+            "토스 빌링키의 고객 키(customerKey)를 모릅니다. 주문에 customerKey를 보내거나 고객이 새 카드를 등록해야 합니다.",
+            "The Toss billing key's customer key is unknown: send the order's customerKey, or the customer registers a new card.",
         ),
         Blocked::GatewayProblem => t(
             "PG가 파트너의 결제 키를 거부해 모든 결제가 멈춰 있습니다. 설정에서 해결해 주세요.",

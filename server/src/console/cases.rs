@@ -81,8 +81,12 @@ fn stop_label(stop: Stop, lang: Lang) -> &'static str {
         Stop::LadderDone => lang.t("재시도 일정 끝", "Every retry step tried"),
         Stop::NoBillingKey => lang.t("저장된 카드 없음", "No card on file"),
         Stop::NoAdapter => lang.t(
-            "이 주문의 PG는 지원하지 않음",
-            "No adapter for the order's PG",
+            "이 주문의 PG에 결제 계정 없음",
+            "No gateway account for the order's PG",
+        ),
+        Stop::NoCustomerKey => lang.t(
+            "토스 고객 키(customerKey) 모름",
+            "Toss customer key unknown",
         ),
         Stop::SubscriptionCanceled => lang.t("구독 해지됨", "Subscription canceled"),
         Stop::Superseded => lang.t("새 케이스로 넘어감", "Carried by a newer case"),

@@ -107,6 +107,165 @@ const PARTNER_ALIASES: &[(&str, Decline)] = &[
     ("DO_NOT_HONOR", Decline::Unknown),
 ];
 
+/// PortOne V2's own error types (its API's refusals, before any PG).
+const PORTONE: &[(&str, Decline)] = &[
+    // The key is gone or not this store's: that customer needs a new card.
+    ("BILLING_KEY_NOT_FOUND", Decline::Hard),
+    ("BILLING_KEY_ALREADY_DELETED", Decline::Hard),
+    // Our credentials or the store's set-up: every charge would fail.
+    ("UNAUTHORIZED", Decline::Setup),
+    ("FORBIDDEN", Decline::Setup),
+    ("CHANNEL_NOT_FOUND", Decline::Setup),
+    ("STORE_NOT_FOUND", Decline::Setup),
+    // A PG refusal that carried no code of the PG's.
+    ("PG_PROVIDER", Decline::Unknown),
+    ("PAYMENT_FAILED", Decline::Unknown),
+];
+
+/// PG codes PortOne passes through (`PG_PROVIDER:<pgCode>`), from the
+/// PGs' code books (PortOne ships KCP's and Inicis's; NICE's manual). PortOne
+/// has no unified taxonomy and the books' codes do not collide; a code not
+/// here is unknown (NICE's issuer declines all come as 3095 with the card
+/// company's own words: unknown). Toss's codes come through unchanged and
+/// are read by Toss's table.
+const PORTONE_PG_CODES: &[(&str, Decline)] = &[
+    // NICE Payments.
+    ("3011", Decline::Hard),             // 카드번호 오류
+    ("3021", Decline::Hard),             // 유효기간 오류
+    ("F112", Decline::Hard),             // 유효하지 않은 카드번호
+    ("F118", Decline::Hard),             // 사용이 불가능한 카드
+    ("A124", Decline::Hard),             // 빌키 없음
+    ("A125", Decline::Hard),             // 빌키 오류
+    ("A126", Decline::Hard),             // 빌키 삭제
+    ("U115", Decline::Hard),             // 빌키 오류
+    ("U309", Decline::Hard),             // 빌키 오류
+    ("3012", Decline::Setup),            // 카드 가맹점 정보 없음
+    ("3013", Decline::Setup),            // 카드 가맹점 미개시
+    ("3014", Decline::Setup),            // 카드 가맹점 정보 오류
+    ("2151", Decline::Setup),            // 거래정지 가맹점
+    ("2152", Decline::Setup),            // 미등록 가맹점
+    ("F115", Decline::Setup),            // 빌링 중지 가맹점
+    ("F116", Decline::Setup),            // 빌링 해지 가맹점
+    ("F117", Decline::Setup),            // 빌링 미사용 가맹점
+    ("U304", Decline::Setup),            // 인증 실패
+    ("U305", Decline::Setup),            // 인증 실패
+    ("2159", Decline::Soft(Wait::Soon)), // 은행 장애
+    ("A401", Decline::Soft(Wait::Soon)), // 외부 연동 오류
+    ("U501", Decline::Soft(Wait::Soon)), // 통신 오류
+    ("U508", Decline::Soft(Wait::Soon)), // 통신 오류
+    ("X002", Decline::Soft(Wait::Soon)), // 소켓 오류
+    // NHN KCP.
+    ("CC04", Decline::Hard),                // 분실 혹은 거래불가 카드
+    ("CC43", Decline::Hard),                // 도난카드
+    ("CC45", Decline::Hard),                // 정지카드
+    ("CC14", Decline::Hard),                // 카드번호 오류
+    ("8108", Decline::Hard),                // 카드번호 오류
+    ("CC54", Decline::Hard),                // 유효기간 만료
+    ("CC55", Decline::Hard),                // 유효기간 오류
+    ("8484", Decline::Hard),                // 유효기간 오류
+    ("8181", Decline::Hard),                // 블랙리스트
+    ("8182", Decline::Hard),                // 부정 사용 의심
+    ("CC07", Decline::Soft(Wait::Payday)),  // 1회 한도초과
+    ("CC08", Decline::Soft(Wait::NextDay)), // 1일 한도초과
+    ("CC61", Decline::Soft(Wait::Payday)),  // 거래금액 한도초과
+    ("CC10", Decline::Soft(Wait::Payday)),  // 잔액부족
+    ("8186", Decline::Soft(Wait::NextDay)), // 일 최대승인한도초과
+    ("8188", Decline::Soft(Wait::Payday)),  // 월 최대승인한도초과
+    ("CC72", Decline::Soft(Wait::Soon)),    // 카드사 TIMEOUT
+    ("CC98", Decline::Soft(Wait::Soon)),    // 카드사 시스템 장애
+    ("CC99", Decline::Soft(Wait::Soon)),    // KCP 시스템 장애
+    ("CCC0", Decline::Soft(Wait::AfterMaintenance)), // 카드사 시스템 점검 중
+    ("CC21", Decline::Setup),               // 미등록 가맹점
+    ("CC33", Decline::Setup),               // 가맹점 취급 불가 카드
+    ("8121", Decline::Setup),               // 가맹점 설정 오류
+    ("8127", Decline::Setup),               // 가맹점 설정 오류
+    ("CC62", Decline::Setup),               // 가맹점 한도초과
+    ("8041", Decline::Soft(Wait::Soon)),    // 타임아웃·통신 오류
+    ("8042", Decline::Soft(Wait::Soon)),    // 타임아웃·통신 오류
+    ("8043", Decline::Soft(Wait::Soon)),    // 타임아웃·통신 오류
+    ("8044", Decline::Soft(Wait::Soon)),    // 타임아웃·통신 오류
+    ("8045", Decline::Soft(Wait::Soon)),    // 타임아웃·통신 오류
+    ("8046", Decline::Soft(Wait::Soon)),    // 타임아웃·통신 오류
+    ("8047", Decline::Soft(Wait::Soon)),    // 타임아웃·통신 오류
+    ("8048", Decline::Soft(Wait::Soon)),    // 타임아웃·통신 오류
+    ("8171", Decline::Soft(Wait::Soon)),    // 점검·통신 오류
+    ("8172", Decline::Soft(Wait::Soon)),    // 점검·통신 오류
+    ("8173", Decline::Soft(Wait::Soon)),    // 점검·통신 오류
+    ("8174", Decline::Soft(Wait::Soon)),    // 점검·통신 오류
+    ("8175", Decline::Soft(Wait::Soon)),    // 점검·통신 오류
+    ("8314", Decline::Soft(Wait::Soon)),    // 통신 오류
+    ("8995", Decline::Soft(Wait::Soon)),    // 통신 오류
+    ("8996", Decline::Soft(Wait::Soon)),    // 통신 오류
+    ("8997", Decline::Soft(Wait::Soon)),    // 통신 오류
+    // KG Inicis (four- and six-character card company codes).
+    ("1226", Decline::Hard),                           // 도난, 분실카드
+    ("120026", Decline::Hard),                         // 도난, 분실카드
+    ("1201", Decline::Hard),                           // 거래제한(정지)카드
+    ("120001", Decline::Hard),                         // 거래제한(정지)카드
+    ("1200FW", Decline::Hard),                         // 거래정지카드
+    ("1204", Decline::Hard),                           // 유효기간 만료
+    ("1223", Decline::Hard),                           // 유효기간 오류
+    ("1214", Decline::Hard),                           // 카드번호 오류
+    ("1203", Decline::Hard),                           // 미등록카드
+    ("12B2", Decline::Hard),                           // 해지카드
+    ("12B3", Decline::Hard),                           // 회수카드
+    ("1200IS", Decline::Hard),                         // 탈회 회원
+    ("12F2", Decline::Hard),                           // 허위카드
+    ("12FS", Decline::Hard),                           // 부정카드
+    ("550997", Decline::Hard),                         // 조회되는 빌키 없음
+    ("1202", Decline::Soft(Wait::NextDay)),            // 1일 사용한도 초과
+    ("1216", Decline::Soft(Wait::Payday)),             // 월 사용한도 초과
+    ("1237", Decline::Soft(Wait::Payday)),             // 1회 사용한도 초과
+    ("120049", Decline::Soft(Wait::Payday)),           // 사용한도 초과
+    ("1254", Decline::Soft(Wait::Payday)),             // 잔액부족
+    ("12F1", Decline::Soft(Wait::Payday)),             // 승인가능금액 부족
+    ("1210", Decline::Soft(Wait::Soon)),               // TIMEOUT
+    ("1235", Decline::Soft(Wait::Soon)),               // 통신장애
+    ("12A8", Decline::Soft(Wait::Soon)),               // 시스템장애
+    ("1200B9", Decline::Soft(Wait::AfterMaintenance)), // 카드사 시스템 점검
+    ("12E8", Decline::Soft(Wait::AfterMaintenance)),   // 참가기관 시스템 점검
+    ("12F5", Decline::Soft(Wait::Soon)),               // 잠시후 재시도
+    ("12F6", Decline::Soft(Wait::Soon)),               // 잠시후 재시도
+    ("1207", Decline::Setup),                          // 거래정지 가맹점
+    ("1208", Decline::Setup),                          // 미등록 가맹점
+    ("1260", Decline::Setup),                          // 미등록 가맹점
+    ("500400", Decline::Setup),                        // 미등록가맹점
+    ("500403", Decline::Setup),                        // 가맹점 개시 안 됨
+    ("550433", Decline::Setup),                        // 빌링 미사용 가맹점
+    ("1229", Decline::Setup),                          // 가맹점 한도초과
+    ("1240", Decline::Soft(Wait::Soon)),               // 통신·시스템 장애
+    ("1241", Decline::Soft(Wait::Soon)),               // 통신·시스템 장애
+    ("1242", Decline::Soft(Wait::Soon)),               // 통신·시스템 장애
+    ("1243", Decline::Soft(Wait::Soon)),               // 통신·시스템 장애
+    ("1244", Decline::Soft(Wait::Soon)),               // 통신·시스템 장애
+    ("1245", Decline::Soft(Wait::Soon)),               // 통신·시스템 장애
+    ("1246", Decline::Soft(Wait::Soon)),               // 통신·시스템 장애
+    ("500050", Decline::Soft(Wait::Soon)),             // PG 통신 오류
+    ("500051", Decline::Soft(Wait::Soon)),             // PG 통신 오류
+    ("500052", Decline::Soft(Wait::Soon)),             // PG 통신 오류
+    ("500053", Decline::Soft(Wait::Soon)),             // PG 통신 오류
+    ("500054", Decline::Soft(Wait::Soon)),             // PG 통신 오류
+    ("500055", Decline::Soft(Wait::Soon)),             // PG 통신 오류
+];
+
+/// The class of a PortOne decline code (`gateway::portone`).
+pub fn classify_portone(code: &str) -> Decline {
+    let code = code.trim();
+    let find = |table: &[(&str, Decline)], code: &str| {
+        table.iter().find(|(c, _)| *c == code).map(|(_, d)| *d)
+    };
+    match code.split_once(':') {
+        Some((PORTONE_PG_PREFIX, pg_code)) => {
+            find(PORTONE_PG_CODES, pg_code).or_else(|| find(TOSS, pg_code))
+        }
+        _ => find(PORTONE, code),
+    }
+    .unwrap_or(Decline::Unknown)
+}
+
+/// How a PG's own code is stored from PortOne: `PG_PROVIDER:<pgCode>`.
+pub const PORTONE_PG_PREFIX: &str = "PG_PROVIDER";
+
 /// The class of a decline code from `source`.
 pub fn classify(source: CodeSource, code: &str) -> Decline {
     let code = code.trim();
@@ -126,6 +285,53 @@ pub fn classify(source: CodeSource, code: &str) -> Decline {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn portones_own_types_and_the_pgs_codes_it_passes_through() {
+        let c = classify_portone;
+        assert_eq!(c("BILLING_KEY_NOT_FOUND"), Decline::Hard, "one key");
+        assert_eq!(c("BILLING_KEY_ALREADY_DELETED"), Decline::Hard);
+        for setup in ["UNAUTHORIZED", "FORBIDDEN", "CHANNEL_NOT_FOUND"] {
+            assert_eq!(c(setup), Decline::Setup, "{setup}");
+        }
+        assert_eq!(c("PG_PROVIDER"), Decline::Unknown, "no PG code");
+        // NICE, KCP, Inicis, each class.
+        assert_eq!(c("PG_PROVIDER:3021"), Decline::Hard);
+        assert_eq!(c("PG_PROVIDER:CC10"), Decline::Soft(Wait::Payday));
+        assert_eq!(c("PG_PROVIDER:8186"), Decline::Soft(Wait::NextDay));
+        assert_eq!(c("PG_PROVIDER:CCC0"), Decline::Soft(Wait::AfterMaintenance));
+        assert_eq!(c("PG_PROVIDER:1242"), Decline::Soft(Wait::Soon));
+        assert_eq!(c("PG_PROVIDER:1226"), Decline::Hard);
+        assert_eq!(
+            c("PG_PROVIDER:CC62"),
+            Decline::Setup,
+            "the merchant's limit, not the card's"
+        );
+        assert_eq!(
+            c("PG_PROVIDER:3095"),
+            Decline::Unknown,
+            "NICE's issuer decline"
+        );
+        // Toss through PortOne keeps Toss's codes.
+        assert_eq!(
+            c("PG_PROVIDER:REJECT_CARD_PAYMENT"),
+            Decline::Soft(Wait::Payday)
+        );
+        assert_eq!(c("PG_PROVIDER:NEVER_SEEN"), Decline::Unknown);
+        assert_eq!(c("SOMETHING_NEW"), Decline::Unknown);
+    }
+
+    #[test]
+    fn the_pg_code_books_do_not_collide() {
+        let mut seen = std::collections::HashSet::new();
+        for (code, _) in PORTONE_PG_CODES {
+            assert!(seen.insert(*code), "{code} twice");
+            assert!(
+                !TOSS.iter().any(|(t, _)| t == code),
+                "{code} is also Toss's"
+            );
+        }
+    }
 
     #[test]
     fn tosss_codes_by_what_to_do() {

@@ -8,6 +8,7 @@ pub mod case;
 pub mod customer;
 pub mod decline;
 pub mod event;
+pub mod gateway_account;
 pub mod order;
 pub mod origin;
 pub mod price;

@@ -49,6 +49,9 @@ pub struct NewOrder {
     pub payment_gateway: &'static str,
     pub payment_date_ms: Option<i64>,
     pub id_key: Option<String>,
+    /// The Toss customer key `id_key` was issued under, if the partner
+    /// said (`gateway_account::route`).
+    pub customer_key: Option<String>,
     pub subscription_id: Option<i64>,
     pub payment_info: Option<String>,
     pub payment_failed: bool,
@@ -83,6 +86,7 @@ pub struct OrderInput<'a> {
     pub payment_gateway: Option<&'a str>,
     pub payment_date: Option<&'a str>,
     pub id_key: Option<&'a str>,
+    pub customer_key: Option<&'a str>,
     pub subscription_id: Option<i64>,
     pub payment_info: Option<&'a str>,
     pub payment_failed: Option<bool>,
@@ -174,6 +178,18 @@ impl NewOrder {
         });
         let payment_date_ms = p.check(timestamp("paymentDate", input.payment_date));
         let id_key = p.check(optional_text("idKey", input.id_key, 512));
+        let customer_key = p.check(match input.customer_key.map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(_) if input.id_key.is_none_or(|k| k.trim().is_empty()) => Err(FieldError::new(
+                "customerKey",
+                "goes with idKey: the customer key that billing key was issued under",
+            )),
+            Some(k) if super::gateway_account::valid_customer_key(k) => Ok(Some(k.to_owned())),
+            Some(_) => Err(FieldError::new(
+                "customerKey",
+                "must be 2 to 300 letters, digits or -_=.@ (as Toss accepts)",
+            )),
+        });
         let subscription_id = p.check(match input.subscription_id {
             None => Ok(None),
             some => id("subscriptionId", some).map(Some),
@@ -191,6 +207,7 @@ impl NewOrder {
             payment_gateway: payment_gateway.expect("checked"),
             payment_date_ms: payment_date_ms.expect("checked"),
             id_key: id_key.expect("checked"),
+            customer_key: customer_key.expect("checked"),
             subscription_id: subscription_id.expect("checked"),
             payment_info: payment_info.expect("checked"),
             payment_failed: input.payment_failed.unwrap_or(false),
@@ -222,6 +239,7 @@ mod tests {
             payment_gateway: Some("NICE"),
             payment_date: None,
             id_key: None,
+            customer_key: None,
             subscription_id: None,
             payment_info: None,
             payment_failed: None,

@@ -174,6 +174,9 @@ stored_enum!(
         NoBillingKey => "NO_BILLING_KEY",
         /// The order's `paymentGateway` has no adapter here.
         NoAdapter => "NO_ADAPTER",
+        /// A Toss key whose customer key nobody named: charging it with a
+        /// guess is a sure decline (`gateway_account::route`).
+        NoCustomerKey => "NO_CUSTOMER_KEY",
         /// The scenario ended by canceling the subscription: nothing more
         /// is charged unasked (the customer may still pay on the page).
         SubscriptionCanceled => "SUBSCRIPTION_CANCELED",
@@ -404,6 +407,9 @@ pub enum Blocked {
     NoBillingKey,
     /// The order's `paymentGateway` has no adapter on this server.
     NoAdapter,
+    /// A Toss key without the customer key it was issued under: a new
+    /// card (issued by Rebound, under its own key) will pay.
+    NoCustomerKey,
     /// The PG refused the partner's credentials on several cases: every
     /// charge of the partner waits for the operator.
     GatewayProblem,

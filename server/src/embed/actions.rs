@@ -103,6 +103,8 @@ pub struct ActionParams {
     /// The card window's success parameters.
     auth_key: Option<String>,
     customer_key: Option<String>,
+    /// PortOne's window hands the new billing key back itself.
+    billing_key: Option<String>,
     /// The card window's failure code (`PAY_PROCESS_CANCELED` when the
     /// customer closed it).
     code: Option<String>,
@@ -236,8 +238,8 @@ async fn method(
         .start_method_change(&p.embed(), p.lang())
         .await
     {
-        Ok((BillingAuthLaunch::Redirect(url), _)) => Redirect::to(&url).into_response(),
-        Ok((BillingAuthLaunch::Page(html), ancestors)) => (
+        Ok(Some((BillingAuthLaunch::Redirect(url), _))) => Redirect::to(&url).into_response(),
+        Ok(Some((BillingAuthLaunch::Page(html), ancestors))) => (
             [(
                 axum::http::header::CONTENT_SECURITY_POLICY,
                 format!("frame-ancestors {ancestors}"),
@@ -245,16 +247,20 @@ async fn method(
             Html(html),
         )
             .into_response(),
+        Ok(None) => p.notice(PageKind::Main, Notice::NotPayableHere),
         Err(_) => p.to(PageKind::Main, &[]),
     }
 }
 
+/// The card window's way back: Toss's `authKey` and `customerKey`, or
+/// PortOne's `billingKey`; PortOne reports a failure here too, as `code`.
 async fn method_return(State(state): State<AppState>, Query(p): Query<ActionParams>) -> Response {
-    let (Some(auth_key), Some(customer_key)) = (p.auth_key.clone(), p.customer_key.clone()) else {
-        return p.notice(PageKind::Method, Notice::AuthFailed);
+    let key = p.auth_key.clone().or_else(|| p.billing_key.clone());
+    let (Some(key), None) = (key, p.code.as_deref()) else {
+        return method_cancel(Query(p)).await;
     };
     match backend(&state)
-        .complete_method_change(&p.embed(), auth_key, customer_key)
+        .complete_method_change(&p.embed(), key, p.customer_key.clone())
         .await
     {
         Ok(Ok(result)) => after_pay(&p, result, true),
@@ -264,10 +270,13 @@ async fn method_return(State(state): State<AppState>, Query(p): Query<ActionPara
 }
 
 async fn method_cancel(Query(p): Query<ActionParams>) -> Response {
-    // Toss reports a closed window as PAY_PROCESS_CANCELED; anything else
-    // is a failure the customer may retry with another card.
+    // Toss reports a closed window as PAY_PROCESS_CANCELED, PortOne as
+    // FAILURE_TYPE_PG with the PG's cancel code or USER_CANCEL; anything
+    // else is a failure the customer may retry with another card.
     let notice = match p.code.as_deref() {
-        Some("PAY_PROCESS_CANCELED") | Some("USER_CANCEL") => Notice::AuthCanceled,
+        Some("PAY_PROCESS_CANCELED") | Some("USER_CANCEL") | Some("PAY_PROCESS_ABORTED") => {
+            Notice::AuthCanceled
+        }
         _ => Notice::AuthFailed,
     };
     p.notice(PageKind::Method, notice)

@@ -6,7 +6,7 @@ use app::backend::{BoxFuture, RecoveryBackend};
 use app::copy::Lang;
 use app::model::{
     CaseState, EmbedRequest, LinkParams, Notice, Outbox, PageError, PageKind, PageRequest,
-    PageView, RecoveryView,
+    PageView, Payability, RecoveryView,
 };
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use protocol::{Action, Envelope, PageMessage, RedirectTarget};
@@ -14,9 +14,10 @@ use protocol::{Action, Envelope, PageMessage, RedirectTarget};
 use crate::charging::{Charged, Charger, Settled};
 use crate::clock::{SharedClock, kst, kst_text};
 use crate::domain::case::{ChargeSource, PageState};
+use crate::domain::gateway_account::{Adapter, Route, route};
 use crate::domain::retry::Blocked;
 use crate::domain::token::{new_id, redact};
-use crate::gateway::{BillingAuthLaunch, BillingAuthRequest, SharedGateway};
+use crate::gateway::{BillingAuthLaunch, BillingAuthRequest, Gateways, SharedGateway};
 use crate::store::{CaseRecord, CaseStatus, Store, StoreError};
 
 /// What a pay attempt came to; the action handler turns it into a redirect.
@@ -48,13 +49,10 @@ pub enum DateRefusal {
 #[derive(Clone)]
 pub struct StoreBackend {
     pub store: Store,
-    pub gateway: SharedGateway,
+    pub gateways: Gateways,
     pub clock: SharedClock,
     /// Our public base URL; the PG's card window returns there.
     pub public_url: String,
-    /// Real money moves (`PaymentGateway::livemode`); otherwise the page
-    /// says it is in test mode.
-    pub livemode: bool,
     pub settled: Settled,
 }
 
@@ -114,11 +112,63 @@ impl StoreBackend {
     pub fn of(state: &crate::state::AppState) -> StoreBackend {
         StoreBackend {
             store: state.store.clone(),
-            gateway: state.gateway.clone(),
+            gateways: state.gateways.clone(),
             clock: state.clock.clone(),
             public_url: state.config.public_url.clone(),
-            livemode: state.gateway.livemode(),
             settled: state.settled.clone(),
+        }
+    }
+
+    /// The account that charges the case and issues its new cards: the
+    /// partner's own for the order's PG, else the server-wide gateway if
+    /// it reaches that PG.
+    fn adapter_of(&self, case: &CaseRecord) -> Option<Adapter> {
+        case.own_account
+            .map(|(a, _)| a)
+            .or_else(|| self.gateways.server_wide_for(&case.payment_gateway))
+    }
+
+    fn route_of(&self, case: &CaseRecord) -> Result<Route, Blocked> {
+        route(
+            case.own_account.map(|(a, _)| a),
+            self.gateways.server_wide_for(&case.payment_gateway),
+            case.id_key.is_some(),
+            case.customer_key.as_deref(),
+            &case.partner_customer_id,
+        )
+    }
+
+    /// Real money moves through the case's account; otherwise the page says
+    /// it is in test mode.
+    fn livemode(&self, case: &CaseRecord) -> bool {
+        match case.own_account {
+            Some((_, live)) => live,
+            None => self.gateways.server_wide().livemode(),
+        }
+    }
+
+    /// Whether the page offers paying: not without an account for the
+    /// order's PG (the shop handles it), and only a new card when the key
+    /// on file cannot be charged from here (no key, or a Toss key whose
+    /// customer key nobody named).
+    fn payability(&self, case: &CaseRecord) -> Payability {
+        match self.route_of(case) {
+            Err(Blocked::NoAdapter) => Payability::Elsewhere,
+            Err(_) => Payability::NewCardFirst,
+            Ok(_) if case.id_key.is_none() => Payability::NewCardFirst,
+            Ok(_) => Payability::Here,
+        }
+    }
+
+    /// The adapter of the case's account, for the card window.
+    async fn card_window_of(&self, case: &CaseRecord) -> Option<SharedGateway> {
+        let account = self.adapter_of(case)?;
+        match self.gateways.adapter(account.account_id).await {
+            Ok(adapter) => Some(adapter),
+            Err(e) => {
+                tracing::error!(error = %e, case_id = case.id, "the case's gateway account is unusable");
+                None
+            }
         }
     }
 
@@ -252,6 +302,7 @@ impl StoreBackend {
         };
         let (date_min, date_max) =
             date_window(self.clock.now(), case.scenario.change_date_window_days);
+        let (test_mode, pay) = (!self.livemode(&case), self.payability(&case));
         let view = RecoveryView {
             business_name: case.business_name,
             customer_name: crate::domain::customer::masked_name(&case.customer_name),
@@ -263,7 +314,8 @@ impl StoreBackend {
             failure_reason: case.failure_reason,
             payment_info: case.payment_info,
             state,
-            test_mode: !self.livemode,
+            test_mode,
+            pay,
             remind_left: (case.scenario.remind_limit - case.remind_count).max(0) as u32,
             date_changes_left: (case.scenario.change_date_limit - case.date_change_count).max(0)
                 as u32,
@@ -293,7 +345,7 @@ impl StoreBackend {
     fn charger(&self) -> Charger {
         Charger {
             store: self.store.clone(),
-            gateway: self.gateway.clone(),
+            gateways: self.gateways.clone(),
             clock: self.clock.clone(),
             settled: self.settled.clone(),
         }
@@ -334,9 +386,10 @@ impl StoreBackend {
             Charged::Blocked(blocked) => match blocked {
                 Blocked::DailyLimit { .. } => PayResult::Refused(Notice::AttemptLimit),
                 Blocked::NightWindow { .. } => PayResult::Refused(Notice::Maintenance),
-                Blocked::HardDecline | Blocked::Budget | Blocked::NoBillingKey => {
-                    PayResult::Refused(Notice::NewCard)
-                }
+                Blocked::HardDecline
+                | Blocked::Budget
+                | Blocked::NoBillingKey
+                | Blocked::NoCustomerKey => PayResult::Refused(Notice::NewCard),
                 Blocked::NoAdapter | Blocked::GatewayProblem => {
                     PayResult::Refused(Notice::NotPayableHere)
                 }
@@ -349,15 +402,19 @@ impl StoreBackend {
     /// Where to send the customer to register a card. The return URLs carry
     /// the iframe's parameters, so the flow comes back to the same case and
     /// origin.
+    /// `None`: no account here issues cards for the order's PG.
     pub async fn start_method_change(
         &self,
         req: &EmbedRequest,
         lang: Lang,
-    ) -> Result<(BillingAuthLaunch, String), PageError> {
+    ) -> Result<Option<(BillingAuthLaunch, String)>, PageError> {
         let (case, origin, embed_id) = self.resolve(req).await?;
         if case.status.is_closed() {
             return Err(PageError::AlreadyClosed);
         }
+        let Some(window) = self.card_window_of(&case).await else {
+            return Ok(None);
+        };
         let link = LinkParams {
             token: req.token.clone(),
             origin,
@@ -365,7 +422,7 @@ impl StoreBackend {
             lang,
         };
         let base = self.public_url.trim_end_matches('/');
-        let launch = self.gateway.billing_auth(&BillingAuthRequest {
+        let launch = window.billing_auth(&BillingAuthRequest {
             customer_key: case
                 .customer_key
                 .clone()
@@ -375,7 +432,7 @@ impl StoreBackend {
             fail_url: format!("{base}{}", link.href(super::actions::METHOD_CANCEL)),
         });
         // The launch page is shown inside the partner's iframe.
-        Ok((launch, case.origins.frame_ancestors()))
+        Ok(Some((launch, case.origins.frame_ancestors())))
     }
 
     /// The card window came back with an auth key: issue the billing key,
@@ -385,7 +442,7 @@ impl StoreBackend {
         &self,
         req: &EmbedRequest,
         auth_key: String,
-        customer_key: String,
+        customer_key: Option<String>,
     ) -> Result<Result<PayResult, ()>, PageError> {
         let (case, _, _) = self.resolve(req).await?;
         match case.status.page_state() {
@@ -393,9 +450,14 @@ impl StoreBackend {
             PageState::Recovered => return Ok(Ok(PayResult::Paid)),
             PageState::Closed => return Err(PageError::AlreadyClosed),
         }
-        let issued = match self
-            .gateway
-            .issue_billing_key(auth_key, customer_key.clone())
+        let Some(window) = self.card_window_of(&case).await else {
+            return Ok(Ok(PayResult::Refused(Notice::NotPayableHere)));
+        };
+        // Toss issues a key under the customer key its window was opened
+        // with; PortOne's key stands alone.
+        let customer_key = customer_key.filter(|k| !k.is_empty());
+        let issued = match window
+            .issue_billing_key(auth_key, customer_key.clone().unwrap_or_default())
             .await
         {
             Ok(issued) => issued,
@@ -410,7 +472,7 @@ impl StoreBackend {
             .replace_billing_key(
                 case.id,
                 &issued.billing_key,
-                &customer_key,
+                customer_key.as_deref(),
                 &issued.payment_info,
                 now,
             )

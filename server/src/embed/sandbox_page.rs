@@ -99,7 +99,7 @@ fn not_here() -> Response {
 }
 
 async fn page(State(state): State<AppState>, Query(p): Query<WindowParams>) -> Response {
-    if !state.gateway.is_sandbox() {
+    if !state.gateways.server_wide().is_sandbox() {
         return not_here();
     }
     if return_path(&p.success_url).is_none() || return_path(&p.fail_url).is_none() {
@@ -147,7 +147,7 @@ async fn page(State(state): State<AppState>, Query(p): Query<WindowParams>) -> R
 }
 
 async fn approve(State(state): State<AppState>, Query(p): Query<WindowParams>) -> Response {
-    if !state.gateway.is_sandbox() {
+    if !state.gateways.server_wide().is_sandbox() {
         return not_here();
     }
     let (Some(success), Some(fail)) = (return_path(&p.success_url), return_path(&p.fail_url))

@@ -142,7 +142,12 @@ pub async fn run(store: &Store, cases: usize) -> Result<EngineBench, StoreError>
     let charging =
         Engine::new(store.clone(), shared.clone(), provider, key).with_charger(Charger {
             store: store.clone(),
-            gateway: Arc::new(SandboxGateway::default()),
+            gateways: crate::gateway::Gateways::new(
+                Arc::new(SandboxGateway::default()),
+                Default::default(),
+                None,
+                store.clone(),
+            ),
             clock: shared.clone(),
             settled: Default::default(),
         });

@@ -1,6 +1,8 @@
 //! Payment gateways behind one trait. The sandbox is the default; the Toss
 //! Payments adapter implements the same trait against Toss's billing API.
 
+pub mod portone;
+pub mod registry;
 pub mod sandbox;
 pub mod toss;
 
@@ -9,7 +11,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::domain::decline::{CodeSource, Decline, classify};
+pub use crate::domain::gateway_account::AdapterKind;
 
+pub use portone::{PortOneConfig, PortOneGateway};
+pub use registry::Gateways;
 pub use sandbox::SandboxGateway;
 pub use toss::{TossConfig, TossGateway};
 
@@ -17,8 +22,10 @@ pub use toss::{TossConfig, TossGateway};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChargeRequest {
     pub billing_key: String,
-    /// The PG's customer key the billing key belongs to (Toss's `customerKey`).
-    pub customer_key: String,
+    /// The PG's customer key the billing key belongs to (Toss's
+    /// `customerKey`, required there; `gateway_account::route` never lets a
+    /// Toss charge go without one).
+    pub customer_key: Option<String>,
     /// KRW, from our database, never from the browser.
     pub amount: i64,
     /// Shown on the customer's statement.
@@ -106,8 +113,21 @@ pub trait PaymentGateway: Send + Sync + 'static {
         auth_key: String,
         customer_key: String,
     ) -> BoxFuture<'_, Result<IssuedKey, ChargeError>>;
-    /// True for gateways that move no real money; the page shows a banner.
-    fn is_sandbox(&self) -> bool;
+    /// Which PG API this speaks.
+    fn kind(&self) -> AdapterKind;
+    /// True for the sandbox, whose card window is our own test page.
+    fn is_sandbox(&self) -> bool {
+        self.kind() == AdapterKind::Sandbox
+    }
+    /// Refunds a charge the PG approved (`Receipt::gateway_ref`, and our
+    /// idempotency key, which is PortOne's payment id): the whole amount.
+    fn refund(
+        &self,
+        gateway_ref: String,
+        idempotency_key: String,
+        amount: i64,
+        reason: String,
+    ) -> BoxFuture<'_, Result<(), ChargeError>>;
     /// Whether charges move real money. Notices carry it (`livemode`) and
     /// the page shows a test-mode banner without it, so nobody takes a
     /// test payment for a real one.
@@ -127,17 +147,20 @@ pub trait PaymentGateway: Send + Sync + 'static {
 
 pub type SharedGateway = Arc<dyn PaymentGateway>;
 
-/// Which gateway the server uses (`REBOUND_GATEWAY`).
+/// Which gateway the server uses for partners without an account of
+/// their own (`REBOUND_GATEWAY`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GatewayConfig {
     Sandbox,
-    Toss(TossConfig),
+    /// With the rule for Toss keys whose order names no customer key
+    /// (`REBOUND_TOSS_CUSTOMER_KEYS`).
+    Toss(TossConfig, crate::domain::gateway_account::CustomerKeyRule),
 }
 
 pub fn from_config(config: &GatewayConfig) -> SharedGateway {
     match config {
         GatewayConfig::Sandbox => Arc::new(SandboxGateway::default()),
-        GatewayConfig::Toss(toss) => Arc::new(TossGateway::new(toss.clone())),
+        GatewayConfig::Toss(toss, _) => Arc::new(TossGateway::new(toss.clone())),
     }
 }
 

@@ -98,6 +98,8 @@ pub struct SandboxGateway {
     /// Idempotency keys already charged: a repeat returns the first receipt
     /// instead of charging again, as a real PG does.
     seen: Mutex<HashSet<String>>,
+    /// Charges refunded (a refund of a refunded charge is no new refund).
+    refunded: Mutex<HashSet<String>>,
 }
 
 impl SandboxGateway {
@@ -105,6 +107,11 @@ impl SandboxGateway {
     /// would show. Tests use it to prove a case is charged once.
     pub fn charged_count(&self) -> usize {
         self.seen.lock().expect("sandbox lock").len()
+    }
+
+    /// How many distinct charges were refunded.
+    pub fn refunded_count(&self) -> usize {
+        self.refunded.lock().expect("sandbox lock").len()
     }
 
     /// The test card a billing key stands for (the part before any dot).
@@ -228,8 +235,34 @@ impl PaymentGateway for SandboxGateway {
         Box::pin(async move { Self::issue(&auth_key) })
     }
 
-    fn is_sandbox(&self) -> bool {
-        true
+    fn kind(&self) -> super::AdapterKind {
+        super::AdapterKind::Sandbox
+    }
+
+    /// Only a charge the sandbox approved can be refunded.
+    fn refund(
+        &self,
+        _gateway_ref: String,
+        idempotency_key: String,
+        _amount: i64,
+        _reason: String,
+    ) -> BoxFuture<'_, Result<(), ChargeError>> {
+        Box::pin(async move {
+            let mut refunded = self.refunded.lock().expect("sandbox lock");
+            if !self
+                .seen
+                .lock()
+                .expect("sandbox lock")
+                .contains(&idempotency_key)
+            {
+                return Err(ChargeError::Declined {
+                    code: "NOT_FOUND_PAYMENT".into(),
+                    reason: "결제를 찾을 수 없어요".into(),
+                });
+            }
+            refunded.insert(idempotency_key);
+            Ok(())
+        })
     }
 
     /// The sandbox stands in for every PG.
@@ -245,7 +278,7 @@ mod tests {
     fn req(key: &str) -> ChargeRequest {
         ChargeRequest {
             billing_key: key.into(),
-            customer_key: "c1".into(),
+            customer_key: Some("c1".into()),
             amount: 10_000,
             order_name: "구독".into(),
             idempotency_key: "k1".into(),

@@ -232,8 +232,15 @@ fn js_string(s: &str) -> String {
 impl PaymentGateway for TossGateway {
     fn charge(&self, req: ChargeRequest) -> BoxFuture<'_, Result<Receipt, ChargeError>> {
         Box::pin(async move {
+            let Some(customer_key) = req.customer_key else {
+                // `gateway_account::route` never routes such a charge here.
+                return Err(ChargeError::Declined {
+                    code: "NOT_MATCHES_CUSTOMER_KEY".into(),
+                    reason: "새 카드를 등록해 주세요".into(),
+                });
+            };
             let body = json!({
-                "customerKey": req.customer_key,
+                "customerKey": customer_key,
                 "amount": req.amount,
                 "orderId": req.idempotency_key,
                 "orderName": req.order_name,
@@ -340,8 +347,35 @@ impl PaymentGateway for TossGateway {
         })
     }
 
-    fn is_sandbox(&self) -> bool {
-        false
+    fn kind(&self) -> super::AdapterKind {
+        super::AdapterKind::Toss
+    }
+
+    /// `POST /v1/payments/{paymentKey}/cancel`, with our idempotency key
+    /// prefixed, so a repeated refund request refunds once.
+    fn refund(
+        &self,
+        gateway_ref: String,
+        idempotency_key: String,
+        amount: i64,
+        reason: String,
+    ) -> BoxFuture<'_, Result<(), ChargeError>> {
+        Box::pin(async move {
+            let path = format!("/v1/payments/{}/cancel", path_segment(&gateway_ref));
+            let body = json!({ "cancelReason": reason, "cancelAmount": amount });
+            let key = format!("refund-{idempotency_key}");
+            match self
+                .post::<serde_json::Value>(&path, body, Some(&key))
+                .await
+            {
+                Ok(_) => Ok(()),
+                // Refunded before (by us or in Toss's console): done.
+                Err(ChargeError::Declined { code, .. }) if code == "ALREADY_CANCELED_PAYMENT" => {
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        })
     }
 
     /// Toss's live keys (`live_sk_...`) move money; test keys do not.

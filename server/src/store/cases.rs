@@ -7,6 +7,7 @@ use super::events::{self, About};
 use super::{Store, StoreError, allowing};
 use crate::domain::case::{CaseEvent, CaseStatus};
 use crate::domain::event::Event;
+use crate::domain::gateway_account::{Adapter, AdapterKind, CustomerKeyRule};
 use crate::domain::origin::AllowedOrigins;
 use crate::domain::retry::Stop;
 use crate::domain::scenario::Scenario;
@@ -40,8 +41,14 @@ pub struct CaseRecord {
     pub payment_info: Option<String>,
     pub partner_order_id: String,
     pub id_key: Option<String>,
-    /// The PG customer key `id_key` was issued under, if we issued it.
+    /// The PG customer key `id_key` was issued under, if known: ours for a
+    /// key Rebound issued, or the partner's `customerKey`.
     pub customer_key: Option<String>,
+    /// The order's `paymentGateway`.
+    pub payment_gateway: String,
+    pub partner_customer_id: String,
+    /// The partner's own account for that PG, and whether it is live.
+    pub own_account: Option<(Adapter, bool)>,
     pub paid_at_ms: Option<i64>,
     /// `YYYY-MM-DD` the customer chose on the page, if they did.
     pub selected_date: Option<String>,
@@ -78,6 +85,12 @@ struct CaseRow {
     partner_order_id: String,
     id_key: Option<String>,
     billing_customer_key: Option<String>,
+    payment_gateway: String,
+    partner_customer_id: String,
+    account_id: Option<i64>,
+    account_kind: Option<AdapterKind>,
+    account_keys: Option<CustomerKeyRule>,
+    account_livemode: Option<i64>,
     payment_date: Option<i64>,
     selected_date: Option<String>,
     remind_count: i64,
@@ -105,7 +118,9 @@ impl Store {
                      JOIN products pr ON pr.id = pc.product_id WHERE oi.order_id = o.id \
                      ORDER BY oi.price_id LIMIT 1) AS product_image_url, \
                     o.amount, c.failed_at, c.failure_reason, o.payment_info, o.partner_order_id, \
-                    o.id_key, o.billing_customer_key, o.payment_date, c.selected_date, \
+                    o.id_key, o.billing_customer_key, o.payment_gateway, cu.partner_customer_id, \
+                    ga.id AS account_id, ga.kind AS account_kind, ga.customer_keys AS account_keys, \
+                    ga.livemode AS account_livemode, o.payment_date, c.selected_date, \
                     c.remind_count, c.date_change_count, c.method_changed_at, \
                     (SELECT s.definition FROM scenarios s WHERE s.id = c.scenario_id) AS scenario_definition, \
                     (SELECT ch.failure_reason FROM charges ch WHERE ch.case_id = c.id \
@@ -116,6 +131,8 @@ impl Store {
              JOIN partners p ON p.id = c.partner_id \
              JOIN orders o ON o.id = c.order_id \
              JOIN customers cu ON cu.id = o.customer_id \
+             LEFT JOIN gateway_accounts ga ON ga.partner_id = c.partner_id \
+                  AND ga.payment_gateway = o.payment_gateway AND ga.retired_at IS NULL \
              WHERE c.id = ",
             case_id_by_token!()
         ),
@@ -144,6 +161,19 @@ impl Store {
             partner_order_id: r.partner_order_id,
             id_key: r.id_key,
             customer_key: r.billing_customer_key,
+            own_account: match (r.account_id, r.account_kind) {
+                (Some(id), Some(kind)) => Some((
+                    Adapter {
+                        account_id: Some(id),
+                        kind,
+                        customer_keys: r.account_keys.unwrap_or_default(),
+                    },
+                    r.account_livemode.unwrap_or(0) != 0,
+                )),
+                _ => None,
+            },
+            payment_gateway: r.payment_gateway,
+            partner_customer_id: r.partner_customer_id,
             paid_at_ms: r.payment_date,
             selected_date: r.selected_date,
             remind_count: r.remind_count,
@@ -167,7 +197,7 @@ impl Store {
         &self,
         case_id: i64,
         id_key: &str,
-        customer_key: &str,
+        customer_key: Option<&str>,
         payment_info: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {

@@ -32,8 +32,12 @@ pub struct ChargeSpec {
     pub amount: i64,
     /// `None` when the order has no billing key (nothing can be charged).
     pub billing_key: Option<String>,
-    pub customer_key: String,
+    /// Sent where the PG wants one (Toss: required, the key's own).
+    pub customer_key: Option<String>,
     pub order_name: String,
+    /// The partner's gateway account it goes through (`None`: the
+    /// server-wide gateway); its resends and lookups go there too.
+    pub account_id: Option<i64>,
 }
 
 /// The result of trying to start a charge.
@@ -144,6 +148,8 @@ struct ClaimFacts {
     stage: i64,
 }
 
+use super::plan_facts::ServerWide;
+
 impl Store {
     /// `claim_charges` for one case, on an adapter that charges every
     /// order's PG (tests and tools).
@@ -165,7 +171,13 @@ impl Store {
                 std::slice::from_ref(&start),
                 now_ms,
                 stale_before_ms,
-                &|_| true,
+                &|_| {
+                    Some(crate::domain::gateway_account::Adapter {
+                        account_id: None,
+                        kind: crate::domain::gateway_account::AdapterKind::Sandbox,
+                        customer_keys: Default::default(),
+                    })
+                },
             )
             .await?;
         claims
@@ -181,7 +193,8 @@ impl Store {
     /// a win-back. Answers in the order asked; a batch names each case once.
     ///
     /// Before it, every charge passes the same gates (`CaseFacts::gate`):
-    /// a billing key, an adapter for the order's PG (`chargeable`), no
+    /// a billing key, an account for the order's PG (the partner's own, or
+    /// the server-wide gateway, `server_wide`) with the key's customer key, no
     /// credential problem, the night window, the key's hard decline and
     /// 30-day budget, the day's cap on charges people ask for; a silent one
     /// goes only if the planner, asked again now, gives this moment (an
@@ -200,7 +213,7 @@ impl Store {
         starts: &[ChargeStart],
         now_ms: i64,
         stale_before_ms: i64,
-        chargeable: &(dyn Fn(&str) -> bool + Sync),
+        server_wide: ServerWide<'_>,
     ) -> Result<Vec<ChargeClaim>, StoreError> {
         if starts.is_empty() {
             return Ok(Vec::new());
@@ -213,6 +226,7 @@ impl Store {
         let ids: Vec<i64> = starts.iter().map(|s| s.case_id).collect();
         let gates = case_facts(&mut tx, &ids, now_ms).await?;
         let payable = CaseState::statuses_allowing(CaseEvent::ClaimCharge);
+        let mut routes = HashMap::with_capacity(starts.len());
         for st in starts {
             let Some(f) = gates.get(&st.case_id) else {
                 continue;
@@ -220,8 +234,12 @@ impl Store {
             if !payable.contains(&f.status) {
                 continue;
             }
-            let Err(blocked) = f.gate(st.source, now_ms, chargeable) else {
-                continue;
+            let blocked = match f.gate(st.source, now_ms, server_wide) {
+                Ok(route) => {
+                    routes.insert(st.case_id, route);
+                    continue;
+                }
+                Err(blocked) => blocked,
             };
             if st.source.is_silent() {
                 // The retry does not go now: it is planned again, or
@@ -230,6 +248,7 @@ impl Store {
                     Blocked::Replanned(plan) => Some(plan),
                     Blocked::NoAdapter => Some(Plan::Stop(Stop::NoAdapter)),
                     Blocked::NoBillingKey => Some(Plan::Stop(Stop::NoBillingKey)),
+                    Blocked::NoCustomerKey => Some(Plan::Stop(Stop::NoCustomerKey)),
                     _ => None,
                 };
                 if let Some(plan) = plan {
@@ -310,18 +329,25 @@ impl Store {
             let f = facts
                 .remove(&st.case_id)
                 .ok_or(StoreError::Integrity("a claimed case has no order"))?;
+            let gated = routes
+                .remove(&st.case_id)
+                .ok_or(StoreError::Integrity("a claimed case passed no gate"))?;
+            // The customer key goes with the key read after the claim (a
+            // card change cannot slip in between); the gate's route stands
+            // if that reading routes nowhere.
+            let route = gates
+                .get(&st.case_id)
+                .and_then(|g| g.route(server_wide, f.billing_customer_key.as_deref()).ok())
+                .filter(|r| r.account_id == gated.account_id)
+                .unwrap_or(gated);
             rows.push((
                 st,
                 ChargeSpec {
                     idempotency_key: st.idempotency_key.clone(),
                     amount: f.amount,
                     billing_key: f.id_key,
-                    // Keys issued elsewhere (the partner's own PG
-                    // integration) were not issued under one of ours; the
-                    // case id stands in.
-                    customer_key: f
-                        .billing_customer_key
-                        .unwrap_or_else(|| format!("rb_case_{}", st.case_id)),
+                    customer_key: route.customer_key,
+                    account_id: route.account_id,
                     order_name: crate::domain::customer::order_name(
                         f.product.as_deref(),
                         &f.customer_name,
@@ -333,9 +359,9 @@ impl Store {
         for chunk in rows.chunks(super::ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO charges (case_id, idempotency_key, amount, billing_key, customer_key, order_name, \
-                                      source, stage, created_at, attempted_at, sent_at, status) \
+                                      gateway_account_id, source, stage, created_at, attempted_at, sent_at, status) \
                  VALUES {} RETURNING id, case_id",
-                super::placeholders(self.backend, chunk.len(), 11, "'PENDING'")
+                super::placeholders(self.backend, chunk.len(), 12, "'PENDING'")
             );
             let mut q = sqlx::query_as::<_, (i64, i64)>(&sql);
             for (st, spec, stage) in chunk {
@@ -346,6 +372,7 @@ impl Store {
                     .bind(&spec.billing_key)
                     .bind(&spec.customer_key)
                     .bind(&spec.order_name)
+                    .bind(spec.account_id)
                     .bind(st.source.as_str())
                     .bind(*stage)
                     .bind(now_ms)
@@ -398,14 +425,14 @@ impl Store {
         case_id: i64,
         source: ChargeSource,
         now_ms: i64,
-        chargeable: &(dyn Fn(&str) -> bool + Sync),
+        server_wide: ServerWide<'_>,
     ) -> Result<Option<Result<(), Blocked>>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let facts = case_facts(&mut tx, &[case_id], now_ms).await?;
         tx.commit().await?;
         Ok(facts
             .get(&case_id)
-            .map(|f| f.gate(source, now_ms, chargeable)))
+            .map(|f| f.gate(source, now_ms, server_wide).map(|_| ())))
     }
 
     /// A pending charge is about to go to the PG again (the resolver's
@@ -752,7 +779,7 @@ impl Store {
                             AND COALESCE(attempted_at, created_at) < $2 \
                           ORDER BY attempted_at LIMIT $3 {lock}) \
                AND status IN ({attemptable}) AND COALESCE(attempted_at, created_at) < $2 \
-             RETURNING id, case_id, idempotency_key, amount, billing_key, customer_key, order_name, created_at"
+             RETURNING id, case_id, idempotency_key, amount, billing_key, customer_key, order_name, gateway_account_id, created_at"
         ))
         .bind(now_ms)
         .bind(stale_before_ms)
@@ -1083,7 +1110,7 @@ async fn unclaimed(
              WHERE id = (SELECT id FROM charges WHERE case_id = $1 AND status IN ({attemptable}) \
                          ORDER BY id DESC LIMIT 1) \
                AND status IN ({attemptable}) AND COALESCE(attempted_at, created_at) < $2 \
-             RETURNING id, case_id, idempotency_key, amount, billing_key, customer_key, order_name, created_at",
+             RETURNING id, case_id, idempotency_key, amount, billing_key, customer_key, order_name, gateway_account_id, created_at",
             attemptable = charge_allowing(ChargeEvent::Attempted)
         ))
         .bind(st.case_id)
@@ -1132,6 +1159,7 @@ struct SpecRow {
     billing_key: Option<String>,
     customer_key: Option<String>,
     order_name: Option<String>,
+    gateway_account_id: Option<i64>,
     created_at: i64,
 }
 
@@ -1144,8 +1172,9 @@ impl SpecRow {
                 idempotency_key: self.idempotency_key,
                 amount: self.amount,
                 billing_key: self.billing_key,
-                customer_key: self.customer_key.unwrap_or_default(),
+                customer_key: self.customer_key,
                 order_name: self.order_name.unwrap_or_default(),
+                account_id: self.gateway_account_id,
             },
             case_paying: true,
             created_at_ms: self.created_at,

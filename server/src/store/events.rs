@@ -176,6 +176,7 @@ pub(super) async fn record_many(
         }
     }
     let per_subscription: Vec<(i64, i64)> = counts.iter().map(|(s, n)| (*s, *n)).collect();
+    let live = case_livemode(tx, items).await?;
     // The last number each subscription reached; its events take the
     // numbers up to it, in order.
     let mut next: HashMap<i64, i64> = HashMap::new();
@@ -206,8 +207,14 @@ pub(super) async fn record_many(
                 }
                 None => 0,
             };
-            let body =
-                event::body(e, subject, &webhook_id, sequence, now_ms, livemode()).to_string();
+            // A case's notices say whether its account moves real money
+            // (the one its latest charge went through, or that would charge
+            // it); others, the server-wide gateway's.
+            let livemode = subject
+                .case_id
+                .and_then(|c| live.get(&c).copied())
+                .unwrap_or_else(livemode);
+            let body = event::body(e, subject, &webhook_id, sequence, now_ms, livemode).to_string();
             (
                 *partner_id,
                 webhook_id,
@@ -262,11 +269,43 @@ pub struct EventRow {
     pub delivered_at: Option<i64>,
 }
 
-/// Whether this process moves real money (`Store::with_livemode`). One
-/// process serves one gateway, so this is the process's, not a row's: the
-/// notice writes run deep inside transactions that carry no settings. When
-/// gateways become a partner's choice this becomes a partner column, read
-/// with the notice's subject.
+/// The livemode of each case's own gateway account among `items`: the
+/// account its latest charge went through, else the partner's current one
+/// for the order's PG. Cases charged through the server-wide gateway are
+/// left out (`livemode()` answers for them).
+async fn case_livemode(
+    tx: &mut Transaction<'_, Any>,
+    items: &[(i64, &Subject, &Event)],
+) -> Result<HashMap<i64, bool>, StoreError> {
+    let mut cases: Vec<i64> = items.iter().filter_map(|(_, s, _)| s.case_id).collect();
+    cases.sort_unstable();
+    cases.dedup();
+    let mut out = HashMap::new();
+    for chunk in cases.chunks(super::IDS_PER_STATEMENT) {
+        let rows: Vec<(i64, Option<i64>)> = sqlx::query_as(&format!(
+            "SELECT c.id, COALESCE( \
+                 (SELECT ga.livemode FROM charges ch JOIN gateway_accounts ga ON ga.id = ch.gateway_account_id \
+                  WHERE ch.case_id = c.id ORDER BY ch.id DESC LIMIT 1), \
+                 (SELECT ga.livemode FROM orders o JOIN gateway_accounts ga ON ga.partner_id = c.partner_id \
+                  AND ga.payment_gateway = o.payment_gateway AND ga.retired_at IS NULL WHERE o.id = c.order_id)) \
+             FROM recovery_cases c WHERE c.id IN ({})",
+            super::id_list(chunk)
+        ))
+        .persistent(false)
+        .fetch_all(&mut **tx)
+        .await?;
+        out.extend(
+            rows.into_iter()
+                .filter_map(|(id, live)| live.map(|l| (id, l != 0))),
+        );
+    }
+    Ok(out)
+}
+
+/// Whether the server-wide gateway moves real money
+/// (`Store::with_livemode`): the notices of partners without their own
+/// account say so. The notice writes run deep inside transactions that
+/// carry no settings, so it is the process's.
 static LIVEMODE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn livemode() -> bool {

@@ -47,6 +47,7 @@ mod console_actions;
 mod customers;
 mod engine;
 mod events;
+mod gateway_accounts;
 mod idempotency;
 mod lifecycle;
 mod orders;
@@ -106,6 +107,8 @@ stored_text_column!(
     crate::domain::case::ChargeSource,
     crate::domain::decline::DeclineClass,
     crate::domain::retry::Stop,
+    crate::domain::gateway_account::AdapterKind,
+    crate::domain::gateway_account::CustomerKeyRule,
 );
 
 /// SQL list of the case statuses `event` may happen in: every conditional
@@ -130,6 +133,7 @@ pub use console_actions::ConsoleActionRow;
 pub use customers::CustomerRecord;
 pub use engine::{DueCase, StageOutcome, StageResult, StageStart, StageState};
 pub use events::{AttemptOutcome, AttemptRow, DueEvent, EventRow, NextStep};
+pub use gateway_accounts::{GatewayAccount, NewGatewayAccount, sealed_for};
 pub use idempotency::KeyState;
 pub use lifecycle::{CaseEnd, Recovery, Settlement};
 pub use orders::{OrderRefused, OrderRow, OrderView, UnknownRef};

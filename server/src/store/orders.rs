@@ -133,12 +133,13 @@ impl Store {
                 .bind(&o.error_code)
                 .bind(&o.error_message)
                 .bind(now_ms)
+                .bind(&o.customer_key)
         };
         let inserted = bind(
             "INSERT INTO orders (partner_id, partner_order_id, customer_id, subscription_id, amount, \
                                  amount_returned, status, payment_gateway, payment_date, id_key, payment_info, \
-                                 error_code, error_message, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
+                                 error_code, error_message, created_at, updated_at, billing_customer_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15) \
              ON CONFLICT (partner_id, partner_order_id) DO NOTHING RETURNING id",
         )
         .fetch_optional(&mut *tx)
@@ -149,7 +150,8 @@ impl Store {
                 let (id,) = bind(
                     "UPDATE orders SET customer_id = $3, subscription_id = $4, amount = $5, amount_returned = $6, \
                                        status = $7, payment_gateway = $8, payment_date = $9, \
-                                       billing_customer_key = CASE WHEN id_key = $10 THEN billing_customer_key END, \
+                                       billing_customer_key = COALESCE($15, \
+                                           CASE WHEN id_key = $10 THEN billing_customer_key END), \
                                        id_key = $10, \
                                        payment_info = $11, error_code = $12, error_message = $13, updated_at = $14 \
                      WHERE partner_id = $1 AND partner_order_id = $2 RETURNING id",

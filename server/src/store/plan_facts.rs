@@ -14,6 +14,7 @@ use super::StoreError;
 use super::cases::stored_scenario;
 use crate::domain::case::{CaseStatus, ChargeSource, ChargeStatus};
 use crate::domain::decline::{CodeSource, Decline, DeclineClass, Wait, classify};
+use crate::domain::gateway_account::{Adapter, AdapterKind, CustomerKeyRule, Route, route};
 use crate::domain::retry::{self, Attempt, Blocked, RetryFacts, RetryPolicy};
 use crate::domain::scenario::Scenario;
 
@@ -30,6 +31,12 @@ pub struct CaseFacts {
     pub has_billing_key: bool,
     /// The order's `paymentGateway`.
     pub payment_gateway: String,
+    /// The partner's own account for that PG, if it has one.
+    pub own_adapter: Option<Adapter>,
+    /// The customer key the order names for its billing key (the
+    /// partner's `customerKey`, or ours for a key Rebound issued).
+    pub order_customer_key: Option<String>,
+    pub partner_customer_id: String,
     /// The PG refused the partner's credentials on several cases.
     pub gateway_problem: bool,
     /// The scenario version the case opened with.
@@ -75,18 +82,35 @@ impl CaseFacts {
         }
     }
 
+    /// Which account charges the case, with which customer key
+    /// (`gateway_account::route`), given the order's customer key.
+    pub fn route(
+        &self,
+        server_wide: ServerWide<'_>,
+        order_customer_key: Option<&str>,
+    ) -> Result<Route, Blocked> {
+        route(
+            self.own_adapter,
+            server_wide(&self.payment_gateway),
+            self.has_billing_key,
+            order_customer_key,
+            &self.partner_customer_id,
+        )
+    }
+
     /// The gates a charge from `source` passes now (`retry::gate`), with
-    /// the partner's and the adapter's on top.
+    /// the partner's and the account's on top; the route the charge takes.
     pub fn gate(
         &self,
         source: ChargeSource,
         now_ms: i64,
-        chargeable: &dyn Fn(&str) -> bool,
-    ) -> Result<(), Blocked> {
+        server_wide: ServerWide<'_>,
+    ) -> Result<Route, Blocked> {
         if self.gateway_problem {
             return Err(Blocked::GatewayProblem);
         }
-        if !chargeable(&self.payment_gateway) {
+        let adapter = self.route(server_wide, self.order_customer_key.as_deref());
+        if let Err(Blocked::NoAdapter) = adapter {
             return Err(Blocked::NoAdapter);
         }
         retry::gate(
@@ -95,9 +119,14 @@ impl CaseFacts {
             source,
             self.has_billing_key,
             self.customer_today,
-        )
+        )?;
+        adapter
     }
 }
+
+/// The server-wide gateway's answer for an order's `paymentGateway`
+/// (`Gateways::server_wide_for`).
+pub type ServerWide<'a> = &'a (dyn Fn(&str) -> Option<Adapter> + Sync);
 
 #[derive(FromRow)]
 struct CaseRow {
@@ -111,6 +140,11 @@ struct CaseRow {
     ended_at: Option<i64>,
     id_key: Option<String>,
     payment_gateway: String,
+    billing_customer_key: Option<String>,
+    partner_customer_id: String,
+    account_id: Option<i64>,
+    account_kind: Option<AdapterKind>,
+    account_keys: Option<CustomerKeyRule>,
     gateway_problem: i64,
     scenario_id: Option<i64>,
     definition: Option<String>,
@@ -153,11 +187,15 @@ pub(super) async fn case_facts(
         let ids = super::id_list(chunk);
         let cases: Vec<CaseRow> = sqlx::query_as(&format!(
             "SELECT c.id, c.partner_id, c.status, c.failed_at, c.failure_code, c.selected_date, c.method_changed_at, \
-                    c.ended_at, o.id_key, o.payment_gateway, \
+                    c.ended_at, o.id_key, o.payment_gateway, o.billing_customer_key, cu.partner_customer_id, \
+                    ga.id AS account_id, ga.kind AS account_kind, ga.customer_keys AS account_keys, \
                     CAST(CASE WHEN p.gateway_problem IS NULL THEN 0 ELSE 1 END AS BIGINT) AS gateway_problem, \
                     c.scenario_id, s.definition \
              FROM recovery_cases c JOIN orders o ON o.id = c.order_id \
+             JOIN customers cu ON cu.id = o.customer_id \
              JOIN partners p ON p.id = c.partner_id \
+             LEFT JOIN gateway_accounts ga ON ga.partner_id = c.partner_id \
+                  AND ga.payment_gateway = o.payment_gateway AND ga.retired_at IS NULL \
              LEFT JOIN scenarios s ON s.id = c.scenario_id \
              WHERE c.id IN ({ids})"
         ))
@@ -270,6 +308,16 @@ pub(super) async fn case_facts(
                     ended: c.ended_at.is_some(),
                     has_billing_key: c.id_key.is_some(),
                     payment_gateway: c.payment_gateway,
+                    own_adapter: match (c.account_id, c.account_kind) {
+                        (Some(id), Some(kind)) => Some(Adapter {
+                            account_id: Some(id),
+                            kind,
+                            customer_keys: c.account_keys.unwrap_or_default(),
+                        }),
+                        _ => None,
+                    },
+                    order_customer_key: c.billing_customer_key,
+                    partner_customer_id: c.partner_customer_id,
                     gateway_problem: c.gateway_problem != 0,
                     scenario,
                     // No version stored: the built-in default, retries on.

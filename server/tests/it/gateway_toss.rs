@@ -26,7 +26,7 @@ fn toss(base: &str, secret: &str) -> TossGateway {
 fn charge_req(billing_key: &str, key: &str) -> ChargeRequest {
     ChargeRequest {
         billing_key: billing_key.into(),
-        customer_key: "cust-1".into(),
+        customer_key: Some("cust-1".into()),
         amount: 10_000,
         order_name: "프리미엄 멤버십".into(),
         idempotency_key: key.into(),
@@ -133,7 +133,9 @@ async fn the_page_changes_method_and_pays_through_toss() {
     let case = seed_case(&app, "bk_reject").await;
     // A Toss customer's order: the adapter charges only those.
     app.sql(&format!(
-        "UPDATE orders SET payment_gateway = 'TOSS' WHERE id = {}",
+        // With the customer key its key was issued under (the partner's
+        // `customerKey`): Toss charges a key with no other.
+        "UPDATE orders SET payment_gateway = 'TOSS', billing_customer_key = 'cust-1' WHERE id = {}",
         case.order_id
     ))
     .await;
@@ -253,7 +255,9 @@ async fn a_replayed_provider_error_is_a_soft_decline_and_the_next_try_pays() {
     let case = seed_case(&app, "bk_provider_error_once").await;
     // A Toss customer's order: the adapter charges only those.
     app.sql(&format!(
-        "UPDATE orders SET payment_gateway = 'TOSS' WHERE id = {}",
+        // With the customer key its key was issued under (the partner's
+        // `customerKey`): Toss charges a key with no other.
+        "UPDATE orders SET payment_gateway = 'TOSS', billing_customer_key = 'cust-1' WHERE id = {}",
         case.order_id
     ))
     .await;

@@ -19,6 +19,7 @@ mod console;
 mod console_pages;
 mod embed_page;
 mod engine_processes;
+mod gateway_accounts;
 mod gateway_toss;
 mod hostile;
 mod limits;

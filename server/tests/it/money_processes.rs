@@ -50,6 +50,11 @@ fn start_server(setup: &Setup, toss_base: &str, listen: &str) -> Child {
             ("REBOUND_GATEWAY", "toss".to_owned()),
             ("REBOUND_TOSS_SECRET_KEY", SECRET.to_owned()),
             ("REBOUND_TOSS_CLIENT_KEY", "test_ck_fake".to_owned()),
+            // Keys issued under the customers' own ids, as many shops do.
+            (
+                "REBOUND_TOSS_CUSTOMER_KEYS",
+                "partner-customer-id".to_owned(),
+            ),
             ("REBOUND_TOSS_API_BASE", toss_base.to_owned()),
             ("REBOUND_LISTEN", listen.to_owned()),
         ],

@@ -42,7 +42,6 @@ pub struct TestApp {
     pub gateway: Arc<SandboxGateway>,
     /// The gateway the app charges through (the sandbox, the scripted one,
     /// or the test's own).
-    pub charging_gateway: SharedGateway,
     /// The scripted gateway, when the builder asked for it.
     pub scripted: Option<Arc<ScriptedGateway>>,
     pub clock: Arc<ManualClock>,
@@ -56,6 +55,8 @@ pub struct TestApp {
     pub database_url: String,
     /// The app's charge-settled signal, shared with the engines a test makes.
     pub settled: rebound::charging::Settled,
+    /// The server-wide gateway and the partners' accounts, as the app's.
+    pub gateways: rebound::gateway::Gateways,
     _shutdown: tokio::sync::oneshot::Sender<()>,
     /// Dropped last: the server stops before its database goes.
     _db: TempDatabase,
@@ -128,6 +129,8 @@ pub async fn fresh_database(dir: &tempfile::TempDir) -> (String, Option<(String,
 
 /// One link key for every test server (and the process tests' servers).
 pub const TEST_LINK_KEY: &str = "rb_lk_cmVib3VuZC10ZXN0LWxpbmsta2V5LTAxMjM0NTY3ODk";
+/// Seals the test partners' gateway secrets.
+pub const TEST_CREDENTIALS_KEY: &str = "rb_ck_cmVib3VuZC10ZXN0LWNyZWRlbnRpYWxzLWtleS0wMTI";
 
 /// A production configuration on `database_url` with the sandbox and the
 /// outbox named, as an operator would for a test environment, with some
@@ -145,6 +148,7 @@ pub fn test_config_with(
         ("REBOUND_GATEWAY", "sandbox".to_owned()),
         ("REBOUND_MESSAGES", "outbox".to_owned()),
         ("REBOUND_LINK_KEY", TEST_LINK_KEY.to_owned()),
+        ("REBOUND_CREDENTIALS_KEY", TEST_CREDENTIALS_KEY.to_owned()),
         // Batteries fire hundreds of calls at once; tests of the limit set
         // their own.
         ("REBOUND_API_RATE", "100000".to_owned()),
@@ -253,6 +257,7 @@ async fn spawn(builder: TestAppBuilder) -> TestApp {
     let base = format!("http://127.0.0.1:{}", app.port());
     let store = app.state().store.clone();
     let settled = app.state().settled.clone();
+    let gateways = app.state().gateways.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
         let _ = rx.await;
@@ -268,7 +273,6 @@ async fn spawn(builder: TestAppBuilder) -> TestApp {
             .build()
             .expect("client"),
         gateway: sandbox,
-        charging_gateway: gateway,
         scripted,
         clock,
         partner,
@@ -277,6 +281,7 @@ async fn spawn(builder: TestAppBuilder) -> TestApp {
         link_key,
         database_url: db.url.clone(),
         settled,
+        gateways,
         _shutdown: tx,
         _db: db,
     }
@@ -427,7 +432,7 @@ impl TestApp {
     pub async fn engine(&self) -> Engine {
         self.message_engine().await.with_charger(Charger {
             store: self.store.clone(),
-            gateway: self.charging_gateway.clone(),
+            gateways: self.gateways.clone(),
             clock: self.clock.clone(),
             settled: self.settled.clone(),
         })
@@ -601,6 +606,16 @@ impl TestApp {
         let pool = sqlx::AnyPool::connect(&self.database_url).await.unwrap();
         sqlx::query(statement).execute(&pool).await.unwrap();
         pool.close().await;
+    }
+
+    /// The first column of every row `query` answers, as optional text
+    /// (numbers cast by the query).
+    pub async fn texts(&self, query: &str) -> Vec<Option<String>> {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&self.database_url).await.unwrap();
+        let rows: Vec<(Option<String>,)> = sqlx::query_as(query).fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        rows.into_iter().map(|(t,)| t).collect()
     }
 
     /// The case open for an order (tests that opened it through the API).

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use rebound::clock::ManualClock;
 use rebound::gateway::{
-    BillingAuthLaunch, BillingAuthRequest, BoxFuture, ChargeError, ChargeRequest, IssuedKey,
-    Lookup, PaymentGateway, Receipt,
+    AdapterKind, BillingAuthLaunch, BillingAuthRequest, BoxFuture, ChargeError, ChargeRequest,
+    IssuedKey, Lookup, PaymentGateway, Receipt,
 };
 
 /// One scripted answer.
@@ -51,6 +51,8 @@ pub struct ScriptedGateway {
     approved: Mutex<HashSet<String>>,
     /// Idempotency keys declined, with the code: what a lookup tells.
     declined: Mutex<HashMap<String, &'static str>>,
+    /// Idempotency keys of approved charges refunded since.
+    refunded: Mutex<HashSet<String>>,
     /// The order `paymentGateway` values this adapter charges; `None`: all.
     charges_for: Option<&'static str>,
 }
@@ -63,6 +65,7 @@ impl ScriptedGateway {
             received: Mutex::default(),
             approved: Mutex::default(),
             declined: Mutex::default(),
+            refunded: Mutex::default(),
             charges_for: None,
         }
     }
@@ -195,8 +198,28 @@ impl PaymentGateway for ScriptedGateway {
         })
     }
 
-    fn is_sandbox(&self) -> bool {
-        true
+    fn kind(&self) -> AdapterKind {
+        AdapterKind::Sandbox
+    }
+
+    fn refund(
+        &self,
+        _gateway_ref: String,
+        idempotency_key: String,
+        _amount: i64,
+        _reason: String,
+    ) -> BoxFuture<'_, Result<(), ChargeError>> {
+        Box::pin(async move {
+            if self.approved.lock().unwrap().contains(&idempotency_key) {
+                self.refunded.lock().unwrap().insert(idempotency_key);
+                Ok(())
+            } else {
+                Err(ChargeError::Declined {
+                    code: "NOT_FOUND_PAYMENT".into(),
+                    reason: "결제를 찾을 수 없어요".into(),
+                })
+            }
+        })
     }
 
     fn can_charge(&self, payment_gateway: &str) -> bool {

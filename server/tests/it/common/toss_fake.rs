@@ -43,6 +43,12 @@ pub struct Fake {
     /// Lookups by order id.
     pub lookups: u64,
     pub faults: Faults,
+    /// This merchant account's secret key (`SECRET` when unset): a charge
+    /// with another account's is refused, as Toss does.
+    pub secret: Option<String>,
+    /// Billing key -> the customer key it was issued under: a charge of
+    /// such a key with any other is `NOT_MATCHES_CUSTOMER_KEY`.
+    pub issued_under: HashMap<String, String>,
     /// Billing keys charged at least once (answered, whatever the answer).
     tried_keys: HashSet<String>,
     rng: u64,
@@ -77,9 +83,13 @@ pub fn error(status: StatusCode, code: &str, message: &str) -> (StatusCode, Json
 }
 
 fn authorized(headers: &HeaderMap) -> bool {
+    authorized_for(headers, SECRET)
+}
+
+fn authorized_for(headers: &HeaderMap, secret: &str) -> bool {
     let expected = format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{SECRET}:"))
+        base64::engine::general_purpose::STANDARD.encode(format!("{secret}:"))
     );
     headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str())
 }
@@ -125,7 +135,8 @@ pub async fn charge(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> (StatusCode, Json<Value>) {
-    if !authorized(&headers) {
+    let secret = fake.lock().unwrap().secret.clone();
+    if !authorized_for(&headers, secret.as_deref().unwrap_or(SECRET)) {
         return unauthorized();
     }
     let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) else {
@@ -222,7 +233,12 @@ async fn process_charge(
             StatusCode::BAD_REQUEST,
             json!({"code": "REJECT_CARD_COMPANY", "message": "결제 승인이 거절되었습니다."}),
         )
-    } else if billing_key.starts_with("bk_ok_") && billing_key != format!("bk_ok_{customer_key}") {
+    } else if fake
+        .issued_under
+        .get(&billing_key)
+        .is_some_and(|k| k != customer_key)
+        || (billing_key.starts_with("bk_ok_") && billing_key != format!("bk_ok_{customer_key}"))
+    {
         (
             StatusCode::BAD_REQUEST,
             json!({"code": "NOT_MATCHES_CUSTOMER_KEY", "message": "빌링 인증 고객키와 결제 요청 고객키가 일치하지 않습니다."}),

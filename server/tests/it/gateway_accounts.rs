@@ -1,0 +1,277 @@
+//! Partners' own gateway accounts: each partner's charges reach its own
+//! merchant account with its own credentials and the customer key its
+//! billing key was issued under; a partner with no account for an order's
+//! PG gets no pay button; secrets are sealed at rest.
+
+use crate::common;
+
+use std::sync::Arc;
+
+use common::toss_fake::{self, start_fake};
+use common::{TestApp, create_partner, seed_case, seed_case_for};
+use rebound::charging::{Charged, Charger};
+use rebound::domain::case::ChargeSource;
+use rebound::domain::gateway_account::{AccountInput, AccountSettings};
+use rebound::gateway::{TossConfig, TossGateway};
+use rebound::sealing::CredentialsKey;
+
+const SECRET_A: &str = "test_sk_acme_own_account";
+const SECRET_B: &str = "test_sk_beta_own_account";
+
+/// Registers a Toss account for `partner_id`'s TOSS orders on the fake at
+/// `base`, as the CLI does.
+async fn toss_account(app: &TestApp, partner_id: i64, base: &str, secret: &str, keys: &str) -> i64 {
+    let key = CredentialsKey::parse(common::TEST_CREDENTIALS_KEY).unwrap();
+    let account = AccountInput {
+        payment_gateway: "TOSS",
+        kind: "toss",
+        secret,
+        live: None,
+        customer_keys: Some(keys),
+        settings: AccountSettings {
+            client_key: Some("test_ck_own".into()),
+            api_base: Some(base.into()),
+            ..Default::default()
+        },
+    }
+    .check()
+    .expect("a valid account");
+    rebound::gateway::registry::register_account(&app.store, &key, partner_id, &account, "test", 0)
+        .await
+        .expect("register")
+}
+
+fn charger(app: &TestApp) -> Charger {
+    Charger {
+        store: app.store.clone(),
+        gateways: app.gateways.clone(),
+        clock: app.clock.clone(),
+        settled: app.settled.clone(),
+    }
+}
+
+#[tokio::test]
+async fn two_partners_charge_through_their_own_accounts_with_their_customers_keys() {
+    // The server-wide gateway is a third Toss account nobody's keys belong to.
+    let (base_wide, wide) = start_fake().await;
+    let app = TestApp::builder()
+        .gateway(Arc::new(TossGateway::new(TossConfig {
+            secret_key: toss_fake::SECRET.into(),
+            client_key: "test_ck_fake".into(),
+            api_base: base_wide.clone(),
+        })))
+        .spawn()
+        .await;
+    let (base_a, fake_a) = start_fake().await;
+    let (base_b, fake_b) = start_fake().await;
+    fake_a.lock().unwrap().secret = Some(SECRET_A.into());
+    fake_b.lock().unwrap().secret = Some(SECRET_B.into());
+    // acme's keys are issued under its customers' ids; beta names each key's
+    // customer key on the order (`customerKey`).
+    fake_a
+        .lock()
+        .unwrap()
+        .issued_under
+        .insert("bk_card_a".into(), "c-1".into());
+    fake_b
+        .lock()
+        .unwrap()
+        .issued_under
+        .insert("bk_card_b".into(), "beta-ck-9".into());
+    let (beta, _) = create_partner(&app.store, "beta", &[common::PARTNER_ORIGIN]).await;
+    toss_account(
+        &app,
+        app.partner.id,
+        &base_a,
+        SECRET_A,
+        "partner-customer-id",
+    )
+    .await;
+    toss_account(&app, beta.id, &base_b, SECRET_B, "order-only").await;
+
+    let a = seed_case(&app, "bk_card_a").await;
+    app.sql(&format!(
+        "UPDATE orders SET payment_gateway = 'TOSS' WHERE id = {}",
+        a.order_id
+    ))
+    .await;
+    let b = seed_case_for(&app, beta.id, "beta-order-1").await;
+    app.sql(&format!(
+        "UPDATE orders SET payment_gateway = 'TOSS', id_key = 'bk_card_b', billing_customer_key = 'beta-ck-9' \
+         WHERE id = (SELECT order_id FROM recovery_cases WHERE id = {b})"
+    ))
+    .await;
+
+    // Both customers pay at the same moment.
+    let c = charger(&app);
+    let (ra, rb) = tokio::join!(
+        c.charge(a.case_id, ChargeSource::Page),
+        c.charge(b, ChargeSource::Page)
+    );
+    assert_eq!(ra.unwrap(), Charged::Paid);
+    assert_eq!(rb.unwrap(), Charged::Paid);
+    let approved_a = fake_a.lock().unwrap().approved.clone();
+    let approved_b = fake_b.lock().unwrap().approved.clone();
+    assert_eq!(
+        approved_a.len(),
+        1,
+        "acme's charge reached acme's account once"
+    );
+    assert_eq!(
+        approved_a[0]["customerKey"], "c-1",
+        "the rule: partnerCustomerId"
+    );
+    assert_eq!(approved_b.len(), 1);
+    assert_eq!(
+        approved_b[0]["customerKey"], "beta-ck-9",
+        "the order's customerKey"
+    );
+    assert_eq!(
+        wide.lock().unwrap().requests,
+        0,
+        "nothing reached the server-wide account"
+    );
+    // The charge names the account it went through (lookups go there too).
+    let accounts = app
+        .texts("SELECT CAST(gateway_account_id AS TEXT) FROM charges ORDER BY case_id")
+        .await;
+    assert_eq!(accounts.len(), 2);
+    assert!(accounts.iter().all(Option::is_some), "{accounts:?}");
+
+    // A new account for the same PG retires the old one: later charges go
+    // to the new one, with its own secret.
+    let (base_a2, fake_a2) = start_fake().await;
+    fake_a2.lock().unwrap().secret = Some("test_sk_acme_rotated".into());
+    toss_account(
+        &app,
+        app.partner.id,
+        &base_a2,
+        "test_sk_acme_rotated",
+        "partner-customer-id",
+    )
+    .await;
+    let a2 = seed_case(&app, "bk_card_a2").await;
+    app.sql(&format!(
+        "UPDATE orders SET payment_gateway = 'TOSS' WHERE id = {}",
+        a2.order_id
+    ))
+    .await;
+    assert_eq!(
+        c.charge(a2.case_id, ChargeSource::Page).await.unwrap(),
+        Charged::Paid
+    );
+    assert_eq!(fake_a2.lock().unwrap().approved.len(), 1);
+    assert_eq!(
+        fake_a.lock().unwrap().approved.len(),
+        1,
+        "the retired account got nothing new"
+    );
+}
+
+#[tokio::test]
+async fn a_toss_key_without_its_customer_key_is_never_charged_and_the_page_asks_for_a_new_card() {
+    let (base, fake) = start_fake().await;
+    fake.lock().unwrap().secret = Some(SECRET_A.into());
+    let app = TestApp::builder().spawn().await;
+    toss_account(&app, app.partner.id, &base, SECRET_A, "order-only").await;
+    let case = seed_case(&app, "bk_card_unknown_customer").await;
+    app.sql(&format!(
+        "UPDATE orders SET payment_gateway = 'TOSS' WHERE id = {}",
+        case.order_id
+    ))
+    .await;
+
+    let html = app.page("/embed/recovery", &case.token).await;
+    assert!(
+        html.contains("data-testid=\"new-card\""),
+        "only a new card is offered"
+    );
+    assert!(
+        !html.contains("/embed/recovery/action/pay"),
+        "no pay button that cannot work"
+    );
+    let location = app.pay(&case.token).await;
+    assert!(location.contains("notice=new-card"), "{location}");
+    // A silent retry stops with the reason instead of a sure decline.
+    let engine = app.engine().await;
+    app.advance_days(&engine, 3).await;
+    assert_eq!(fake.lock().unwrap().requests, 0, "nothing reached Toss");
+    let stop = app
+        .texts(&format!(
+            "SELECT retry_stop FROM recovery_cases WHERE id = {}",
+            case.case_id
+        ))
+        .await;
+    assert_eq!(stop, [Some("NO_CUSTOMER_KEY".to_owned())]);
+}
+
+#[tokio::test]
+async fn an_order_of_a_pg_no_account_reaches_gets_no_pay_button() {
+    // The server-wide gateway is Toss: it reaches TOSS orders only.
+    let (base, _fake) = start_fake().await;
+    let app = TestApp::builder()
+        .gateway(Arc::new(TossGateway::new(TossConfig {
+            secret_key: toss_fake::SECRET.into(),
+            client_key: "test_ck_fake".into(),
+            api_base: base,
+        })))
+        .spawn()
+        .await;
+    let case = seed_case(&app, "bk_card_nice").await;
+    app.sql(&format!(
+        "UPDATE orders SET payment_gateway = 'NICE' WHERE id = {}",
+        case.order_id
+    ))
+    .await;
+    let html = app.page("/embed/recovery", &case.token).await;
+    assert!(html.contains("data-testid=\"pay-notice\""));
+    assert!(
+        html.contains("서비스에서 결제를 안내해 드릴게요"),
+        "the shop will handle it"
+    );
+    assert!(!html.contains("/embed/recovery/action/pay"));
+    assert!(
+        !html.contains("/embed/recovery/method"),
+        "no card window either"
+    );
+    assert!(
+        html.contains("/embed/recovery/date"),
+        "the date change still works"
+    );
+}
+
+#[tokio::test]
+async fn gateway_secrets_are_sealed_in_the_database_and_never_shown() {
+    let (base, _fake) = start_fake().await;
+    let app = TestApp::builder().spawn().await;
+    let id = toss_account(&app, app.partner.id, &base, SECRET_A, "order-only").await;
+    let sealed = app
+        .texts(&format!(
+            "SELECT credentials FROM gateway_accounts WHERE id = {id}"
+        ))
+        .await
+        .remove(0)
+        .unwrap();
+    assert!(!sealed.contains(SECRET_A) && !sealed.contains("acme_own"));
+    let key = CredentialsKey::parse(common::TEST_CREDENTIALS_KEY).unwrap();
+    let owner = rebound::store::sealed_for(app.partner.id, "TOSS");
+    assert_eq!(key.open(&sealed, &owner).unwrap(), SECRET_A);
+    assert!(
+        key.open(
+            &sealed,
+            &rebound::store::sealed_for(app.partner.id + 1, "TOSS")
+        )
+        .is_err()
+    );
+    // Every text the database holds about accounts, in one string.
+    let rows = app
+        .texts("SELECT settings || credentials || created_by || kind FROM gateway_accounts")
+        .await;
+    assert!(!format!("{rows:?}").contains(SECRET_A));
+    let listed = app.store.gateway_accounts(app.partner.id).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(
+        !format!("{listed:?}").contains(SECRET_A),
+        "listings carry no secret"
+    );
+}
