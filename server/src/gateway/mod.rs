@@ -164,6 +164,27 @@ pub fn from_config(config: &GatewayConfig) -> SharedGateway {
     }
 }
 
+/// Percent-encodes a path segment (billing keys are opaque PG strings).
+pub(crate) fn path_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A value embedded in an inline script: JSON, with `<` escaped so no value
+/// can close the script element.
+pub(crate) fn js_string(s: &str) -> String {
+    serde_json::to_string(s)
+        .unwrap_or_else(|_| "\"\"".into())
+        .replace('<', "\\u003c")
+}
+
 /// `신한카드 4330*` from a card company and a masked number such as
 /// `43301234****123*`: the company and the first four digits, as StepPay shows.
 pub fn card_label(company: &str, masked_number: &str) -> String {

@@ -26,7 +26,7 @@ use serde_json::json;
 
 use super::{
     BillingAuthLaunch, BillingAuthRequest, BoxFuture, ChargeError, ChargeRequest, IssuedKey,
-    Lookup, PaymentGateway, Receipt, card_label,
+    Lookup, PaymentGateway, Receipt, card_label, js_string, path_segment,
 };
 use crate::domain::decline::{Decline, classify_portone};
 use crate::domain::gateway_account::AdapterKind;
@@ -200,26 +200,6 @@ impl PaymentBody {
             ))),
         }
     }
-}
-
-/// Percent-encodes a path segment.
-fn path_segment(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-/// A value embedded in an inline script: JSON, with `<` escaped.
-fn js_string(s: &str) -> String {
-    serde_json::to_string(s)
-        .unwrap_or_else(|_| "\"\"".into())
-        .replace('<', "\\u003c")
 }
 
 impl PortOneGateway {

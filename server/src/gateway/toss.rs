@@ -25,7 +25,7 @@ use serde_json::json;
 
 use super::{
     BillingAuthLaunch, BillingAuthRequest, BoxFuture, ChargeError, ChargeRequest, IssuedKey,
-    Lookup, PaymentGateway, Receipt, card_label,
+    Lookup, PaymentGateway, Receipt, card_label, js_string, path_segment,
 };
 
 pub const DEFAULT_API_BASE: &str = "https://api.tosspayments.com";
@@ -206,27 +206,6 @@ fn classify(status: u16, error: Option<TossErrorBody>) -> ChargeError {
         },
         (_, _) => ChargeError::Unavailable(format!("toss answered {status}")),
     }
-}
-
-/// Percent-encodes a path segment (billing keys are opaque PG strings).
-fn path_segment(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-/// A value embedded in an inline script: JSON, with `<` escaped so no value
-/// can close the script element.
-fn js_string(s: &str) -> String {
-    serde_json::to_string(s)
-        .unwrap_or_else(|_| "\"\"".into())
-        .replace('<', "\\u003c")
 }
 
 impl PaymentGateway for TossGateway {
