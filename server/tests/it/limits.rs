@@ -309,7 +309,7 @@ async fn a_request_past_its_timeout_is_answered_and_its_charge_is_left_to_the_re
 
 #[tokio::test]
 async fn a_second_tap_waits_for_the_first_charge_without_holding_a_connection() {
-    let (app, case) = common::case_on_scripted_card("slow", &[Answer::ApproveAfterMs(1_500)]).await;
+    let (app, case) = common::case_on_scripted_card("slow", &[Answer::ApproveAfterMs(3_000)]).await;
     let first = {
         let (browser, url, token) = (
             app.browser.clone(),
@@ -346,16 +346,24 @@ async fn a_second_tap_waits_for_the_first_charge_without_holding_a_connection() 
             (Instant::now(), res)
         }));
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut busiest = 0;
-    for _ in 0..10 {
+    // Were each waiting tap to hold a connection, the pool would stay full
+    // until the charge ends. On a loaded machine the taps' own reads (and
+    // Postgres opening connections) take a while, so the check is that the
+    // pool drains while all of them still wait, not that it never filled.
+    let mut quietest = usize::MAX;
+    let watch_until = Instant::now() + Duration::from_millis(2_000);
+    while Instant::now() < watch_until && quietest > 1 {
         let (open, idle) = app.store.pool_usage();
-        busiest = busiest.max(open as usize - idle);
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        quietest = quietest.min(open as usize - idle);
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert!(
-        busiest <= 1,
-        "{busiest} connections held while the taps wait"
+        !first.is_finished() && taps.iter().all(|t| !t.is_finished()),
+        "the taps still wait for the charge"
+    );
+    assert!(
+        quietest <= 1,
+        "{quietest} connections held while the taps wait"
     );
     let html = app.page("/embed/recovery", &case.token).await;
     assert!(
