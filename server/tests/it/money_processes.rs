@@ -119,6 +119,12 @@ struct Client {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// The partner's report that an order's renewal failed (`POST /recovery`).
+fn failure_report(o: &Order) -> serde_json::Value {
+    serde_json::json!({"subscriptionId": o.subscription_id, "orderId": o.id,
+                       "errorCode": "REJECT_CARD_PAYMENT"})
+}
+
 fn partner_client(base: String, secret: String, orders: Vec<Order>) -> Client {
     let stop = Arc::new(AtomicBool::new(false));
     let (refused, accepted) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
@@ -136,11 +142,7 @@ fn partner_client(base: String, secret: String, orders: Vec<Order>) -> Client {
                 rng ^= rng << 17;
                 let o = &orders[(rng % orders.len() as u64) as usize];
                 let (path, body) = if rng.is_multiple_of(2) {
-                    (
-                        "/api/v1/cover/recovery",
-                        serde_json::json!({"subscriptionId": o.subscription_id, "orderId": o.id,
-                                           "errorCode": "REJECT_CARD_PAYMENT"}),
-                    )
+                    ("/api/v1/cover/recovery", failure_report(o))
                 } else {
                     (
                         "/api/v1/cover/order",
@@ -300,10 +302,7 @@ async fn money_rules_hold_through_kills_and_a_repeating_client_1000_cases_12_kil
     let resend = reqwest::Client::new()
         .post(format!("http://{listen}/api/v1/cover/recovery"))
         .header("Secret-Token", &setup.secret)
-        .json(
-            &serde_json::json!({"subscriptionId": paid_order.subscription_id,
-                                  "orderId": paid_order.id, "errorCode": "REJECT_CARD_PAYMENT"}),
-        )
+        .json(&failure_report(paid_order))
         .send()
         .await
         .unwrap();
