@@ -143,22 +143,34 @@ fn refusal(kind: &str, pg_code: Option<&str>, message: Option<String>) -> Charge
     }
 }
 
-/// What an error answer says. A typed answer is a refusal (nothing was
-/// charged under this payment id), classified by its type or the PG's
-/// code, except the types that point at the payment's own record
-/// (`ALREADY_PAID`: it was paid, look it up) or at a request still running
-/// (409s, 429): those, and no answer, leave the outcome unknown. A bare 401
-/// or 403 is our credentials.
+/// What an error answer says. A typed 4xx is a refusal (nothing was
+/// charged under this payment id), classified by its type, except the
+/// types that point at the payment's own record (`ALREADY_PAID`: it was
+/// paid, look it up) or at a request still running (409s, 429). Of the
+/// 5xxs only a PG's refusal with the PG's own code is one: PortOne's own
+/// 500 may come after the PG approved, so it, a PG error without a code
+/// and no answer leave the outcome unknown (the lookup settles it). A bare
+/// 401 or 403 is our credentials.
 fn classify(status: u16, error: Option<ErrorBody>) -> ChargeError {
-    match (status, error) {
-        (409 | 429, e) => ChargeError::Unavailable(format!(
+    let unknown = |e: Option<ErrorBody>| {
+        ChargeError::Unavailable(format!(
             "portone answered {status}{}",
             e.map(|e| format!(" {}", e.kind)).unwrap_or_default()
-        )),
+        ))
+    };
+    match (status, error) {
+        (409 | 429, e) => unknown(e),
         (_, Some(e)) if e.kind == "ALREADY_PAID" => {
             ChargeError::Unavailable("portone: already paid under this id".into())
         }
-        (400..=599, Some(e)) if !e.kind.trim().is_empty() => {
+        (500..=599, Some(e))
+            if e.kind == PG_PROVIDER
+                && e.pg_code.as_deref().is_some_and(|c| !c.trim().is_empty()) =>
+        {
+            refusal(&e.kind, e.pg_code.as_deref(), e.pg_message.or(e.message))
+        }
+        (500..=599, e) => unknown(e),
+        (400..=499, Some(e)) if !e.kind.trim().is_empty() => {
             let message = e.pg_message.or(e.message);
             refusal(&e.kind, e.pg_code.as_deref(), message)
         }
@@ -474,7 +486,6 @@ mod tests {
             "PG_PROVIDER:F112",
             "the PG's own code, under PG_PROVIDER"
         );
-        assert_eq!(declined(502, e("PG_PROVIDER", None)), "PG_PROVIDER");
     }
 
     #[test]
@@ -488,6 +499,14 @@ mod tests {
         );
         assert!(unknown(409, e("ALREADY_PAID", None)), "paid: look it up");
         assert!(unknown(429, None));
+        assert!(
+            unknown(500, e("INTERNAL_SERVER_ERROR", None)),
+            "PortOne's own 500 may follow an approval"
+        );
+        assert!(
+            unknown(502, e("PG_PROVIDER", None)),
+            "a PG error without the PG's code: look it up"
+        );
         assert!(unknown(400, None), "no type, nothing to classify");
     }
 

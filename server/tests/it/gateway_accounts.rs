@@ -7,6 +7,7 @@ use crate::common;
 
 use std::sync::Arc;
 
+use common::portone_fake;
 use common::toss_fake::{self, start_fake};
 use common::{TestApp, create_partner, seed_case, seed_case_for};
 use rebound::charging::{Charged, Charger};
@@ -30,6 +31,37 @@ async fn toss_account(app: &TestApp, partner_id: i64, base: &str, secret: &str, 
         customer_keys: Some(keys),
         settings: AccountSettings {
             client_key: Some("test_ck_own".into()),
+            api_base: Some(base.into()),
+            ..Default::default()
+        },
+    }
+    .check()
+    .expect("a valid account");
+    rebound::gateway::registry::register_account(&app.store, &key, partner_id, &account, "test", 0)
+        .await
+        .expect("register")
+}
+
+/// Registers a PortOne account (live, as the operator says) for
+/// `partner_id`'s orders of `payment_gateway`.
+async fn portone_account(
+    app: &TestApp,
+    partner_id: i64,
+    payment_gateway: &str,
+    base: &str,
+    secret: &str,
+    store_id: &str,
+) -> i64 {
+    let key = CredentialsKey::parse(common::TEST_CREDENTIALS_KEY).unwrap();
+    let account = AccountInput {
+        payment_gateway,
+        kind: "portone",
+        secret,
+        live: Some(true),
+        customer_keys: None,
+        settings: AccountSettings {
+            store_id: Some(store_id.into()),
+            channel_key: Some("channel-key-nice".into()),
             api_base: Some(base.into()),
             ..Default::default()
         },
@@ -274,4 +306,193 @@ async fn gateway_secrets_are_sealed_in_the_database_and_never_shown() {
         !format!("{listed:?}").contains(SECRET_A),
         "listings carry no secret"
     );
+}
+
+/// A failed order of `partner_id` on `payment_gateway`, charged with
+/// `id_key`, of the customer `c-<id_key>`: its case and recovery token.
+async fn order_on(
+    app: &TestApp,
+    partner_id: i64,
+    payment_gateway: &str,
+    id_key: &str,
+) -> (i64, String) {
+    use rebound::domain::token::{TokenHash, new_recovery_token};
+    let token = new_recovery_token();
+    let seeded = app
+        .store
+        .seed_failed_order(
+            partner_id,
+            &rebound::store::FailedOrderSeed {
+                partner_customer_id: &format!("c-{id_key}"),
+                customer_name: "이몽룡",
+                customer_phone: "01087654321",
+                product_name: "베이직",
+                product_image_url: None,
+                amount: 5_000,
+                partner_order_id: &format!("o-{id_key}"),
+                id_key,
+                payment_info: "국민카드 5678*",
+                failure_reason: "한도초과",
+                failed_at_ms: app.clock.now_ms(),
+                token: &TokenHash::of(&token),
+                payment_gateway,
+            },
+        )
+        .await
+        .expect("seed case");
+    (seeded.case_id, token)
+}
+
+/// The partner's notices of `kind`, oldest first.
+async fn notices_of(app: &TestApp, partner_id: i64, kind: &str) -> Vec<serde_json::Value> {
+    app.store
+        .list_events(partner_id, 0, 0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| serde_json::from_str::<serde_json::Value>(&e.body).unwrap())
+        .filter(|n| n["noti_type"] == kind)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_toss_partner_and_a_portone_partner_recover_at_once_each_through_its_own_account() {
+    // The server-wide gateway is a third Toss account that owns nobody's
+    // keys: anything sent there would be a wrong route.
+    let (base_wide, wide) = start_fake().await;
+    let app = TestApp::builder()
+        .gateway(Arc::new(TossGateway::new(TossConfig {
+            secret_key: toss_fake::SECRET.into(),
+            client_key: "test_ck_fake".into(),
+            api_base: base_wide,
+        })))
+        .spawn()
+        .await;
+    // acme charges its TOSS orders through its own Toss account; its keys
+    // were issued under its customers' ids.
+    let (toss_base, toss) = start_fake().await;
+    toss.lock().unwrap().secret = Some(SECRET_A.into());
+    for key in ["bk_acme_page", "bk_acme_retry"] {
+        let mut t = toss.lock().unwrap();
+        t.issued_under.insert(key.into(), format!("c-{key}"));
+    }
+    toss_account(
+        &app,
+        app.partner.id,
+        &toss_base,
+        SECRET_A,
+        "partner-customer-id",
+    )
+    .await;
+    // beta charges its NICE orders through its PortOne store (live).
+    let (po_base, po) = portone_fake::start_fake().await;
+    {
+        let mut f = po.lock().unwrap();
+        f.secret = Some("portone_beta_secret".into());
+        f.store_id = Some("store-beta-0001".into());
+        f.amount = Some(5_000);
+    }
+    let (beta, _) = create_partner(&app.store, "beta", &[common::PARTNER_ORIGIN]).await;
+    portone_account(
+        &app,
+        beta.id,
+        "NICE",
+        &po_base,
+        "portone_beta_secret",
+        "store-beta-0001",
+    )
+    .await;
+
+    let (acme_page, _) = order_on(&app, app.partner.id, "TOSS", "bk_acme_page").await;
+    let (acme_retry, _) = order_on(&app, app.partner.id, "TOSS", "bk_acme_retry").await;
+    let (beta_page, _) = order_on(&app, beta.id, "NICE", "bk_po_card_b1").await;
+    // A passing PG failure on the first retry, then paid; a proxy's 502
+    // with nothing recorded, looked up and sent again under the same id.
+    let (beta_once, _) = order_on(&app, beta.id, "NICE", "bk_po_once_b2").await;
+    let (beta_flaky, _) = order_on(&app, beta.id, "NICE", "bk_po_flaky_b3").await;
+    // beta's KCP order: no account of beta's reaches KCP, the server-wide
+    // one charges TOSS orders only.
+    let (beta_kcp, kcp_token) = order_on(&app, beta.id, "KCP", "bk_po_card_b4").await;
+
+    // Two customers press pay at the same moment, one of each partner.
+    let c = charger(&app);
+    let (ra, rb) = tokio::join!(
+        c.charge(acme_page, ChargeSource::Page),
+        c.charge(beta_page, ChargeSource::Page)
+    );
+    assert_eq!((ra.unwrap(), rb.unwrap()), (Charged::Paid, Charged::Paid));
+    // The rest are retried silently, both partners' in the same passes.
+    let engine = app.engine().await;
+    app.advance_days(&engine, 4).await;
+
+    let statuses = app
+        .texts(&format!(
+            "SELECT status FROM recovery_cases WHERE id IN ({acme_page}, {acme_retry}, {beta_page}, {beta_once}, {beta_flaky}) ORDER BY id"
+        ))
+        .await;
+    assert!(
+        statuses.iter().all(|s| s.as_deref() == Some("RECOVERED")),
+        "{statuses:?}"
+    );
+    // Toss: acme's two keys, each with the customer key it was issued
+    // under, under acme's secret (the fake answers nothing else).
+    let t = toss.lock().unwrap();
+    let mut toss_keys: Vec<_> = t
+        .approved
+        .iter()
+        .map(|b| {
+            (
+                b["customerKey"].as_str().unwrap().to_owned(),
+                b["amount"].clone(),
+            )
+        })
+        .collect();
+    toss_keys.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        toss_keys,
+        [
+            ("c-bk_acme_page".to_owned(), serde_json::json!(5000)),
+            ("c-bk_acme_retry".to_owned(), serde_json::json!(5000))
+        ]
+    );
+    drop(t);
+    // PortOne: beta's three, under beta's secret and store, each payment id
+    // once, for the order's amount; nothing refused as a wrong set-up.
+    let f = po.lock().unwrap();
+    assert!(f.rejected.is_empty(), "{:?}", f.rejected);
+    let mut cards: Vec<_> = f
+        .approved
+        .iter()
+        .map(|b| b["billingKey"].as_str().unwrap().to_owned())
+        .collect();
+    cards.sort();
+    assert_eq!(cards, ["bk_po_card_b1", "bk_po_flaky_b3", "bk_po_once_b2"]);
+    assert!(f.lookups >= 1, "the 502's outcome was looked up");
+    drop(f);
+    assert_eq!(
+        wide.lock().unwrap().requests,
+        0,
+        "nothing reached the server-wide account"
+    );
+    // Each notice says whether its own account moves real money: acme's
+    // Toss test key does not, beta's live PortOne store does.
+    let acme_paid = notices_of(&app, app.partner.id, "payment.completed").await;
+    let beta_paid = notices_of(&app, beta.id, "payment.completed").await;
+    assert_eq!((acme_paid.len(), beta_paid.len()), (2, 3));
+    assert!(acme_paid.iter().all(|n| n["livemode"] == false));
+    assert!(beta_paid.iter().all(|n| n["livemode"] == true));
+
+    // beta's KCP customer: no pay button, no card window, the date change;
+    // and no silent charge either.
+    let html = app.page("/embed/recovery", &kcp_token).await;
+    assert!(html.contains("data-testid=\"pay-notice\""));
+    assert!(!html.contains("/embed/recovery/action/pay"));
+    assert!(!html.contains("/embed/recovery/method"));
+    assert!(html.contains("/embed/recovery/date"));
+    let charges = app
+        .texts(&format!(
+            "SELECT CAST(COUNT(*) AS TEXT) FROM charges WHERE case_id = {beta_kcp}"
+        ))
+        .await;
+    assert_eq!(charges, [Some("0".to_owned())]);
 }

@@ -20,6 +20,7 @@ mod console_pages;
 mod embed_page;
 mod engine_processes;
 mod gateway_accounts;
+mod gateway_portone;
 mod gateway_toss;
 mod hostile;
 mod limits;

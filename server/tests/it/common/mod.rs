@@ -18,6 +18,7 @@ use rebound::store::{FailedOrderSeed, PartnerRecord, Store};
 use sqlx::Connection;
 
 pub mod console;
+pub mod portone_fake;
 pub mod processes;
 pub mod receiver;
 pub mod scripted_gateway;
