@@ -7,6 +7,11 @@
 //! 10:00 and midnight; while the partner's client re-sends `POST /recovery`
 //! and failed-order upserts for random orders, paid or not.
 //!
+//! The same story runs against a local fake of PortOne V2 (issue 23): a
+//! partner's own PortOne store charging NICE renewals, one successful
+//! payment per payment id, typed 500s after approval, forgotten
+//! idempotency keys answered `409 ALREADY_PAID`.
+//!
 //! Time is the dev clock (`REBOUND_DEV_CLOCK=1`).
 
 use crate::common;
@@ -18,23 +23,48 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::processes::{self, Seeds, Setup, dev_now};
-use common::toss_fake::{Faults, SECRET, start_fake};
+use common::{portone_fake, toss_fake};
 use rebound::domain::retry::maintenance_end;
 
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 60 * MINUTE_MS;
 const DAY_MS: i64 = 24 * HOUR_MS;
 
-/// Card `i`'s billing key: what the fake answers for it (see `toss_fake`).
-fn card(i: usize) -> String {
-    match i % 10 {
-        0..=3 => format!("bk_card_{i}"),
-        4 => format!("bk_provider_once_{i}"),
-        5 => format!("bk_flaky_{i}"),
-        6 => format!("bk_limit_{i}"),
-        7 => format!("bk_stopped_{i}"),
-        8 => format!("bk_company_{i}"),
-        _ => format!("bk_card_{i}"),
+/// Which PG the renewals were made with, and how it answers.
+#[derive(Clone, Copy, PartialEq)]
+enum Pg {
+    /// The server-wide Toss account (`REBOUND_TOSS_*`).
+    Toss,
+    /// The partner's own PortOne store, for its NICE orders.
+    PortOne,
+}
+
+impl Pg {
+    fn payment_gateway(self) -> &'static str {
+        match self {
+            Pg::Toss => "TOSS",
+            Pg::PortOne => "NICE",
+        }
+    }
+
+    /// Card `i`'s billing key: what the fake answers for it (see
+    /// `toss_fake`, `portone_fake`).
+    fn card(self, i: usize) -> String {
+        let kind = match (self, i % 10) {
+            (Pg::Toss, 4) => "bk_provider_once",
+            (Pg::Toss, 5) => "bk_flaky",
+            (Pg::Toss, 6) => "bk_limit",
+            (Pg::Toss, 7) => "bk_stopped",
+            (Pg::Toss, 8) => "bk_company",
+            (Pg::Toss, _) => "bk_card",
+            (Pg::PortOne, 4) => "bk_po_once",
+            (Pg::PortOne, 5) => "bk_po_flaky",
+            (Pg::PortOne, 6) => "bk_po_limit",
+            (Pg::PortOne, 7) => "bk_po_hard",
+            (Pg::PortOne, 8) => "bk_po_deleted",
+            (Pg::PortOne, _) => "bk_po_card",
+        };
+        format!("{kind}_{i}")
     }
 }
 
@@ -43,22 +73,134 @@ fn pays(i: usize) -> bool {
     !matches!(i % 10, 6..=8)
 }
 
-fn start_server(setup: &Setup, toss_base: &str, listen: &str) -> Child {
-    processes::start_server(
-        &setup.database_url,
-        &[
+/// The fake PG of a run and what it saw.
+enum Fake {
+    Toss(toss_fake::Shared),
+    PortOne(portone_fake::Shared),
+}
+
+impl Fake {
+    /// Starts the fake with its faults: slow answers (kills land
+    /// mid-charge), answers lost after approval, and for PortOne keys
+    /// forgotten before a resend.
+    async fn start(pg: Pg) -> (String, Fake) {
+        match pg {
+            Pg::Toss => {
+                let (base, fake) = toss_fake::start_fake().await;
+                fake.lock().unwrap().faults = toss_fake::Faults {
+                    lose_after_approval_percent: 5,
+                    delay_ms: 40,
+                };
+                (base, Fake::Toss(fake))
+            }
+            Pg::PortOne => {
+                let (base, fake) = portone_fake::start_fake().await;
+                {
+                    let mut f = fake.lock().unwrap();
+                    f.amount = Some(10_000);
+                    f.faults = portone_fake::Faults {
+                        lose_after_approval_percent: 5,
+                        delay_ms: 40,
+                        forget_key_percent: 30,
+                    };
+                }
+                (base, Fake::PortOne(fake))
+            }
+        }
+    }
+
+    /// Our idempotency key of every approved charge, in order.
+    fn approved_keys(&self) -> Vec<String> {
+        let (bodies, field) = match self {
+            Fake::Toss(f) => (f.lock().unwrap().approved.clone(), "orderId"),
+            Fake::PortOne(f) => (f.lock().unwrap().approved.clone(), "paymentId"),
+        };
+        bodies
+            .iter()
+            .map(|b| b[field].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Charge requests and lookups received.
+    fn counts(&self) -> (u64, u64) {
+        match self {
+            Fake::Toss(f) => {
+                let f = f.lock().unwrap();
+                (f.requests, f.lookups)
+            }
+            Fake::PortOne(f) => {
+                let f = f.lock().unwrap();
+                (f.requests, f.lookups)
+            }
+        }
+    }
+
+    /// Requests a real account would have refused (wrong secret, store,
+    /// idempotency key or amount).
+    fn rejected(&self) -> Vec<String> {
+        match self {
+            Fake::Toss(f) => {
+                let n = f.lock().unwrap().key_mismatches;
+                (0..n).map(|_| "idempotency key".to_owned()).collect()
+            }
+            Fake::PortOne(f) => f.lock().unwrap().rejected.clone(),
+        }
+    }
+}
+
+fn start_server(setup: &Setup, pg: Pg, pg_base: &str, listen: &str) -> Child {
+    let mut env = vec![("REBOUND_LISTEN", listen.to_owned())];
+    match pg {
+        Pg::Toss => env.extend([
             ("REBOUND_GATEWAY", "toss".to_owned()),
-            ("REBOUND_TOSS_SECRET_KEY", SECRET.to_owned()),
+            ("REBOUND_TOSS_SECRET_KEY", toss_fake::SECRET.to_owned()),
             ("REBOUND_TOSS_CLIENT_KEY", "test_ck_fake".to_owned()),
             // Keys issued under the customers' own ids, as many shops do.
             (
                 "REBOUND_TOSS_CUSTOMER_KEYS",
                 "partner-customer-id".to_owned(),
             ),
-            ("REBOUND_TOSS_API_BASE", toss_base.to_owned()),
-            ("REBOUND_LISTEN", listen.to_owned()),
-        ],
+            ("REBOUND_TOSS_API_BASE", pg_base.to_owned()),
+        ]),
+        // The partner's own store (registered in `portone_account`); the
+        // server-wide gateway stays the sandbox.
+        Pg::PortOne => env.push((
+            "REBOUND_CREDENTIALS_KEY",
+            common::TEST_CREDENTIALS_KEY.to_owned(),
+        )),
+    }
+    processes::start_server(&setup.database_url, &env)
+}
+
+/// The partner's PortOne store for its NICE orders, on the fake at `base`.
+async fn portone_account(setup: &Setup, base: &str) {
+    use rebound::domain::gateway_account::{AccountInput, AccountSettings};
+    let key = rebound::sealing::CredentialsKey::parse(common::TEST_CREDENTIALS_KEY).unwrap();
+    let account = AccountInput {
+        payment_gateway: "NICE",
+        kind: "portone",
+        secret: portone_fake::SECRET,
+        live: Some(false),
+        customer_keys: None,
+        settings: AccountSettings {
+            store_id: Some(portone_fake::STORE_ID.into()),
+            channel_key: Some("channel-key-nice".into()),
+            api_base: Some(base.into()),
+            ..Default::default()
+        },
+    }
+    .check()
+    .unwrap();
+    rebound::gateway::registry::register_account(
+        &setup.store,
+        &key,
+        setup.partner_id,
+        &account,
+        "test",
+        0,
     )
+    .await
+    .unwrap();
 }
 
 /// A port nobody listens on now: every server of the test takes it in turn,
@@ -125,7 +267,7 @@ fn failure_report(o: &Order) -> serde_json::Value {
                        "errorCode": "REJECT_CARD_PAYMENT"})
 }
 
-fn partner_client(base: String, secret: String, orders: Vec<Order>) -> Client {
+fn partner_client(base: String, secret: String, orders: Vec<Order>, pg: Pg) -> Client {
     let stop = Arc::new(AtomicBool::new(false));
     let (refused, accepted) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let task = tokio::spawn({
@@ -148,7 +290,7 @@ fn partner_client(base: String, secret: String, orders: Vec<Order>) -> Client {
                         "/api/v1/cover/order",
                         serde_json::json!({"customerId": o.customer_id, "amount": 10000, "amountReturned": 0,
                                            "items": [{"priceId": o.price_id, "quantity": 1}],
-                                           "partnerOrderId": o.partner_order_id, "paymentGateway": "TOSS",
+                                           "partnerOrderId": o.partner_order_id, "paymentGateway": pg.payment_gateway(),
                                            "idKey": o.id_key, "subscriptionId": o.subscription_id,
                                            "paymentFailed": true, "replaceIfExists": true}),
                     )
@@ -234,24 +376,36 @@ async fn charges(setup: &Setup) -> Vec<(i64, i64, String, i64, i64, String)> {
 /// midnight, on SQLite and (REBOUND_TEST_DB=postgres) Postgres.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn money_rules_hold_through_kills_and_a_repeating_client_1000_cases_12_kills() {
+    money_rules_hold(Pg::Toss, 12).await;
+}
+
+/// The same through a partner's own PortOne store: 1,000 renewals, 8 kills
+/// (enough to land in a charge wave, a lookup pass and across midnight).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portone_charges_hold_through_kills_1000_cases_8_kills() {
+    money_rules_hold(Pg::PortOne, 8).await;
+}
+
+async fn money_rules_hold(pg: Pg, kill_count: usize) {
+    let card = |i: usize| pg.card(i);
     let setup = processes::setup(Seeds {
         cases: 1_000,
         id_key: &card,
-        payment_gateway: "TOSS",
+        payment_gateway: pg.payment_gateway(),
         scenario: None,
     })
     .await;
     let orders = orders(&setup).await;
-    let (toss_base, fake) = start_fake().await;
-    fake.lock().unwrap().faults = Faults {
-        lose_after_approval_percent: 5,
-        delay_ms: 40,
-    };
+    let (pg_base, fake) = Fake::start(pg).await;
+    if pg == Pg::PortOne {
+        portone_account(&setup, &pg_base).await;
+    }
     let listen = format!("127.0.0.1:{}", free_port());
     let client = partner_client(
         format!("http://{listen}"),
         setup.secret.clone(),
         orders.clone(),
+        pg,
     );
     // The dev clock starts at noon on the failure day. The kills land on
     // the first retry wave (D+1 10:00) and around midnight after it.
@@ -262,18 +416,18 @@ async fn money_rules_hold_through_kills_and_a_repeating_client_1000_cases_12_kil
         .unwrap();
     let mut kills = 0;
     processes::kill_repeatedly(
-        12,
+        kill_count,
         0x94D0_49BB_1331_11EB,
         700,
-        || start_server(&setup, &toss_base, &listen),
+        || start_server(&setup, pg, &pg_base, &listen),
         || {
             kills += 1;
             let store = &setup.store;
             let k = kills;
             async move {
-                // Six kills at the 10:00 wave, then a jump to 23:59 and six
-                // across midnight.
-                let by = if k == 6 {
+                // Half the kills at the 10:00 wave, then a jump to 23:59
+                // and the rest across midnight.
+                let by = if k == kill_count / 2 {
                     14 * HOUR_MS - 2 * MINUTE_MS
                 } else {
                     2 * MINUTE_MS
@@ -286,7 +440,7 @@ async fn money_rules_hold_through_kills_and_a_repeating_client_1000_cases_12_kil
     // The last server runs on; the client goes on a few seconds more, then
     // stops (a client upserting failed orders for ever would keep opening
     // cases for ever), and the server settles every case.
-    let mut server = start_server(&setup, &toss_base, &listen);
+    let mut server = start_server(&setup, pg, &pg_base, &listen);
     tokio::time::sleep(Duration::from_secs(3)).await;
     client.stop.store(true, Ordering::Relaxed);
     client.task.await.unwrap();
@@ -314,9 +468,11 @@ async fn money_rules_hold_through_kills_and_a_repeating_client_1000_cases_12_kil
     server.kill().unwrap();
     server.wait().unwrap();
 
-    // The PG's ledger: no idempotency key approved twice, no order paid
-    // twice, every card that pays paid once.
-    let approved = fake.lock().unwrap().approved.clone();
+    // The PG's ledger: no idempotency key (payment id) approved twice, no
+    // order paid twice, every card that pays paid once, nothing sent that
+    // the account would refuse.
+    let approved = fake.approved_keys();
+    assert_eq!(fake.rejected(), Vec::<String>::new());
     let case_order: HashMap<i64, i64> = {
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(&setup.database_url).await.unwrap();
@@ -329,10 +485,9 @@ async fn money_rules_hold_through_kills_and_a_repeating_client_1000_cases_12_kil
     };
     let mut keys = HashSet::new();
     let mut paid: HashMap<i64, usize> = HashMap::new();
-    for body in &approved {
-        let order_id = body["orderId"].as_str().unwrap().to_owned();
-        assert!(keys.insert(order_id.clone()), "{order_id} approved twice");
-        let case: i64 = order_id.split('-').nth(1).unwrap().parse().unwrap();
+    for key in &approved {
+        assert!(keys.insert(key.clone()), "{key} approved twice");
+        let case: i64 = key.split('-').nth(1).unwrap().parse().unwrap();
         *paid.entry(case_order[&case]).or_default() += 1;
     }
     let order_status: HashMap<i64, String> = {
@@ -386,13 +541,11 @@ async fn money_rules_hold_through_kills_and_a_repeating_client_1000_cases_12_kil
         client.refused.load(Ordering::Relaxed),
         client.accepted.load(Ordering::Relaxed),
     );
-    let (requests, lookups) = {
-        let f = fake.lock().unwrap();
-        (f.requests, f.lookups)
-    };
+    let (requests, lookups) = fake.counts();
     eprintln!(
-        "{kills} kills; {} approvals for 1,000 orders; {requests} charge requests, {lookups} lookups; \
+        "{}: {kills} kills; {} approvals for 1,000 orders; {requests} charge requests, {lookups} lookups; \
          client: {refused} refused (paid), {accepted} accepted; {} charges recorded",
+        pg.payment_gateway(),
         approved.len(),
         rows.len()
     );
