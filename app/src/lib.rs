@@ -63,6 +63,17 @@ fn request_lang() -> Lang {
     Lang::Ko
 }
 
+/// The card window outside the frame (`server::embed::card`): the method
+/// page's button opens the card page in a popup or tab of its own and asks
+/// the server, until it knows, what became of that window, then shows the
+/// page it names (which posts `change-method` and the payment's message).
+/// When no popup opens, the link's own `target="_top"` takes the whole tab,
+/// after noting the window in this frame's session storage; back on the
+/// partner's page (the `back` address `embed.js` passed), the frame asks
+/// about that window and shows its outcome. Plain script, like the outbox's,
+/// so it works before and without WASM.
+pub const CARD_SCRIPT: &str = r#"(function(){var K="rebound:card-window",B="rebound:back",q=new URLSearchParams(location.search),st=null;try{st=window.sessionStorage}catch(e){}function get(k){try{return st?st.getItem(k):null}catch(e){return null}}function put(k,v){try{if(st){if(v===null){st.removeItem(k)}else{st.setItem(k,v)}}}catch(e){}}if(q.get("back"))put(B,q.get("back"));var timer=null,busy=false;function statusUrl(id){var u=new URL("/embed/recovery/method/status",location.href);["token","origin","embedId","lang"].forEach(function(k){if(q.get(k)!==null)u.searchParams.set(k,q.get(k))});u.searchParams.set("window",id);return u.href}function check(id){if(busy)return;busy=true;fetch(statusUrl(id),{credentials:"omit",cache:"no-store"}).then(function(r){return r.ok?r.json():null}).then(function(s){busy=false;if(s){if(s.state==="done"){put(K,null);clearInterval(timer);location.replace(s.next)}}}).catch(function(){busy=false})}function watch(id){clearInterval(timer);check(id);timer=setInterval(function(){check(id)},1500);setTimeout(function(){clearInterval(timer);put(K,null)},2100000)}window.addEventListener("message",function(e){if(e.origin!==location.origin)return;var d=e.data;if(d){if(d.rebound==="card-window"){if(typeof d.window==="string")check(d.window)}}});var a=document.querySelector("[data-card-window]");if(a){a.addEventListener("click",function(ev){var id=a.getAttribute("data-card-window"),w=null,u=new URL(a.href);u.searchParams.set("mode","popup");try{w=window.open(u.href,"rb-card-"+id,"popup=yes,width=480,height=760")}catch(e){}if(w){ev.preventDefault();var p=document.querySelector("[data-card-waiting]");if(p)p.hidden=false;watch(id);return}put(K,id);var b=get(B);if(b){var t=new URL(a.href);t.searchParams.set("back",b);a.href=t.href}})}else{var pending=get(K);if(pending)watch(pending)}})();"#;
+
 /// The HTML document around every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let lang = request_lang();
@@ -88,6 +99,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <body>
                 <App/>
                 <script inner_html=OUTBOX_SCRIPT></script>
+                <script inner_html=CARD_SCRIPT></script>
             </body>
         </html>
     }
@@ -131,9 +143,10 @@ fn page(kind: PageKind) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_outbox_script_is_safe_inline_html() {
+    fn the_outbox_and_card_scripts_are_safe_inline_html() {
         for c in ['<', '>', '&'] {
             assert!(!super::OUTBOX_SCRIPT.contains(c), "{c}");
+            assert!(!super::CARD_SCRIPT.contains(c), "{c}");
         }
     }
 

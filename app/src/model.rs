@@ -63,7 +63,8 @@ impl PageKind {
 /// and answered with a redirect to a result page, so it works without WASM.
 pub mod actions {
     pub const PAY: &str = "/embed/recovery/action/pay";
-    pub const METHOD: &str = "/embed/recovery/action/method";
+    /// What became of a card window the page opened (JSON, polled).
+    pub const CARD_STATUS: &str = "/embed/recovery/method/status";
     pub const DATE: &str = "/embed/recovery/action/date";
     pub const REMIND: &str = "/embed/recovery/action/remind";
 }
@@ -256,6 +257,17 @@ pub struct RecoveryView {
     pub selected_date: Option<String>,
     /// Why the latest charge was declined, if it was.
     pub last_decline: Option<String>,
+    /// Where "register a new card" opens the card page, top-level (the
+    /// method page only).
+    pub card_window: Option<CardWindowLink>,
+}
+
+/// The card page outside the iframe: its address (with a short-lived
+/// signed ticket) and the window id the iframe asks the server about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardWindowLink {
+    pub url: String,
+    pub window_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,14 +19,21 @@ test("a declined payment tells the partner payment-failed with the reason", asyn
   await expect(frame.getByRole("link", { name: "다른 결제 수단으로 결제" })).toBeVisible();
 });
 
-test("changing the payment method registers a card, pays, and sends change-method", async ({ page }) => {
+test("changing the payment method opens the card window outside the frame, pays, and sends change-method", async ({ page }) => {
   const seeded = seedCase("sandbox_expired_card");
   const { frame, embedId } = await openPartnerPage(page, seeded.token);
   await frame.getByRole("link", { name: "결제 수단 변경" }).click();
   await expect(frame.getByTestId("heading")).toHaveText("결제 수단 변경");
-  await frame.getByRole("button", { name: "새 카드 등록하기" }).click();
+  // The card window is a window of its own (a popup here), never the frame:
+  // no PG documents its window inside a third party's iframe.
+  const popupOpened = page.waitForEvent("popup");
+  await frame.getByRole("link", { name: "새 카드 등록하기" }).click();
+  const popup = await popupOpened;
+  await expect(frame.getByText("새 창에서 카드 등록을 계속해 주세요")).toBeVisible();
   // The sandbox's card window stands in for the PG's.
-  await frame.getByRole("button", { name: /테스트카드 4242\*/ }).click();
+  await popup.getByRole("button", { name: /테스트카드 4242\*/ }).click();
+  await expect(popup.getByTestId("heading")).toHaveText("카드를 등록하고 결제했어요");
+  // The frame learns the outcome from the server and shows the paid page.
   await expect(frame.getByTestId("heading")).toHaveText("결제가 완료되었어요");
   await expect(frame.getByTestId("payment-info")).toHaveText("테스트카드 4242*");
   await waitFor(page, "payment-complete");
@@ -34,6 +41,31 @@ test("changing the payment method registers a card, pays, and sends change-metho
   expect(got.map((m) => m.action)).toEqual(["change-method", "payment-complete"]);
   expect(got[0]).toMatchObject({ action: "change-method", token: seeded.token, orderId: seeded.orderId, embedId });
   for (const m of got) expect(m).not.toHaveProperty("idKey");
+  // The popup closes itself.
+  await popup.waitForEvent("close", { timeout: 10_000 });
+});
+
+test("with popups blocked, the card window takes the whole tab and comes back to the partner's page", async ({ page }) => {
+  // A popup blocker (or an iframe sandbox without allow-popups): window.open
+  // gives nothing, in every frame.
+  await page.addInitScript(() => {
+    window.open = () => null;
+  });
+  const seeded = seedCase("sandbox_expired_card");
+  const { frame } = await openPartnerPage(page, seeded.token);
+  await frame.getByRole("link", { name: "결제 수단 변경" }).click();
+  await frame.getByRole("link", { name: "새 카드 등록하기" }).click();
+  // The whole tab is on our card page now (the sandbox's window, top-level).
+  await expect(page).toHaveURL(/\/embed\/sandbox\/billing-auth/);
+  await page.getByRole("button", { name: /테스트카드 4242\*/ }).click();
+  await expect(page.getByTestId("heading")).toHaveText("카드를 등록하고 결제했어요");
+  // ...and goes back to the partner's page, whose frame shows the outcome
+  // and tells the listener.
+  await page.waitForURL(`${PARTNER_URL}/**`);
+  const back = page.frameLocator("iframe[data-rebound-embed-id]");
+  await expect(back.getByTestId("heading")).toHaveText("결제가 완료되었어요");
+  await waitFor(page, "payment-complete");
+  expect((await outcomes(page)).map((m) => m.action)).toEqual(["change-method", "payment-complete"]);
 });
 
 test("changing the date sends change-date with the chosen day", async ({ page }) => {

@@ -23,14 +23,16 @@ test("a decline shows the reason", async ({ page }) => {
   await expect(page.getByTestId("decline-reason")).toHaveText("카드사 승인 거절");
 });
 
-test("change method through the card window", async ({ page }) => {
+test("change method through the card window, in the whole tab", async ({ page }) => {
   const seeded = seedCase("sandbox_expired_card");
   await page.goto(embedUrl("/embed/recovery", seeded.token));
   await page.getByRole("link", { name: "결제 수단 변경" }).click();
-  await page.getByRole("button", { name: "새 카드 등록하기" }).click();
+  await page.getByRole("link", { name: "새 카드 등록하기" }).click();
   await page.getByRole("button", { name: /테스트카드 4242\*/ }).click();
-  await expect(page.getByTestId("heading")).toHaveText("결제가 완료되었어요");
-  await expect(page.getByText("새 결제 수단이 등록되었어요.")).toBeVisible();
+  await expect(page.getByTestId("heading")).toHaveText("카드를 등록하고 결제했어요");
+  await expect(page.getByTestId("card-back")).toBeVisible();
+  await page.goto(embedUrl("/embed/recovery", seeded.token));
+  await expect(page.getByTestId("heading")).toHaveText("이미 결제가 완료되었어요");
 });
 
 test("change date, with a refused date first", async ({ page }) => {

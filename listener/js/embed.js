@@ -52,6 +52,9 @@ function embed(script) {
   if (lang) src.searchParams.set("lang", lang);
   const embedId = crypto.randomUUID();
   src.searchParams.set("origin", location.origin);
+  // Where the card window comes back to when it had to take the whole tab
+  // (popups blocked): this page's address without its query or fragment.
+  src.searchParams.set("back", location.origin + location.pathname);
   src.searchParams.set("embedId", embedId);
 
   const iframe = document.createElement("iframe");

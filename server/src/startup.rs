@@ -410,7 +410,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route_layer(framed());
     let renders = in_flight(renders, limits.max_renders, limits.request_timeout);
-    let gateway_actions = embed::actions::gateway_router(&state).route_layer(framed());
+    let gateway_actions = embed::actions::gateway_router(&state)
+        .merge(embed::card::gateway_router(&state))
+        .route_layer(framed());
     let gateway_actions = in_flight(
         gateway_actions,
         limits.max_gateway_in_flight,
@@ -423,6 +425,7 @@ pub fn router(state: AppState) -> Router {
         Router::new()
     };
     let light_actions = embed::actions::router(&state)
+        .merge(embed::card::router(&state))
         .merge(embed::sandbox_page::router())
         .route_layer(framed());
     let rest = Router::new()

@@ -216,8 +216,19 @@ fn method_body(view: &RecoveryView, link: &LinkParams) -> impl IntoView + use<> 
             <Fact label=s.amount value=format_krw(view.amount, link.lang) testid="amount"/>
             {view.payment_info.clone().map(|p| view! { <Fact label=s.current_method value=p testid="payment-info"/> })}
         </dl>
-        <PendingForm action=actions::METHOD.to_owned() fields=link.pairs()
-            label=s.register_card.to_owned() busy_label=s.opening_window.to_owned() class="primary".to_owned()/>
+        {match view.card_window.clone() {
+            // Top-level, never inside the partner's frame: a popup or tab
+            // (the shell's card script), or the whole tab when popups are
+            // blocked or scripts off (`target="_top"`).
+            Some(card) => view! {
+                <a class="button primary" href=card.url target="_top"
+                    data-card-window=card.window_id data-testid="open-card-window">{s.register_card}</a>
+                <p class="notice-box" role="status" data-card-waiting="" hidden>{s.card_window_waiting}</p>
+            }.into_any(),
+            None => view! {
+                <p class="notice-box" role="note" data-testid="pay-notice">{s.notice_not_payable_here}</p>
+            }.into_any(),
+        }}
         <BackLink link=link.clone()/>
     }
 }

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod actions;
 pub mod analytics;
+pub mod card_window;
 pub mod case;
 pub mod customer;
 pub mod decline;

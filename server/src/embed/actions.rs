@@ -10,22 +10,17 @@ use app::copy::Lang;
 use app::model::{EmbedRequest, Notice, PageKind, actions};
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Query, Request, State};
+use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::post;
 use serde::Deserialize;
 
 use super::backend::{DateRefusal, PayResult, StoreBackend};
 use crate::api::ApiError;
-use crate::gateway::BillingAuthLaunch;
 use crate::state::AppState;
 use crate::store::CaseStatus;
 use tokio::sync::broadcast::error::RecvError;
-
-/// The PG's card window returns here (success) or there (closed, failed).
-pub const METHOD_RETURN: &str = "/embed/recovery/method/return";
-pub const METHOD_CANCEL: &str = "/embed/recovery/method/cancel";
 
 /// How long a second submit waits for the first one's charge to finish, so
 /// the page it lands on shows the real outcome.
@@ -36,7 +31,6 @@ pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route(actions::DATE, post(date))
         .route(actions::REMIND, post(remind))
-        .route(METHOD_CANCEL, get(method_cancel))
         .route_layer(middleware::from_fn_with_state(state.clone(), throttle))
 }
 
@@ -45,14 +39,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
 pub fn gateway_router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route(actions::PAY, post(pay))
-        .route(actions::METHOD, post(method))
-        .route(METHOD_RETURN, get(method_return))
         .route_layer(middleware::from_fn_with_state(state.clone(), throttle))
 }
 
 /// Rate limits of the page's actions (`limits.rs`): per client address,
 /// then per recovery link, before the form is parsed or the case read.
-async fn throttle(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(super) async fn throttle(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     if let Some(ip) = crate::serve::peer_ip(&parts)
         && let Err(limited) = state.limits.page_ip(ip)
@@ -100,14 +92,6 @@ pub struct ActionParams {
     lang: Option<String>,
     /// The date form's field.
     selected_date: Option<String>,
-    /// The card window's success parameters.
-    auth_key: Option<String>,
-    customer_key: Option<String>,
-    /// PortOne's window hands the new billing key back itself.
-    billing_key: Option<String>,
-    /// The card window's failure code (`PAY_PROCESS_CANCELED` when the
-    /// customer closed it).
-    code: Option<String>,
 }
 
 impl ActionParams {
@@ -126,6 +110,11 @@ impl ActionParams {
     /// `303` to a page, carrying the iframe's parameters forward; the page
     /// checks them again.
     fn to(&self, kind: PageKind, extra: &[(&str, &str)]) -> Response {
+        Redirect::to(&self.url(kind, extra)).into_response()
+    }
+
+    /// A page's address with the iframe's parameters and `extra`.
+    pub(super) fn url(&self, kind: PageKind, extra: &[(&str, &str)]) -> String {
         let mut pairs: Vec<(&str, &str)> = vec![("token", &self.token)];
         if let Some(o) = &self.origin {
             pairs.push(("origin", o));
@@ -138,7 +127,7 @@ impl ActionParams {
         }
         pairs.extend_from_slice(extra);
         let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
-        Redirect::to(&format!("{}?{query}", kind.path())).into_response()
+        format!("{}?{query}", kind.path())
     }
 
     fn notice(&self, kind: PageKind, notice: Notice) -> Response {
@@ -228,58 +217,6 @@ async fn wait_for_charge(
         }
         case = backend.resolve(req).await.ok()?.0;
     }
-}
-
-async fn method(
-    State(state): State<AppState>,
-    axum::Form(p): axum::Form<ActionParams>,
-) -> Response {
-    match backend(&state)
-        .start_method_change(&p.embed(), p.lang())
-        .await
-    {
-        Ok(Some((BillingAuthLaunch::Redirect(url), _))) => Redirect::to(&url).into_response(),
-        Ok(Some((BillingAuthLaunch::Page(html), ancestors))) => (
-            [(
-                axum::http::header::CONTENT_SECURITY_POLICY,
-                format!("frame-ancestors {ancestors}"),
-            )],
-            Html(html),
-        )
-            .into_response(),
-        Ok(None) => p.notice(PageKind::Main, Notice::NotPayableHere),
-        Err(_) => p.to(PageKind::Main, &[]),
-    }
-}
-
-/// The card window's way back: Toss's `authKey` and `customerKey`, or
-/// PortOne's `billingKey`; PortOne reports a failure here too, as `code`.
-async fn method_return(State(state): State<AppState>, Query(p): Query<ActionParams>) -> Response {
-    let key = p.auth_key.clone().or_else(|| p.billing_key.clone());
-    let (Some(key), None) = (key, p.code.as_deref()) else {
-        return method_cancel(Query(p)).await;
-    };
-    match backend(&state)
-        .complete_method_change(&p.embed(), key, p.customer_key.clone())
-        .await
-    {
-        Ok(Ok(result)) => after_pay(&p, result, true),
-        Ok(Err(())) => p.notice(PageKind::Method, Notice::AuthFailed),
-        Err(_) => p.to(PageKind::Main, &[]),
-    }
-}
-
-async fn method_cancel(Query(p): Query<ActionParams>) -> Response {
-    // Toss reports a closed window as PAY_PROCESS_CANCELED, PortOne as
-    // FAILURE_TYPE_PG with the PG's cancel code or USER_CANCEL; anything
-    // else is a failure the customer may retry with another card.
-    let notice = match p.code.as_deref() {
-        Some("PAY_PROCESS_CANCELED") | Some("USER_CANCEL") | Some("PAY_PROCESS_ABORTED") => {
-            Notice::AuthCanceled
-        }
-        _ => Notice::AuthFailed,
-    };
-    p.notice(PageKind::Method, notice)
 }
 
 async fn date(State(state): State<AppState>, axum::Form(p): axum::Form<ActionParams>) -> Response {

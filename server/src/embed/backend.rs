@@ -5,14 +5,15 @@
 use app::backend::{BoxFuture, RecoveryBackend};
 use app::copy::Lang;
 use app::model::{
-    CaseState, EmbedRequest, LinkParams, Notice, Outbox, PageError, PageKind, PageRequest,
-    PageView, Payability, RecoveryView,
+    CardWindowLink, CaseState, EmbedRequest, LinkParams, Notice, Outbox, PageError, PageKind,
+    PageRequest, PageView, Payability, RecoveryView,
 };
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use protocol::{Action, Envelope, PageMessage, RedirectTarget};
 
 use crate::charging::{Charged, Charger, Settled};
 use crate::clock::{SharedClock, kst, kst_text};
+use crate::domain::card_window::CardTicket;
 use crate::domain::case::{ChargeSource, PageState};
 use crate::domain::gateway_account::{Adapter, Route, route};
 use crate::domain::retry::Blocked;
@@ -54,6 +55,8 @@ pub struct StoreBackend {
     /// Our public base URL; the PG's card window returns there.
     pub public_url: String,
     pub settled: Settled,
+    /// Signs the card page's tickets (`domain::card_window`).
+    pub link_key: crate::domain::token::LinkKey,
 }
 
 /// An embed id is a nonce the embedding page chose; anything odd is dropped
@@ -116,6 +119,7 @@ impl StoreBackend {
             clock: state.clock.clone(),
             public_url: state.config.public_url.clone(),
             settled: state.settled.clone(),
+            link_key: state.config.link_key.clone(),
         }
     }
 
@@ -303,6 +307,23 @@ impl StoreBackend {
         let (date_min, date_max) =
             date_window(self.clock.now(), case.scenario.change_date_window_days);
         let (test_mode, pay) = (!self.livemode(&case), self.payability(&case));
+        // The card page's address, minted where the button is shown: a new
+        // window each time the page is shown, valid for a while.
+        let card_window = (kind == PageKind::Method && pay != Payability::Elsewhere).then(|| {
+            let ticket = CardTicket::issue(case.id, self.clock.now().timestamp_millis());
+            let mut url = format!(
+                "{}?t={}",
+                super::card::CARD_PAGE,
+                ticket.sign(&self.link_key)
+            );
+            if req.lang == Lang::En {
+                url.push_str("&lang=en");
+            }
+            CardWindowLink {
+                url,
+                window_id: ticket.window_id,
+            }
+        });
         let view = RecoveryView {
             business_name: case.business_name,
             customer_name: crate::domain::customer::masked_name(&case.customer_name),
@@ -324,6 +345,7 @@ impl StoreBackend {
             date_max: date_max.to_string(),
             selected_date: case.selected_date,
             last_decline: case.last_decline,
+            card_window,
         };
         Ok(PageView {
             kind,
@@ -364,16 +386,24 @@ impl StoreBackend {
         source: ChargeSource,
     ) -> Result<PayResult, PageError> {
         let (case, _, _) = self.resolve(req).await?;
+        self.pay_case(&case, source).await
+    }
+
+    /// Charges a case already read (by token or by a card window's ticket).
+    async fn pay_case(
+        &self,
+        case: &CaseRecord,
+        source: ChargeSource,
+    ) -> Result<PayResult, PageError> {
         match case.status.page_state() {
             PageState::Payable | PageState::Charging => {}
             PageState::Recovered => return Ok(PayResult::Paid),
             PageState::Closed => return Err(PageError::AlreadyClosed),
         }
-        let charged = self
-            .charger()
-            .charge(case.id, source)
-            .await
-            .map_err(|e| self.unavailable(e, &req.token))?;
+        let charged = self.charger().charge(case.id, source).await.map_err(|e| {
+            tracing::error!(error = %e, case_id = case.id, "charging from the page");
+            PageError::Unavailable
+        })?;
         Ok(match charged {
             Charged::Paid => PayResult::Paid,
             Charged::Declined(_) => PayResult::Declined,
@@ -399,58 +429,47 @@ impl StoreBackend {
         })
     }
 
-    /// Where to send the customer to register a card. The return URLs carry
-    /// the iframe's parameters, so the flow comes back to the same case and
-    /// origin.
-    /// `None`: no account here issues cards for the order's PG.
-    pub async fn start_method_change(
+    /// The card page's launch of the PG's window for the case a ticket
+    /// names: the window returns to our card routes with the ticket, never
+    /// with the recovery token. `None`: no account here issues cards for
+    /// the order's PG.
+    pub async fn launch_card_window(
         &self,
-        req: &EmbedRequest,
-        lang: Lang,
-    ) -> Result<Option<(BillingAuthLaunch, String)>, PageError> {
-        let (case, origin, embed_id) = self.resolve(req).await?;
-        if case.status.is_closed() {
-            return Err(PageError::AlreadyClosed);
-        }
-        let Some(window) = self.card_window_of(&case).await else {
-            return Ok(None);
-        };
-        let link = LinkParams {
-            token: req.token.clone(),
-            origin,
-            embed_id,
-            lang,
-        };
+        case: &CaseRecord,
+        return_query: &str,
+    ) -> Option<BillingAuthLaunch> {
+        let window = self.card_window_of(case).await?;
         let base = self.public_url.trim_end_matches('/');
-        let launch = window.billing_auth(&BillingAuthRequest {
-            customer_key: case
-                .customer_key
-                .clone()
-                .unwrap_or_else(|| format!("rb_c_{}", new_id())),
-            customer_name: crate::domain::customer::masked_name(&case.customer_name),
-            success_url: format!("{base}{}", link.href(super::actions::METHOD_RETURN)),
-            fail_url: format!("{base}{}", link.href(super::actions::METHOD_CANCEL)),
-        });
-        // The launch page is shown inside the partner's iframe.
-        Ok(Some((launch, case.origins.frame_ancestors())))
+        Some(
+            window.billing_auth(&BillingAuthRequest {
+                customer_key: case
+                    .customer_key
+                    .clone()
+                    .unwrap_or_else(|| format!("rb_c_{}", new_id())),
+                customer_name: crate::domain::customer::masked_name(&case.customer_name),
+                success_url: format!("{base}{}?{return_query}", super::card::CARD_RETURN),
+                fail_url: format!("{base}{}?{return_query}", super::card::CARD_CANCEL),
+            }),
+        )
     }
 
-    /// The card window came back with an auth key: issue the billing key,
+    /// The card window came back with an auth key (Toss) or the new key
+    /// itself (PortOne, the sandbox): issue or read back the billing key,
     /// store it on the order (the partner reads it with
-    /// `GET /order/{token}/idKey`), then charge it.
-    pub async fn complete_method_change(
+    /// `GET /order/{token}/idKey`), then charge it once. `Err(())`: the PG
+    /// did not register the card.
+    pub async fn complete_card_window(
         &self,
-        req: &EmbedRequest,
+        case: &CaseRecord,
         auth_key: String,
         customer_key: Option<String>,
     ) -> Result<Result<PayResult, ()>, PageError> {
-        let (case, _, _) = self.resolve(req).await?;
         match case.status.page_state() {
             PageState::Payable | PageState::Charging => {}
             PageState::Recovered => return Ok(Ok(PayResult::Paid)),
             PageState::Closed => return Err(PageError::AlreadyClosed),
         }
-        let Some(window) = self.card_window_of(&case).await else {
+        let Some(window) = self.card_window_of(case).await else {
             return Ok(Ok(PayResult::Refused(Notice::NotPayableHere)));
         };
         // Toss issues a key under the customer key its window was opened
@@ -477,12 +496,17 @@ impl StoreBackend {
                 now,
             )
             .await
-            .map_err(|e| self.unavailable(e, &req.token))?;
+            .map_err(|e| {
+                tracing::error!(error = %e, case_id = case.id, "storing a new card");
+                PageError::Unavailable
+            })?;
         if !stored {
             return Ok(Ok(PayResult::Busy));
         }
         tracing::info!(case_id = case.id, "payment method changed");
-        self.pay_as(req, ChargeSource::MethodChange).await.map(Ok)
+        self.pay_case(case, ChargeSource::MethodChange)
+            .await
+            .map(Ok)
     }
 
     pub async fn change_date(

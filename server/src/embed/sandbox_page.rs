@@ -1,7 +1,8 @@
 //! The sandbox gateway's card window: a page of test cards standing in for
 //! the PG's hosted window, so the change-method flow can be clicked through
 //! (and tested) without a PG. Served only while the sandbox gateway is
-//! active.
+//! active. Like a PG's window, it runs top-level from the card page
+//! (`embed::card`) and returns there.
 
 use crate::html::escape;
 use axum::Router;
@@ -55,43 +56,11 @@ fn return_path(url: &str) -> Option<&str> {
     if !path.bytes().all(|b| b.is_ascii_graphic()) {
         return None;
     }
-    let allowed = [super::actions::METHOD_RETURN, super::actions::METHOD_CANCEL];
+    let allowed = [super::card::CARD_RETURN, super::card::CARD_CANCEL];
     allowed
         .iter()
         .any(|p| path == *p || path.starts_with(&format!("{p}?")))
         .then_some(path)
-}
-
-/// The window is shown inside the partner's iframe, so it reports its
-/// height as the recovery pages do (their outbox script, with no other
-/// message); otherwise the iframe keeps the previous page's height and cuts
-/// the card list off. The origin comes from the case's registered origins,
-/// found through the return URL's token, never from the URL alone.
-async fn sizing(state: &AppState, success_url: &str) -> String {
-    let Some(query) = return_path(success_url)
-        .and_then(|p| p.split_once('?'))
-        .map(|(_, q)| q)
-    else {
-        return String::new();
-    };
-    let Ok(link) = serde_urlencoded::from_str::<super::actions::ActionParams>(query) else {
-        return String::new();
-    };
-    match super::StoreBackend::of(state).resolve(&link.embed()).await {
-        Ok((_, origin, embed_id)) => {
-            let outbox = app::model::Outbox {
-                origin,
-                embed_id,
-                messages: Vec::new(),
-            };
-            format!(
-                "<script type=\"application/json\" id=\"rb-outbox\">{}</script><script>{}</script>",
-                outbox.to_script_json(),
-                app::OUTBOX_SCRIPT
-            )
-        }
-        Err(_) => String::new(),
-    }
 }
 
 fn not_here() -> Response {
@@ -121,7 +90,6 @@ async fn page(State(state): State<AppState>, Query(p): Query<WindowParams>) -> R
             escape(p.customer_name.trim())
         )
     };
-    let sizing = sizing(&state, &p.success_url).await;
     let cards: String = TEST_CARDS
         .iter()
         .map(|(outcome, label, what)| {
@@ -141,7 +109,7 @@ async fn page(State(state): State<AppState>, Query(p): Query<WindowParams>) -> R
          {payer}<p class=\"lead\">등록할 테스트 카드를 고르세요. 카드마다 결제 결과가 정해져 있어요.</p>\
          <form method=\"get\" action=\"{APPROVE}\" class=\"actions\">{hidden}{cards}\
          <button type=\"submit\" name=\"outcome\" value=\"cancel\" class=\"button link\">취소</button>\
-         </form></section></main>{sizing}</body></html>"
+         </form></section></main></body></html>"
     ))
     .into_response()
 }
@@ -188,20 +156,21 @@ mod tests {
     #[test]
     fn the_window_returns_only_to_our_own_paths() {
         assert_eq!(
-            return_path("http://127.0.0.1:3000/embed/recovery/method/return?token=t"),
-            Some("/embed/recovery/method/return?token=t")
+            return_path("http://127.0.0.1:3000/card/return?t=t"),
+            Some("/card/return?t=t")
         );
         assert_eq!(
-            return_path("https://evil.example/embed/recovery/method/cancel"),
-            Some("/embed/recovery/method/cancel"),
+            return_path("https://evil.example/card/cancel"),
+            Some("/card/cancel"),
             "the host is dropped, so it cannot matter"
         );
         for bad in [
             "https://evil.example/",
-            "/embed/recovery/method/returned",
+            "/card/returned",
+            "/embed/recovery/method/return",
             "//evil.example/x",
             "https://evil.example",
-            "/embed/recovery/method/return?token=a\nb",
+            "/card/return?t=a\nb",
             "",
         ] {
             assert_eq!(return_path(bad), None, "{bad:?}");

@@ -123,18 +123,6 @@ impl Gateways {
             .insert(id, adapter.clone());
         Ok(adapter)
     }
-
-    /// Whether an account's charges move real money.
-    pub async fn livemode(&self, account_id: Option<i64>) -> bool {
-        match account_id {
-            None => self.server_wide.livemode(),
-            Some(_) => self
-                .adapter(account_id)
-                .await
-                .map(|a| a.livemode())
-                .unwrap_or(false),
-        }
-    }
 }
 
 impl std::fmt::Debug for Gateways {

@@ -103,13 +103,11 @@ struct CaseRow {
     next_retry_at: Option<i64>,
 }
 
-impl Store {
-    /// The case a recovery-link token opens, with what the page shows.
-    pub async fn case_by_token(&self, token: &TokenKey) -> Result<Option<CaseRecord>, StoreError> {
-        let t = super::token_binds(token);
-        // The product shown is the order's first item's product; orders from
-        // the seed guide have one item.
-        let row: Option<CaseRow> = sqlx::query_as(concat!(
+/// What the page reads of a case, up to the case id it is for (a token's
+/// lookup or a bound id). The product shown is the order's first item's
+/// product; orders from the seed guide have one item.
+macro_rules! case_record_select {
+    () => {
             "SELECT c.id, c.status, p.business_name, p.embed_origins, cu.name AS customer_name, cu.phone AS customer_phone, \
                     (SELECT pr.name FROM order_items oi JOIN prices pc ON pc.id = oi.price_id \
                      JOIN products pr ON pr.id = pc.product_id WHERE oi.order_id = o.id \
@@ -133,19 +131,40 @@ impl Store {
              JOIN customers cu ON cu.id = o.customer_id \
              LEFT JOIN gateway_accounts ga ON ga.partner_id = c.partner_id \
                   AND ga.payment_gateway = o.payment_gateway AND ga.retired_at IS NULL \
-             WHERE c.id = ",
-            case_id_by_token!()
-        ),
-        )
-        .bind(t.0)
-        .bind(t.1)
-        .bind(t.2)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(r) = row else {
-            return Ok(None);
-        };
-        Ok(Some(CaseRecord {
+             WHERE c.id = "
+    };
+}
+
+impl Store {
+    /// The case a recovery-link token opens, with what the page shows.
+    pub async fn case_by_token(&self, token: &TokenKey) -> Result<Option<CaseRecord>, StoreError> {
+        let t = super::token_binds(token);
+        let row: Option<CaseRow> =
+            sqlx::query_as(concat!(case_record_select!(), case_id_by_token!()))
+                .bind(t.0)
+                .bind(t.1)
+                .bind(t.2)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(CaseRecord::try_from).transpose()
+    }
+
+    /// The case a card window's signed ticket names, as `case_by_token`
+    /// reads it.
+    pub async fn case_by_id(&self, case_id: i64) -> Result<Option<CaseRecord>, StoreError> {
+        let row: Option<CaseRow> = sqlx::query_as(concat!(case_record_select!(), "$1"))
+            .bind(case_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(CaseRecord::try_from).transpose()
+    }
+}
+
+impl TryFrom<CaseRow> for CaseRecord {
+    type Error = StoreError;
+
+    fn try_from(r: CaseRow) -> Result<CaseRecord, StoreError> {
+        Ok(CaseRecord {
             id: r.id,
             status: CaseStatus::parse(&r.status)?,
             business_name: r.business_name,
@@ -184,7 +203,7 @@ impl Store {
             paid_here: r.paid_here > 0,
             retry_stop: r.retry_stop.as_deref().map(Stop::parse).transpose()?,
             next_retry_at_ms: r.next_retry_at,
-        }))
+        })
     }
 }
 

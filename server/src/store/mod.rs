@@ -40,6 +40,7 @@ macro_rules! current_scenario_id {
 
 mod accounts;
 mod analytics;
+mod card_windows;
 mod case_views;
 mod cases;
 mod charges;
@@ -109,6 +110,7 @@ stored_text_column!(
     crate::domain::retry::Stop,
     crate::domain::gateway_account::AdapterKind,
     crate::domain::gateway_account::CustomerKeyRule,
+    crate::domain::card_window::CardWindowStatus,
 );
 
 /// SQL list of the case statuses `event` may happen in: every conditional
@@ -124,6 +126,7 @@ pub(crate) fn charge_allowing(event: crate::domain::case::ChargeEvent) -> String
 
 pub use crate::domain::case::CaseStatus;
 pub use accounts::ConsoleUser;
+pub use card_windows::CardWindow;
 pub use case_views::{CaseDetail, CaseFilter, CaseListRow, TimelineItem};
 pub use cases::CaseRecord;
 pub use charges::{

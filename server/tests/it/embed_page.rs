@@ -239,7 +239,29 @@ async fn an_unregistered_origin_gets_no_page_and_no_charge() {
     let html = get_html(&app, page_url(&app, "/embed/recovery", &case.token, evil)).await;
     assert!(html.contains("이 페이지를 열 수 없어요"));
     assert!(!html.contains("10,000원"));
-    for action in ["pay", "remind", "method", "date"] {
+    // No card window for a foreign origin either: no ticket on its method
+    // page, and its status question lands on the explanation.
+    let method = get_html(
+        &app,
+        page_url(&app, "/embed/recovery/method", &case.token, evil),
+    )
+    .await;
+    assert!(!method.contains("/card?t="));
+    let status: serde_json::Value = app
+        .client
+        .get(app.url("/embed/recovery/method/status"))
+        .query(&[("token", case.token.as_str()), ("origin", evil), ("window", "x")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        path_of(status["next"].as_str().unwrap()),
+        "/embed/recovery"
+    );
+    for action in ["pay", "remind", "date"] {
         let loc = submit(
             &app,
             &format!("/embed/recovery/action/{action}"),
@@ -593,26 +615,40 @@ async fn a_charge_tells_the_card_company_whose_subscription_it_pays() {
     assert_eq!(sent[0].order_name, "프리미엄 멤버십 (김*동님)");
 }
 
-/// The whole change-method flow through the sandbox's card window.
-async fn register_card(app: &TestApp, token: &str, outcome: &str) -> String {
-    let window = submit(
-        app,
-        "/embed/recovery/action/method",
-        token,
-        PARTNER_ORIGIN,
-        &[],
-    )
-    .await;
+/// The whole change-method flow: the method page's button opens our card
+/// page top-level (never inside the frame), which runs the sandbox's card
+/// window and takes its return. The page the frame shows next (the server
+/// tells it), and the PG's return address.
+async fn register_card(app: &TestApp, token: &str, outcome: &str) -> (String, String) {
+    let card = app.card_window(token).await;
+    assert_eq!(
+        app.card_status(token, &card.window_id).await["state"],
+        "waiting",
+        "not opened yet"
+    );
+    let res = app.browser.get(app.url(&card.url)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        res.headers()["content-security-policy"],
+        "frame-ancestors 'none'",
+        "the card page is never framed"
+    );
+    let window = location(&res);
     assert_eq!(path_of(&window), "/embed/sandbox/billing-auth");
+    assert!(
+        !window.contains(token),
+        "the recovery token stays out of the top-level window and the PG's URLs"
+    );
     let html = follow(app, &window).await;
     assert!(html.contains("테스트카드 4242*"));
     assert!(
         html.contains("김*동님의 구독 결제에 쓸 카드예요"),
         "the card window says whose debt the card will pay"
     );
-    assert!(
-        html.contains(&format!("\"origin\":\"{PARTNER_ORIGIN}\"")) && html.contains("rb-outbox"),
-        "the card window reports its height to the partner page, as the pages do"
+    assert_eq!(
+        app.card_status(token, &card.window_id).await["state"],
+        "waiting",
+        "open, not finished"
     );
     let (_, q) = window.split_once('?').unwrap();
     let res = app
@@ -626,8 +662,14 @@ async fn register_card(app: &TestApp, token: &str, outcome: &str) -> String {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let back = location(&res);
     let res = app.browser.get(app.url(&back)).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{back}");
-    location(&res)
+    assert_eq!(res.status(), StatusCode::OK, "{back}");
+    assert_eq!(
+        res.headers()["content-security-policy"],
+        "frame-ancestors 'none'"
+    );
+    let status = app.card_status(token, &card.window_id).await;
+    assert_eq!(status["state"], "done", "{status}");
+    (status["next"].as_str().unwrap().to_owned(), back)
 }
 
 #[tokio::test]
@@ -641,8 +683,12 @@ async fn a_new_card_is_stored_charged_and_announced() {
     .await;
     assert!(html.contains("새 카드 등록하기"));
 
-    let loc = register_card(&app, &case.token, "ok").await;
+    let (loc, returned) = register_card(&app, &case.token, "ok").await;
     assert_eq!(path_of(&loc), "/embed/recovery/paid");
+    // The PG's return loaded again (a reload, a second tab) charges nothing
+    // more and shows the same outcome.
+    let again = get_html(&app, app.url(&returned)).await;
+    assert!(again.contains("카드를 등록하고 결제했어요"));
     let html = follow(&app, &loc).await;
     assert!(html.contains("새 결제 수단이 등록되었어요"));
     let actions = actions(&outbox(&html));
@@ -682,7 +728,7 @@ async fn a_new_card_is_stored_charged_and_announced() {
 async fn a_new_card_that_declines_is_kept_and_reported() {
     let app = spawn_app().await;
     let case = seed_case(&app, "sandbox_success").await;
-    let loc = register_card(&app, &case.token, "insufficient_funds").await;
+    let (loc, _) = register_card(&app, &case.token, "insufficient_funds").await;
     assert_eq!(path_of(&loc), "/embed/recovery/failed");
     let html = follow(&app, &loc).await;
     let actions = actions(&outbox(&html));
@@ -698,7 +744,7 @@ async fn a_new_card_that_declines_is_kept_and_reported() {
 async fn closing_the_card_window_goes_back_with_a_notice() {
     let app = spawn_app().await;
     let case = seed_case(&app, "sandbox_success").await;
-    let loc = register_card(&app, &case.token, "cancel").await;
+    let (loc, _) = register_card(&app, &case.token, "cancel").await;
     assert_eq!(path_of(&loc), "/embed/recovery/method");
     assert!(loc.contains("notice=auth-canceled"));
     assert!(
@@ -708,16 +754,30 @@ async fn closing_the_card_window_goes_back_with_a_notice() {
     );
 
     // A forged or replayed auth key registers nothing.
-    let q = serde_urlencoded::to_string(query(&case.token, PARTNER_ORIGIN)).unwrap();
+    let card = app.card_window(&case.token).await;
+    let ticket = card.url.split_once('?').unwrap().1;
     let res = app
         .browser
         .get(app.url(&format!(
-            "/embed/recovery/method/return?{q}&authKey=forged&customerKey=c"
+            "/card/return?{ticket}&authKey=forged&customerKey=c"
         )))
         .send()
         .await
         .unwrap();
-    assert!(location(&res).contains("notice=auth-failed"));
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("카드를 등록하지 못했어요")
+    );
+    let next = app.card_status(&case.token, &card.window_id).await;
+    assert!(
+        next["next"]
+            .as_str()
+            .unwrap()
+            .contains("notice=auth-failed"),
+        "{next}"
+    );
     let key: serde_json::Value = app
         .get(&format!("/api/v1/cover/order/{}/idKey", case.token))
         .await

@@ -263,7 +263,7 @@ async fn an_order_of_a_pg_no_account_reaches_gets_no_pay_button() {
     );
     assert!(!html.contains("/embed/recovery/action/pay"));
     assert!(
-        !html.contains("/embed/recovery/method"),
+        !html.contains("/embed/recovery/method?"),
         "no card window either"
     );
     assert!(
@@ -487,7 +487,7 @@ async fn a_toss_partner_and_a_portone_partner_recover_at_once_each_through_its_o
     let html = app.page("/embed/recovery", &kcp_token).await;
     assert!(html.contains("data-testid=\"pay-notice\""));
     assert!(!html.contains("/embed/recovery/action/pay"));
-    assert!(!html.contains("/embed/recovery/method"));
+    assert!(!html.contains("/embed/recovery/method?"));
     assert!(html.contains("/embed/recovery/date"));
     let charges = app
         .texts(&format!(
@@ -495,4 +495,106 @@ async fn a_toss_partner_and_a_portone_partner_recover_at_once_each_through_its_o
         ))
         .await;
     assert_eq!(charges, [Some("0".to_owned())]);
+}
+
+#[tokio::test]
+async fn a_portone_customer_registers_a_new_card_in_the_top_level_window_and_pays_once() {
+    let app = TestApp::builder().spawn().await;
+    let (po_base, po) = portone_fake::start_fake().await;
+    po.lock().unwrap().amount = Some(5_000);
+    portone_account(
+        &app,
+        app.partner.id,
+        "KCP",
+        &po_base,
+        portone_fake::SECRET,
+        portone_fake::STORE_ID,
+    )
+    .await;
+    // The key on file is gone at the PG: the customer registers a new card.
+    let (case_id, token) = order_on(&app, app.partner.id, "KCP", "bk_po_deleted_k1").await;
+    assert!(app.pay(&token).await.contains("/embed/recovery/failed"));
+
+    // A key the partner's store never issued registers nothing.
+    let forged = app.card_window(&token).await;
+    let ticket = forged.url.split_once('?').unwrap().1;
+    let res = app
+        .browser
+        .get(app.url(&format!("/card/return?{ticket}&billingKey=bk_po_forged")))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("카드를 등록하지 못했어요")
+    );
+
+    let card = app.card_window(&token).await;
+    assert_ne!(card.window_id, forged.window_id, "a new window each time");
+    let res = app.browser.get(app.url(&card.url)).send().await.unwrap();
+    assert_eq!(
+        res.headers()["content-security-policy"],
+        "frame-ancestors 'none'"
+    );
+    let launch = res.text().await.unwrap();
+    assert!(launch.contains("requestIssueBillingKey"));
+    assert!(launch.contains(&format!("\"{}\"", portone_fake::STORE_ID)));
+    assert!(launch.contains("\"channel-key-nice\""));
+    assert!(
+        !launch.contains(portone_fake::SECRET),
+        "the secret stays on the server"
+    );
+    assert!(
+        !launch.contains(&token),
+        "the recovery token stays in the frame"
+    );
+    let redirect = launch
+        .split("redirectUrl:ok")
+        .next()
+        .and_then(|head| head.split("var ok=\"").nth(1))
+        .and_then(|rest| rest.split('"').next())
+        .expect("the window's return address")
+        .to_owned();
+    assert!(redirect.contains("/card/return?t="), "{redirect}");
+
+    // PortOne's window hands the new key back on our return address; it is
+    // read back from the partner's store before it is trusted, then charged.
+    let path = redirect.split_once("/card/").unwrap().1;
+    let res = app
+        .browser
+        .get(app.url(&format!("/card/{path}&billingKey=bk_po_new_k1")))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("카드를 등록하고 결제했어요")
+    );
+    let status = app.card_status(&token, &card.window_id).await;
+    assert!(
+        status["next"]
+            .as_str()
+            .unwrap()
+            .starts_with("/embed/recovery/paid?"),
+        "{status}"
+    );
+    let f = po.lock().unwrap();
+    let paid: Vec<_> = f
+        .approved
+        .iter()
+        .map(|b| b["billingKey"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(paid, ["bk_po_new_k1"], "the new card, once");
+    assert!(f.rejected.is_empty(), "{:?}", f.rejected);
+    drop(f);
+    let stored = app
+        .texts(&format!(
+            "SELECT o.id_key FROM orders o JOIN recovery_cases c ON c.order_id = o.id WHERE c.id = {case_id}"
+        ))
+        .await;
+    assert_eq!(stored, [Some("bk_po_new_k1".to_owned())]);
 }

@@ -173,26 +173,23 @@ async fn the_page_changes_method_and_pays_through_toss() {
             .starts_with("/embed/recovery/failed")
     );
 
-    // "Change method" opens Toss's window through its SDK.
-    let res = app
-        .browser
-        .post(app.url("/embed/recovery/action/method"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    // "Change method" opens our card page top-level, which opens Toss's
+    // window through its SDK; nothing of it may be framed.
+    let card = app.card_window(&case.token).await;
+    let res = app.browser.get(app.url(&card.url)).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let csp = res.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        csp.starts_with("frame-ancestors http://localhost:3001"),
-        "only the partner frames it: {csp}"
+    assert_eq!(
+        res.headers()["content-security-policy"],
+        "frame-ancestors 'none'"
     );
+    assert_eq!(res.headers()["referrer-policy"], "no-referrer");
     let launch = res.text().await.unwrap();
     assert!(launch.contains("https://js.tosspayments.com/v2/standard"));
     assert!(launch.contains("\"test_ck_fake\""));
+    assert!(
+        !launch.contains(&case.token),
+        "the recovery token never reaches the PG"
+    );
     let customer_key = launch
         .split("customerKey:\"")
         .nth(1)
@@ -201,23 +198,46 @@ async fn the_page_changes_method_and_pays_through_toss() {
         .next()
         .unwrap()
         .to_owned();
-    assert!(launch.contains("/embed/recovery/method/return?token="));
+    let success = launch
+        .split("successUrl:\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(success.contains("/card/return?t="), "{success}");
+    assert_eq!(
+        app.card_status(&case.token, &card.window_id).await["state"],
+        "waiting"
+    );
 
     // Toss returns with an authKey; the server issues the key and charges it.
+    let path = success.split_once("/card/").unwrap().1;
     let res = app
         .browser
         .get(app.url(&format!(
-            "/embed/recovery/method/return?{q}&customerKey={customer_key}&authKey=auth_ok"
+            "/card/{path}&customerKey={customer_key}&authKey=auth_ok"
         )))
         .send()
         .await
         .unwrap();
-    let loc = res.headers()["location"].to_str().unwrap().to_owned();
-    assert!(loc.starts_with("/embed/recovery/paid?"), "{loc}");
-    assert!(loc.contains("changed=method"));
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("카드를 등록하고 결제했어요")
+    );
+    // The frame learns it from the server and shows the paid page.
+    let status = app.card_status(&case.token, &card.window_id).await;
+    assert_eq!(status["state"], "done");
+    let next = status["next"].as_str().unwrap().to_owned();
+    assert!(next.starts_with("/embed/recovery/paid?"), "{next}");
+    assert!(next.contains("changed=method"));
     let html = app
         .client
-        .get(app.url(&loc))
+        .get(app.url(&next))
         .send()
         .await
         .unwrap()

@@ -260,7 +260,6 @@ async fn the_public_surface_refuses_hostile_input_without_a_5xx_a_hang_or_a_writ
     // dates, forged card-window returns; the real link with bad fields.
     let actions = [
         "/embed/recovery/action/pay",
-        "/embed/recovery/action/method",
         "/embed/recovery/action/date",
         "/embed/recovery/action/remind",
     ];
@@ -276,13 +275,27 @@ async fn the_public_surface_refuses_hostile_input_without_a_5xx_a_hang_or_a_writ
             shot(Method::POST, actions[i % actions.len()])
                 .body("application/x-www-form-urlencoded", form),
         );
+        // Forged card-page tickets, returns and status questions.
         shots.push(shot(
             Method::GET,
             format!(
-                "/embed/recovery/method/return?token={}&origin={}&authKey={}&customerKey={}",
+                "/card/return?t={}&authKey={}&customerKey={}&back={}",
                 enc(s),
+                enc(s),
+                enc(s),
+                enc(s)
+            ),
+        ));
+        shots.push(shot(
+            Method::GET,
+            format!("/card?t={}&back={}&mode={}", enc(s), enc(s), enc(s)),
+        ));
+        shots.push(shot(
+            Method::GET,
+            format!(
+                "/embed/recovery/method/status?token={}&origin={}&window={}",
+                case.token,
                 enc(PARTNER_ORIGIN),
-                enc(s),
                 enc(s)
             ),
         ));
@@ -322,9 +335,8 @@ async fn the_public_surface_refuses_hostile_input_without_a_5xx_a_hang_or_a_writ
     shots.push(shot(
         Method::GET,
         format!(
-            "/embed/recovery/method/return?token={}&origin={}&authKey=forged&customerKey=c",
-            case.token,
-            enc(PARTNER_ORIGIN)
+            "/card/cancel?t={}.0123456789abcdef0123456789abcdef.99999999999999.AAAA",
+            case.case_id
         ),
     ));
     shots.push(shot(Method::POST, "/embed/recovery/action/pay").body(

@@ -65,8 +65,7 @@ async fn no_route_writes_a_live_token_to_the_logs() {
             "/embed/recovery/failed",
             "/embed/recovery/home",
             "/embed/sandbox/billing-auth",
-            "/embed/recovery/method/return",
-            "/embed/recovery/method/cancel",
+            "/embed/recovery/method/status",
         ] {
             app.page(page, token).await;
         }
@@ -74,7 +73,6 @@ async fn no_route_writes_a_live_token_to_the_logs() {
         for action in [
             "/embed/recovery/action/remind",
             "/embed/recovery/action/date",
-            "/embed/recovery/action/method",
             "/embed/recovery/action/pay",
         ] {
             app.browser
@@ -102,6 +100,21 @@ async fn no_route_writes_a_live_token_to_the_logs() {
                 .expect("request");
         }
     }
+    // The card page outside the frame: its signed ticket in the query,
+    // through the sandbox's window, a forged return and a cancel.
+    let card = app.card_window(&case.token).await;
+    let ticket = card.url.split_once("t=").unwrap().1.to_owned();
+    for path in [
+        card.url.clone(),
+        format!("/card/return?t={ticket}&authKey=forged&customerKey=c"),
+        format!("/card/cancel?t={ticket}&code=USER_CANCEL"),
+    ] {
+        app.browser
+            .get(app.url(&path))
+            .send()
+            .await
+            .expect("card page");
+    }
     // The engine sends stage messages with links in them.
     app.engine().await.run_due(100).await.expect("engine pass");
 
@@ -112,7 +125,12 @@ async fn no_route_writes_a_live_token_to_the_logs() {
         "requests are logged by route template:\n{text}"
     );
     assert!(text.contains("(unmatched)"), "unknown paths are one label");
-    for secret in [case.token.as_str(), link.as_str(), app.secret.as_str()] {
+    for secret in [
+        case.token.as_str(),
+        link.as_str(),
+        app.secret.as_str(),
+        ticket.as_str(),
+    ] {
         assert!(!text.contains(secret), "a secret in the logs:\n{text}");
         // Not even a recognisable part of one.
         assert!(

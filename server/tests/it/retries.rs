@@ -363,23 +363,18 @@ async fn a_new_card_is_charged_at_once_with_a_fresh_budget() {
         app.store.retry_plan(case.case_id).await.unwrap(),
         (None, Some(Stop::HardDecline))
     );
-    // The customer registers a new card on the page: charged at once.
-    let res = app
-        .browser
-        .post(app.url("/embed/recovery/action/method"))
-        .form(&[
-            ("token", case.token.as_str()),
-            ("origin", common::PARTNER_ORIGIN),
-        ])
-        .send()
-        .await
-        .unwrap();
+    // The customer registers a new card through the card page: charged
+    // at once.
+    let card = app.card_window(&case.token).await;
+    let res = app.browser.get(app.url(&card.url)).send().await.unwrap();
     assert_eq!(res.status(), 303);
     // The card window sends the customer back to our return URL.
     let back = reqwest::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
     let back = app.url(&format!("{}?{}", back.path(), back.query().unwrap()));
     let res = app.browser.get(&back).send().await.unwrap();
-    let loc = res.headers()["location"].to_str().unwrap();
+    assert_eq!(res.status(), 200);
+    let status = app.card_status(&case.token, &card.window_id).await;
+    let loc = status["next"].as_str().unwrap();
     assert!(loc.contains("/embed/recovery/paid"), "{loc}");
     let received: Vec<(String, String)> = app
         .scripted()

@@ -128,6 +128,13 @@ pub async fn fresh_database(dir: &tempfile::TempDir) -> (String, Option<(String,
     }
 }
 
+/// The card page's address and window, as the method page links them.
+#[derive(Debug, Clone)]
+pub struct CardWindowLink {
+    pub url: String,
+    pub window_id: String,
+}
+
 /// One link key for every test server (and the process tests' servers).
 pub const TEST_LINK_KEY: &str = "rb_lk_cmVib3VuZC10ZXN0LWxpbmsta2V5LTAxMjM0NTY3ODk";
 /// Seals the test partners' gateway secrets.
@@ -519,6 +526,40 @@ impl TestApp {
             .text()
             .await
             .expect("page body")
+    }
+
+    /// The method page's "register a new card" button: the card page's
+    /// address (with its signed ticket) and the window the frame waits on.
+    pub async fn card_window(&self, token: &str) -> CardWindowLink {
+        let html = self.page("/embed/recovery/method", token).await;
+        let after = |needle: &str| {
+            let (_, rest) = html
+                .split_once(needle)
+                .unwrap_or_else(|| panic!("no {needle} on the method page: {html}"));
+            rest.split('"').next().unwrap().replace("&amp;", "&")
+        };
+        CardWindowLink {
+            url: format!("/card?{}", after("href=\"/card?")),
+            window_id: after("data-card-window=\""),
+        }
+    }
+
+    /// What the frame hears about a card window:
+    /// `{"state": "waiting"}` or `{"state": "done", "next": ...}`.
+    pub async fn card_status(&self, token: &str, window_id: &str) -> serde_json::Value {
+        self.client
+            .get(self.url("/embed/recovery/method/status"))
+            .query(&[
+                ("token", token),
+                ("origin", PARTNER_ORIGIN),
+                ("window", window_id),
+            ])
+            .send()
+            .await
+            .expect("status request")
+            .json()
+            .await
+            .expect("status JSON")
     }
 
     /// `(stage, text)` of every message the outbox holds for a case, by stage.
