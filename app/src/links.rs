@@ -36,6 +36,7 @@ mod tests {
             origin: "https://shop.example.com".into(),
             embed_id: Some("e1".into()),
             lang: Lang::En,
+            back: None,
         };
         assert_eq!(
             link.href("/embed/recovery/date"),
@@ -47,5 +48,13 @@ mod tests {
             ..link
         };
         assert!(!ko.href("/x").contains("lang"), "Korean is the default");
+        let back = LinkParams {
+            back: Some("https://shop.example.com/r".into()),
+            ..ko
+        };
+        assert!(
+            back.href("/x")
+                .ends_with("&back=https%3A%2F%2Fshop.example.com%2Fr")
+        );
     }
 }

@@ -14,6 +14,9 @@ pub struct EmbedRequest {
     /// Optional for StepCover partners that forward only `?token=`.
     pub origin: Option<String>,
     pub embed_id: Option<String>,
+    /// The partner page's address, where a card window that took the whole
+    /// tab goes back to (`embed.js` passes it); checked by the server.
+    pub back: Option<String>,
 }
 
 /// The pages of design section 3. Action pages (`Method`, `Date`) show a
@@ -149,6 +152,8 @@ pub struct LinkParams {
     pub origin: String,
     pub embed_id: Option<String>,
     pub lang: Lang,
+    /// The partner page's address, on one of its registered origins.
+    pub back: Option<String>,
 }
 
 impl LinkParams {
@@ -163,6 +168,9 @@ impl LinkParams {
         }
         if self.lang != Lang::Ko {
             pairs.push(("lang".to_owned(), self.lang.code().to_owned()));
+        }
+        if let Some(b) = &self.back {
+            pairs.push(("back".to_owned(), b.clone()));
         }
         pairs
     }

@@ -59,9 +59,27 @@ const pages: [string, string, Setup][] = [
     "card-window",
     "sandbox_success",
     async (c, page) => {
+      // The card window opens in a window of its own; its address is checked.
       await page.goto(embedUrl("/embed/recovery/method", c.token));
-      await page.getByRole("button", { name: "새 카드 등록하기" }).click();
-      await expect(page.getByRole("heading", { name: "테스트 카드 등록" })).toBeVisible();
+      const opened = page.waitForEvent("popup");
+      await page.getByRole("link", { name: "새 카드 등록하기" }).click();
+      const popup = await opened;
+      await expect(popup.getByRole("heading", { name: "테스트 카드 등록" })).toBeVisible();
+      const url = popup.url();
+      await popup.close();
+      return url;
+    },
+  ],
+  [
+    "card-result",
+    "sandbox_success",
+    async (c, page) => {
+      // The card page's outcome, shown top-level after the card window.
+      await page.goto(embedUrl("/embed/recovery/method", c.token));
+      const href = (await page.getByRole("link", { name: "새 카드 등록하기" }).getAttribute("href"))!;
+      await page.goto(new URL(href, page.url()).href);
+      await page.getByRole("button", { name: /테스트카드 4242\*/ }).click();
+      await expect(page.getByTestId("heading")).toHaveText("카드를 등록하고 결제했어요");
       return page.url();
     },
   ],

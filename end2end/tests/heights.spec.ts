@@ -53,14 +53,16 @@ test("the iframe takes each page's height once, through pay, card change and dat
   await expect(frame.getByTestId("heading")).toHaveText("결제 수단 변경");
   seen = await expectSteady(page, frame, seen, "method");
 
-  await frame.getByRole("button", { name: "새 카드 등록하기" }).click();
-  await expect(frame.getByRole("heading", { name: "테스트 카드 등록" })).toBeVisible();
-  seen = await expectSteady(page, frame, seen, "card window");
-  // The whole card list fits: the last choice is inside the iframe.
-  const cancel = frame.getByRole("button", { name: "취소" });
-  await expect(cancel).toBeVisible();
+  // The card window is a window of its own; the frame shows that it waits.
+  const opened = page.waitForEvent("popup");
+  await frame.getByRole("link", { name: "새 카드 등록하기" }).click();
+  const popup = await opened;
+  await expect(frame.getByText("새 창에서 카드 등록을 계속해 주세요")).toBeVisible();
+  seen = await expectSteady(page, frame, seen, "waiting for the card window");
+  // The whole card list fits the popup: the last choice is visible.
+  await expect(popup.getByRole("button", { name: "취소" })).toBeVisible();
 
-  await frame.getByRole("button", { name: /테스트카드 4242\*/ }).click();
+  await popup.getByRole("button", { name: /테스트카드 4242\*/ }).click();
   await expect(frame.getByTestId("heading")).toHaveText("결제가 완료되었어요");
   await expectSteady(page, frame, seen, "paid");
 });

@@ -40,6 +40,19 @@ const pageToken = (() => {
   return fromUrl;
 })();
 
+// A card window that took the whole tab (popups blocked) comes back here
+// naming itself; the frame asks our server what became of it. Read once,
+// and out of the address bar like the token.
+const CARD_PARAM = "rebound_card";
+const cardWindow = (() => {
+  const url = new URL(location.href);
+  const id = url.searchParams.get(CARD_PARAM);
+  if (id === null) return null;
+  url.searchParams.delete(CARD_PARAM);
+  history.replaceState(history.state, "", url.pathname + url.search + url.hash);
+  return id;
+})();
+
 function embed(script) {
   const d = script.dataset;
   // Only what the recovery page needs: the token and the language. Nothing
@@ -55,6 +68,7 @@ function embed(script) {
   // Where the card window comes back to when it had to take the whole tab
   // (popups blocked): this page's address without its query or fragment.
   src.searchParams.set("back", location.origin + location.pathname);
+  if (cardWindow && !d.token) src.searchParams.set("cardWindow", cardWindow);
   src.searchParams.set("embedId", embedId);
 
   const iframe = document.createElement("iframe");

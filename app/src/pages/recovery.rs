@@ -24,6 +24,7 @@ pub fn RecoveryPage(kind: PageKind) -> impl IntoView {
             token: query.get("token").unwrap_or_default(),
             origin: query.get("origin"),
             embed_id: query.get("embedId"),
+            back: query.get("back"),
         },
         kind,
         method_changed: query.get_str("changed") == Some("method"),

@@ -83,6 +83,20 @@ impl AllowedOrigins {
         }
     }
 
+    /// The partner page a whole-tab card window goes back to: `requested`
+    /// if it is an http(s) address on a registered origin (without its
+    /// fragment), else nothing.
+    pub fn way_back(&self, requested: Option<&str>) -> Option<String> {
+        let mut url = url::Url::parse(requested?.trim()).ok()?;
+        if !matches!(url.scheme(), "https" | "http") {
+            return None;
+        }
+        let origin = url.origin().ascii_serialization();
+        self.0.iter().find(|o| o.as_str() == origin)?;
+        url.set_fragment(None);
+        Some(url.to_string())
+    }
+
     /// The `frame-ancestors` source list; `'none'` when nothing is registered.
     pub fn frame_ancestors(&self) -> String {
         if self.0.is_empty() {
@@ -119,6 +133,29 @@ pub fn is_partner_url(url: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_way_back_goes_only_to_the_partners_registered_origins() {
+        let origins =
+            AllowedOrigins::from_stored("https://shop.example.com https://m.shop.example.com");
+        assert_eq!(
+            origins
+                .way_back(Some("https://m.shop.example.com/recover?x=1#top"))
+                .as_deref(),
+            Some("https://m.shop.example.com/recover?x=1")
+        );
+        for elsewhere in [
+            "https://evil.example/recover",
+            "https://shop.example.com.evil.example/",
+            "https://shop.example.com:8443/",
+            "javascript:alert(1)",
+            "//evil.example",
+            "not a url",
+            "",
+        ] {
+            assert_eq!(origins.way_back(Some(elsewhere)), None, "{elsewhere}");
+        }
+        assert_eq!(origins.way_back(None), None);
+    }
 
     #[test]
     fn typed_origins_are_one_per_line_and_all_exact() {

@@ -90,6 +90,9 @@ pub struct ActionParams {
     origin: Option<String>,
     embed_id: Option<String>,
     lang: Option<String>,
+    /// The partner page's address (the way back from a whole-tab card
+    /// window); carried forward, checked where it is used.
+    back: Option<String>,
     /// The date form's field.
     selected_date: Option<String>,
 }
@@ -100,6 +103,7 @@ impl ActionParams {
             token: self.token.clone(),
             origin: self.origin.clone(),
             embed_id: self.embed_id.clone(),
+            back: self.back.clone(),
         }
     }
 
@@ -124,6 +128,9 @@ impl ActionParams {
         }
         if self.lang() == Lang::En {
             pairs.push(("lang", "en"));
+        }
+        if let Some(b) = &self.back {
+            pairs.push(("back", b));
         }
         pairs.extend_from_slice(extra);
         let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();

@@ -307,18 +307,23 @@ impl StoreBackend {
         let (date_min, date_max) =
             date_window(self.clock.now(), case.scenario.change_date_window_days);
         let (test_mode, pay) = (!self.livemode(&case), self.payability(&case));
+        let back = case.origins.way_back(req.embed.back.as_deref());
         // The card page's address, minted where the button is shown: a new
         // window each time the page is shown, valid for a while.
         let card_window = (kind == PageKind::Method && pay != Payability::Elsewhere).then(|| {
             let ticket = CardTicket::issue(case.id, self.clock.now().timestamp_millis());
-            let mut url = format!(
-                "{}?t={}",
-                super::card::CARD_PAGE,
-                ticket.sign(&self.link_key)
-            );
+            let mut pairs = vec![("t", ticket.sign(&self.link_key))];
             if req.lang == Lang::En {
-                url.push_str("&lang=en");
+                pairs.push(("lang", "en".to_owned()));
             }
+            if let Some(b) = &back {
+                pairs.push(("back", b.clone()));
+            }
+            let url = format!(
+                "{}?{}",
+                super::card::CARD_PAGE,
+                serde_urlencoded::to_string(&pairs).unwrap_or_default()
+            );
             CardWindowLink {
                 url,
                 window_id: ticket.window_id,
@@ -355,6 +360,7 @@ impl StoreBackend {
                 origin: origin.clone(),
                 embed_id: embed_id.clone(),
                 lang: req.lang,
+                back,
             },
             outbox: Outbox {
                 origin,

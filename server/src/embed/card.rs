@@ -41,6 +41,9 @@ use crate::store::CaseRecord;
 pub const CARD_PAGE: &str = "/card";
 pub const CARD_RETURN: &str = "/card/return";
 pub const CARD_CANCEL: &str = "/card/cancel";
+/// On the way back to the partner's page: the window the frame asks about
+/// (`embed.js` passes it on as `cardWindow`).
+pub const CARD_PARAM: &str = "rebound_card";
 
 /// The card page and its cancel, and the iframe's status question.
 pub fn router(state: &AppState) -> Router<AppState> {
@@ -106,21 +109,17 @@ impl CardParams {
     }
 }
 
-/// The way back to the partner's page: only to an origin the partner
-/// registered, without a fragment; else the first registered origin.
-fn back_to(requested: Option<&str>, origins: &AllowedOrigins) -> Option<String> {
-    let registered = |u: &url::Url| {
-        let origin = u.origin().ascii_serialization();
-        origins.resolve(Some(&origin)).is_some()
-    };
-    requested
-        .and_then(|b| url::Url::parse(b).ok())
-        .filter(|u| matches!(u.scheme(), "https" | "http") && registered(u))
-        .map(|mut u| {
-            u.set_fragment(None);
-            u.to_string()
-        })
-        .or_else(|| origins.first().map(|o| format!("{o}/")))
+/// The way back to the partner's page after a whole-tab window: the page
+/// the frame was on (its origin registered), else the partner's first
+/// origin; with the window's id, which `embed.js` hands to the new frame
+/// so it asks about that window.
+fn back_to(requested: Option<&str>, origins: &AllowedOrigins, window_id: &str) -> Option<String> {
+    let back = origins
+        .way_back(requested)
+        .or_else(|| origins.first().map(|o| format!("{o}/")))?;
+    let mut url = url::Url::parse(&back).ok()?;
+    url.query_pairs_mut().append_pair(CARD_PARAM, window_id);
+    Some(url.to_string())
 }
 
 /// Never framed (the point of this page), never cached, no Referer to the
@@ -199,6 +198,16 @@ fn result_page(
     } else {
         "result failure"
     };
+    let next = match (popup, back.is_some()) {
+        (true, _) => s.card_closing,
+        (false, true) => s.card_returning,
+        (false, false) => "",
+    };
+    let next = if next.is_empty() {
+        String::new()
+    } else {
+        format!("<div class=\"{class}\" role=\"status\"><p>{next}</p></div>")
+    };
     let html = format!(
         "<!DOCTYPE html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -206,7 +215,7 @@ fn result_page(
          <link rel=\"stylesheet\" href=\"/pkg/rebound.css\"></head><body><main class=\"page\">\
          <section class=\"card\" aria-labelledby=\"heading\" data-page=\"card-result\">\
          <h1 id=\"heading\" data-testid=\"heading\">{heading}</h1>\
-         <div class=\"{class}\" role=\"status\"></div>{back_link}</section></main>\
+         {next}{back_link}</section></main>\
          <script>{script}</script></body></html>",
         lang = lang.code(),
     );
@@ -230,7 +239,7 @@ async fn ticketed(
         Ok(None) => return Err(shown(Shown::Invalid)),
         Err(e) => return Err(store_down(e)),
     };
-    let back = back_to(p.back.as_deref(), &case.origins);
+    let back = back_to(p.back.as_deref(), &case.origins, &ticket.window_id);
     Ok((ticket, case, back))
 }
 
@@ -272,7 +281,10 @@ async fn open(State(state): State<AppState>, Query(p): Query<CardParams>) -> Res
     }
     let backend = StoreBackend::of(&state);
     match backend
-        .launch_card_window(&case, &p.return_query(back.as_deref()))
+        .launch_card_window(
+            &case,
+            &p.return_query(case.origins.way_back(p.back.as_deref()).as_deref()),
+        )
         .await
     {
         Some(BillingAuthLaunch::Redirect(url)) => sealed(Redirect::to(&url).into_response()),
@@ -481,27 +493,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_way_back_goes_only_to_the_partners_registered_origins() {
-        let origins =
-            AllowedOrigins::from_stored("https://shop.example.com https://m.shop.example.com");
-        let back = |b| back_to(Some(b), &origins);
+    fn the_way_back_names_the_window_and_stays_on_the_partners_origins() {
+        let origins = AllowedOrigins::from_stored("https://shop.example.com");
         assert_eq!(
-            back("https://m.shop.example.com/recover?x=1#top").as_deref(),
-            Some("https://m.shop.example.com/recover?x=1")
+            back_to(Some("https://shop.example.com/recover?x=1"), &origins, "w1").as_deref(),
+            Some("https://shop.example.com/recover?x=1&rebound_card=w1")
         );
-        for elsewhere in [
-            "https://evil.example/recover",
-            "https://shop.example.com.evil.example/",
-            "javascript:alert(1)",
-            "//evil.example",
-            "not a url",
-        ] {
-            assert_eq!(
-                back(elsewhere).as_deref(),
-                Some("https://shop.example.com/"),
-                "{elsewhere}: the first registered origin instead"
-            );
-        }
-        assert_eq!(back_to(None, &AllowedOrigins::default()), None);
+        assert_eq!(
+            back_to(Some("https://evil.example/"), &origins, "w1").as_deref(),
+            Some("https://shop.example.com/?rebound_card=w1"),
+            "elsewhere: the partner's first origin instead"
+        );
+        assert_eq!(back_to(None, &AllowedOrigins::default(), "w1"), None);
     }
 }

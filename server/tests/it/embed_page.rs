@@ -250,17 +250,18 @@ async fn an_unregistered_origin_gets_no_page_and_no_charge() {
     let status: serde_json::Value = app
         .client
         .get(app.url("/embed/recovery/method/status"))
-        .query(&[("token", case.token.as_str()), ("origin", evil), ("window", "x")])
+        .query(&[
+            ("token", case.token.as_str()),
+            ("origin", evil),
+            ("window", "x"),
+        ])
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        path_of(status["next"].as_str().unwrap()),
-        "/embed/recovery"
-    );
+    assert_eq!(path_of(status["next"].as_str().unwrap()), "/embed/recovery");
     for action in ["pay", "remind", "date"] {
         let loc = submit(
             &app,
@@ -1030,4 +1031,75 @@ async fn a_charge_finishing_after_the_partner_canceled_does_not_reopen_the_order
     )
     .await;
     assert!(html.contains("이미 처리된 결제예요"));
+}
+
+/// Popups blocked: the card page takes the whole tab, then goes back to the
+/// partner's page it came from (only on a registered origin), naming the
+/// window so the new frame can ask about it.
+#[tokio::test]
+async fn a_whole_tab_card_window_goes_back_to_the_partners_page_naming_itself() {
+    let app = spawn_app().await;
+    let case = seed_case(&app, KEY_EXPIRED_CARD).await;
+    let back = format!("{PARTNER_ORIGIN}/recover");
+    for (given, expected) in [
+        (back.as_str(), format!("{back}?rebound_card=")),
+        (
+            "https://evil.example/steal",
+            format!("{PARTNER_ORIGIN}/?rebound_card="),
+        ),
+    ] {
+        let url = format!(
+            "{}&back={}",
+            page_url(&app, "/embed/recovery/method", &case.token, PARTNER_ORIGIN),
+            links_encode(given)
+        );
+        let html = get_html(&app, url).await;
+        let card_href = html
+            .split_once("href=\"/card?")
+            .unwrap()
+            .1
+            .split('"')
+            .next()
+            .unwrap()
+            .replace("&amp;", "&");
+        assert_eq!(
+            card_href.contains("back="),
+            given == back,
+            "only a registered origin's page is carried: {card_href}"
+        );
+        // The sandbox's window, cancelled (the case stays payable for the
+        // next round); the result page links back.
+        let res = app
+            .browser
+            .get(app.url(&format!("/card?{card_href}")))
+            .send()
+            .await
+            .unwrap();
+        let window = location(&res);
+        let (_, q) = window.split_once('?').unwrap();
+        let res = app
+            .browser
+            .get(app.url(&format!(
+                "/embed/sandbox/billing-auth/approve?{q}&outcome=cancel"
+            )))
+            .send()
+            .await
+            .unwrap();
+        let html = follow(&app, &location(&res)).await;
+        assert!(html.contains("카드 등록을 취소했어요"));
+        let (before, _) = html.split_once("data-testid=\"card-back\"").unwrap();
+        let link = before
+            .rsplit_once("href=\"")
+            .unwrap()
+            .1
+            .split('"')
+            .next()
+            .unwrap()
+            .replace("&amp;", "&");
+        assert!(link.starts_with(&expected), "{link}");
+    }
+}
+
+fn links_encode(s: &str) -> String {
+    serde_urlencoded::to_string([("x", s)]).unwrap()[2..].to_owned()
 }
