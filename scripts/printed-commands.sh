@@ -90,6 +90,12 @@ for doc in README.md docs/partner-guide.md; do
         ./rebound link-key export >/dev/null 2>"$scratch/err" && fail "export found a key in a fresh database"
         grep -q "holds no link key" "$scratch/err" || fail "link-key export: $(cat "$scratch/err")"
         checked=$((checked + 1)); continue ;;
+      # A fresh database holds no charge to refund: it must say so.
+      "./rebound refund charge"*)
+        printf '  %-24s %s (refuses: nothing to refund)\n' "$doc" "$cmd"
+        eval "$cmd" >/dev/null 2>"$scratch/err" && fail "refunded a charge of a fresh database"
+        grep -q "does not wait for a refund" "$scratch/err" || fail "$cmd: $(cat "$scratch/err")"
+        checked=$((checked + 1)); continue ;;
       # Production named nothing yet: it must refuse, and say what to set.
       "./rebound serve")
         printf '  %-24s %s (refuses until the gateway is named)\n' "$doc" "$cmd"

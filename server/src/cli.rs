@@ -61,6 +61,10 @@ pub enum Command {
     /// Partners' own payment gateway accounts.
     #[command(subcommand)]
     Gateway(GatewayCommand),
+    /// Charges flagged NEEDS_REFUND (approved after the partner settled
+    /// the order some other way), and giving them back.
+    #[command(subcommand)]
+    Refund(RefundCommand),
     /// Measurements for `make bench`; give it a fresh DATABASE_URL.
     #[command(subcommand, hide = true)]
     Bench(BenchCommand),
@@ -182,6 +186,26 @@ pub enum GatewayCommand {
         partner: String,
         #[arg(long)]
         pg: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RefundCommand {
+    /// Charges waiting for a refund (or for a lost refund answer).
+    List {
+        /// Only this partner's.
+        #[arg(long)]
+        partner: Option<String>,
+    },
+    /// Refunds one charge through the account that made it; run with the
+    /// server's settings (its gateway and credentials key). Asking again
+    /// after a lost answer never refunds twice.
+    Charge {
+        /// The charge's id (`server refund list`).
+        id: i64,
+        /// With the demo's settings (`make run`).
+        #[arg(long)]
+        demo: bool,
     },
 }
 
@@ -430,6 +454,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Gateway(cmd) => gateway(cmd, &store().await?).await,
+        Command::Refund(cmd) => refund(cmd, store().await?).await,
         Command::LinkKey(LinkKeyCommand::Generate) => {
             println!("{}", LinkKey::generate().expose());
             Ok(())
@@ -650,6 +675,78 @@ async fn gateway(cmd: GatewayCommand, store: &Store) -> Result<(), CliError> {
                     "{} has no {pg} account",
                     partner.name
                 )))
+            }
+        }
+    }
+}
+
+async fn refund(cmd: RefundCommand, store: Store) -> Result<(), CliError> {
+    match cmd {
+        RefundCommand::List { partner } => {
+            let partner_id = match partner {
+                Some(name) => Some(find_partner(&store, &name).await?.id),
+                None => None,
+            };
+            let due = store.refunds_due(partner_id).await?;
+            if due.is_empty() {
+                println!("no charge waits for a refund");
+            }
+            for d in due {
+                println!(
+                    "charge {}\tcase {}\tpartner {}\t{} KRW\t{}\t{}",
+                    d.charge_id,
+                    d.case_id,
+                    d.partner_id,
+                    d.amount,
+                    d.status,
+                    match d.gateway_account_id {
+                        Some(a) => format!("account {a}"),
+                        None => "server-wide gateway".to_owned(),
+                    }
+                );
+            }
+            Ok(())
+        }
+        RefundCommand::Charge { id, demo } => {
+            let not_due = || {
+                CliError::Usage(format!(
+                    "charge {id} does not wait for a refund (`server refund list`)"
+                ))
+            };
+            // Said before the settings are read: no gateway needed to learn it.
+            if !store
+                .refunds_due(None)
+                .await?
+                .iter()
+                .any(|d| d.charge_id == id)
+            {
+                return Err(not_due());
+            }
+            let mode = match demo {
+                true => Mode::Demo {
+                    site: "127.0.0.1:3001".parse().expect("valid address"),
+                },
+                false => Mode::Production,
+            };
+            let config = Config::from_env(mode)?;
+            let server_wide = crate::gateway::from_config(&config.gateway);
+            let refunder = crate::refunding::Refunder {
+                gateways: crate::startup::gateways(&config, server_wide, store.clone()),
+                store,
+                clock: std::sync::Arc::new(crate::clock::SystemClock),
+            };
+            match refunder.refund(id, None, "cli").await? {
+                crate::refunding::Refunded::Done => {
+                    println!("charge {id} refunded; the partner is sent payment.refunded");
+                    Ok(())
+                }
+                crate::refunding::Refunded::Refused { code, reason } => Err(CliError::Usage(
+                    format!("the PG refused the refund of charge {id}: {code} {reason}"),
+                )),
+                crate::refunding::Refunded::Unknown => Err(CliError::Usage(format!(
+                    "no answer from the PG for charge {id}: run this again (it never refunds twice)"
+                ))),
+                crate::refunding::Refunded::NotRefundable => Err(not_due()),
             }
         }
     }

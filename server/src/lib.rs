@@ -18,6 +18,7 @@ pub mod html;
 pub mod limits;
 pub mod loadtest;
 pub mod notify;
+pub mod refunding;
 pub mod rollup;
 pub mod sdk;
 pub mod sealing;

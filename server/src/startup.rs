@@ -141,16 +141,7 @@ impl ApplicationBuilder {
         if config.credentials_key.is_none() && store.has_gateway_accounts().await? {
             return Err(StartupError::NoCredentialsKey);
         }
-        let server_wide_keys = match &config.gateway {
-            crate::gateway::GatewayConfig::Toss(_, rule) => *rule,
-            crate::gateway::GatewayConfig::Sandbox => Default::default(),
-        };
-        let gateways = crate::gateway::Gateways::new(
-            server_wide,
-            server_wide_keys,
-            config.credentials_key.clone(),
-            store.clone(),
-        );
+        let gateways = gateways(&config, server_wide, store.clone());
         let mut dev_clock = None;
         let clock: SharedClock = match self.clock {
             Some(clock) => clock,
@@ -392,6 +383,25 @@ async fn follow_dev_clock(
             clock.set_offset_ms(ms);
         }
     }
+}
+
+/// The server-wide gateway and the partners' own accounts, as configured
+/// (the server's composition root and the operator's `server refund`).
+pub fn gateways(
+    config: &Config,
+    server_wide: crate::gateway::SharedGateway,
+    store: Store,
+) -> crate::gateway::Gateways {
+    let server_wide_keys = match &config.gateway {
+        crate::gateway::GatewayConfig::Toss(_, rule) => *rule,
+        crate::gateway::GatewayConfig::Sandbox => Default::default(),
+    };
+    crate::gateway::Gateways::new(
+        server_wide,
+        server_wide_keys,
+        config.credentials_key.clone(),
+        store,
+    )
 }
 
 pub fn router(state: AppState) -> Router {

@@ -39,6 +39,15 @@ impl AppState {
             settled: self.settled.clone(),
         }
     }
+
+    /// Refunds of charges flagged NEEDS_REFUND (the console's button).
+    pub fn refunder(&self) -> crate::refunding::Refunder {
+        crate::refunding::Refunder {
+            store: self.store.clone(),
+            gateways: self.gateways.clone(),
+            clock: self.clock.clone(),
+        }
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {

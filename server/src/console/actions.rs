@@ -20,6 +20,7 @@ use crate::charging::Charged;
 use crate::domain::actions::{CaseAction, Standing, allowed};
 use crate::domain::case::ChargeSource;
 use crate::domain::retry::Blocked;
+use crate::refunding::Refunded;
 use crate::state::AppState;
 use crate::store::{CaseDetail, CaseEnd, ResendRequest, Settlement};
 
@@ -33,6 +34,7 @@ fn label(action: CaseAction, lang: Lang) -> &'static str {
         }
         CaseAction::MarkPaid => lang.t("다른 곳에서 결제됨으로 표시", "Mark paid elsewhere"),
         CaseAction::Cancel => lang.t("케이스 해지", "Cancel the case"),
+        CaseAction::Refund => lang.t("결제 환불", "Refund the charge"),
     }
 }
 
@@ -55,6 +57,7 @@ pub async fn standing(state: &AppState, case: &CaseDetail) -> Result<Standing, C
         // The engine moves past a stage once it is sent or failed for good.
         has_sent_stage: case.next_stage > 1,
         retry_blocked: gate.err(),
+        refund_due: !state.store.case_refunds_due(case.id).await?.is_empty(),
     })
 }
 
@@ -126,7 +129,7 @@ pub fn controls(
         .into_iter()
         .map(|a| {
             let class = match a {
-                CaseAction::RetryNow => "",
+                CaseAction::RetryNow | CaseAction::Refund => "",
                 _ => "secondary",
             };
             view! {
@@ -237,6 +240,24 @@ pub async fn submit(
             ResendRequest::AlreadyWaiting => "already_waiting",
             ResendRequest::TooSoon { .. } => "too_soon",
         },
+        CaseAction::Refund => {
+            let by = format!("console:{user}");
+            let mut result = "refund_none";
+            for due in state.store.case_refunds_due(case.id).await? {
+                result = match state
+                    .refunder()
+                    .refund(due.charge_id, Some(case.partner_id), &by)
+                    .await?
+                {
+                    Refunded::Done => "refunded",
+                    Refunded::Refused { .. } => "refund_refused",
+                    Refunded::Unknown => "refund_unknown",
+                    Refunded::NotRefundable => "unchanged",
+                };
+            }
+            record(&state, case.id, user, action, result, now).await?;
+            result
+        }
         CaseAction::MarkPaid | CaseAction::Cancel => {
             let (order_status, end) = match action {
                 CaseAction::MarkPaid => ("PAID", CaseEnd::Recovered),

@@ -343,6 +343,19 @@ fn flash_text(result: &str, lang: Lang) -> Option<&'static str> {
             "결제됐지만 케이스가 그사이 닫혀 환불이 필요합니다.",
             "Charged, but the case closed meanwhile: refund needed.",
         ),
+        "refunded" => lang.t(
+            "환불했습니다. 파트너에게 payment.refunded 알림을 보냅니다.",
+            "Refunded: the partner is sent payment.refunded.",
+        ),
+        "refund_refused" => lang.t(
+            "PG가 환불을 거절했습니다. PG 관리자 화면에서 확인해 주세요.",
+            "The PG refused the refund: check it in the PG's own console.",
+        ),
+        "refund_unknown" => lang.t(
+            "PG의 답을 받지 못했습니다. 다시 눌러도 두 번 환불되지 않습니다.",
+            "No answer from the PG: pressing again never refunds twice.",
+        ),
+        "refund_none" => lang.t("환불할 결제가 없습니다.", "There is no charge to refund."),
         "not_allowed" => lang.t(
             "이 케이스의 지금 상태에서는 할 수 없는 작업입니다.",
             "This case does not allow that action in its current state.",

@@ -15,6 +15,9 @@ pub enum CaseAction {
     ResendStage,
     MarkPaid,
     Cancel,
+    /// Give back a charge flagged NEEDS_REFUND (or ask again for one whose
+    /// answer was lost).
+    Refund,
 }
 
 impl CaseAction {
@@ -25,6 +28,7 @@ impl CaseAction {
         CaseAction::ResendStage,
         CaseAction::MarkPaid,
         CaseAction::Cancel,
+        CaseAction::Refund,
     ];
 
     pub fn parse(raw: &str) -> Option<CaseAction> {
@@ -39,6 +43,7 @@ impl CaseAction {
             CaseAction::ResendStage => "resend_stage",
             CaseAction::MarkPaid => "mark_paid",
             CaseAction::Cancel => "cancel",
+            CaseAction::Refund => "refund",
         }
     }
 }
@@ -58,6 +63,9 @@ pub struct Standing {
     /// Why a charge asked for now would not go (`retry::gate`: no card, the
     /// night window, the day's cap, ...), if it would not.
     pub retry_blocked: Option<Blocked>,
+    /// A charge of the case waits for its refund (NEEDS_REFUND, or
+    /// REFUNDING with its answer lost).
+    pub refund_due: bool,
 }
 
 /// The actions a case allows, in the order the console shows them.
@@ -84,6 +92,10 @@ pub fn allowed(case: Standing) -> Vec<CaseAction> {
         v.push(CaseAction::MarkPaid);
         v.push(CaseAction::Cancel);
     }
+    // Money to give back, whatever became of the case and its order.
+    if case.refund_due {
+        v.push(CaseAction::Refund);
+    }
     v
 }
 
@@ -100,6 +112,7 @@ mod tests {
             has_next_stage: true,
             has_sent_stage: true,
             retry_blocked: None,
+            refund_due: false,
         }
     }
 
@@ -156,6 +169,21 @@ mod tests {
                 ..standing(*status)
             };
             assert!(allowed(s).is_empty(), "{status}");
+        }
+    }
+
+    #[test]
+    fn a_charge_to_give_back_is_refunded_whatever_the_case_and_order_say() {
+        for status in CaseStatus::ALL {
+            for order_paid in [false, true] {
+                let s = Standing {
+                    order_paid,
+                    refund_due: true,
+                    ..standing(*status)
+                };
+                assert_eq!(allowed(s).last(), Some(&A::Refund), "{status}");
+            }
+            assert!(!allowed(standing(*status)).contains(&A::Refund));
         }
     }
 

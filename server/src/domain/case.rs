@@ -100,6 +100,12 @@ stored_enum!(
         Failed => "FAILED",
         /// Money moved for a case that was closed meanwhile: refund it.
         NeedsRefund => "NEEDS_REFUND",
+        /// An operator asked the PG to give it back; the answer is awaited
+        /// (a crash here leaves it to be asked again: refunds are
+        /// idempotent at the PG).
+        Refunding => "REFUNDING",
+        /// The PG gave the money back.
+        Refunded => "REFUNDED",
     }
 );
 
@@ -317,6 +323,13 @@ pub enum ChargeEvent {
     ApprovedAfterSettled,
     /// Approved for a case the partner closed meanwhile: the money goes back.
     ClosedMeanwhile,
+    /// An operator sends the refund (again, if an earlier try's answer was
+    /// lost).
+    RefundStarted,
+    /// The PG refunded it.
+    RefundDone,
+    /// The PG refused the refund: it waits for the operator again.
+    RefundRefused,
 }
 
 impl ChargeEvent {
@@ -326,6 +339,9 @@ impl ChargeEvent {
         ChargeEvent::Attempted,
         ChargeEvent::ApprovedAfterSettled,
         ChargeEvent::ClosedMeanwhile,
+        ChargeEvent::RefundStarted,
+        ChargeEvent::RefundDone,
+        ChargeEvent::RefundRefused,
     ];
 }
 
@@ -340,6 +356,9 @@ impl ChargeStatus {
             (S::Pending, E::Attempted) => Some(S::Pending),
             (S::Failed, E::ApprovedAfterSettled) => Some(S::NeedsRefund),
             (S::Succeeded, E::ClosedMeanwhile) => Some(S::NeedsRefund),
+            (S::NeedsRefund | S::Refunding, E::RefundStarted) => Some(S::Refunding),
+            (S::Refunding, E::RefundDone) => Some(S::Refunded),
+            (S::Refunding, E::RefundRefused) => Some(S::NeedsRefund),
             _ => None,
         }
     }
@@ -464,6 +483,10 @@ mod tests {
             (CS::Pending, CE::Attempted, CS::Pending),
             (CS::Failed, CE::ApprovedAfterSettled, CS::NeedsRefund),
             (CS::Succeeded, CE::ClosedMeanwhile, CS::NeedsRefund),
+            (CS::NeedsRefund, CE::RefundStarted, CS::Refunding),
+            (CS::Refunding, CE::RefundStarted, CS::Refunding),
+            (CS::Refunding, CE::RefundDone, CS::Refunded),
+            (CS::Refunding, CE::RefundRefused, CS::NeedsRefund),
         ];
         for status in CS::ALL {
             for event in CE::ALL {
@@ -485,6 +508,10 @@ mod tests {
             "a settled charge stays settled"
         );
         assert_eq!(sql_list(&CS::allowing(CE::Approved)), "'PENDING'");
+        assert!(
+            CS::Refunded.apply(CE::RefundStarted).is_none(),
+            "a refunded charge is never refunded again"
+        );
     }
 
     #[test]
@@ -532,7 +559,7 @@ mod tests {
         let err = S::parse("ended").unwrap_err();
         assert_eq!(err.kind, "case status");
         assert!(S::parse("").is_err());
-        assert!(ChargeStatus::parse("REFUNDED").is_err());
+        assert!(ChargeStatus::parse("refunded").is_err());
     }
 
     #[test]

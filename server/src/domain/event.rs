@@ -20,6 +20,8 @@ pub enum EventType {
     GatewayProblem,
     /// Money moved for a case that was closed meanwhile: refund it.
     RefundNeeded,
+    /// That money went back to the customer.
+    Refunded,
 }
 
 impl EventType {
@@ -34,6 +36,7 @@ impl EventType {
             EventType::CaseClosed => "case.closed",
             EventType::GatewayProblem => "gateway.problem",
             EventType::RefundNeeded => "payment.refund_needed",
+            EventType::Refunded => "payment.refunded",
         }
     }
 }
@@ -214,6 +217,21 @@ impl Event {
                 "currency": "KRW",
                 "payment_info": p.payment_info,
                 "reason": "charged after the case was closed",
+            }),
+        }
+    }
+
+    /// A charge flagged for refund was refunded through its gateway.
+    pub fn refunded(p: &Payment<'_>, status: SubsStatus) -> Event {
+        Event {
+            event_type: EventType::Refunded,
+            tid: Some(format!("refund-{}", p.tid)),
+            status,
+            data: json!({
+                "tid": p.tid,
+                "amount": p.amount,
+                "currency": "KRW",
+                "payment_info": p.payment_info,
             }),
         }
     }

@@ -1041,7 +1041,7 @@ impl Store {
 }
 
 #[derive(FromRow)]
-struct PaymentFacts {
+pub(super) struct PaymentFacts {
     id: i64,
     amount: i64,
     source: String,
@@ -1051,7 +1051,7 @@ struct PaymentFacts {
 }
 
 impl PaymentFacts {
-    fn payment<'a>(&'a self, tid: &'a str) -> Result<Payment<'a>, StoreError> {
+    pub(super) fn payment<'a>(&'a self, tid: &'a str) -> Result<Payment<'a>, StoreError> {
         Ok(Payment {
             tid,
             amount: self.amount,
@@ -1064,7 +1064,7 @@ impl PaymentFacts {
 }
 
 /// What the notices say of each of these charges, by charge id.
-async fn payment_facts(
+pub(super) async fn payment_facts(
     tx: &mut Transaction<'_, Any>,
     charge_ids: &[i64],
 ) -> Result<HashMap<i64, PaymentFacts>, StoreError> {

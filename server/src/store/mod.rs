@@ -57,6 +57,7 @@ mod partners;
 mod plan_facts;
 mod prices;
 mod products;
+mod refunds;
 mod resends;
 mod seed;
 mod subscriptions;
@@ -144,6 +145,7 @@ pub use pages::Listing;
 pub use partners::PartnerRecord;
 pub use prices::PriceRecord;
 pub use products::ProductRecord;
+pub use refunds::RefundDue;
 pub use resends::{
     DueResend, RESEND_EVERY_MS, RESEND_GAP_MS, ResendRequest, ResendResult, ResendTry,
 };

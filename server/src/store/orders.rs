@@ -45,17 +45,22 @@ pub enum OrderRefused {
 }
 
 /// SQL: the order row `alias` is paid. The partner said so (`PAID`), or a
-/// charge of ours moved money for it (one awaiting its refund included,
-/// whatever the order's status says since). A paid order is final: no new
+/// charge of ours moved money for it (one awaiting its refund, or refunded
+/// since, included: the partner settled the order some other way, whatever
+/// its status says since). A paid order is final: no new
 /// case opens for it, nothing charges it, nothing settles it again.
 pub(super) fn order_is_paid(alias: &str) -> String {
     use crate::domain::case::ChargeStatus;
     format!(
         "({alias}.status = 'PAID' OR EXISTS (SELECT 1 FROM charges paid_ch \
            JOIN recovery_cases paid_c ON paid_c.id = paid_ch.case_id \
-           WHERE paid_c.order_id = {alias}.id AND paid_ch.status IN ('{}', '{}')))",
-        ChargeStatus::Succeeded.as_str(),
-        ChargeStatus::NeedsRefund.as_str()
+           WHERE paid_c.order_id = {alias}.id AND paid_ch.status IN ({})))",
+        crate::domain::case::sql_list(&[
+            ChargeStatus::Succeeded,
+            ChargeStatus::NeedsRefund,
+            ChargeStatus::Refunding,
+            ChargeStatus::Refunded,
+        ])
     )
 }
 

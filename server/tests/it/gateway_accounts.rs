@@ -598,3 +598,185 @@ async fn a_portone_customer_registers_a_new_card_in_the_top_level_window_and_pay
         .await;
     assert_eq!(stored, [Some("bk_po_new_k1".to_owned())]);
 }
+
+fn refunder(app: &TestApp) -> rebound::refunding::Refunder {
+    rebound::refunding::Refunder {
+        store: app.store.clone(),
+        gateways: app.gateways.clone(),
+        clock: app.clock.clone(),
+    }
+}
+
+/// The charge of `case_id` as money that moved for an order the partner
+/// settled some other way (what a charge approved after the partner
+/// canceled, or after it was settled as never made, becomes).
+async fn flag_for_refund(app: &TestApp, case_id: i64) -> i64 {
+    app.sql(&format!(
+        "UPDATE charges SET status = 'NEEDS_REFUND' WHERE case_id = {case_id} AND status = 'SUCCEEDED'"
+    ))
+    .await;
+    app.texts(&format!(
+        "SELECT CAST(id AS TEXT) FROM charges WHERE case_id = {case_id} AND status = 'NEEDS_REFUND'"
+    ))
+    .await[0]
+        .as_deref()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_charge_flagged_for_refund_goes_back_once_through_the_account_that_made_it() {
+    let app = TestApp::builder().spawn().await;
+    let (toss_base, toss) = start_fake().await;
+    toss.lock().unwrap().secret = Some(SECRET_A.into());
+    toss.lock()
+        .unwrap()
+        .issued_under
+        .insert("bk_acme_refund".into(), "c-bk_acme_refund".into());
+    toss_account(
+        &app,
+        app.partner.id,
+        &toss_base,
+        SECRET_A,
+        "partner-customer-id",
+    )
+    .await;
+    let (po_base, po) = portone_fake::start_fake().await;
+    let (beta, _) = create_partner(&app.store, "beta", &[common::PARTNER_ORIGIN]).await;
+    portone_account(
+        &app,
+        beta.id,
+        "NICE",
+        &po_base,
+        portone_fake::SECRET,
+        portone_fake::STORE_ID,
+    )
+    .await;
+    let (acme_case, _) = order_on(&app, app.partner.id, "TOSS", "bk_acme_refund").await;
+    let (beta_case, _) = order_on(&app, beta.id, "NICE", "bk_po_card_refund").await;
+    let c = charger(&app);
+    assert_eq!(
+        c.charge(acme_case, ChargeSource::Page).await.unwrap(),
+        Charged::Paid
+    );
+    assert_eq!(
+        c.charge(beta_case, ChargeSource::Page).await.unwrap(),
+        Charged::Paid
+    );
+    let acme_charge = flag_for_refund(&app, acme_case).await;
+    let beta_charge = flag_for_refund(&app, beta_case).await;
+    let due = app.store.refunds_due(None).await.unwrap();
+    assert_eq!(due.len(), 2);
+    assert_eq!(
+        app.store.refunds_due(Some(beta.id)).await.unwrap().len(),
+        1,
+        "a partner's own"
+    );
+
+    // Toss: through acme's account, with its secret, the charge's paymentKey.
+    let r = refunder(&app);
+    assert_eq!(
+        r.refund(beta_charge, Some(app.partner.id), "test")
+            .await
+            .unwrap(),
+        rebound::refunding::Refunded::NotRefundable,
+        "not acme's charge"
+    );
+    assert_eq!(
+        r.refund(acme_charge, None, "test").await.unwrap(),
+        rebound::refunding::Refunded::Done
+    );
+    assert_eq!(toss.lock().unwrap().cancelled, ["pay_1"]);
+    assert_eq!(
+        r.refund(acme_charge, None, "test").await.unwrap(),
+        rebound::refunding::Refunded::NotRefundable,
+        "a refunded charge is never refunded again"
+    );
+
+    // PortOne: its answer is lost once; asked again, it refunds once.
+    po.lock().unwrap().faults.lose_next_cancel = true;
+    assert_eq!(
+        r.refund(beta_charge, None, "test").await.unwrap(),
+        rebound::refunding::Refunded::Unknown
+    );
+    assert_eq!(
+        app.store.charge_statuses(beta_case).await.unwrap(),
+        ["REFUNDING"]
+    );
+    assert_eq!(
+        r.refund(beta_charge, None, "test").await.unwrap(),
+        rebound::refunding::Refunded::Done
+    );
+    let f = po.lock().unwrap();
+    assert_eq!(f.cancelled.len(), 1, "once");
+    assert!(f.rejected.is_empty(), "{:?}", f.rejected);
+    drop(f);
+
+    // Each partner is told once, in the charge's own account's mode.
+    let acme = notices_of(&app, app.partner.id, "payment.refunded").await;
+    let beta_told = notices_of(&app, beta.id, "payment.refunded").await;
+    assert_eq!((acme.len(), beta_told.len()), (1, 1));
+    assert_eq!(acme[0]["data"]["amount"], 5_000);
+    assert_eq!(acme[0]["data"]["tid"], "pay_1");
+    assert_eq!(acme[0]["livemode"], false);
+    assert_eq!(
+        beta_told[0]["livemode"], true,
+        "beta's PortOne store is live"
+    );
+    for case in [acme_case, beta_case] {
+        assert_eq!(app.store.charge_statuses(case).await.unwrap(), ["REFUNDED"]);
+    }
+    assert!(app.store.refunds_due(None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_operator_refunds_from_the_case_page() {
+    use common::console;
+    use rebound::domain::account::Role;
+    let app = TestApp::builder().spawn().await;
+    let (po_base, po) = portone_fake::start_fake().await;
+    portone_account(
+        &app,
+        app.partner.id,
+        "KCP",
+        &po_base,
+        portone_fake::SECRET,
+        portone_fake::STORE_ID,
+    )
+    .await;
+    let (case_id, _) = order_on(&app, app.partner.id, "KCP", "bk_po_card_console").await;
+    assert_eq!(
+        charger(&app)
+            .charge(case_id, ChargeSource::Page)
+            .await
+            .unwrap(),
+        Charged::Paid
+    );
+    console::account(&app, "ops@example.com", Role::Operator).await;
+    let cookie = console::signed_in(&app, "ops@example.com").await;
+    let page = console::case_page(&app, &cookie, case_id).await;
+    assert!(!page.contains("결제 환불"), "nothing to give back yet");
+    flag_for_refund(&app, case_id).await;
+    let page = console::case_page(&app, &cookie, case_id).await;
+    assert!(
+        page.contains("결제 환불"),
+        "the button for a flagged charge"
+    );
+    let res = console::act(&app, &cookie, case_id, "refund").await;
+    let loc = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(loc.contains("result=refunded"), "{loc}");
+    assert_eq!(po.lock().unwrap().cancelled.len(), 1);
+    assert!(
+        !console::case_page(&app, &cookie, case_id)
+            .await
+            .contains(">결제 환불<"),
+        "gone once refunded"
+    );
+    // A second press (a stale page, a hand-made POST) refunds nothing.
+    let res = console::act(&app, &cookie, case_id, "refund").await;
+    let loc = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(loc.contains("result=not_allowed"), "{loc}");
+    assert_eq!(po.lock().unwrap().cancelled.len(), 1);
+    assert_eq!(app.notices_of("payment.refunded").await.len(), 1);
+}

@@ -102,6 +102,7 @@ impl Fake {
                         lose_after_approval_percent: 5,
                         delay_ms: 40,
                         forget_key_percent: 30,
+                        lose_next_cancel: false,
                     };
                 }
                 (base, Fake::PortOne(fake))

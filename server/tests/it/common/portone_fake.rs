@@ -39,6 +39,8 @@ pub struct Faults {
     /// A resend finds its idempotency key forgotten (PortOne keeps answers
     /// about three hours) and is judged by the payment id alone.
     pub forget_key_percent: u64,
+    /// The next cancel is made, then answered with PortOne's own 500.
+    pub lose_next_cancel: bool,
 }
 
 /// A payment PortOne holds under one payment id.
@@ -406,6 +408,13 @@ async fn cancel(
     }
     payment.status = "CANCELLED";
     f.cancelled.push(payment_id.clone());
+    if std::mem::take(&mut f.faults.lose_next_cancel) {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_SERVER_ERROR",
+            "일시적인 오류가 발생했습니다.",
+        );
+    }
     (
         StatusCode::OK,
         Json(

@@ -51,6 +51,10 @@ pub struct Fake {
     pub issued_under: HashMap<String, String>,
     /// Billing keys charged at least once (answered, whatever the answer).
     tried_keys: HashSet<String>,
+    /// paymentKeys refunded, in order (once each).
+    pub cancelled: Vec<String>,
+    /// Refund Idempotency-Key -> the first answer.
+    cancel_answers: HashMap<String, (StatusCode, Value)>,
     rng: u64,
 }
 
@@ -293,6 +297,57 @@ pub async fn by_order(
     }
 }
 
+/// `POST /v1/payments/{paymentKey}/cancel`: refunds an approved payment
+/// once; a replay of the same Idempotency-Key gets the first answer, a
+/// second refund `ALREADY_CANCELED_PAYMENT`.
+pub async fn cancel(
+    State(fake): State<Shared>,
+    Path(payment_key): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    let mut fake = fake.lock().unwrap();
+    let secret = fake.secret.clone();
+    if !authorized_for(&headers, secret.as_deref().unwrap_or(SECRET)) {
+        return unauthorized();
+    }
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some((status, answer)) = key.as_ref().and_then(|k| fake.cancel_answers.get(k)) {
+        return (*status, Json(answer.clone()));
+    }
+    let approved = fake
+        .answered
+        .values()
+        .find(|(s, a)| *s == StatusCode::OK && a["paymentKey"] == payment_key.as_str())
+        .map(|(_, a)| a.clone());
+    let (status, answer) = match approved {
+        None => (
+            StatusCode::NOT_FOUND,
+            json!({"code": "NOT_FOUND_PAYMENT", "message": "존재하지 않는 결제 정보 입니다."}),
+        ),
+        Some(_) if fake.cancelled.contains(&payment_key) => (
+            StatusCode::BAD_REQUEST,
+            json!({"code": "ALREADY_CANCELED_PAYMENT", "message": "이미 취소된 결제 입니다."}),
+        ),
+        Some(payment) if body["cancelAmount"] != payment["totalAmount"] => (
+            StatusCode::BAD_REQUEST,
+            json!({"code": "INVALID_REQUEST", "message": "취소 금액이 올바르지 않습니다."}),
+        ),
+        Some(mut payment) => {
+            fake.cancelled.push(payment_key.clone());
+            payment["status"] = json!("CANCELED");
+            (StatusCode::OK, payment)
+        }
+    };
+    if let Some(k) = key {
+        fake.cancel_answers.insert(k, (status, answer.clone()));
+    }
+    (status, Json(answer))
+}
+
 /// Starts the fake; its base URL and state.
 pub async fn start_fake() -> (String, Shared) {
     let state = Shared::default();
@@ -303,6 +358,7 @@ pub async fn start_fake() -> (String, Shared) {
             "/v1/payments/orders/{order_id}",
             axum::routing::get(by_order),
         )
+        .route("/v1/payments/{payment_key}/cancel", post(cancel))
         .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
