@@ -17,6 +17,7 @@ use super::error::ConsoleError;
 use super::layout::{Frame, Lang, Section, page, partner_picker};
 use super::scope::one_partner;
 use super::session::{self, Signed};
+use crate::domain::gateway_account::{AccountInput, AccountSettings};
 use crate::domain::origin::{AllowedOrigins, is_partner_url};
 use crate::domain::token::{TokenHash, new_secret_token};
 use crate::state::AppState;
@@ -134,8 +135,122 @@ async fn render(
         }.into_any())}
         <h2>{t("결제 대행사", "Payment gateway")}</h2>
         {gateway}
+        {accounts_section(state, signed, lang, partner).await?}
     };
     Ok(page(frame(lang, signed), main))
+}
+
+/// The partner's own gateway accounts: what is not secret, a retire button
+/// each, and a form to add one (or replace one: new credentials retire the
+/// old row). The secret field is write-only: never filled in, never shown
+/// back, not even masked.
+async fn accounts_section(
+    state: &AppState,
+    signed: &Signed,
+    lang: Lang,
+    partner: &PartnerRecord,
+) -> Result<AnyView, ConsoleError> {
+    let t = move |ko, en| lang.t(ko, en);
+    let accounts = state.store.gateway_accounts(partner.id).await?;
+    let hidden = |action: &'static str| {
+        view! {
+            <input type="hidden" name="csrf" value=signed.csrf.clone()/>
+            <input type="hidden" name="partner" value=partner.id.to_string()/>
+            <input type="hidden" name="do" value=action/>
+        }
+    };
+    let rows = accounts
+        .iter()
+        .map(|a| {
+            let settings = &a.settings;
+            let ids = [
+                settings.store_id.as_deref().map(|v| format!("store {v}")),
+                settings
+                    .channel_key
+                    .as_deref()
+                    .map(|v| format!("channel {v}")),
+                settings
+                    .client_key
+                    .as_deref()
+                    .map(|v| format!("client key {v}")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" · ");
+            view! {
+                <tr data-gateway-account=a.payment_gateway.clone()>
+                    <td>{a.payment_gateway.clone()}</td>
+                    <td>{a.kind.as_str()}</td>
+                    <td>{if a.livemode { t("실거래", "live") } else { t("테스트", "test") }}</td>
+                    <td>{a.customer_keys.as_str()}</td>
+                    <td>{ids}</td>
+                    <td>{format!("{} · {}", a.created_by, when(a.created_at_ms))}</td>
+                    <td>
+                        <form method="post" action="/console/settings" class="inline">
+                            {hidden("gateway_remove")}
+                            <input type="hidden" name="pg" value=a.payment_gateway.clone()/>
+                            <button type="submit" class="secondary">{t("해지", "Retire")}</button>
+                        </form>
+                    </td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let table = (!accounts.is_empty()).then(|| {
+        view! {
+            <table>
+                <thead><tr>
+                    <th>"PG"</th><th>{t("종류", "Kind")}</th><th>{t("모드", "Mode")}</th>
+                    <th>{t("고객 키", "Customer keys")}</th><th>{t("식별자", "Ids")}</th>
+                    <th>{t("등록", "Added")}</th><th></th>
+                </tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        }
+    });
+    let pgs = crate::domain::order::PAYMENT_GATEWAYS
+        .iter()
+        .map(|pg| view! { <option value=*pg>{*pg}</option> })
+        .collect_view();
+    Ok(view! {
+        <h3>{t("파트너 결제 계정", "The partner's gateway accounts")}</h3>
+        <p class="muted">{t(
+            "주문의 paymentGateway마다 파트너 자신의 계정으로 결제합니다. API 비밀키는 암호화해 저장하며 다시 보여 주지 않습니다.",
+            "Each order is charged through the partner's own account for its paymentGateway. API secrets are stored sealed and never shown again."
+        )}</p>
+        {table}
+        <form method="post" action="/console/settings" class="stack" data-gateway-form="">
+            {hidden("gateway_add")}
+            <label for="pg">{t("주문의 paymentGateway", "The orders' paymentGateway")}</label>
+            <select id="pg" name="pg">{pgs}</select>
+            <label for="kind">{t("연동 방식", "Integration")}</label>
+            <select id="kind" name="kind">
+                <option value="portone">"PortOne V2"</option>
+                <option value="toss">{t("토스페이먼츠 직접", "Toss Payments directly")}</option>
+            </select>
+            <label for="secret">{t("API 비밀키 (저장 후 다시 보이지 않음)", "API secret (never shown again once saved)")}</label>
+            <input id="secret" name="secret" type="password" autocomplete="off" required value=""/>
+            <label for="store_id">{t("PortOne 상점 ID", "PortOne store id")}</label>
+            <input id="store_id" name="store_id" type="text" autocomplete="off"/>
+            <label for="channel_key">{t("PortOne 채널 키", "PortOne channel key")}</label>
+            <input id="channel_key" name="channel_key" type="text" autocomplete="off"/>
+            <label for="client_key">{t("토스 클라이언트 키", "Toss client key")}</label>
+            <input id="client_key" name="client_key" type="text" autocomplete="off"/>
+            <label for="customer_keys">{t("토스 고객 키 (주문에 customerKey가 없을 때)", "Toss customer key (when the order names none)")}</label>
+            <select id="customer_keys" name="customer_keys">
+                <option value="order-only">{t("주문의 customerKey만", "The order's customerKey only")}</option>
+                <option value="partner-customer-id">{t("고객의 partnerCustomerId", "The customer's partnerCustomerId")}</option>
+            </select>
+            <label for="mode">{t("모드 (토스는 키의 test_/live_와 같아야 합니다)", "Mode (for Toss, as its key's test_/live_ says)")}</label>
+            <select id="mode" name="mode">
+                <option value="test">{t("테스트", "Test")}</option>
+                <option value="live">{t("실거래", "Live")}</option>
+            </select>
+            <button type="submit">{t("계정 저장", "Save the account")}</button>
+        </form>
+    }
+    .into_any())
 }
 
 pub async fn show(
@@ -258,6 +373,97 @@ pub async fn submit(
                 "webhook secret rotated in the console"
             );
             outcome.secret = Some((t("새 알림 서명 비밀키", "New signing secret"), fresh));
+        }
+        "gateway_add" => {
+            let settings = AccountSettings {
+                client_key: Some(field("client_key"))
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned),
+                store_id: Some(field("store_id"))
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned),
+                channel_key: Some(field("channel_key"))
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned),
+                api_base: None,
+            };
+            let checked = AccountInput {
+                payment_gateway: field("pg"),
+                kind: field("kind"),
+                secret: f.get("secret").map(String::as_str).unwrap_or(""),
+                live: match field("mode") {
+                    "live" => Some(true),
+                    "test" => Some(false),
+                    _ => None,
+                },
+                customer_keys: Some(field("customer_keys")).filter(|v| !v.is_empty()),
+                settings,
+            }
+            .check();
+            match (checked, state.gateways.credentials_key()) {
+                (Err(problems), _) => outcome.problems.extend(
+                    problems
+                        .into_iter()
+                        .map(|p| format!("{}: {}", p.field, p.message)),
+                ),
+                (Ok(_), None) => outcome.problems.push(
+                    t(
+                        "서버에 자격 증명 키(REBOUND_CREDENTIALS_KEY_FILE)가 없어 비밀키를 저장할 수 없습니다.",
+                        "The server has no credentials key (REBOUND_CREDENTIALS_KEY_FILE): no secret can be stored.",
+                    )
+                    .into(),
+                ),
+                (Ok(account), Some(key)) => {
+                    let by = signed.user.email.clone();
+                    let id = crate::gateway::registry::register_account(
+                        &state.store,
+                        key,
+                        partner.id,
+                        &account,
+                        &by,
+                        now,
+                    )
+                    .await?;
+                    tracing::info!(
+                        partner = partner.id,
+                        user = signed.user.id,
+                        account_id = id,
+                        payment_gateway = account.payment_gateway,
+                        kind = account.kind.as_str(),
+                        "gateway account added in the console"
+                    );
+                    outcome.ok = Some(format!(
+                        "{} {} ({})",
+                        account.payment_gateway,
+                        t("주문은 이제 이 계정으로 결제합니다.", "orders now charge through this account."),
+                        account.kind.as_str()
+                    ));
+                }
+            }
+        }
+        "gateway_remove" => {
+            let pg = field("pg");
+            if state
+                .store
+                .retire_gateway_account(partner.id, pg, now)
+                .await?
+            {
+                tracing::info!(
+                    partner = partner.id,
+                    user = signed.user.id,
+                    payment_gateway = pg,
+                    "gateway account retired in the console"
+                );
+                outcome.ok = Some(format!(
+                    "{pg}: {}",
+                    t("계정을 해지했습니다.", "the account is retired.")
+                ));
+            } else {
+                outcome.problems.push(format!(
+                    "{pg}: {}",
+                    t("그런 계정이 없습니다.", "no such account.")
+                ));
+            }
         }
         "test_notice" => {
             let answer = crate::notify::send_test(
