@@ -435,6 +435,11 @@ async fn cancel(State(state): State<AppState>, Query(p): Query<CardParams>) -> R
     )
 }
 
+/// A window id as tickets carry them: 32 hex digits.
+fn is_window_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 #[derive(Debug, Deserialize)]
 struct StatusQuery {
     #[serde(default)]
@@ -456,6 +461,10 @@ async fn status(
         // The main page explains a bad link or origin.
         Err(_) => return done(p.url(PageKind::Main, &[])),
     };
+    // Not a window id's shape: no window of ours (and nothing to look up).
+    if !is_window_id(&w.window) {
+        return done(p.url(PageKind::Main, &[]));
+    }
     let window = match state.store.card_window(&w.window, case.id).await {
         Ok(window) => window,
         Err(e) => return crate::api::ApiError::Internal(e).into_response(),

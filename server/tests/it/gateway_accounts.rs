@@ -780,3 +780,50 @@ async fn an_operator_refunds_from_the_case_page() {
     assert_eq!(po.lock().unwrap().cancelled.len(), 1);
     assert_eq!(app.notices_of("payment.refunded").await.len(), 1);
 }
+
+/// PortOne keeps charging after we stop waiting (it recommends a 60 s read
+/// timeout): a silent retry cut off by the batch's budget stays pending,
+/// and the resolver finds it paid by looking its payment id up, never by
+/// charging again.
+#[tokio::test]
+async fn a_portone_charge_that_outlasts_its_wait_is_found_paid_not_charged_again() {
+    let app = TestApp::builder().spawn().await;
+    let (po_base, po) = portone_fake::start_fake().await;
+    po.lock().unwrap().faults.delay_ms = 1_500;
+    portone_account(
+        &app,
+        app.partner.id,
+        "NICE",
+        &po_base,
+        portone_fake::SECRET,
+        portone_fake::STORE_ID,
+    )
+    .await;
+    let (case_id, _) = order_on(&app, app.partner.id, "NICE", "bk_po_card_slow").await;
+    let engine = app
+        .engine()
+        .await
+        .with_send_budget(std::time::Duration::from_millis(300));
+    // The first silent retry (D+1, about 10:00 KST) goes out and is cut
+    // off; the resolver is not due yet.
+    let (retry_at, _) = app.store.retry_plan(case_id).await.unwrap();
+    let retry_at = retry_at.expect("a silent retry is planned");
+    app.run_engine_until(&engine, retry_at + 1_000).await;
+    assert_eq!(
+        app.store.charge_statuses(case_id).await.unwrap(),
+        ["PENDING"],
+        "cut off: its outcome unknown"
+    );
+    // PortOne finishes it meanwhile; the resolver asks.
+    tokio::time::sleep(std::time::Duration::from_millis(1_600)).await;
+    po.lock().unwrap().faults.delay_ms = 0;
+    app.run_engine_until(&engine, retry_at + 3_600_000).await;
+    assert_eq!(
+        app.store.charge_statuses(case_id).await.unwrap(),
+        ["SUCCEEDED"]
+    );
+    let f = po.lock().unwrap();
+    assert_eq!(f.approved.len(), 1);
+    assert_eq!(f.requests, 1, "found by lookup, never sent again");
+    assert!(f.lookups >= 1);
+}
