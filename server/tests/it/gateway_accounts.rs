@@ -436,39 +436,41 @@ async fn a_toss_partner_and_a_portone_partner_recover_at_once_each_through_its_o
     );
     // Toss: acme's two keys, each with the customer key it was issued
     // under, under acme's secret (the fake answers nothing else).
-    let t = toss.lock().unwrap();
-    let mut toss_keys: Vec<_> = t
-        .approved
-        .iter()
-        .map(|b| {
-            (
-                b["customerKey"].as_str().unwrap().to_owned(),
-                b["amount"].clone(),
-            )
-        })
-        .collect();
-    toss_keys.sort_by(|a, b| a.0.cmp(&b.0));
-    assert_eq!(
-        toss_keys,
-        [
-            ("c-bk_acme_page".to_owned(), serde_json::json!(5000)),
-            ("c-bk_acme_retry".to_owned(), serde_json::json!(5000))
-        ]
-    );
-    drop(t);
+    {
+        let t = toss.lock().unwrap();
+        let mut toss_keys: Vec<_> = t
+            .approved
+            .iter()
+            .map(|b| {
+                (
+                    b["customerKey"].as_str().unwrap().to_owned(),
+                    b["amount"].clone(),
+                )
+            })
+            .collect();
+        toss_keys.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            toss_keys,
+            [
+                ("c-bk_acme_page".to_owned(), serde_json::json!(5000)),
+                ("c-bk_acme_retry".to_owned(), serde_json::json!(5000))
+            ]
+        );
+    }
     // PortOne: beta's three, under beta's secret and store, each payment id
     // once, for the order's amount; nothing refused as a wrong set-up.
-    let f = po.lock().unwrap();
-    assert!(f.rejected.is_empty(), "{:?}", f.rejected);
-    let mut cards: Vec<_> = f
-        .approved
-        .iter()
-        .map(|b| b["billingKey"].as_str().unwrap().to_owned())
-        .collect();
-    cards.sort();
-    assert_eq!(cards, ["bk_po_card_b1", "bk_po_flaky_b3", "bk_po_once_b2"]);
-    assert!(f.lookups >= 1, "the 502's outcome was looked up");
-    drop(f);
+    {
+        let f = po.lock().unwrap();
+        assert!(f.rejected.is_empty(), "{:?}", f.rejected);
+        let mut cards: Vec<_> = f
+            .approved
+            .iter()
+            .map(|b| b["billingKey"].as_str().unwrap().to_owned())
+            .collect();
+        cards.sort();
+        assert_eq!(cards, ["bk_po_card_b1", "bk_po_flaky_b3", "bk_po_once_b2"]);
+        assert!(f.lookups >= 1, "the 502's outcome was looked up");
+    }
     assert_eq!(
         wide.lock().unwrap().requests,
         0,
@@ -582,15 +584,16 @@ async fn a_portone_customer_registers_a_new_card_in_the_top_level_window_and_pay
             .starts_with("/embed/recovery/paid?"),
         "{status}"
     );
-    let f = po.lock().unwrap();
-    let paid: Vec<_> = f
-        .approved
-        .iter()
-        .map(|b| b["billingKey"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(paid, ["bk_po_new_k1"], "the new card, once");
-    assert!(f.rejected.is_empty(), "{:?}", f.rejected);
-    drop(f);
+    {
+        let f = po.lock().unwrap();
+        let paid: Vec<_> = f
+            .approved
+            .iter()
+            .map(|b| b["billingKey"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(paid, ["bk_po_new_k1"], "the new card, once");
+        assert!(f.rejected.is_empty(), "{:?}", f.rejected);
+    }
     let stored = app
         .texts(&format!(
             "SELECT o.id_key FROM orders o JOIN recovery_cases c ON c.order_id = o.id WHERE c.id = {case_id}"
@@ -708,10 +711,11 @@ async fn a_charge_flagged_for_refund_goes_back_once_through_the_account_that_mad
         r.refund(beta_charge, None, "test").await.unwrap(),
         rebound::refunding::Refunded::Done
     );
-    let f = po.lock().unwrap();
-    assert_eq!(f.cancelled.len(), 1, "once");
-    assert!(f.rejected.is_empty(), "{:?}", f.rejected);
-    drop(f);
+    {
+        let f = po.lock().unwrap();
+        assert_eq!(f.cancelled.len(), 1, "once");
+        assert!(f.rejected.is_empty(), "{:?}", f.rejected);
+    }
 
     // Each partner is told once, in the charge's own account's mode.
     let acme = notices_of(&app, app.partner.id, "payment.refunded").await;
@@ -822,8 +826,10 @@ async fn a_portone_charge_that_outlasts_its_wait_is_found_paid_not_charged_again
         app.store.charge_statuses(case_id).await.unwrap(),
         ["SUCCEEDED"]
     );
-    let f = po.lock().unwrap();
-    assert_eq!(f.approved.len(), 1);
-    assert_eq!(f.requests, 1, "found by lookup, never sent again");
-    assert!(f.lookups >= 1);
+    {
+        let f = po.lock().unwrap();
+        assert_eq!(f.approved.len(), 1);
+        assert_eq!(f.requests, 1, "found by lookup, never sent again");
+        assert!(f.lookups >= 1);
+    }
 }

@@ -208,7 +208,7 @@ async fn charge(
         let amount = body["amount"]["total"].as_i64();
         let wrong_amount = match f.amount {
             Some(expected) => amount != Some(expected),
-            None => !amount.is_some_and(|a| a > 0),
+            None => amount.is_none_or(|a| a <= 0),
         };
         if wrong_amount || body["currency"] != "KRW" {
             f.rejected
