@@ -72,6 +72,7 @@ pub struct Strings {
     pub card_back: &'static str,
     /// Under the card page's outcome: what happens next.
     pub card_closing: &'static str,
+    pub card_close: &'static str,
     pub card_returning: &'static str,
     pub date_heading: &'static str,
     pub date_body: &'static str,
@@ -149,6 +150,7 @@ static KO: Strings = Strings {
     card_expired: "이 카드 등록 창은 만료되었어요. 원래 화면에서 다시 눌러 주세요.",
     card_back: "원래 화면으로 돌아가기",
     card_closing: "이 창은 곧 닫혀요. 결과는 원래 화면에도 보여요.",
+    card_close: "창 닫기",
     card_returning: "잠시 후 원래 화면으로 돌아가요.",
     date_heading: "결제일 변경",
     date_body: "고른 날짜에 결제를 다시 시도해요. 그때까지 결제 알림은 보내지 않아요.",
@@ -226,6 +228,7 @@ static EN: Strings = Strings {
     card_expired: "This card window has expired. Go back and press the button again.",
     card_back: "Back to where you were",
     card_closing: "This window closes in a moment. The result also shows where you were.",
+    card_close: "Close this window",
     card_returning: "Taking you back in a moment.",
     date_heading: "Change payment date",
     date_body: "We'll try the payment again on the day you choose, and won't send reminders until then.",

@@ -224,7 +224,7 @@ fn method_body(view: &RecoveryView, link: &LinkParams) -> impl IntoView + use<> 
             Some(card) => view! {
                 <a class="button primary" href=card.url target="_top"
                     data-card-window=card.window_id data-testid="open-card-window">{s.register_card}</a>
-                <p class="notice-box" role="status" data-card-waiting="" hidden>{s.card_window_waiting}</p>
+                <div class="result" role="status" data-card-waiting="" hidden><p>{s.card_window_waiting}</p></div>
             }.into_any(),
             None => view! {
                 <p class="notice-box" role="note" data-testid="pay-notice">{s.notice_not_payable_here}</p>

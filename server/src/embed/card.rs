@@ -172,21 +172,28 @@ fn result_page(
         Shown::Invalid => StatusCode::NOT_FOUND,
         _ => StatusCode::OK,
     };
-    let back_link = back
-        .map(|b| {
-            format!(
-                "<a class=\"button primary\" href=\"{}\" data-testid=\"card-back\">{}</a>",
-                escape(b),
-                s.card_back
-            )
-        })
-        .unwrap_or_default();
+    // A popup closes (its page is still open behind it); a whole tab goes
+    // back to the partner's page.
+    let back_link = match (popup, back) {
+        (true, _) => format!(
+            "<button type=\"button\" class=\"primary\" id=\"rb-close\" data-testid=\"card-close\">{}</button>",
+            s.card_close
+        ),
+        (false, Some(b)) => format!(
+            "<a class=\"button primary\" href=\"{}\" data-testid=\"card-back\">{}</a>",
+            escape(b),
+            s.card_back
+        ),
+        (false, None) => String::new(),
+    };
     // A popup tells the frame that opened it (a speed-up: the frame asks
     // the server anyway) and closes; a whole tab goes back to the
     // partner's page, whose frame then asks about the window.
     let script = format!(
         "(function(){{var id={id},back={back},popup={popup};\
          if(popup){{if(window.opener){{try{{window.opener.postMessage({{rebound:\"card-window\",window:id}},location.origin)}}catch(e){{}}}}\
+         var c=document.getElementById(\"rb-close\");\
+         if(c){{c.onclick=function(){{window.close();if(back){{setTimeout(function(){{location.replace(back)}},300)}}}}}}\
          setTimeout(function(){{window.close()}},800);return}}\
          if(back){{setTimeout(function(){{location.replace(back)}},1500)}}}})();",
         id = js_string(window_id.unwrap_or_default()),
