@@ -56,14 +56,43 @@ pub fn prometheus() -> &'static PrometheusHandle {
     })
 }
 
-/// Loopback peers (a sidecar, `curl` on the host), or the bearer of the
-/// configured token, compared in constant time.
+/// With a token configured, its bearer only (compared in constant time),
+/// loopback peers too: a reverse proxy on the same host makes every client
+/// loopback. Without one, loopback peers (a sidecar, `curl` on the host).
 fn may_read_metrics(token: Option<&str>, bearer: Option<&str>, peer: std::net::IpAddr) -> bool {
     match (token, bearer) {
         (Some(token), Some(given)) => bool::from(token.as_bytes().ct_eq(given.as_bytes())),
-        _ => peer.is_loopback(),
+        (Some(_), None) => false,
+        (None, _) => peer.is_loopback(),
     }
 }
+
+/// How long the gauges read from the database are reused: scrapes every few
+/// seconds (or a flood of them) cost at most one pair of queries per period.
+pub const DB_GAUGE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A value computed at most once per `ttl`.
+#[derive(Debug, Default)]
+pub struct Cached<T> {
+    slot: std::sync::Mutex<Option<(std::time::Instant, T)>>,
+}
+
+impl<T: Clone> Cached<T> {
+    /// The value computed within `ttl` of `now`, if any.
+    pub fn fresh(&self, now: std::time::Instant, ttl: std::time::Duration) -> Option<T> {
+        let slot = self.slot.lock().expect("cache lock");
+        slot.as_ref()
+            .filter(|(at, _)| now.saturating_duration_since(*at) < ttl)
+            .map(|(_, v)| v.clone())
+    }
+
+    pub fn store(&self, now: std::time::Instant, value: T) {
+        *self.slot.lock().expect("cache lock") = Some((now, value));
+    }
+}
+
+/// The queue ages last read from the database (stage, notice), in seconds.
+static DB_GAUGES: OnceLock<Cached<(f64, f64)>> = OnceLock::new();
 
 /// `GET /metrics`: Prometheus text. Volumes and queue ages are operational
 /// data, not public: answered to loopback peers, or to anyone sending
@@ -80,15 +109,32 @@ pub async fn metrics(
     if !may_read_metrics(state.config.metrics_token.as_deref(), bearer, peer.ip()) {
         return (StatusCode::NOT_FOUND, String::new()).into_response();
     }
-    let now = state.clock.now().timestamp_millis();
-    let age = |due: Option<i64>| due.map_or(0.0, |at| (now - at).max(0) as f64 / 1000.0);
-    match state.store.oldest_due_stage_at(now).await {
-        Ok(due) => metrics::gauge!("rebound_oldest_due_stage_age_seconds").set(age(due)),
-        Err(e) => tracing::warn!(error = %e, "metrics: oldest due stage"),
-    }
-    match state.store.oldest_due_notice_at(now).await {
-        Ok(due) => metrics::gauge!("rebound_oldest_due_notice_age_seconds").set(age(due)),
-        Err(e) => tracing::warn!(error = %e, "metrics: oldest due notice"),
+    let cache = DB_GAUGES.get_or_init(Cached::default);
+    let instant = std::time::Instant::now();
+    let ages = match cache.fresh(instant, DB_GAUGE_TTL) {
+        Some(ages) => Some(ages),
+        None => {
+            let now = state.clock.now().timestamp_millis();
+            let age = |due: Option<i64>| due.map_or(0.0, |at| (now - at).max(0) as f64 / 1000.0);
+            match (
+                state.store.oldest_due_stage_at(now).await,
+                state.store.oldest_due_notice_at(now).await,
+            ) {
+                (Ok(stage), Ok(notice)) => {
+                    let ages = (age(stage), age(notice));
+                    cache.store(instant, ages);
+                    Some(ages)
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "metrics: queue ages");
+                    None
+                }
+            }
+        }
+    };
+    if let Some((stage, notice)) = ages {
+        metrics::gauge!("rebound_oldest_due_stage_age_seconds").set(stage);
+        metrics::gauge!("rebound_oldest_due_notice_age_seconds").set(notice);
     }
     let (open, idle) = state.store.pool_usage();
     metrics::gauge!("rebound_db_pool_connections", "state" => "open").set(f64::from(open));
@@ -116,5 +162,24 @@ mod tests {
         assert!(may_read_metrics(Some("s3cret"), Some("s3cret"), remote));
         assert!(!may_read_metrics(Some("s3cret"), Some("s3cre"), remote));
         assert!(!may_read_metrics(Some("s3cret"), None, remote));
+        assert!(
+            !may_read_metrics(Some("s3cret"), None, local),
+            "behind a proxy on the same host every client is loopback"
+        );
+        assert!(!may_read_metrics(Some("s3cret"), Some("guess"), local));
+        assert!(may_read_metrics(Some("s3cret"), Some("s3cret"), local));
+    }
+
+    #[test]
+    fn a_cached_value_is_reused_within_its_period_only() {
+        use super::Cached;
+        use std::time::{Duration, Instant};
+        let cache = Cached::default();
+        let t0 = Instant::now();
+        let ttl = Duration::from_secs(5);
+        assert_eq!(cache.fresh(t0, ttl), None, "nothing yet");
+        cache.store(t0, 7);
+        assert_eq!(cache.fresh(t0 + Duration::from_secs(4), ttl), Some(7));
+        assert_eq!(cache.fresh(t0 + ttl, ttl), None, "stale: read again");
     }
 }

@@ -32,10 +32,27 @@ pub fn route_of(req: &Request) -> String {
         .unwrap_or_else(|| "(unmatched)".to_owned())
 }
 
+/// A request's method as logged and counted: HTTP's own methods by name,
+/// anything else one label, so a client cannot mint new metric series
+/// (`curl -X ZZ123`) without bound.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
 pub async fn middleware(req: Request, next: Next) -> Response {
     let id = new_id();
     let route = route_of(&req);
-    let method = req.method().clone();
+    let method = method_label(req.method());
     let span = tracing::info_span!("request", trace_id = %id, %method, route = %route);
     let started = std::time::Instant::now();
     let mut res = TRACE_ID
@@ -45,7 +62,7 @@ pub async fn middleware(req: Request, next: Next) -> Response {
     span.in_scope(|| tracing::info!(status, "response"));
     let labels = [
         ("route", route),
-        ("method", method.as_str().to_owned()),
+        ("method", method.to_owned()),
         ("status", status.to_string()),
     ];
     metrics::counter!("rebound_http_requests_total", &labels).increment(1);
@@ -55,4 +72,22 @@ pub async fn middleware(req: Request, next: Next) -> Response {
         res.headers_mut().insert("x-trace-id", v);
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::method_label;
+    use axum::http::Method;
+
+    #[test]
+    fn methods_outside_https_own_are_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::DELETE), "DELETE");
+        for made_up in ["ZZ123", "QQ9", "TRACE", "CONNECT"] {
+            assert_eq!(
+                method_label(&Method::from_bytes(made_up.as_bytes()).unwrap()),
+                "OTHER"
+            );
+        }
+    }
 }

@@ -159,6 +159,17 @@ async fn readiness_follows_the_database_and_metrics_count_requests_by_route() {
     app.get(&format!("/api/v1/cover/order/{}/idKey", case.token))
         .await;
     app.pay(&case.token).await;
+    // Made-up methods: one label between them, never a series each.
+    for made_up in ["ZZ123", "QQ9", "XYZZY"] {
+        app.client
+            .request(
+                reqwest::Method::from_bytes(made_up.as_bytes()).unwrap(),
+                app.url("/api/v1/cover/customer"),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
     let text = app
         .client
         .get(app.url("/metrics"))
@@ -179,6 +190,10 @@ async fn readiness_follows_the_database_and_metrics_count_requests_by_route() {
         assert!(text.contains(expected), "{expected} missing from:\n{text}");
     }
     assert!(!text.contains(&case.token), "no token in the metrics");
+    assert!(
+        text.contains(r#"method="OTHER""#) && !text.contains("ZZ123") && !text.contains("XYZZY"),
+        "made-up methods are one label:\n{text}"
+    );
     // The database gone: not ready (alive, still).
     app.store.close().await;
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
