@@ -13,17 +13,10 @@ use crate::store::{AttemptRow, EventRow};
 
 const MAX_LIMIT: i64 = 500;
 
-/// A notice's `webhook-id` (`msg_` and a time-ordered id); anything else
-/// names no notice, so it is a 404 before any query (Postgres refuses a NUL
-/// in text, and an empty id must not mean "all").
+/// A notice's `webhook-id`, or a 404 before any query
+/// (`event::is_webhook_id`).
 fn webhook_id(raw: &str) -> Result<&str, ApiError> {
-    let shaped = raw.strip_prefix("msg_").is_some_and(|rest| {
-        (1..=80).contains(&rest.len())
-            && rest
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    });
-    if shaped {
+    if crate::domain::event::is_webhook_id(raw) {
         Ok(raw)
     } else {
         Err(ApiError::NotFound("event"))

@@ -145,6 +145,9 @@ pub async fn show(
     let partner = one_partner(&state, &signed, q.partner.as_deref())
         .await?
         .ok_or(ConsoleError::NotFound)?;
+    if !crate::domain::event::is_webhook_id(&webhook_id) {
+        return Err(ConsoleError::NotFound);
+    }
     let (event, attempts) = state
         .store
         .event_with_attempts(partner.id, &webhook_id)
@@ -238,6 +241,9 @@ pub async fn redeliver(
         form.webhook_id.as_deref().filter(|w| !w.is_empty()),
         form.since.as_deref(),
     ) {
+        (Some(id), _) if !crate::domain::event::is_webhook_id(id) => {
+            return Err(ConsoleError::NotFound);
+        }
         (Some(id), _) => (Some(id), 0),
         (None, Some(raw)) => {
             let parsed = NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M")

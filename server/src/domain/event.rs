@@ -41,6 +41,19 @@ impl EventType {
     }
 }
 
+/// Whether `raw` has a notice's `webhook-id` shape (`msg_` and a
+/// time-ordered id). Anything else names no notice, and is refused before
+/// any query: Postgres refuses a NUL in text (a 500), and an empty id must
+/// never mean "all".
+pub fn is_webhook_id(raw: &str) -> bool {
+    raw.strip_prefix("msg_").is_some_and(|rest| {
+        (1..=80).contains(&rest.len())
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
 /// STOVE's subscription status codes (`subs_status_code`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubsStatus {

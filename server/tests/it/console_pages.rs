@@ -293,6 +293,26 @@ async fn notices_are_listed_redelivered_and_tested_from_the_console() {
             "{path}"
         );
     }
+    // Ids not of a notice's shape are a 404 before any query (a NUL was a
+    // 500 on Postgres), on the page and in a redelivery.
+    for bad in ["msg_%00x", "msg_", "x%00", "msg_a%20b"] {
+        assert_eq!(
+            get(&app, &format!("/console/notices/{bad}"), &cookie)
+                .await
+                .status(),
+            StatusCode::NOT_FOUND,
+            "{bad}"
+        );
+    }
+    let res = post_form(
+        &app,
+        &cookie,
+        "/console/notices",
+        "/console/notices/redeliver",
+        &[("webhook_id", "msg_\0x")],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
     // Redeliver one: it is due again (PENDING) with the same webhook id.
     let res = post_form(
         &app,
