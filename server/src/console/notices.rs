@@ -180,9 +180,15 @@ pub async fn show(
             }}</p>
         }
     });
+    // Billing keys charge the customer's card: the console shows their end
+    // only (the partner's backend gets them whole, signed).
     let pretty = serde_json::from_str::<serde_json::Value>(&event.body)
+        .map(|mut v| {
+            mask_billing_keys(&mut v);
+            v
+        })
         .and_then(|v| serde_json::to_string_pretty(&v))
-        .unwrap_or(event.body.clone());
+        .unwrap_or_else(|_| t("(읽을 수 없는 본문)", "(unreadable body)").to_owned());
     let path = format!("/console/notices/{}", event.webhook_id);
     let main = view! {
         <p><a href=format!("/console/notices?partner={}", partner.id)>{t("← 알림 목록", "← All notices")}</a></p>
@@ -209,6 +215,24 @@ pub async fn show(
         <pre class="body">{pretty}</pre>
     };
     Ok(page(frame(lang, &signed, &path), main))
+}
+
+/// Every billing key in a notice body (`id_key`), masked.
+fn mask_billing_keys(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                match (k.as_str(), v.as_str()) {
+                    ("id_key" | "idKey" | "billing_key", Some(key)) => {
+                        *v = serde_json::Value::String(crate::domain::customer::masked_key(key));
+                    }
+                    _ => mask_billing_keys(v),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(mask_billing_keys),
+        _ => {}
+    }
 }
 
 #[derive(Deserialize)]

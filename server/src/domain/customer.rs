@@ -137,9 +137,29 @@ pub fn order_name(product: Option<&str>, customer_name: &str) -> String {
     format!("{}…{payer}", product.chars().take(keep).collect::<String>())
 }
 
+/// A billing key as a person may see it: its last four characters, so two
+/// keys can be told apart, and nothing that could charge the card.
+pub fn masked_key(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    let tail: String = chars[chars.len().saturating_sub(4)..].iter().collect();
+    if chars.len() <= 8 {
+        "••••".to_owned()
+    } else {
+        format!("••••{tail}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn billing_keys_show_their_last_four_only() {
+        assert_eq!(masked_key("sandbox_ok_0123456789abcdef"), "••••cdef");
+        assert_eq!(masked_key("short"), "••••", "too short to show any of");
+        assert_eq!(masked_key(""), "••••");
+        assert!(!masked_key("bk_live_secretpart_9876").contains("secret"));
+    }
 
     #[test]
     fn a_charge_names_the_product_and_whose_debt_it_pays() {

@@ -313,6 +313,50 @@ async fn notices_are_listed_redelivered_and_tested_from_the_console() {
     )
     .await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    // A new card's notice carries its billing key; the console shows its
+    // end only.
+    let card = app.card_window(&case.token).await;
+    let res = app.browser.get(app.url(&card.url)).send().await.unwrap();
+    let window = res.headers()["location"].to_str().unwrap().to_owned();
+    let q = window.split_once('?').unwrap().1;
+    let res = app
+        .browser
+        .get(app.url(&format!(
+            "/embed/sandbox/billing-auth/approve?{q}&outcome=ok"
+        )))
+        .send()
+        .await
+        .unwrap();
+    let back = res.headers()["location"].to_str().unwrap().to_owned();
+    app.browser.get(app.url(&back)).send().await.unwrap();
+    let key = app
+        .texts(&format!(
+            "SELECT id_key FROM orders WHERE id = {}",
+            case.order_id
+        ))
+        .await
+        .remove(0)
+        .unwrap();
+    assert!(key.starts_with("sandbox_ok_"), "{key}");
+    let changed = app
+        .store
+        .recent_events(app.partner.id, None, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.event_type == "payment_method.changed")
+        .expect("a payment_method.changed notice");
+    let page = get(
+        &app,
+        &format!("/console/notices/{}", changed.webhook_id),
+        &cookie,
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(!page.contains(&key), "the whole billing key in the console");
+    assert!(page.contains(&format!("••••{}", &key[key.len() - 4..])));
     // Redeliver one: it is due again (PENDING) with the same webhook id.
     let res = post_form(
         &app,
