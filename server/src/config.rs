@@ -295,8 +295,12 @@ fn gateway(
             TossConfig {
                 secret_key: required("REBOUND_TOSS_SECRET_KEY")?,
                 client_key: required("REBOUND_TOSS_CLIENT_KEY")?,
-                api_base: get("REBOUND_TOSS_API_BASE")
-                    .unwrap_or_else(|| toss::DEFAULT_API_BASE.into()),
+                api_base: api_base(
+                    "REBOUND_TOSS_API_BASE",
+                    get("REBOUND_TOSS_API_BASE"),
+                    toss::DEFAULT_API_BASE,
+                    demo,
+                )?,
             },
             match get("REBOUND_TOSS_CUSTOMER_KEYS") {
                 None => CustomerKeyRule::OrderOnly,
@@ -312,6 +316,28 @@ fn gateway(
             name: "REBOUND_GATEWAY",
             reason: format!("unknown gateway {other:?}; supported: sandbox, toss"),
         }),
+    }
+}
+
+/// A provider's API base: its public one by default. Keys and billing keys
+/// travel to it, so outside `--demo` only https (plain http only to this
+/// machine, where a test's fake listens).
+fn api_base(
+    name: &'static str,
+    value: Option<String>,
+    default: &str,
+    demo: bool,
+) -> Result<String, ConfigError> {
+    let Some(value) = value else {
+        return Ok(default.to_owned());
+    };
+    if demo || crate::domain::origin::is_partner_url(&value) {
+        Ok(value.trim().to_owned())
+    } else {
+        Err(ConfigError::Invalid {
+            name,
+            reason: "must be an https URL (plain http only to this machine)".into(),
+        })
     }
 }
 
@@ -339,7 +365,12 @@ fn messages(
     match chosen.as_str() {
         "outbox" => Ok(MessagesConfig::Outbox),
         "sens" => Ok(MessagesConfig::Sens(Box::new(SensConfig {
-            api_base: get("REBOUND_SENS_API_BASE").unwrap_or_else(|| sens::DEFAULT_API_BASE.into()),
+            api_base: api_base(
+                "REBOUND_SENS_API_BASE",
+                get("REBOUND_SENS_API_BASE"),
+                sens::DEFAULT_API_BASE,
+                demo,
+            )?,
             access_key: need("REBOUND_SENS_ACCESS_KEY")?,
             secret_key: need("REBOUND_SENS_SECRET_KEY")?,
             alimtalk_service_id: need("REBOUND_SENS_ALIMTALK_SERVICE_ID")?,
@@ -612,5 +643,39 @@ mod tests {
         };
         assert_eq!(t.api_base, "https://api.tosspayments.com");
         assert_eq!(t.secret_key, "test_sk_1");
+    }
+
+    #[test]
+    fn provider_api_bases_are_https_outside_the_demo() {
+        let with = |name: &'static str, base: &'static str| {
+            production(&[
+                ("REBOUND_GATEWAY", "toss"),
+                ("REBOUND_TOSS_SECRET_KEY", "test_sk_1"),
+                ("REBOUND_TOSS_CLIENT_KEY", "test_ck_1"),
+                ("REBOUND_MESSAGES", "sens"),
+                ("REBOUND_SENS_ACCESS_KEY", "a"),
+                ("REBOUND_SENS_SECRET_KEY", "s"),
+                ("REBOUND_SENS_ALIMTALK_SERVICE_ID", "ncp:kkobizmsg:kr:1:x"),
+                ("REBOUND_SENS_PLUS_FRIEND_ID", "@shop"),
+                ("REBOUND_SENS_TEMPLATE_CODE", "T1"),
+                ("REBOUND_SENS_SMS_SERVICE_ID", "ncp:sms:kr:1:x"),
+                ("REBOUND_SENS_SMS_FROM", "0212345678"),
+                (name, base),
+            ])
+        };
+        for name in ["REBOUND_TOSS_API_BASE", "REBOUND_SENS_API_BASE"] {
+            for bad in [
+                "http://api.tosspayments.com",
+                "http://localhost.evil.example",
+                "ftp://x",
+            ] {
+                let err = with(name, bad).unwrap_err();
+                assert!(err.to_string().contains(name), "{name}={bad}: {err}");
+                assert!(err.to_string().contains("https"), "{err}");
+            }
+            for good in ["https://proxy.example/toss", "http://127.0.0.1:9100"] {
+                assert!(with(name, good).is_ok(), "{name}={good}");
+            }
+        }
     }
 }

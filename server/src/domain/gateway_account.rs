@@ -115,6 +115,15 @@ impl AccountSettings {
             AdapterKind::PortOne if self.store_id.is_none() => missing("a store id"),
             AdapterKind::PortOne if self.channel_key.is_none() => missing("a channel key"),
             AdapterKind::Sandbox => Err("the sandbox is no account".into()),
+            // The secret travels to it: https only (plain http only to this
+            // machine, where a test's fake listens).
+            _ if self
+                .api_base
+                .as_deref()
+                .is_some_and(|b| !super::origin::is_partner_url(b)) =>
+            {
+                Err("the API base must be an https URL (plain http only to this machine)".into())
+            }
             _ => Ok(()),
         }
     }
@@ -340,6 +349,28 @@ pub fn valid_customer_key(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_accounts_api_base_is_https_or_this_machine() {
+        let with = |base: &str| {
+            AccountSettings {
+                store_id: Some("store-1".into()),
+                channel_key: Some("ch".into()),
+                api_base: Some(base.into()),
+                ..Default::default()
+            }
+            .check(AdapterKind::PortOne)
+        };
+        assert!(with("https://api.portone.io").is_ok());
+        assert!(with("http://127.0.0.1:9100").is_ok(), "a test's fake");
+        for bad in [
+            "http://api.portone.io",
+            "http://localhost.evil.example",
+            "file:///etc",
+        ] {
+            assert!(with(bad).unwrap_err().contains("https"), "{bad}");
+        }
+    }
 
     fn account(kind: AdapterKind, rule: CustomerKeyRule) -> Adapter {
         Adapter {

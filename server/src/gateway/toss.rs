@@ -115,6 +115,8 @@ impl TossGateway {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
+            // A redirect would carry our keys to another host.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("an HTTP client with default TLS settings");
         let authorization = format!(

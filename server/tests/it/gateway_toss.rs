@@ -301,3 +301,47 @@ async fn a_replayed_provider_error_is_a_soft_decline_and_the_next_try_pays() {
     assert_eq!(f.lookups, 0, "nothing was unknown");
     assert_eq!(f.approved.len(), 1);
 }
+
+/// A PG client follows no redirect: the keys it sends would go with it.
+#[tokio::test]
+async fn the_pg_client_follows_no_redirect() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = Arc::new(AtomicUsize::new(0));
+    let elsewhere = {
+        let hits = hits.clone();
+        axum::Router::new().fallback(move || {
+            let hits = hits.clone();
+            async move {
+                hits.fetch_add(1, Ordering::SeqCst);
+                axum::Json(json!({"status": "DONE", "paymentKey": "stolen"}))
+            }
+        })
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let elsewhere_base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, elsewhere).await });
+    let redirecting = axum::Router::new().fallback(move || {
+        let to = format!("{elsewhere_base}/v1/billing/bk_ok_cust-1");
+        async move {
+            (
+                StatusCode::TEMPORARY_REDIRECT,
+                [(axum::http::header::LOCATION, to)],
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, redirecting).await });
+    let result = toss(&base, SECRET)
+        .charge(charge_req("bk_ok_cust-1", "rb-7-redirect"))
+        .await;
+    assert!(
+        matches!(result, Err(ChargeError::Unavailable(_))),
+        "{result:?}"
+    );
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "nothing reached the other host"
+    );
+}
