@@ -149,10 +149,14 @@ pub async fn submit(
         .set_console_password(signed.user.id, &hash, now)
         .await?;
     let id = new_session_id();
-    state
+    if !state
         .store
-        .create_console_session(signed.user.id, &TokenHash::of(&id), now)
-        .await?;
+        .create_console_session(signed.user.id, &TokenHash::of(&id), &hash, now)
+        .await?
+    {
+        // Changed again meanwhile (another tab): sign in with that one.
+        return Err(ConsoleError::SignIn);
+    }
     tracing::info!(user = signed.user.id, "console password changed");
     let mut res = Redirect::to(&format!("{PATH}?changed=1")).into_response();
     res.headers_mut().insert(

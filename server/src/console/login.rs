@@ -109,10 +109,15 @@ pub async fn submit(
     }
     let id = new_session_id();
     let now = state.clock.now().timestamp_millis();
-    state
+    // For the password just checked: changed meanwhile, no session.
+    if !state
         .store
-        .create_console_session(user.id, &TokenHash::of(&id), now)
-        .await?;
+        .create_console_session(user.id, &TokenHash::of(&id), &user.password_hash, now)
+        .await?
+    {
+        tracing::info!(user = user.id, "console sign-in raced a password change");
+        return Err(ConsoleError::SignIn);
+    }
     tracing::info!(user = user.id, "console sign-in");
     let mut res = Redirect::to("/console").into_response();
     res.headers_mut()

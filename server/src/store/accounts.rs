@@ -95,25 +95,34 @@ impl Store {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    /// Starts a session (the caller made the id and keeps it for the cookie).
+    /// Starts a session (the caller made the id and keeps it for the
+    /// cookie), for the password the caller checked: if it changed
+    /// meanwhile (a sign-in checks a password for a while, and a change
+    /// ends every session), nothing starts and the answer is false. Also
+    /// false for an account turned off.
     pub async fn create_console_session(
         &self,
         user_id: i64,
         id: &TokenHash,
+        password_hash: &str,
         now_ms: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
-        sqlx::query(
+        let started = sqlx::query(
             "INSERT INTO console_sessions (id_hash, user_id, created_at, last_seen_at) \
-             VALUES ($1, $2, $3, $3)",
+             SELECT $1, u.id, $3, $3 FROM console_users u \
+             WHERE u.id = $2 AND u.password_hash = $4 AND u.disabled_at IS NULL",
         )
         .bind(&id.0)
         .bind(user_id)
         .bind(now_ms)
+        .bind(password_hash)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected()
+            == 1;
         tx.commit().await?;
-        Ok(())
+        Ok(started)
     }
 
     /// The account a live session belongs to, marking it used now; an

@@ -51,7 +51,7 @@ async fn an_operator_signs_in_and_the_session_lives_until_idle_or_old() {
 
     let id = new_session_id();
     app.store
-        .create_console_session(admin.id, &TokenHash::of(&id), now)
+        .create_console_session(admin.id, &TokenHash::of(&id), &admin.password_hash, now)
         .await
         .unwrap();
     // Used an hour later, then an hour and a half after that: still alive.
@@ -77,7 +77,7 @@ async fn an_operator_signs_in_and_the_session_lives_until_idle_or_old() {
     // However active, a session ends twelve hours after sign-in.
     let busy = new_session_id();
     app.store
-        .create_console_session(admin.id, &TokenHash::of(&busy), now)
+        .create_console_session(admin.id, &TokenHash::of(&busy), &admin.password_hash, now)
         .await
         .unwrap();
     let mut t = now;
@@ -130,10 +130,12 @@ async fn sign_out_ends_one_session_and_a_new_password_ends_them_all() {
     assert_eq!(user.role, Role::Partner(partner.id));
     let (phone, laptop, tablet) = (new_session_id(), new_session_id(), new_session_id());
     for s in [&phone, &laptop, &tablet] {
-        app.store
-            .create_console_session(user.id, &TokenHash::of(s), now)
-            .await
-            .unwrap();
+        assert!(
+            app.store
+                .create_console_session(user.id, &TokenHash::of(s), &user.password_hash, now)
+                .await
+                .unwrap()
+        );
     }
     app.store
         .end_console_session(&TokenHash::of(&phone))
@@ -158,6 +160,30 @@ async fn sign_out_ends_one_session_and_a_new_password_ends_them_all() {
         "a new password ends every session"
     );
     assert!(alive(2).await.unwrap().is_none());
+    // A sign-in that checked the old password while it was being changed
+    // starts no session: the change ended them all, this late one too.
+    let late = new_session_id();
+    assert!(
+        !app.store
+            .create_console_session(user.id, &TokenHash::of(&late), &user.password_hash, now + 3)
+            .await
+            .unwrap(),
+        "minted with the password just changed"
+    );
+    assert!(
+        app.store
+            .console_session(&TokenHash::of(&late), now + 4)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        app.store
+            .create_console_session(user.id, &TokenHash::of(&late), &new_hash, now + 3)
+            .await
+            .unwrap(),
+        "with the new one it starts"
+    );
     let found = app
         .store
         .console_user_by_email(&email("ops@globex.example"))
