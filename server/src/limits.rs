@@ -202,6 +202,21 @@ impl<K: Hash + Eq + Clone> Keyed<K> {
     }
 }
 
+/// The address a per-address limit counts: IPv4 as it is (an IPv4-mapped
+/// IPv6 address too), IPv6 by its /64, the block one subscriber is given:
+/// per address, one host could spend its 2^64 addresses on fresh buckets.
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+        },
+    }
+}
+
 /// Every rate limit of one server process. (Several instances each keep
 /// their own: a caller spread over `n` instances gets up to `n` times the
 /// rate, which bounds abuse without a shared store.)
@@ -236,14 +251,14 @@ impl RateLimits {
     pub fn api(&self, secret_token: Option<&str>, ip: Option<IpAddr>) -> Result<(), Limited> {
         match (secret_token, ip) {
             (Some(token), _) => self.api.check(&secret_key(token), &self.clock),
-            (None, Some(ip)) => self.api_anonymous.check(&ip, &self.clock),
+            (None, Some(ip)) => self.api_anonymous.check(&address_key(ip), &self.clock),
             (None, None) => Ok(()),
         }
     }
 
     /// A page action from this address.
     pub fn page_ip(&self, ip: IpAddr) -> Result<(), Limited> {
-        self.page_ip.check(&ip, &self.clock)
+        self.page_ip.check(&address_key(ip), &self.clock)
     }
 
     /// A page action on the case behind this recovery token.
@@ -261,7 +276,7 @@ impl RateLimits {
     /// throttled guess says nothing about the password.
     pub fn login(&self, email: &str, ip: Option<IpAddr>) -> Result<(), Limited> {
         if let Some(ip) = ip {
-            self.login_ip.check(&ip, &self.clock)?;
+            self.login_ip.check(&address_key(ip), &self.clock)?;
         }
         self.login_account.check(&secret_key(email), &self.clock)
     }
@@ -314,6 +329,39 @@ mod tests {
         assert!(limits.api(None, Some(ip)).is_ok());
         assert!(limits.api(None, Some(ip)).is_ok());
         assert!(limits.api(None, Some(ip)).is_err());
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64_block() {
+        let limits = RateLimits::new(&RateConfig {
+            page_ip: Rate::new(2, Duration::from_secs(60)),
+            ..RateConfig::default()
+        });
+        // One subscriber's /64: every address in it shares one bucket.
+        for ip in ["2001:db8:1:2::1", "2001:db8:1:2:ffff::9"] {
+            assert!(limits.page_ip(ip.parse().unwrap()).is_ok(), "{ip}");
+        }
+        assert!(
+            limits
+                .page_ip("2001:db8:1:2:dead:beef::1".parse().unwrap())
+                .is_err(),
+            "a fresh address in the same /64 is no fresh bucket"
+        );
+        assert!(
+            limits.page_ip("2001:db8:1:3::1".parse().unwrap()).is_ok(),
+            "the next /64 is someone else"
+        );
+        // IPv4, however it arrives.
+        assert!(limits.page_ip("198.51.100.7".parse().unwrap()).is_ok());
+        assert!(
+            limits
+                .page_ip("::ffff:198.51.100.7".parse().unwrap())
+                .is_ok()
+        );
+        assert!(
+            limits.page_ip("198.51.100.7".parse().unwrap()).is_err(),
+            "the mapped form is the same address"
+        );
     }
 
     #[test]
