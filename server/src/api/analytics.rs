@@ -275,7 +275,7 @@ pub fn parse_query(
     Ok((period, interval))
 }
 
-#[utoipa::path(get, path = "/api/v1/cover/analytics", params(AnalyticsQuery), responses((status = 200, body = Report), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(get, path = "/api/v1/cover/analytics", operation_id = "getAnalytics", params(AnalyticsQuery), responses((status = 200, body = Report), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn report(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,

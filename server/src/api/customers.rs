@@ -48,7 +48,7 @@ impl From<CustomerRecord> for CustomerDto {
 
 /// 201 with the new customer; 200 with the existing one (replaced when
 /// `replaceIfExists` is true) if the partner already sent this `partnerCustomerId`.
-#[utoipa::path(post, path = "/api/v1/cover/customer", request_body = CreateCustomer, responses((status = 201, body = CustomerDto), (status = 200, body = CustomerDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(post, path = "/api/v1/cover/customer", operation_id = "createCustomer", request_body = CreateCustomer, responses((status = 201, body = CustomerDto), (status = 200, body = CustomerDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn create(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -70,7 +70,7 @@ pub async fn create(
 }
 
 /// The partner's own customer; another partner's id is a 404 like a missing one.
-#[utoipa::path(get, path = "/api/v1/cover/customer/{id}", params(("id" = i64, Path)), responses((status = 200, body = CustomerDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(get, path = "/api/v1/cover/customer/{id}", operation_id = "getCustomer", params(("id" = i64, Path)), responses((status = 200, body = CustomerDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn get(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,

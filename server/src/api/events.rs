@@ -161,7 +161,7 @@ fn number(
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/cover/events", params(EventsQuery), responses((status = 200, body = EventPage), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(get, path = "/api/v1/cover/events", operation_id = "listEvents", params(EventsQuery), responses((status = 200, body = EventPage), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn list(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -183,7 +183,7 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/cover/events/{id}", params(("id" = String, Path, description = "the notice's webhook-id")), responses((status = 200, body = EventDetailDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(get, path = "/api/v1/cover/events/{id}", operation_id = "getEvent", params(("id" = String, Path, description = "the notice's webhook-id")), responses((status = 200, body = EventDetailDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn get(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -201,7 +201,7 @@ pub async fn get(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/cover/events/{id}/redeliver", params(("id" = String, Path, description = "the notice's webhook-id")), responses((status = 202, body = RedeliverDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(post, path = "/api/v1/cover/events/{id}/redeliver", operation_id = "redeliverEvent", params(("id" = String, Path, description = "the notice's webhook-id")), responses((status = 202, body = RedeliverDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn redeliver_one(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -225,7 +225,7 @@ pub async fn redeliver_one(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/cover/events/redeliver", request_body = RedeliverBody, responses((status = 202, body = RedeliverDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(post, path = "/api/v1/cover/events/redeliver", operation_id = "redeliverEvents", request_body = RedeliverBody, responses((status = 202, body = RedeliverDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn redeliver_since(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,

@@ -32,7 +32,7 @@ pub struct RecoveryDto {
     retry_date: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/cover/recovery", request_body = StartRecovery, responses((status = 201, body = RecoveryDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(post, path = "/api/v1/cover/recovery", operation_id = "startRecovery", request_body = StartRecovery, responses((status = 201, body = RecoveryDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn start_recovery(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -103,7 +103,7 @@ pub struct IdKeyDto {
 
 /// The partner's backend asks for the (possibly new) billing key after a
 /// `change-method` message; the key never travels through the browser.
-#[utoipa::path(get, path = "/api/v1/cover/order/{id}/idKey", params(("id" = String, Path, description = "recovery link token")), responses((status = 200, body = IdKeyDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(get, path = "/api/v1/cover/order/{id}/idKey", operation_id = "getOrderIdKey", params(("id" = String, Path, description = "recovery link token")), responses((status = 200, body = IdKeyDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn id_key(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -153,7 +153,7 @@ async fn settle_order(
 
 /// Paid outside the recovery page: the case closes as recovered. A paid
 /// order is final: a second success answers `ORDER_ALREADY_PAID`.
-#[utoipa::path(patch, path = "/api/v1/cover/order/success/{id}", params(("id" = i64, Path)), responses((status = 200, body = OrderDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(patch, path = "/api/v1/cover/order/success/{id}", operation_id = "markOrderPaid", params(("id" = i64, Path)), responses((status = 200, body = OrderDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn order_success(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -163,7 +163,7 @@ pub async fn order_success(
 }
 
 /// Canceled outside the recovery page: the case closes as canceled.
-#[utoipa::path(patch, path = "/api/v1/cover/order/cancel/{id}", params(("id" = i64, Path)), responses((status = 200, body = OrderDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(patch, path = "/api/v1/cover/order/cancel/{id}", operation_id = "cancelOrder", params(("id" = i64, Path)), responses((status = 200, body = OrderDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn order_cancel(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -198,7 +198,7 @@ async fn settle_subscription(
     }))
 }
 
-#[utoipa::path(put, path = "/api/v1/cover/subscription/{id}/active", params(("id" = i64, Path)), responses((status = 200, body = ResultDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(put, path = "/api/v1/cover/subscription/{id}/active", operation_id = "activateSubscription", params(("id" = i64, Path)), responses((status = 200, body = ResultDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn subscription_active(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -207,7 +207,7 @@ pub async fn subscription_active(
     settle_subscription(&state, partner.id, &id, "ACTIVE", CaseEnd::Recovered).await
 }
 
-#[utoipa::path(put, path = "/api/v1/cover/subscription/{id}/cancel", params(("id" = i64, Path)), responses((status = 200, body = ResultDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(put, path = "/api/v1/cover/subscription/{id}/cancel", operation_id = "cancelSubscription", params(("id" = i64, Path)), responses((status = 200, body = ResultDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn subscription_cancel(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,

@@ -89,7 +89,7 @@ where
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/cover/customer", params(PageQuery), responses((status = 200, body = Page<CustomerDto>), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(get, path = "/api/v1/cover/customer", operation_id = "listCustomers", params(PageQuery), responses((status = 200, body = Page<CustomerDto>), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn customers(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -102,7 +102,7 @@ pub async fn customers(
     .await
 }
 
-#[utoipa::path(get, path = "/api/v1/cover/product", params(PageQuery), responses((status = 200, body = Page<ProductDto>), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(get, path = "/api/v1/cover/product", operation_id = "listProducts", params(PageQuery), responses((status = 200, body = Page<ProductDto>), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn products(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -115,7 +115,7 @@ pub async fn products(
     .await
 }
 
-#[utoipa::path(get, path = "/api/v1/cover/price", params(PageQuery), responses((status = 200, body = Page<PriceDto>), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(get, path = "/api/v1/cover/price", operation_id = "listPrices", params(PageQuery), responses((status = 200, body = Page<PriceDto>), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn prices(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -131,7 +131,7 @@ pub async fn prices(
     .await
 }
 
-#[utoipa::path(get, path = "/api/v1/cover/order", params(PageQuery), responses((status = 200, body = Page<OrderDto>), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(get, path = "/api/v1/cover/order", operation_id = "listOrders", params(PageQuery), responses((status = 200, body = Page<OrderDto>), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn orders(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -148,7 +148,7 @@ pub async fn orders(
     .await
 }
 
-#[utoipa::path(get, path = "/api/v1/cover/subscription", params(PageQuery), responses((status = 200, body = Page<super::subscriptions::SubscriptionDto>), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(get, path = "/api/v1/cover/subscription", operation_id = "listSubscriptions", params(PageQuery), responses((status = 200, body = Page<super::subscriptions::SubscriptionDto>), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn subscriptions(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,

@@ -116,7 +116,7 @@ impl From<OrderView> for OrderDto {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/cover/order", request_body = CreateOrder, responses((status = 201, body = OrderDto), (status = 200, body = OrderDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(post, path = "/api/v1/cover/order", operation_id = "createOrder", request_body = CreateOrder, responses((status = 201, body = OrderDto), (status = 200, body = OrderDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn create(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -179,7 +179,7 @@ pub async fn create(
     Ok((create_status(outcome), Json(view.into())))
 }
 
-#[utoipa::path(get, path = "/api/v1/cover/order/{id}", params(("id" = i64, Path)), responses((status = 200, body = OrderDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(get, path = "/api/v1/cover/order/{id}", operation_id = "getOrder", params(("id" = i64, Path)), responses((status = 200, body = OrderDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn get(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,

@@ -70,7 +70,7 @@ impl PriceDto {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/cover/price", request_body = CreatePrice, responses((status = 201, body = PriceDto), (status = 200, body = PriceDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(post, path = "/api/v1/cover/price", operation_id = "createPrice", request_body = CreatePrice, responses((status = 201, body = PriceDto), (status = 200, body = PriceDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn create(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -108,7 +108,7 @@ pub async fn create(
     Ok((create_status(outcome), Json(dto)))
 }
 
-#[utoipa::path(get, path = "/api/v1/cover/price/{id}", params(("id" = i64, Path)), responses((status = 200, body = PriceDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(get, path = "/api/v1/cover/price/{id}", operation_id = "getPrice", params(("id" = i64, Path)), responses((status = 200, body = PriceDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn get(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,

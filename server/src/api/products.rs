@@ -41,7 +41,7 @@ impl From<ProductRecord> for ProductDto {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/cover/product", request_body = CreateProduct, responses((status = 201, body = ProductDto), (status = 200, body = ProductDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(post, path = "/api/v1/cover/product", operation_id = "createProduct", request_body = CreateProduct, responses((status = 201, body = ProductDto), (status = 200, body = ProductDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn create(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -61,7 +61,7 @@ pub async fn create(
     Ok((create_status(outcome), Json(record.into())))
 }
 
-#[utoipa::path(get, path = "/api/v1/cover/product/{id}", params(("id" = i64, Path)), responses((status = 200, body = ProductDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(get, path = "/api/v1/cover/product/{id}", operation_id = "getProduct", params(("id" = i64, Path)), responses((status = 200, body = ProductDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn get(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,

@@ -90,7 +90,7 @@ async fn dto(
     Ok(SubscriptionDto::new(s, customer))
 }
 
-#[utoipa::path(post, path = "/api/v1/cover/subscription", request_body = CreateSubscription, responses((status = 201, body = SubscriptionDto), (status = 200, body = SubscriptionDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(post, path = "/api/v1/cover/subscription", operation_id = "createSubscription", request_body = CreateSubscription, responses((status = 201, body = SubscriptionDto), (status = 200, body = SubscriptionDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn create(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
@@ -156,7 +156,7 @@ pub async fn load(
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/cover/subscription/{id}", params(("id" = i64, Path)), responses((status = 200, body = SubscriptionDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
+#[utoipa::path(get, path = "/api/v1/cover/subscription/{id}", operation_id = "getSubscription", params(("id" = i64, Path)), responses((status = 200, body = SubscriptionDto), super::error::ApiError), security(("Secret-Token" = [])), tag = "cover")]
 pub async fn get(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
