@@ -222,7 +222,7 @@ fn address_key(ip: IpAddr) -> IpAddr {
 /// rate, which bounds abuse without a shared store.)
 pub struct RateLimits {
     clock: DefaultClock,
-    api: Keyed<SecretKey>,
+    api: Keyed<i64>,
     api_anonymous: Keyed<IpAddr>,
     page_ip: Keyed<IpAddr>,
     page_case: Keyed<SecretKey>,
@@ -247,12 +247,19 @@ impl RateLimits {
         }
     }
 
-    /// An API call with this Secret-Token (or, without one, from this IP).
-    pub fn api(&self, secret_token: Option<&str>, ip: Option<IpAddr>) -> Result<(), Limited> {
-        match (secret_token, ip) {
-            (Some(token), _) => self.api.check(&secret_key(token), &self.clock),
-            (None, Some(ip)) => self.api_anonymous.check(&address_key(ip), &self.clock),
-            (None, None) => Ok(()),
+    /// An API call of this partner, counted once its Secret-Token is known
+    /// to be the partner's: every token of one partner (an old one in its
+    /// grace period too) shares one bucket, and a made-up token gets none.
+    pub fn api_partner(&self, partner_id: i64) -> Result<(), Limited> {
+        self.api.check(&partner_id, &self.clock)
+    }
+
+    /// An API call that names no partner (no token, or one that opens
+    /// nothing), counted by its address.
+    pub fn api_anonymous(&self, ip: Option<IpAddr>) -> Result<(), Limited> {
+        match ip {
+            Some(ip) => self.api_anonymous.check(&address_key(ip), &self.clock),
+            None => Ok(()),
         }
     }
 
@@ -313,22 +320,20 @@ mod tests {
     }
 
     #[test]
-    fn api_callers_are_counted_by_token_and_anonymous_ones_by_address() {
+    fn api_callers_are_counted_by_partner_and_anonymous_ones_by_address() {
         let limits = RateLimits::new(&RateConfig {
             api: Rate::new(2, Duration::from_secs(60)),
             ..RateConfig::default()
         });
         let ip: IpAddr = "203.0.113.9".parse().unwrap();
-        assert!(limits.api(Some("rb_sk_one"), Some(ip)).is_ok());
-        assert!(limits.api(Some("rb_sk_one"), Some(ip)).is_ok());
-        assert!(limits.api(Some("rb_sk_one"), Some(ip)).is_err());
-        assert!(
-            limits.api(Some("rb_sk_two"), Some(ip)).is_ok(),
-            "same address, other partner"
-        );
-        assert!(limits.api(None, Some(ip)).is_ok());
-        assert!(limits.api(None, Some(ip)).is_ok());
-        assert!(limits.api(None, Some(ip)).is_err());
+        assert!(limits.api_partner(1).is_ok());
+        assert!(limits.api_partner(1).is_ok());
+        assert!(limits.api_partner(1).is_err());
+        assert!(limits.api_partner(2).is_ok(), "another partner");
+        assert!(limits.api_anonymous(Some(ip)).is_ok());
+        assert!(limits.api_anonymous(Some(ip)).is_ok());
+        assert!(limits.api_anonymous(Some(ip)).is_err());
+        assert!(limits.api_anonymous(None).is_ok(), "no address to count");
     }
 
     #[test]

@@ -21,18 +21,33 @@ pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty() && t.len() <= 256)
 }
 
-/// The partner whose Secret-Token the request carries.
+/// The partner whose Secret-Token the request carries, within its rate.
+/// A token that opens nothing is counted by the caller's address (a flood
+/// of made-up tokens is held back like one without any).
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
+    ip: Option<std::net::IpAddr>,
 ) -> Result<PartnerRecord, ApiError> {
-    let presented = presented_token(headers).ok_or(ApiError::Unauthorized)?;
+    let refused = || match state.limits.api_anonymous(ip) {
+        Ok(()) => ApiError::Unauthorized,
+        Err(limited) => ApiError::RateLimited(limited),
+    };
+    let Some(presented) = presented_token(headers) else {
+        // Counted by the throttle already.
+        return Err(ApiError::Unauthorized);
+    };
     let now = state.clock.now().timestamp_millis();
-    state
+    let partner = state
         .store
         .partner_by_token(&TokenHash::of(presented), now)
         .await?
-        .ok_or(ApiError::Unauthorized)
+        .ok_or_else(refused)?;
+    state
+        .limits
+        .api_partner(partner.id)
+        .map_err(ApiError::RateLimited)?;
+    Ok(partner)
 }
 
 impl FromRequestParts<AppState> for AuthPartner {
@@ -46,6 +61,9 @@ impl FromRequestParts<AppState> for AuthPartner {
         if let Some(partner) = parts.extensions.get::<PartnerRecord>() {
             return Ok(AuthPartner(partner.clone()));
         }
-        authenticate(state, &parts.headers).await.map(AuthPartner)
+        let ip = crate::serve::peer_ip(parts);
+        authenticate(state, &parts.headers, ip)
+            .await
+            .map(AuthPartner)
     }
 }

@@ -59,13 +59,14 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
             .into_response();
         }
     };
-    // Keys belong to a partner; an unauthenticated request goes on to its 401.
-    let partner = match authenticate(&state, req.headers()).await {
+    // Keys belong to a partner; an unauthenticated (or throttled) request
+    // is answered as the handler would, without counting it twice.
+    let (mut parts, body) = req.into_parts();
+    let ip = crate::serve::peer_ip(&parts);
+    let partner = match authenticate(&state, &parts.headers, ip).await {
         Ok(p) => p,
-        Err(ApiError::Unauthorized) => return next.run(req).await,
         Err(e) => return e.into_response(),
     };
-    let (mut parts, body) = req.into_parts();
     let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
         return ApiError::PayloadTooLarge.into_response();
     };

@@ -86,6 +86,48 @@ async fn a_partner_over_its_rate_is_told_when_to_come_back_and_nothing_is_writte
 }
 
 #[tokio::test]
+async fn made_up_tokens_get_no_bucket_of_their_own() {
+    // One request a second, bursts of two.
+    let app = TestApp::builder()
+        .setting("REBOUND_API_RATE", "1")
+        .spawn()
+        .await;
+    let guess = |n: u32| {
+        app.client
+            .get(app.url("/api/v1/cover/customer"))
+            .header("Secret-Token", format!("rb_sk_guess_{n}"))
+            .send()
+    };
+    // Each guess used to be a fresh token, so a fresh bucket: a guesser was
+    // never held back. Now they count against the address.
+    for n in 0..2 {
+        assert_eq!(guess(n).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    refused(
+        guess(2).await.unwrap(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED",
+    )
+    .await;
+    // With an Idempotency-Key too (its middleware checks the token first).
+    let res = app
+        .client
+        .post(app.url("/api/v1/cover/customer"))
+        .header("Secret-Token", "rb_sk_guess_idem")
+        .header("Idempotency-Key", "k-1")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    refused(res, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
+    // The partner's own token has its own bucket, untouched by the guesses.
+    let (status, _) = app
+        .call(reqwest::Method::GET, "/api/v1/cover/customer", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn a_flood_of_actions_on_one_recovery_link_is_held_back_while_other_links_work() {
     let app = TestApp::builder().spawn().await;
     let case = seed_case(&app, "sandbox_success").await;
