@@ -55,6 +55,17 @@ pub enum StartupError {
          REBOUND_CREDENTIALS_KEY_FILE is not set; point it at the key file they were set with"
     )]
     NoCredentialsKey,
+    #[error(
+        "--demo runs on a local SQLite file only (DATABASE_URL={0:?}): its conveniences (the dev \
+         clock, private notify URLs, the sandbox) are not for a shared database"
+    )]
+    DemoNotLocal(String),
+    #[error(
+        "--demo refuses this database: it holds partners other than the demo's ({0}), and the \
+         demo's conveniences are not for them. Give the demo its own DATABASE_URL (for example \
+         sqlite://demo.db), or serve this one without --demo"
+    )]
+    DemoOnRealPartners(String),
 }
 
 /// The demo partner's site and what the banner shows of it.
@@ -134,9 +145,24 @@ impl ApplicationBuilder {
         let server_wide = self
             .gateway
             .unwrap_or_else(|| crate::gateway::from_config(&config.gateway));
+        if config.demo_site().is_some() && !config.database_url.starts_with("sqlite:") {
+            return Err(StartupError::DemoNotLocal(redact_url(&config.database_url)));
+        }
         let store = Store::connect(&config.database_url)
             .await?
             .with_livemode(server_wide.livemode());
+        if config.demo_site().is_some() {
+            let others: Vec<String> = store
+                .list_partners()
+                .await?
+                .into_iter()
+                .map(|p| p.name)
+                .filter(|name| name != demo::DEMO_PARTNER)
+                .collect();
+            if !others.is_empty() {
+                return Err(StartupError::DemoOnRealPartners(others.join(", ")));
+            }
+        }
         settle_link_key(&store, &config).await?;
         if config.credentials_key.is_none() && store.has_gateway_accounts().await? {
             return Err(StartupError::NoCredentialsKey);
@@ -382,6 +408,17 @@ async fn follow_dev_clock(
         if let Ok(ms) = store.dev_clock_offset_ms().await {
             clock.set_offset_ms(ms);
         }
+    }
+}
+
+/// A database URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
     }
 }
 

@@ -101,6 +101,56 @@ fn the_demo_refuses_to_listen_beyond_loopback() {
     assert!(ok, "the demo on loopback starts: {stderr}");
 }
 
+/// `--demo`'s conveniences (the dev clock, private notify URLs, the
+/// sandbox) never reach real partners' data: it refuses a database that
+/// holds other partners, and any but a local SQLite file.
+#[test]
+fn the_demo_refuses_a_database_of_real_partners_or_a_shared_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("real.db").display());
+    let run = |args: &[&str], url: &str| {
+        Command::new(env!("CARGO_BIN_EXE_server"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("DATABASE_URL", url)
+            .env("REBOUND_LISTEN", "127.0.0.1:0")
+            .env("RUST_LOG", "error")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let created = run(
+        &[
+            "partner",
+            "create",
+            "--name",
+            "acme",
+            "--business-name",
+            "ACME",
+            "--origin",
+            "https://shop.acme.example",
+        ],
+        &url,
+    );
+    assert!(created.status.success(), "{created:?}");
+    let out = run(&["serve", "--demo", "--demo-listen", "127.0.0.1:0"], &url);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the demo started on acme's database");
+    assert!(
+        stderr.contains("acme") && stderr.contains("DATABASE_URL"),
+        "{stderr}"
+    );
+    let out = run(
+        &["serve", "--demo", "--demo-listen", "127.0.0.1:0"],
+        "postgres://rebound:hunter2@db.example:5432/prod",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("local SQLite"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "no password in the message");
+}
+
 #[tokio::test]
 async fn a_database_backup_alone_cannot_mint_stage_links() {
     let app = TestApp::builder().spawn().await;
