@@ -87,6 +87,9 @@ pub struct Config {
     /// Rate limits; `REBOUND_API_RATE` (50) is the partner API's per
     /// Secret-Token and second, with bursts of twice that.
     pub rates: RateConfig,
+    /// `REBOUND_TRUSTED_PROXIES`: the operator's own proxies (CIDRs); from
+    /// them the client address is read from `Forwarded`/`X-Forwarded-For`.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub mode: Mode,
 }
 
@@ -212,6 +215,13 @@ impl Config {
             metrics_token: get("REBOUND_METRICS_TOKEN"),
             http,
             rates,
+            trusted_proxies: crate::client_address::parse_trusted(
+                &get("REBOUND_TRUSTED_PROXIES").unwrap_or_default(),
+            )
+            .map_err(|reason| ConfigError::Invalid {
+                name: "REBOUND_TRUSTED_PROXIES",
+                reason,
+            })?,
             mode,
         })
     }

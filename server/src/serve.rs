@@ -86,8 +86,13 @@ pub async fn stopped(stopping: &mut watch::Receiver<bool>) {
     let _ = stopping.wait_for(|stop| *stop).await;
 }
 
-/// The peer of a request served by [`serve`].
+/// The client of a request served by [`serve`]: the TCP peer, or behind
+/// the operator's trusted proxies the address they recorded
+/// (`client_address`).
 pub fn peer_ip(req: &axum::http::request::Parts) -> Option<std::net::IpAddr> {
+    if let Some(crate::client_address::ClientIp(ip)) = req.extensions.get() {
+        return Some(*ip);
+    }
     req.extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip())

@@ -494,6 +494,11 @@ pub fn router(state: AppState) -> Router {
         .merge(gateway_actions)
         .merge(rest)
         .layer(middleware::from_fn(api::trace::middleware))
+        // Before every limit: who the request comes from.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::client_address::middleware,
+        ))
         .with_state(state)
 }
 

@@ -9,10 +9,9 @@
 //! (`metrics-exporter-prometheus`), served at `/metrics`. README lists every
 //! metric; the names are here and at the places that count them.
 
-use std::net::SocketAddr;
 use std::sync::OnceLock;
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -99,14 +98,17 @@ static DB_GAUGES: OnceLock<Cached<(f64, f64)>> = OnceLock::new();
 /// `Authorization: Bearer <REBOUND_METRICS_TOKEN>` when that is set.
 pub async fn metrics(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    crate::serve::PeerIp(client): crate::serve::PeerIp,
     headers: HeaderMap,
 ) -> impl IntoResponse {
+    // The client behind the operator's proxies, not the proxy (which, on
+    // the same host, is loopback).
+    let peer = client.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     let bearer = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    if !may_read_metrics(state.config.metrics_token.as_deref(), bearer, peer.ip()) {
+    if !may_read_metrics(state.config.metrics_token.as_deref(), bearer, peer) {
         return (StatusCode::NOT_FOUND, String::new()).into_response();
     }
     let cache = DB_GAUGES.get_or_init(Cached::default);

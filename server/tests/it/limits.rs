@@ -85,6 +85,48 @@ async fn a_partner_over_its_rate_is_told_when_to_come_back_and_nothing_is_writte
     assert_eq!(list["content"].as_array().unwrap().len(), 2, "{list}");
 }
 
+/// Behind the operator's proxies every caller's TCP peer is the proxy:
+/// with `REBOUND_TRUSTED_PROXIES` naming it, each client is counted by the
+/// address the proxy recorded; without it (or from anyone else) the header
+/// is ignored, since any client can write one.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_bucket() {
+    let anonymous = |app: &TestApp, client: &'static str| {
+        app.client
+            .get(app.url("/api/v1/cover/customer"))
+            .header("X-Forwarded-For", format!("{client}, 127.0.0.1"))
+            .send()
+    };
+    // One request a second, bursts of two; the test's client is 127.0.0.1.
+    let proxied = TestApp::builder()
+        .setting("REBOUND_API_RATE", "1")
+        .setting("REBOUND_TRUSTED_PROXIES", "127.0.0.0/8")
+        .spawn()
+        .await;
+    for _ in 0..2 {
+        let res = anonymous(&proxied, "198.51.100.1").await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = anonymous(&proxied, "198.51.100.1").await.unwrap();
+    refused(res, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
+    let res = anonymous(&proxied, "198.51.100.2").await.unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::UNAUTHORIZED,
+        "another client behind the same proxy"
+    );
+    // Not trusted: the header means nothing, all share the peer's bucket.
+    let direct = TestApp::builder()
+        .setting("REBOUND_API_RATE", "1")
+        .spawn()
+        .await;
+    for _ in 0..2 {
+        anonymous(&direct, "198.51.100.1").await.unwrap();
+    }
+    let res = anonymous(&direct, "198.51.100.2").await.unwrap();
+    refused(res, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
+}
+
 #[tokio::test]
 async fn made_up_tokens_get_no_bucket_of_their_own() {
     // One request a second, bursts of two.

@@ -355,3 +355,22 @@ async fn notices_go_straight_to_the_partner_never_through_a_proxy_from_the_envir
     let _ = server.wait();
     assert_eq!(proxy_hits.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
+
+/// A reverse proxy on the same host makes every client loopback: named as
+/// trusted, the client it forwards is who asks for the metrics.
+#[tokio::test]
+async fn metrics_behind_a_local_proxy_answer_the_host_not_the_internet() {
+    let app = TestApp::builder()
+        .setting("REBOUND_TRUSTED_PROXIES", "127.0.0.1")
+        .spawn()
+        .await;
+    let from = |client: Option<&str>| {
+        let mut req = app.client.get(app.url("/metrics"));
+        if let Some(c) = client {
+            req = req.header("X-Forwarded-For", c);
+        }
+        req.send()
+    };
+    assert_eq!(from(Some("203.0.113.5")).await.unwrap().status(), 404);
+    assert_eq!(from(None).await.unwrap().status(), 200, "the host itself");
+}
