@@ -115,8 +115,12 @@ pub struct RateConfig {
     pub page_case: Rate,
     /// `POST /events/redeliver` calls per partner; each queues up to 1,000.
     pub redeliver: Rate,
-    /// Console sign-in attempts per account, right or wrong: a guesser gets
-    /// five tries, then one a minute.
+    /// Console sign-in attempts per account from one address, right or
+    /// wrong: a guesser gets five tries, then one a minute.
+    pub login_client: Rate,
+    /// Console sign-in attempts per account from everywhere: a higher cap,
+    /// slow to refill, so guessers spread over many addresses are held
+    /// back, while one guesser alone cannot lock the real user out.
     pub login_account: Rate,
     /// Console sign-in attempts per client IP (one address trying many
     /// accounts).
@@ -134,7 +138,8 @@ impl Default for RateConfig {
             page_ip: Rate::new(120, Duration::from_millis(500)),
             page_case: Rate::new(12, Duration::from_secs(20)),
             redeliver: Rate::new(10, Duration::from_secs(6)),
-            login_account: Rate::new(5, Duration::from_secs(60)),
+            login_client: Rate::new(5, Duration::from_secs(60)),
+            login_account: Rate::new(50, Duration::from_secs(30)),
             login_ip: Rate::new(20, Duration::from_secs(10)),
             console_action: Rate::new(10, Duration::from_secs(6)),
         }
@@ -227,6 +232,7 @@ pub struct RateLimits {
     page_ip: Keyed<IpAddr>,
     page_case: Keyed<SecretKey>,
     redeliver: Keyed<i64>,
+    login_client: Keyed<SecretKey>,
     login_account: Keyed<SecretKey>,
     login_ip: Keyed<IpAddr>,
     console_action: Keyed<i64>,
@@ -241,6 +247,7 @@ impl RateLimits {
             page_ip: Keyed::new("page_ip", config.page_ip),
             page_case: Keyed::new("page_case", config.page_case),
             redeliver: Keyed::new("redeliver", config.redeliver),
+            login_client: Keyed::new("login_client", config.login_client),
             login_account: Keyed::new("login_account", config.login_account),
             login_ip: Keyed::new("login_ip", config.login_ip),
             console_action: Keyed::new("console_action", config.console_action),
@@ -279,11 +286,15 @@ impl RateLimits {
     }
 
     /// A console sign-in attempt for this (normalized) e-mail from this
-    /// address. Both are counted whatever the outcome, so the answer to a
+    /// address: per address, per account from this address, per account
+    /// from everywhere. All count whatever the outcome, so the answer to a
     /// throttled guess says nothing about the password.
     pub fn login(&self, email: &str, ip: Option<IpAddr>) -> Result<(), Limited> {
         if let Some(ip) = ip {
-            self.login_ip.check(&address_key(ip), &self.clock)?;
+            let ip = address_key(ip);
+            self.login_ip.check(&ip, &self.clock)?;
+            self.login_client
+                .check(&secret_key(&format!("{email}\n{ip}")), &self.clock)?;
         }
         self.login_account.check(&secret_key(email), &self.clock)
     }
@@ -367,6 +378,35 @@ mod tests {
             limits.page_ip("198.51.100.7".parse().unwrap()).is_err(),
             "the mapped form is the same address"
         );
+    }
+
+    #[test]
+    fn one_guesser_cannot_lock_the_real_user_out() {
+        let limits = RateLimits::new(&RateConfig::default());
+        let (guesser, owner): (IpAddr, IpAddr) = (
+            "198.51.100.66".parse().unwrap(),
+            "203.0.113.7".parse().unwrap(),
+        );
+        for _ in 0..5 {
+            assert!(limits.login("ops@acme.example", Some(guesser)).is_ok());
+        }
+        assert!(
+            limits.login("ops@acme.example", Some(guesser)).is_err(),
+            "the guesser is held back"
+        );
+        assert!(
+            limits.login("ops@acme.example", Some(owner)).is_ok(),
+            "the owner, elsewhere, still signs in"
+        );
+        // Guessers spread over many addresses meet the account's own cap.
+        let mut refused = 0;
+        for n in 0..60u8 {
+            let ip: IpAddr = format!("192.0.2.{n}").parse().unwrap();
+            if limits.login("ops@acme.example", Some(ip)).is_err() {
+                refused += 1;
+            }
+        }
+        assert!(refused >= 10, "{refused} of 60 refused");
     }
 
     #[test]
