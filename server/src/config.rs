@@ -82,7 +82,8 @@ pub struct Config {
     /// The HTTP server's limits: `REBOUND_HEADER_TIMEOUT_SECS` (10),
     /// `REBOUND_MAX_CONNECTIONS` (4096), `REBOUND_MAX_RENDERS` (one per
     /// core, plus one), `REBOUND_MAX_GATEWAY_IN_FLIGHT` (64),
-    /// `REBOUND_MAX_IN_FLIGHT` (256), `REBOUND_REQUEST_TIMEOUT_SECS` (45).
+    /// `REBOUND_MAX_IN_FLIGHT` (256), `REBOUND_MAX_SIGN_INS` (one per core,
+    /// plus one), `REBOUND_REQUEST_TIMEOUT_SECS` (45).
     pub http: HttpLimits,
     /// Rate limits; `REBOUND_API_RATE` (50) is the partner API's per
     /// Secret-Token and second, with bursts of twice that.
@@ -181,6 +182,12 @@ impl Config {
                 "REBOUND_MAX_IN_FLIGHT",
                 1..=100_000,
                 defaults.max_in_flight as u64,
+            )? as usize,
+            max_sign_ins: number(
+                &get,
+                "REBOUND_MAX_SIGN_INS",
+                1..=10_000,
+                defaults.max_sign_ins as u64,
             )? as usize,
             request_timeout: Duration::from_secs(number(
                 &get,

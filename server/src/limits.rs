@@ -47,6 +47,11 @@ pub struct HttpLimits {
     /// Everything else at once: the partner API, static files, the SDK,
     /// the other page actions (database work).
     pub max_in_flight: usize,
+    /// Console sign-ins checked at once. Each costs an Argon2 hash (tens of
+    /// milliseconds of a core, on purpose), so they have a small budget of
+    /// their own: a flood of sign-ins is shed there and cannot crowd out
+    /// the partner API or the pages.
+    pub max_sign_ins: usize,
     /// A request still unanswered after this long is answered `503`. Longer
     /// than the PG's own 30 s timeout, so a charge is not cut off while the
     /// card company answers (a cut-off charge stays pending and is settled
@@ -62,6 +67,7 @@ impl Default for HttpLimits {
             max_renders: default_renders(),
             max_gateway_in_flight: 64,
             max_in_flight: 256,
+            max_sign_ins: default_renders(),
             request_timeout: Duration::from_secs(45),
         }
     }

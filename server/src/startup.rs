@@ -485,6 +485,12 @@ pub fn router(state: AppState) -> Router {
         .merge(sdk::router(&state.config.sdk_dir))
         .fallback_service(ServeDir::new(site_root));
     let rest = in_flight(rest, limits.max_in_flight, limits.request_timeout);
+    let sign_ins = in_flight(
+        crate::console::sign_in_router()
+            .layer(DefaultBodyLimit::max(crate::console::MAX_FORM_BYTES)),
+        limits.max_sign_ins,
+        limits.request_timeout,
+    );
     // The probes answer however busy the server is.
     Router::new()
         .route("/healthz", get(healthz))
@@ -492,6 +498,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(crate::telemetry::metrics))
         .merge(renders)
         .merge(gateway_actions)
+        .merge(sign_ins)
         .merge(rest)
         .layer(middleware::from_fn(api::trace::middleware))
         // Before every limit: who the request comes from.

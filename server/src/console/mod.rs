@@ -50,10 +50,24 @@ async fn stylesheet() -> impl IntoResponse {
     )
 }
 
+/// The sign-in form's post, on its own: `startup::router` gives it a
+/// small in-flight budget of its own (Argon2 is costly on purpose).
+pub fn sign_in_router() -> Router<AppState> {
+    with_headers(
+        Router::new()
+            .route("/console/login", axum::routing::post(login::submit))
+            .layer(no_store()),
+    )
+}
+
+fn no_store() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
+}
+
 pub fn router() -> Router<AppState> {
     let pages = Router::new()
         .route("/console", get(overview::show))
-        .route("/console/login", get(login::show).post(login::submit))
+        .route("/console/login", get(login::show))
         .route("/console/logout", post(login::logout))
         .route("/console/lang/{code}", get(login::set_lang))
         .route("/console/cases", get(cases::list))
@@ -77,12 +91,14 @@ pub fn router() -> Router<AppState> {
         .route("/console/users", post(partners::create_user))
         .route("/console/users/disable", post(partners::disable_user))
         .route(account::PATH, get(account::show).post(account::submit))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ));
-    pages
-        .route(STYLESHEET_PATH, get(stylesheet))
+        .layer(no_store());
+    with_headers(pages.route(STYLESHEET_PATH, get(stylesheet)))
+}
+
+/// Every console response's headers: never cached (but the stylesheet),
+/// never framed, our own files only.
+fn with_headers(routes: Router<AppState>) -> Router<AppState> {
+    routes
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(

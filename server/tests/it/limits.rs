@@ -127,6 +127,51 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_bucket() {
     refused(res, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
 }
 
+/// Sign-ins cost an Argon2 hash each: they have a budget of their own
+/// (here one at a time), so a flood of them is shed there while the
+/// partner API, in the budget of everything else, keeps answering.
+#[tokio::test]
+async fn a_flood_of_sign_ins_is_shed_on_its_own_and_the_api_keeps_answering() {
+    let app = TestApp::builder()
+        .setting("REBOUND_MAX_SIGN_INS", "1")
+        .setting("REBOUND_MAX_IN_FLIGHT", "2")
+        .spawn()
+        .await;
+    let sign_in = |n: usize| {
+        app.browser
+            .post(app.url("/console/login"))
+            .form(&[
+                ("email", format!("guess{n}@example.com")),
+                ("password", "not the password at all".to_owned()),
+            ])
+            .send()
+    };
+    let api = || {
+        app.client
+            .get(app.url("/api/v1/cover/customer"))
+            .header("Secret-Token", &app.secret)
+            .send()
+    };
+    let (sign_ins, apis) = tokio::join!(
+        futures_util::future::join_all((0..8).map(sign_in)),
+        futures_util::future::join_all((0..2).map(|_| api()))
+    );
+    for res in apis {
+        assert_eq!(res.unwrap().status(), StatusCode::OK, "the API answered");
+    }
+    let statuses: Vec<StatusCode> = sign_ins.into_iter().map(|r| r.unwrap().status()).collect();
+    assert!(
+        statuses.contains(&StatusCode::SERVICE_UNAVAILABLE),
+        "the sign-ins beyond their budget were shed: {statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| [StatusCode::SERVICE_UNAVAILABLE, StatusCode::UNAUTHORIZED].contains(s)),
+        "shed, or checked and refused: {statuses:?}"
+    );
+}
+
 #[tokio::test]
 async fn made_up_tokens_get_no_bucket_of_their_own() {
     // One request a second, bursts of two.
