@@ -165,6 +165,12 @@ impl Config {
                 1..=1_000_000,
                 defaults.max_connections as u64,
             )? as usize,
+            max_connections_per_address: number(
+                &get,
+                "REBOUND_MAX_CONNECTIONS_PER_ADDRESS",
+                1..=1_000_000,
+                defaults.max_connections_per_address as u64,
+            )? as usize,
             max_renders: number(
                 &get,
                 "REBOUND_MAX_RENDERS",

@@ -33,6 +33,11 @@ pub struct HttpLimits {
     /// Connections open at once; past it, new ones wait in the kernel's
     /// backlog until one closes.
     pub max_connections: usize,
+    /// Connections open at once from one client address (an IPv6 /64;
+    /// trusted proxies are exempt): past it, a new one is closed at once,
+    /// so one host cannot take every slot. Generous: Korean carriers put
+    /// many phones behind one address.
+    pub max_connections_per_address: usize,
     /// Recovery pages rendered at once. Rendering is CPU work, so past one
     /// per core (and one waiting on the database) a render only waits for
     /// the others: the excess is answered `503` at once (load shedding)
@@ -64,6 +69,7 @@ impl Default for HttpLimits {
         HttpLimits {
             header_read_timeout: Duration::from_secs(10),
             max_connections: 4096,
+            max_connections_per_address: 256,
             max_renders: default_renders(),
             max_gateway_in_flight: 64,
             max_in_flight: 256,
@@ -216,7 +222,7 @@ impl<K: Hash + Eq + Clone> Keyed<K> {
 /// The address a per-address limit counts: IPv4 as it is (an IPv4-mapped
 /// IPv6 address too), IPv6 by its /64, the block one subscriber is given:
 /// per address, one host could spend its 2^64 addresses on fresh buckets.
-fn address_key(ip: IpAddr) -> IpAddr {
+pub fn address_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(v4) => IpAddr::V4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -27,9 +27,11 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: HttpLimits,
+    trusted_proxies: Vec<ipnet::IpNet>,
     mut stopping: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let per_address = Arc::new(PerAddress::default());
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -56,6 +58,21 @@ pub async fn serve(
             },
             () = stopped(&mut stopping) => break,
         };
+        // One host may not hold every slot; the operator's proxies carry
+        // everyone's connections and are exempt.
+        let held = if trusted_proxies.iter().any(|net| net.contains(&peer.ip())) {
+            None
+        } else {
+            match per_address.open(peer.ip(), limits.max_connections_per_address) {
+                Some(held) => Some(held),
+                None => {
+                    metrics::counter!("rebound_connections_refused_total", "reason" => "per_address")
+                        .increment(1);
+                    drop(tcp);
+                    continue;
+                }
+            }
+        };
         // Without TCP_NODELAY a response written in two parts (headers, then
         // a file body from ServeDir) waits out the client's delayed ACK:
         // static files measured ~40 ms each, 460 req/s, before this.
@@ -73,11 +90,44 @@ pub async fn serve(
         tokio::spawn(async move {
             // Errors here are the client's: a reset, a header timeout.
             let _ = conn.await;
+            drop(held);
             drop(slot);
         });
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// Connections open per client address (`limits::address_key`).
+#[derive(Default)]
+struct PerAddress(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+/// One open connection of an address; closing it (dropping this) frees it.
+struct Held(Arc<PerAddress>, std::net::IpAddr);
+
+impl PerAddress {
+    fn open(self: &Arc<Self>, ip: std::net::IpAddr, cap: usize) -> Option<Held> {
+        let key = crate::limits::address_key(ip);
+        let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(key).or_insert(0);
+        if *n >= cap.max(1) {
+            return None;
+        }
+        *n += 1;
+        Some(Held(self.clone(), key))
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut open = self.0.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.1);
+            }
+        }
+    }
 }
 
 /// Resolves once `stopping` is set (holding no borrow of it, so the

@@ -368,6 +368,7 @@ impl Application {
                 demo.listener,
                 site,
                 self.state.config.http,
+                Vec::new(),
                 stopping.clone(),
             )));
         }
@@ -375,6 +376,7 @@ impl Application {
             self.listener,
             self.router,
             self.state.config.http,
+            self.state.config.trusted_proxies.clone(),
             stopping.clone(),
         ));
         shutdown.await;

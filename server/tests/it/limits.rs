@@ -329,6 +329,47 @@ async fn a_client_that_sends_its_headers_slowly_is_disconnected() {
     );
 }
 
+/// One address may hold only so many connections (3 here); the next is
+/// closed at once, while the connections it holds still work, and a slot
+/// freed is usable again.
+#[tokio::test]
+async fn one_address_cannot_hold_every_connection() {
+    let app = TestApp::builder()
+        .setting("REBOUND_MAX_CONNECTIONS_PER_ADDRESS", "3")
+        .spawn()
+        .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(half_a_request(&app).await);
+    }
+    let mut refused = half_a_request(&app).await;
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), refused.read(&mut buf))
+        .await
+        .expect("closed at once")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "the fourth connection is closed without an answer");
+    // The held ones are served when they finish their request.
+    let mut first = held.remove(0);
+    first.write_all(b"\r\n").await.unwrap();
+    let n = first.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+    drop(first);
+    // Its slot is free again.
+    let mut again = String::new();
+    for _ in 0..50 {
+        let mut tcp = half_a_request(&app).await;
+        tcp.write_all(b"Connection: close\r\n\r\n").await.unwrap();
+        again.clear();
+        let _ = tcp.read_to_string(&mut again).await;
+        if again.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(again.starts_with("HTTP/1.1 200"), "{again:?}");
+}
+
 #[tokio::test]
 async fn past_the_connection_cap_a_new_connection_waits_until_one_closes() {
     let app = TestApp::builder()
