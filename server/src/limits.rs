@@ -127,6 +127,10 @@ pub struct RateConfig {
     pub page_case: Rate,
     /// `POST /events/redeliver` calls per partner; each queues up to 1,000.
     pub redeliver: Rate,
+    /// Test notices from the console per partner: each is an outbound
+    /// request to the partner's URL, which must not become a way to make
+    /// this server call a URL in a loop.
+    pub test_notice: Rate,
     /// Console sign-in attempts per account from one address, right or
     /// wrong: a guesser gets five tries, then one a minute.
     pub login_client: Rate,
@@ -150,6 +154,7 @@ impl Default for RateConfig {
             page_ip: Rate::new(120, Duration::from_millis(500)),
             page_case: Rate::new(12, Duration::from_secs(20)),
             redeliver: Rate::new(10, Duration::from_secs(6)),
+            test_notice: Rate::new(3, Duration::from_secs(20)),
             login_client: Rate::new(5, Duration::from_secs(60)),
             login_account: Rate::new(50, Duration::from_secs(30)),
             login_ip: Rate::new(20, Duration::from_secs(10)),
@@ -244,6 +249,7 @@ pub struct RateLimits {
     page_ip: Keyed<IpAddr>,
     page_case: Keyed<SecretKey>,
     redeliver: Keyed<i64>,
+    test_notice: Keyed<i64>,
     login_client: Keyed<SecretKey>,
     login_account: Keyed<SecretKey>,
     login_ip: Keyed<IpAddr>,
@@ -259,6 +265,7 @@ impl RateLimits {
             page_ip: Keyed::new("page_ip", config.page_ip),
             page_case: Keyed::new("page_case", config.page_case),
             redeliver: Keyed::new("redeliver", config.redeliver),
+            test_notice: Keyed::new("test_notice", config.test_notice),
             login_client: Keyed::new("login_client", config.login_client),
             login_account: Keyed::new("login_account", config.login_account),
             login_ip: Keyed::new("login_ip", config.login_ip),
@@ -295,6 +302,11 @@ impl RateLimits {
     /// A redelivery request by this partner.
     pub fn redeliver(&self, partner_id: i64) -> Result<(), Limited> {
         self.redeliver.check(&partner_id, &self.clock)
+    }
+
+    /// A test notice to this partner's URL, sent from the console.
+    pub fn test_notice(&self, partner_id: i64) -> Result<(), Limited> {
+        self.test_notice.check(&partner_id, &self.clock)
     }
 
     /// A console sign-in attempt for this (normalized) e-mail from this

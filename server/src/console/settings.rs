@@ -465,6 +465,15 @@ pub async fn submit(
                 ));
             }
         }
+        "test_notice" if state.limits.test_notice(partner.id).is_err() => {
+            outcome.problems.push(
+                t(
+                    "테스트 알림은 잠시 뒤에 다시 보낼 수 있습니다 (20초에 한 번).",
+                    "Send another test notice in a moment (one every 20 seconds).",
+                )
+                .into(),
+            );
+        }
         "test_notice" => {
             let answer = crate::notify::send_test(
                 &state.store,

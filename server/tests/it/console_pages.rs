@@ -442,6 +442,31 @@ async fn notices_are_listed_redelivered_and_tested_from_the_console() {
             .any(|d| d.verified),
         "signed with the partner's secret"
     );
+    // Test notices are outbound calls: a few, then one every 20 seconds.
+    let sent = receiver.state.lock().unwrap().deliveries.len();
+    let mut refused = None;
+    for n in 0..4 {
+        let res = post_form(
+            &app,
+            &cookie,
+            "/console/settings",
+            "/console/settings",
+            &[("do", "test_notice")],
+        )
+        .await;
+        if res.status() == StatusCode::UNPROCESSABLE_ENTITY {
+            refused = Some((n, res.text().await.unwrap()));
+            break;
+        }
+    }
+    let (n, html) = refused.expect("a burst of test notices is held back");
+    assert_eq!(n, 2, "three in all, the first included");
+    assert!(html.contains("20초에 한 번"));
+    assert_eq!(
+        receiver.state.lock().unwrap().deliveries.len(),
+        sent + 2,
+        "the refused one called nothing"
+    );
 
     // A new Secret-Token is shown once; the old one works through the grace.
     let res = post_form(
