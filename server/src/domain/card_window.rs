@@ -27,6 +27,12 @@ pub const TICKET_TTL_MS: i64 = 30 * 60_000;
 /// charge itself is settled by the resolver.
 pub const COMPLETING_GIVE_UP_MS: i64 = 2 * 60_000;
 
+/// A window id's shape (`token::new_id`): 32 hex digits. Anything else is
+/// no window of ours, and is never looked up.
+pub fn is_window_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// What opens the card page for one case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardTicket {
@@ -90,8 +96,7 @@ impl CardTicket {
         };
         let digits =
             |s: &str| !s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit());
-        let hex = window.len() == 32 && window.bytes().all(|b| b.is_ascii_hexdigit());
-        if !digits(case) || !digits(expires) || !hex {
+        if !digits(case) || !digits(expires) || !is_window_id(window) {
             return Err(TicketError::Invalid);
         }
         let (case_id, expires_ms): (i64, i64) = (

@@ -229,11 +229,28 @@ fn result_page(
     sealed((status, Html(html)).into_response())
 }
 
+/// A verified ticket, its case, and the way back.
+struct Ticketed {
+    ticket: CardTicket,
+    case: CaseRecord,
+    back: Option<String>,
+}
+
+impl Ticketed {
+    /// The card page's result for this window.
+    fn show(&self, p: &CardParams, shown: Shown) -> Response {
+        result_page(
+            shown,
+            p.lang(),
+            Some(&self.ticket.window_id),
+            self.back.as_deref(),
+            p.popup(),
+        )
+    }
+}
+
 /// The ticket and its case, or the page that says why not.
-async fn ticketed(
-    state: &AppState,
-    p: &CardParams,
-) -> Result<(CardTicket, CaseRecord, Option<String>), Response> {
+async fn ticketed(state: &AppState, p: &CardParams) -> Result<Ticketed, Response> {
     let now = state.clock.now().timestamp_millis();
     let shown = |s| result_page(s, p.lang(), None, None, p.popup());
     let ticket = match CardTicket::verify(&state.config.link_key, &p.t, now) {
@@ -247,7 +264,7 @@ async fn ticketed(
         Err(e) => return Err(store_down(e)),
     };
     let back = back_to(p.back.as_deref(), &case.origins, &ticket.window_id);
-    Ok((ticket, case, back))
+    Ok(Ticketed { ticket, case, back })
 }
 
 /// The store did not answer: the API's 500 (logged there, with a trace id).
@@ -256,19 +273,12 @@ fn store_down(e: crate::store::StoreError) -> Response {
 }
 
 async fn open(State(state): State<AppState>, Query(p): Query<CardParams>) -> Response {
-    let (ticket, case, back) = match ticketed(&state, &p).await {
+    let t = match ticketed(&state, &p).await {
         Ok(t) => t,
         Err(page) => return page,
     };
-    let show = |s| {
-        result_page(
-            s,
-            p.lang(),
-            Some(&ticket.window_id),
-            back.as_deref(),
-            p.popup(),
-        )
-    };
+    let (ticket, case) = (&t.ticket, &t.case);
+    let show = |shown| t.show(&p, shown);
     match case.status.page_state() {
         PageState::Payable | PageState::Charging => {}
         PageState::Recovered => return show(Shown::AlreadyPaid),
@@ -334,19 +344,12 @@ async fn complete(State(state): State<AppState>, Query(p): Query<CardParams>) ->
     let (Some(key), None) = (key.filter(|k| !k.is_empty()), p.code.as_deref()) else {
         return cancel(State(state), Query(p)).await;
     };
-    let (ticket, case, back) = match ticketed(&state, &p).await {
+    let t = match ticketed(&state, &p).await {
         Ok(t) => t,
         Err(page) => return page,
     };
-    let show = |s| {
-        result_page(
-            s,
-            p.lang(),
-            Some(&ticket.window_id),
-            back.as_deref(),
-            p.popup(),
-        )
-    };
+    let (ticket, case) = (&t.ticket, &t.case);
+    let show = |shown| t.show(&p, shown);
     let now = state.clock.now().timestamp_millis();
     let store = &state.store;
     if let Err(e) = store
@@ -400,10 +403,11 @@ async fn complete(State(state): State<AppState>, Query(p): Query<CardParams>) ->
 }
 
 async fn cancel(State(state): State<AppState>, Query(p): Query<CardParams>) -> Response {
-    let (ticket, case, back) = match ticketed(&state, &p).await {
+    let t = match ticketed(&state, &p).await {
         Ok(t) => t,
         Err(page) => return page,
     };
+    let (ticket, case) = (&t.ticket, &t.case);
     // Toss reports a closed window as PAY_PROCESS_CANCELED, PortOne as
     // USER_CANCEL (or the PG's cancel code); anything else is a failure
     // the customer may retry with another card.
@@ -433,18 +437,7 @@ async fn cancel(State(state): State<AppState>, Query(p): Query<CardParams>) -> R
         },
         Err(e) => return store_down(e),
     };
-    result_page(
-        Shown::Window(shown),
-        p.lang(),
-        Some(&ticket.window_id),
-        back.as_deref(),
-        p.popup(),
-    )
-}
-
-/// A window id as tickets carry them: 32 hex digits.
-fn is_window_id(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
+    t.show(&p, Shown::Window(shown))
 }
 
 #[derive(Debug, Deserialize)]
@@ -469,7 +462,7 @@ async fn status(
         Err(_) => return done(p.url(PageKind::Main, &[])),
     };
     // Not a window id's shape: no window of ours (and nothing to look up).
-    if !is_window_id(&w.window) {
+    if !crate::domain::card_window::is_window_id(&w.window) {
         return done(p.url(PageKind::Main, &[]));
     }
     let window = match state.store.card_window(&w.window, case.id).await {

@@ -40,25 +40,27 @@ impl Store {
     /// Charges waiting for a refund, or whose refund's answer is awaited,
     /// oldest first; one partner's, or everyone's.
     pub async fn refunds_due(&self, partner_id: Option<i64>) -> Result<Vec<RefundDue>, StoreError> {
-        let rows = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM charges ch JOIN recovery_cases c ON c.id = ch.case_id \
-             WHERE ch.status IN ({}) AND ($1 < 0 OR c.partner_id = $1) ORDER BY ch.id",
-            allowing(ChargeEvent::RefundStarted)
-        ))
-        .bind(partner_id.unwrap_or(-1))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows)
+        self.refunds_due_of(partner_id, None).await
     }
 
     /// The case's charges waiting for a refund (the console's button).
     pub async fn case_refunds_due(&self, case_id: i64) -> Result<Vec<RefundDue>, StoreError> {
+        self.refunds_due_of(None, Some(case_id)).await
+    }
+
+    async fn refunds_due_of(
+        &self,
+        partner_id: Option<i64>,
+        case_id: Option<i64>,
+    ) -> Result<Vec<RefundDue>, StoreError> {
         let rows = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM charges ch JOIN recovery_cases c ON c.id = ch.case_id \
-             WHERE ch.case_id = $1 AND ch.status IN ({}) ORDER BY ch.id",
+             WHERE ch.status IN ({}) AND ($1 < 0 OR c.partner_id = $1) \
+               AND ($2 < 0 OR ch.case_id = $2) ORDER BY ch.id",
             allowing(ChargeEvent::RefundStarted)
         ))
-        .bind(case_id)
+        .bind(partner_id.unwrap_or(-1))
+        .bind(case_id.unwrap_or(-1))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows)
