@@ -1103,3 +1103,40 @@ async fn a_whole_tab_card_window_goes_back_to_the_partners_page_naming_itself() 
 fn links_encode(s: &str) -> String {
     serde_urlencoded::to_string([("x", s)]).unwrap()[2..].to_owned()
 }
+
+/// The PG's return arriving twice at once (a double redirect, two
+/// instances behind a balancer): one completes the window and charges,
+/// the other shows what it recorded; the card is charged once.
+#[tokio::test]
+async fn a_card_return_arriving_twice_at_once_charges_once() {
+    let app = spawn_app().await;
+    let case = seed_case(&app, KEY_EXPIRED_CARD).await;
+    let card = app.card_window(&case.token).await;
+    let res = app.browser.get(app.url(&card.url)).send().await.unwrap();
+    let window = location(&res);
+    let (_, q) = window.split_once('?').unwrap();
+    let res = app
+        .browser
+        .get(app.url(&format!(
+            "/embed/sandbox/billing-auth/approve?{q}&outcome=ok"
+        )))
+        .send()
+        .await
+        .unwrap();
+    let back = location(&res);
+    let (a, b) = tokio::join!(
+        app.browser.get(app.url(&back)).send(),
+        app.browser.get(app.url(&back)).send()
+    );
+    assert_eq!(a.unwrap().status(), StatusCode::OK);
+    assert_eq!(b.unwrap().status(), StatusCode::OK);
+    assert_eq!(app.gateway.charged_count(), 1, "charged once");
+    let status = app.card_status(&case.token, &card.window_id).await;
+    assert!(
+        status["next"]
+            .as_str()
+            .unwrap()
+            .starts_with("/embed/recovery/paid"),
+        "{status}"
+    );
+}

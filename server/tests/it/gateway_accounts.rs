@@ -833,3 +833,46 @@ async fn a_portone_charge_that_outlasts_its_wait_is_found_paid_not_charged_again
         assert!(f.lookups >= 1);
     }
 }
+
+/// Two operators (or two instances) refund the same charge at once: the
+/// PG refunds it once (its idempotency), and the partner is told once.
+#[tokio::test]
+async fn two_refunds_of_one_charge_at_once_refund_it_once_and_tell_once() {
+    let app = TestApp::builder().spawn().await;
+    let (po_base, po) = portone_fake::start_fake().await;
+    portone_account(
+        &app,
+        app.partner.id,
+        "NICE",
+        &po_base,
+        portone_fake::SECRET,
+        portone_fake::STORE_ID,
+    )
+    .await;
+    let (case_id, _) = order_on(&app, app.partner.id, "NICE", "bk_po_card_twice").await;
+    assert_eq!(
+        charger(&app)
+            .charge(case_id, ChargeSource::Page)
+            .await
+            .unwrap(),
+        Charged::Paid
+    );
+    let charge = flag_for_refund(&app, case_id).await;
+    let (a, b) = (refunder(&app), refunder(&app));
+    let (ra, rb) = tokio::join!(a.refund(charge, None, "a"), b.refund(charge, None, "b"));
+    let outcomes = [ra.unwrap(), rb.unwrap()];
+    assert!(
+        outcomes.contains(&rebound::refunding::Refunded::Done),
+        "{outcomes:?}"
+    );
+    assert_eq!(po.lock().unwrap().cancelled.len(), 1, "refunded once");
+    assert_eq!(
+        app.notices_of("payment.refunded").await.len(),
+        1,
+        "told once"
+    );
+    assert_eq!(
+        app.store.charge_statuses(case_id).await.unwrap(),
+        ["REFUNDED"]
+    );
+}
