@@ -299,7 +299,7 @@ async fn open(State(state): State<AppState>, Query(p): Query<CardParams>) -> Res
     let backend = StoreBackend::of(&state);
     match backend
         .launch_card_window(
-            &case,
+            case,
             &p.return_query(case.origins.way_back(p.back.as_deref()).as_deref()),
         )
         .await
@@ -381,7 +381,7 @@ async fn complete(State(state): State<AppState>, Query(p): Query<CardParams>) ->
         Err(e) => return store_down(e),
     }
     let result = StoreBackend::of(&state)
-        .complete_card_window(&case, key, p.customer_key.clone())
+        .complete_card_window(case, key, p.customer_key.clone())
         .await;
     let (status, notice) = settled_as(result);
     let now = state.clock.now().timestamp_millis();
