@@ -130,7 +130,7 @@ run: build-release
 # ----------------------------------------------------------------- test ----
 
 .PHONY: test
-test: build-dev lint test-rust test-postgres test-e2e test-commands
+test: build-dev lint test-rust test-postgres test-e2e test-commands test-contract
 	$(call say,all tests passed)
 
 .PHONY: lint
@@ -157,6 +157,11 @@ test-postgres:
 test-commands:
 	$(call say,every command README, the partner guide and the demo banner print, as pasted)
 	scripts/printed-commands.sh
+
+.PHONY: test-contract
+test-contract:
+	$(call say,the API contract: openapi-spec-validator and Schemathesis (all checks) against a real server)
+	REBOUND_SERVER_BIN=$(CARGO_TARGET_DIR)/debug/server scripts/contract.sh
 
 .PHONY: test-e2e
 test-e2e:

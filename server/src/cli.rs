@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, Mode, database_url_from_env};
-use crate::domain::account::{Email, NewPassword, Role};
+use crate::domain::account::{Email, NewPassword, PartnerRole, Role};
 use crate::domain::origin::{AllowedOrigins, Origin};
+use crate::domain::settings::PartnerUrls;
 use crate::domain::token::{LinkKey, TokenHash, new_secret_token};
 use crate::engine::provider::MessagesConfig;
 use crate::gateway::GatewayConfig;
@@ -96,21 +97,35 @@ pub enum BenchCommand {
         probe_secs: u64,
         #[arg(long, default_value_t = 16)]
         clients: usize,
+        /// Console sign-in attempts a second during the overload, each
+        /// from its own address (X-Forwarded-For: run the server with
+        /// REBOUND_TRUSTED_PROXIES naming this client).
+        #[arg(long, default_value_t = 2_000.0)]
+        sign_ins: f64,
+        /// A partner's Secret-Token: its API is called during the overload
+        /// and must answer every call.
+        #[arg(long)]
+        api_token: Option<String>,
     },
 }
 
 #[derive(Subcommand)]
 pub enum AdminCommand {
     /// Create a console account: an operator admin, or with --partner a
-    /// user who sees that partner only. Reads the password (12 characters
-    /// or more) from the first line of standard input, so it stays out of
-    /// the shell's history and the process list.
+    /// user who sees that partner only (its admin, unless --role member).
+    /// Reads the password (12 characters or more) from the first line of
+    /// standard input, so it stays out of the shell's history and the
+    /// process list.
     Create {
         #[arg(long)]
         email: String,
         /// The partner's name (`server partner list`).
         #[arg(long)]
         partner: Option<String>,
+        /// With --partner: `admin` (changes the partner's settings and
+        /// users) or `member` (reads and acts on cases).
+        #[arg(long, default_value = "admin", requires = "partner")]
+        role: String,
     },
 }
 
@@ -414,12 +429,18 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             );
             Ok(())
         }
-        Command::Admin(AdminCommand::Create { email, partner }) => {
+        Command::Admin(AdminCommand::Create {
+            email,
+            partner,
+            role,
+        }) => {
             let store = store().await?;
             let email = Email::parse(&email)
                 .map_err(|want| CliError::Usage(format!("--email: expected {want}")))?;
+            let partner_role = PartnerRole::from_word(&role)
+                .ok_or_else(|| CliError::Usage("--role: expected admin or member".into()))?;
             let role = match partner {
-                Some(name) => Role::Partner(find_partner(&store, &name).await?.id),
+                Some(name) => Role::Partner(find_partner(&store, &name).await?.id, partner_role),
                 None => Role::Operator,
             };
             let mut line = String::new();
@@ -430,14 +451,14 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 })?;
             let now = chrono::Utc::now().timestamp_millis();
             match store
-                .create_console_user(&email, &password.hash(), role, now)
+                .create_console_user(&email, &password.hash(), role, "cli", now)
                 .await?
             {
                 Some(user) => {
                     let who = match user.role {
                         Role::Operator => "operator admin".to_owned(),
-                        Role::Partner(id) => {
-                            format!("user of partner {id}")
+                        Role::Partner(id, role) => {
+                            format!("{} of partner {id}", role.word())
                         }
                     };
                     println!("created {who} {}", user.email);
@@ -491,6 +512,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             slow,
             probe_secs,
             clients,
+            sign_ins,
+            api_token,
         }) => {
             let spec = crate::loadtest::LoadSpec {
                 url,
@@ -499,6 +522,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 probe: std::time::Duration::from_secs(probe_secs),
                 clients,
                 hang_after: std::time::Duration::from_secs(50),
+                sign_ins_per_second: sign_ins,
+                api_token,
             };
             let r = crate::loadtest::run(&spec).await.map_err(CliError::Usage)?;
             println!(
@@ -518,6 +543,19 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             println!(
                 "of {} requests: {} answered 200, {} shed 503, {} shed 429, {} other, {} errors, {} hung past 50 s",
                 r.sent, r.answered_ok, r.shed_503, r.shed_429, r.other_status, r.errors, r.hung
+            );
+            println!(
+                "sign-in flood ({sign_ins:.0}/s from many addresses): {}",
+                r.sign_ins
+            );
+            println!(
+                "partner API meanwhile: {} -> {}",
+                r.api,
+                if r.api_kept_answering() {
+                    "kept answering"
+                } else {
+                    "FAILED TO ANSWER"
+                }
             );
             println!(
                 "answered p99 {:.1} ms (max {:.1} ms); ratio loaded/unloaded p99 {:.2} (bar: 3.00) -> {}",
@@ -667,7 +705,10 @@ async fn gateway(cmd: GatewayCommand, store: &Store) -> Result<(), CliError> {
         }
         GatewayCommand::Remove { partner, pg } => {
             let partner = find_partner(store, &partner).await?;
-            if store.retire_gateway_account(partner.id, &pg, now).await? {
+            if store
+                .retire_gateway_account(partner.id, &pg, "cli", now)
+                .await?
+            {
                 println!("{}: the {pg} account is retired", partner.name);
                 Ok(())
             } else {
@@ -790,7 +831,7 @@ async fn partner(cmd: PartnerCommand, store: &Store) -> Result<(), CliError> {
             let secret = new_secret_token();
             let grace_ms = i64::from(grace_hours) * 3_600_000;
             store
-                .rotate_partner_token(p.id, &TokenHash::of(&secret), grace_ms, now)
+                .rotate_partner_token(p.id, &TokenHash::of(&secret), grace_ms, "cli", now)
                 .await?;
             println!("new Secret-Token for {name} (shown once): {secret}");
             println!("the previous token stops working in {grace_hours} h");
@@ -798,19 +839,34 @@ async fn partner(cmd: PartnerCommand, store: &Store) -> Result<(), CliError> {
         PartnerCommand::SetOrigins { name, origins } => {
             let p = find_partner(store, &name).await?;
             let origins = parse_origins(&origins)?;
-            store.set_partner_origins(p.id, &origins).await?;
+            let urls = store.partner_urls(p.id).await?;
+            let new = PartnerUrls {
+                origins: origins.to_stored(),
+                ..urls
+            };
+            store.save_partner_urls(p.id, &new, "cli", now).await?;
             println!("{name} may embed from: {}", origins.to_stored());
         }
         PartnerCommand::SetNotifyUrl { name, url } => {
             let p = find_partner(store, &name).await?;
             check_partner_url(&url, "notify URL")?;
-            store.set_partner_notify_url(p.id, Some(&url)).await?;
+            let urls = store.partner_urls(p.id).await?;
+            let new = PartnerUrls {
+                notify_url: Some(url.clone()),
+                ..urls
+            };
+            store.save_partner_urls(p.id, &new, "cli", now).await?;
             println!("{name} notifications go to {url}");
         }
         PartnerCommand::SetRecoveryUrl { name, url } => {
             let p = find_partner(store, &name).await?;
             check_partner_url(&url, "recovery page URL")?;
-            store.set_partner_recovery_url(p.id, &url).await?;
+            let urls = store.partner_urls(p.id).await?;
+            let new = PartnerUrls {
+                recovery_url: Some(url.clone()),
+                ..urls
+            };
+            store.save_partner_urls(p.id, &new, "cli", now).await?;
             println!("{name} message links open {url}?token=...");
         }
         PartnerCommand::ScenarioShow { name } => {
@@ -859,6 +915,8 @@ async fn partner(cmd: PartnerCommand, store: &Store) -> Result<(), CliError> {
                         p.id,
                         &crate::notify::new_secret(),
                         now + grace_hours.max(0) * 3_600_000,
+                        "cli",
+                        now,
                     )
                     .await?;
                 println!("new signing secret; the old one also signs for {grace_hours} h");

@@ -17,7 +17,7 @@ use crate::domain::token::LinkKey;
 use crate::engine::provider::MessagesConfig;
 use crate::engine::sens::{self, SensConfig};
 use crate::gateway::{GatewayConfig, TossConfig, toss};
-use crate::limits::{HttpLimits, Rate, RateConfig};
+use crate::limits::{DEFAULT_PAGE_RATE, DEFAULT_SIGN_IN_RATE, HttpLimits, Rate, RateConfig};
 use crate::sealing::CredentialsKey;
 
 /// Production, or the demo with its partner site on `site`.
@@ -83,10 +83,14 @@ pub struct Config {
     /// `REBOUND_MAX_CONNECTIONS` (4096), `REBOUND_MAX_RENDERS` (one per
     /// core, plus one), `REBOUND_MAX_GATEWAY_IN_FLIGHT` (64),
     /// `REBOUND_MAX_IN_FLIGHT` (256), `REBOUND_MAX_SIGN_INS` (one per core,
-    /// plus one), `REBOUND_REQUEST_TIMEOUT_SECS` (45).
+    /// plus one), `REBOUND_REQUEST_TIMEOUT_SECS` (45),
+    /// `REBOUND_WRITE_TIMEOUT_SECS` (30).
     pub http: HttpLimits,
     /// Rate limits; `REBOUND_API_RATE` (50) is the partner API's per
-    /// Secret-Token and second, with bursts of twice that.
+    /// Secret-Token and second, with bursts of twice that;
+    /// `REBOUND_PAGE_RATE` (120) the recovery page's actions and
+    /// `REBOUND_SIGN_IN_RATE` (20) the console's sign-in attempts per client
+    /// address and minute.
     pub rates: RateConfig,
     /// `REBOUND_TRUSTED_PROXIES`: the operator's own proxies (CIDRs); from
     /// them the client address is read from `Forwarded`/`X-Forwarded-For`.
@@ -201,9 +205,27 @@ impl Config {
                 1..=600,
                 defaults.request_timeout.as_secs(),
             )?),
+            write_timeout: Duration::from_secs(number(
+                &get,
+                "REBOUND_WRITE_TIMEOUT_SECS",
+                1..=600,
+                defaults.write_timeout.as_secs(),
+            )?),
         };
         let rates = RateConfig {
             api: Rate::per_second(number(&get, "REBOUND_API_RATE", 1..=100_000, 50)? as u32),
+            page_ip: Rate::per_minute(number(
+                &get,
+                "REBOUND_PAGE_RATE",
+                1..=1_000_000,
+                DEFAULT_PAGE_RATE.into(),
+            )? as u32),
+            login_ip: Rate::per_minute(number(
+                &get,
+                "REBOUND_SIGN_IN_RATE",
+                1..=100_000,
+                DEFAULT_SIGN_IN_RATE.into(),
+            )? as u32),
             ..RateConfig::default()
         };
         Ok(Config {

@@ -62,6 +62,11 @@ pub struct HttpLimits {
     /// card company answers (a cut-off charge stays pending and is settled
     /// by the resolver; nothing is lost).
     pub request_timeout: Duration,
+    /// Writing a response may stall (the client reading nothing) this long
+    /// at most; then the connection is closed, so slow readers cannot hold
+    /// every connection slot. Counted per write, so a large download to a
+    /// slow but reading phone goes on.
+    pub write_timeout: Duration,
 }
 
 impl Default for HttpLimits {
@@ -75,6 +80,7 @@ impl Default for HttpLimits {
             max_in_flight: 256,
             max_sign_ins: default_renders(),
             request_timeout: Duration::from_secs(45),
+            write_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -105,6 +111,11 @@ impl Rate {
             n.saturating_mul(2).max(1),
             Duration::from_secs(1) / n.max(1),
         )
+    }
+
+    /// `n` a minute, all of them at once if need be.
+    pub fn per_minute(n: u32) -> Rate {
+        Rate::new(n.max(1), Duration::from_secs(60) / n.max(1))
     }
 
     fn quota(self) -> Quota {
@@ -147,17 +158,24 @@ pub struct RateConfig {
     pub console_action: Rate,
 }
 
+/// `REBOUND_PAGE_RATE`'s default: page actions a minute from one address
+/// (a carrier's address may stand for many phones).
+pub const DEFAULT_PAGE_RATE: u32 = 120;
+/// `REBOUND_SIGN_IN_RATE`'s default: sign-in attempts a minute from one
+/// address, over every account it names.
+pub const DEFAULT_SIGN_IN_RATE: u32 = 20;
+
 impl Default for RateConfig {
     fn default() -> Self {
         RateConfig {
             api: Rate::per_second(50),
-            page_ip: Rate::new(120, Duration::from_millis(500)),
+            page_ip: Rate::per_minute(DEFAULT_PAGE_RATE),
             page_case: Rate::new(12, Duration::from_secs(20)),
             redeliver: Rate::new(10, Duration::from_secs(6)),
             test_notice: Rate::new(3, Duration::from_secs(20)),
             login_client: Rate::new(5, Duration::from_secs(60)),
             login_account: Rate::new(50, Duration::from_secs(30)),
-            login_ip: Rate::new(20, Duration::from_secs(10)),
+            login_ip: Rate::per_minute(DEFAULT_SIGN_IN_RATE),
             console_action: Rate::new(10, Duration::from_secs(6)),
         }
     }
@@ -458,5 +476,10 @@ mod tests {
         assert_eq!(l(1_001).retry_after_secs(), 2);
         assert_eq!(Rate::per_second(50).burst, 100);
         assert_eq!(Rate::per_second(50).every, Duration::from_millis(20));
+        assert_eq!(
+            Rate::per_minute(120),
+            Rate::new(120, Duration::from_millis(500))
+        );
+        assert_eq!(Rate::per_minute(0), Rate::new(1, Duration::from_secs(60)));
     }
 }

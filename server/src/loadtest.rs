@@ -6,7 +6,9 @@
 //! slowloris-style connections trickle header bytes. The server passes
 //! when it keeps answering, sheds the excess with 429 or 503, lets nothing
 //! hang past its timeouts, and the answered pages' p99 stays within 3x of
-//! the unloaded p99.
+//! the unloaded p99. Meanwhile console sign-ins arrive from many addresses
+//! (a credential-stuffing flood, each an Argon2 hash if let in) and a
+//! partner calls the API: the partner API must keep answering.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +31,17 @@ pub struct LoadSpec {
     /// A request unanswered after this long counts as hung (longer than
     /// the server's own request timeout).
     pub hang_after: Duration,
+    /// Console sign-in attempts a second during the overload, each from
+    /// its own address (`X-Forwarded-For`: the server must trust this
+    /// client as its proxy) and for its own made-up account.
+    pub sign_ins_per_second: f64,
+    /// A partner's Secret-Token: the API is called 20 times a second during
+    /// the overload and must answer every call.
+    pub api_token: Option<String>,
 }
+
+/// Partner API calls a second during the overload.
+const API_CALLS_PER_SECOND: f64 = 20.0;
 
 /// What came of it.
 #[derive(Debug, Default, Clone)]
@@ -52,6 +64,38 @@ pub struct LoadReport {
     /// most that were open at once.
     pub slow_closed_by_server: u64,
     pub slow_open_peak: u64,
+    /// The sign-in flood: sent, and answered by status class.
+    pub sign_ins: Tally,
+    /// The partner API during the overload.
+    pub api: Tally,
+}
+
+/// Answers to a stream of requests.
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    pub sent: u64,
+    pub ok: u64,
+    pub refused_401: u64,
+    pub shed_429: u64,
+    pub shed_503: u64,
+    pub other: u64,
+    pub errors: u64,
+}
+
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} sent: {} 2xx/3xx, {} 401, {} 429, {} 503, {} other, {} errors",
+            self.sent,
+            self.ok,
+            self.refused_401,
+            self.shed_429,
+            self.shed_503,
+            self.other,
+            self.errors
+        )
+    }
 }
 
 impl LoadReport {
@@ -66,6 +110,13 @@ impl LoadReport {
             && self.answered_ok > 0
             && self.p99_ratio() <= 3.0
             && self.slow_open_peak > 0
+            && self.api_kept_answering()
+            && self.sign_ins.errors == 0
+    }
+
+    /// Every partner API call during the overload was answered 200.
+    pub fn api_kept_answering(&self) -> bool {
+        self.api.sent == self.api.ok
     }
 }
 
@@ -259,6 +310,67 @@ async fn open_loop(
     report.loaded_p99 = p99(tally.ok);
 }
 
+/// Sends `rate` requests a second for `duration` (open loop), each built
+/// by `request(n)`; counts the answers.
+async fn steady(
+    rate: f64,
+    duration: Duration,
+    request: impl Fn(u64) -> reqwest::RequestBuilder,
+) -> Tally {
+    let tally = Arc::new(std::sync::Mutex::new(Tally::default()));
+    if rate <= 0.0 {
+        return Tally::default();
+    }
+    let started = Instant::now();
+    let mut sent: u64 = 0;
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut in_flight = Vec::new();
+    while started.elapsed() < duration {
+        tick.tick().await;
+        let due = (started.elapsed().as_secs_f64() * rate) as u64;
+        while sent < due {
+            let req = request(sent);
+            sent += 1;
+            let tally = tally.clone();
+            in_flight.push(tokio::spawn(async move {
+                let answer = match req.send().await {
+                    Ok(res) => {
+                        let status = res.status().as_u16();
+                        res.bytes().await.map(|_| status)
+                    }
+                    Err(e) => Err(e),
+                };
+                let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
+                match answer {
+                    Ok(200..=399) => t.ok += 1,
+                    Ok(401) => t.refused_401 += 1,
+                    Ok(429) => t.shed_429 += 1,
+                    Ok(503) => t.shed_503 += 1,
+                    Ok(_) => t.other += 1,
+                    Err(_) => t.errors += 1,
+                }
+            }));
+        }
+        if in_flight.len() > 10_000 {
+            in_flight.retain(|t| !t.is_finished());
+        }
+    }
+    for t in in_flight {
+        let _ = t.await;
+    }
+    let mut out = std::mem::take(&mut *tally.lock().unwrap_or_else(|p| p.into_inner()));
+    out.sent = sent;
+    out
+}
+
+/// A made-up address per attempt: 10.x.y.z, spread so no two in a row
+/// share a bucket.
+fn flood_address(n: u64) -> String {
+    let n = n.wrapping_mul(2_654_435_761) & 0x00ff_ffff;
+    format!("10.{}.{}.{}", n >> 16, (n >> 8) & 0xff, n & 0xff)
+}
+
 pub async fn run(spec: &LoadSpec) -> Result<LoadReport, String> {
     let url = url::Url::parse(&spec.url).map_err(|e| format!("--url: {e}"))?;
     let http = client(spec);
@@ -273,18 +385,48 @@ pub async fn run(spec: &LoadSpec) -> Result<LoadReport, String> {
     let (_, calm) = closed_loop(&http, &spec.url, 1, spec.probe).await;
     report.unloaded_p99 = p99(calm);
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let slow = tokio::spawn(slowloris(url, spec.slow_connections, stopped));
+    let slow = tokio::spawn(slowloris(url.clone(), spec.slow_connections, stopped));
     // Let the slow connections open before the flood.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let fresh = client(spec);
-    open_loop(
-        &fresh,
-        &spec.url,
-        capacity * 2.0,
-        spec.duration,
-        &mut report,
-    )
-    .await;
+    let origin = url.origin().ascii_serialization();
+    let flood_http = client(spec);
+    let login = format!("{origin}/console/login");
+    let sign_ins = steady(spec.sign_ins_per_second, spec.duration, move |n| {
+        flood_http
+            .post(&login)
+            .header("X-Forwarded-For", flood_address(n))
+            .form(&[
+                ("email", format!("stuffed{n}@example.com")),
+                ("password", format!("a guessed password {n}")),
+            ])
+    });
+    let api_http = client(spec);
+    let api_url = format!("{origin}/api/v1/cover/customer?size=1");
+    let token = spec.api_token.clone();
+    let api_rate = if token.is_some() {
+        API_CALLS_PER_SECOND
+    } else {
+        0.0
+    };
+    let api = steady(api_rate, spec.duration, move |_| {
+        api_http
+            .get(&api_url)
+            .header("Secret-Token", token.as_deref().unwrap_or_default())
+    });
+    let ((), sign_ins, api) = tokio::join!(
+        open_loop(
+            &fresh,
+            &spec.url,
+            capacity * 2.0,
+            spec.duration,
+            &mut report,
+        ),
+        sign_ins,
+        api
+    );
+    report.sign_ins = sign_ins;
+    report.api = api;
     let _ = stop.send(true);
     let slow = tokio::time::timeout(Duration::from_secs(10), slow)
         .await

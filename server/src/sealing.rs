@@ -61,6 +61,13 @@ impl CredentialsKey {
         ))))
     }
 
+    /// A key from 32 bytes derived elsewhere (the console seals a secret
+    /// shown once under a key derived from the session id, which only the
+    /// browser's cookie holds).
+    pub fn from_bytes(bytes: &[u8; 32]) -> CredentialsKey {
+        CredentialsKey(XChaCha20Poly1305::new(Key::from_slice(bytes)))
+    }
+
     /// Seals `secret` for `owner` (e.g. `partner:3:TOSS`) under a fresh
     /// random nonce.
     pub fn seal(&self, secret: &str, owner: &str) -> String {

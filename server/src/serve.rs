@@ -2,8 +2,8 @@
 //! out a client that sends its headers a byte at a time (slowloris), and it
 //! accepts every connection offered. (No connection upgrades: nothing
 //! here speaks WebSocket.) This is the accept loop of hyper's own
-//! server example with hyper's `header_read_timeout` and a cap on open
-//! connections; the per-request limits (in flight, handler timeout) are
+//! server example with hyper's `header_read_timeout`, a deadline on a
+//! stalled response write, and caps on open connections; the per-request limits (in flight, handler timeout) are
 //! tower layers on the router (`startup::router`).
 
 use std::net::SocketAddr;
@@ -85,7 +85,14 @@ pub async fn serve(
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req.map(axum::body::Body::new)
             });
-        let conn = http.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service));
+        // A write that makes no progress for the write timeout (a client
+        // that reads nothing) fails, and the connection closes.
+        let mut io = tokio_io_timeout::TimeoutStream::new(tcp);
+        io.set_write_timeout(Some(limits.write_timeout));
+        let conn = http.serve_connection(
+            TokioIo::new(Box::pin(io)),
+            TowerToHyperService::new(service),
+        );
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             // Errors here are the client's: a reset, a header timeout.

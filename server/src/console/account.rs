@@ -4,7 +4,6 @@
 //! of the account (`Store::set_console_password`) and this browser gets a
 //! new one.
 
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -13,6 +12,7 @@ use serde::Deserialize;
 
 use super::error::ConsoleError;
 use super::layout::{Frame, Lang, Section, page};
+use super::post::Posted;
 use super::session::{self, Signed, session_cookie};
 use crate::domain::account::{NewPassword, password_matches};
 use crate::domain::token::{TokenHash, new_session_id};
@@ -84,7 +84,6 @@ fn form_page(
 
 #[derive(Deserialize)]
 pub struct PasswordForm {
-    csrf: Option<String>,
     #[serde(default)]
     current: String,
     #[serde(default)]
@@ -96,13 +95,8 @@ pub struct PasswordForm {
 pub async fn submit(
     State(state): State<AppState>,
     PeerIp(ip): PeerIp,
-    signed: Signed,
-    headers: HeaderMap,
-    Form(form): Form<PasswordForm>,
+    Posted { signed, lang, form }: Posted<PasswordForm>,
 ) -> Result<Response, ConsoleError> {
-    session::same_origin(&state, &headers)?;
-    signed.check_csrf(&state, form.csrf.as_deref())?;
-    let lang = Lang::from_headers(&headers);
     let refuse = |problem| {
         let mut res = form_page(&signed, lang, None, Some(problem)).into_response();
         *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;

@@ -7,7 +7,6 @@
 //! its own dedupe key, under its lease). Each is recorded with who did it
 //! and when.
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use leptos::prelude::*;
@@ -15,7 +14,8 @@ use serde::Deserialize;
 
 use super::error::ConsoleError;
 use super::layout::Lang;
-use super::session::{self, Signed};
+use super::post::Posted;
+use super::words;
 use crate::charging::Charged;
 use crate::domain::actions::{CaseAction, Standing, allowed};
 use crate::domain::case::ChargeSource;
@@ -23,20 +23,6 @@ use crate::domain::retry::Blocked;
 use crate::refunding::Refunded;
 use crate::state::AppState;
 use crate::store::{CaseDetail, CaseEnd, ResendRequest, Settlement};
-
-fn label(action: CaseAction, lang: Lang) -> &'static str {
-    match action {
-        CaseAction::PauseMessages => lang.t("메시지 일시정지", "Pause messages"),
-        CaseAction::ResumeMessages => lang.t("메시지 다시 보내기 시작", "Resume messages"),
-        CaseAction::RetryNow => lang.t("지금 결제 재시도", "Retry the charge now"),
-        CaseAction::ResendStage => {
-            lang.t("현재 단계 메시지 다시 보내기", "Resend the current stage")
-        }
-        CaseAction::MarkPaid => lang.t("다른 곳에서 결제됨으로 표시", "Mark paid elsewhere"),
-        CaseAction::Cancel => lang.t("케이스 해지", "Cancel the case"),
-        CaseAction::Refund => lang.t("결제 환불", "Refund the charge"),
-    }
-}
 
 /// Where the case stands now, as `actions::allowed` reads it: its status,
 /// its messages, and what the charge gates would say of "retry now".
@@ -136,7 +122,7 @@ pub fn controls(
                 <form method="post" action=path.clone() class="inline">
                     <input type="hidden" name="csrf" value=csrf.to_owned()/>
                     <input type="hidden" name="action" value=a.as_str()/>
-                    <button type="submit" class=class>{label(a, lang)}</button>
+                    <button type="submit" class=class>{words::action(a, lang)}</button>
                 </form>
             }
         })
@@ -153,19 +139,14 @@ pub fn controls(
 
 #[derive(Deserialize)]
 pub struct ActionForm {
-    csrf: Option<String>,
     action: Option<String>,
 }
 
 pub async fn submit(
     State(state): State<AppState>,
-    signed: Signed,
-    headers: axum::http::HeaderMap,
     Path(raw): Path<String>,
-    Form(form): Form<ActionForm>,
+    Posted { signed, form, .. }: Posted<ActionForm>,
 ) -> Result<Response, ConsoleError> {
-    session::same_origin(&state, &headers)?;
-    signed.check_csrf(&state, form.csrf.as_deref())?;
     let id: i64 = raw.parse().map_err(|_| ConsoleError::NotFound)?;
     let case = state
         .store

@@ -11,10 +11,11 @@ use super::error::ConsoleError;
 use super::layout::{Frame, Lang, Section, krw, page, urlencode};
 use super::scope::scope;
 use super::session::Signed;
+use super::words;
 use crate::clock::kst_text;
+use crate::domain::actions::CaseAction;
 use crate::domain::analytics::Period;
 use crate::domain::case::{CaseStatus, ChargeSource};
-use crate::domain::retry::Stop;
 use crate::state::AppState;
 use crate::store::{CaseFilter, TimelineItem};
 
@@ -41,60 +42,11 @@ pub fn when(ms: i64) -> String {
 }
 
 pub fn status_label(status: CaseStatus, lang: Lang) -> &'static str {
-    match status {
-        CaseStatus::Open => lang.t("진행 중", "Open"),
-        CaseStatus::Paying => lang.t("결제 중", "Paying"),
-        CaseStatus::Recovered => lang.t("회수됨", "Recovered"),
-        CaseStatus::Ended => lang.t("시나리오 종료", "Scenario ended"),
-        CaseStatus::Canceled => lang.t("해지", "Canceled"),
-    }
+    words::case_status(status, lang)
 }
 
-/// What recovered a case: a charge of ours (its source), or the partner
-/// (recovered with no charge of ours). Empty otherwise.
 pub fn source_label(source: Option<ChargeSource>, recovered: bool, lang: Lang) -> &'static str {
-    match (source, recovered) {
-        (Some(ChargeSource::Retry), _) => lang.t("자동 재시도", "Silent retry"),
-        (Some(ChargeSource::Page), _) => lang.t("결제 페이지", "Recovery page"),
-        (Some(ChargeSource::MethodChange), _) => lang.t("카드 변경", "Card change"),
-        (Some(ChargeSource::ScheduledDate), _) => lang.t("선택한 날짜", "Chosen date"),
-        (Some(ChargeSource::Console), _) => lang.t("콘솔", "Console"),
-        (None, true) => lang.t("파트너", "Partner"),
-        (None, false) => "",
-    }
-}
-
-/// Why a case gets no more silent charges, for a person.
-fn stop_label(stop: Stop, lang: Lang) -> &'static str {
-    match stop {
-        Stop::Disabled => lang.t("자동 재시도 꺼짐", "Retries off"),
-        Stop::HardDecline => lang.t(
-            "카드 영구 거절: 새 카드 필요",
-            "Declined for good: a new card is needed",
-        ),
-        Stop::SetupDecline => lang.t("PG 설정 오류", "PG setup refused"),
-        Stop::Budget => lang.t(
-            "카드의 30일 시도 한도 소진",
-            "The card's 30-day attempts used up",
-        ),
-        Stop::UnknownLimit => lang.t("알 수 없는 거절 반복", "Repeated unreadable declines"),
-        Stop::LadderDone => lang.t("재시도 일정 끝", "Every retry step tried"),
-        Stop::NoBillingKey => lang.t("저장된 카드 없음", "No card on file"),
-        Stop::NoAdapter => lang.t(
-            "이 주문의 PG에 결제 계정 없음",
-            "No gateway account for the order's PG",
-        ),
-        Stop::NoCustomerKey => lang.t(
-            "토스 고객 키(customerKey) 모름",
-            "Toss customer key unknown",
-        ),
-        Stop::SubscriptionCanceled => lang.t("구독 해지됨", "Subscription canceled"),
-        Stop::Superseded => lang.t("새 케이스로 넘어감", "Carried by a newer case"),
-        Stop::OlderCase => lang.t(
-            "자동 재시도 이전에 열린 케이스 (운영자가 켜야 함)",
-            "Opened before silent retries (an operator must opt in)",
-        ),
-    }
+    words::source(source, recovered, lang)
 }
 
 pub async fn list(
@@ -408,16 +360,18 @@ pub async fn show(
         .ok_or(ConsoleError::NotFound)?;
     let timeline = state.store.case_timeline(case.id).await?;
     let actions = state.store.console_actions(case.id).await?;
-    let mut entries: Vec<(i64, String, String)> = Vec::new();
+    // Each entry: when, what, its detail in words, and the stored codes
+    // shown small beside them.
+    let mut entries: Vec<(i64, String, String, Vec<String>)> = Vec::new();
     entries.push((
         case.failed_at,
         t("결제 실패", "Payment failed").to_owned(),
         format!(
-            "{} {} · {}",
-            case.failure_code.clone().unwrap_or_default(),
+            "{} · {}",
             case.failure_reason.clone().unwrap_or_default(),
             krw(case.amount, lang)
         ),
+        case.failure_code.clone().into_iter().collect(),
     ));
     entries.push((
         case.opened_at,
@@ -426,9 +380,10 @@ pub async fn show(
             Some(v) => format!("{} v{v}", t("시나리오", "Scenario")),
             None => t("기본 시나리오", "Default scenario").to_owned(),
         },
+        Vec::new(),
     ));
     for (at, item) in timeline {
-        let (what, detail) = match item {
+        let (what, detail, codes) = match item {
             TimelineItem::Stage {
                 stage,
                 channel,
@@ -438,8 +393,9 @@ pub async fn show(
                 resent_by,
             } => (
                 format!(
-                    "{} {stage} · {channel}{}",
+                    "{} {stage} · {}{}",
                     t("단계", "Stage"),
+                    words::channel(channel, lang),
                     if resent_by.is_some() {
                         format!(" · {}", t("다시 보냄", "resent"))
                     } else {
@@ -447,11 +403,13 @@ pub async fn show(
                     }
                 ),
                 format!(
-                    "{status}{}{}{}",
+                    "{}{}{}{}",
+                    words::stage_status(status, lang),
                     resent_by.map(|by| format!(" · {by}")).unwrap_or_default(),
                     provider_ref.map(|r| format!(" · {r}")).unwrap_or_default(),
                     error.map(|e| format!(" · {e}")).unwrap_or_default()
                 ),
+                vec![channel.as_str().to_owned(), status.as_str().to_owned()],
             ),
             TimelineItem::Charge {
                 source,
@@ -459,50 +417,71 @@ pub async fn show(
                 status,
                 decline_code,
                 decline_class,
-            } => (
-                format!(
-                    "{} · {}",
-                    t("결제 시도", "Charge"),
-                    source_label(Some(source), false, lang)
-                ),
-                format!(
-                    "{} · {status}{}",
-                    krw(amount, lang),
-                    match (decline_code, decline_class) {
-                        (Some(c), Some(k)) => format!(" · {c} ({k})"),
-                        (Some(c), None) => format!(" · {c}"),
-                        _ => String::new(),
+            } => {
+                let decline = match (decline_code.as_deref(), decline_class) {
+                    (Some(c), class) => {
+                        let said = words::own_decline_code(c, lang)
+                            .or(class.map(|k| words::decline_class(k, lang)));
+                        said.map(|w| format!(" · {w}")).unwrap_or_default()
                     }
-                ),
-            ),
+                    (None, Some(k)) => format!(" · {}", words::decline_class(k, lang)),
+                    (None, None) => String::new(),
+                };
+                (
+                    format!(
+                        "{} · {}",
+                        t("결제 시도", "Charge"),
+                        source_label(Some(source), false, lang)
+                    ),
+                    format!(
+                        "{} · {}{decline}",
+                        krw(amount, lang),
+                        words::charge_status(status, lang)
+                    ),
+                    std::iter::once(status.as_str().to_owned())
+                        .chain(decline_code)
+                        .chain(decline_class.map(|k| k.as_str().to_owned()))
+                        .collect(),
+                )
+            }
             TimelineItem::Notice {
                 webhook_id,
                 event_type,
                 delivery,
                 attempts,
-            } => (
-                match page_action(&event_type, lang) {
-                    // What the customer did on the page is recorded as the
-                    // notice that tells the partner.
-                    Some(did) => format!(
-                        "{} · {did} ({} · {event_type})",
-                        t("고객 (결제 페이지)", "Customer on the page"),
-                        t("파트너 알림", "notice")
+            } => {
+                let kind = words::notice_type(&event_type, lang).unwrap_or("");
+                (
+                    match page_action(&event_type, lang) {
+                        // What the customer did on the page is recorded as
+                        // the notice that tells the partner.
+                        Some(did) => format!(
+                            "{} · {did} ({})",
+                            t("고객 (결제 페이지)", "Customer on the page"),
+                            t("파트너 알림", "notice")
+                        ),
+                        None => format!("{} · {kind}", t("파트너 알림", "Notice")),
+                    },
+                    format!(
+                        "{} · {} {attempts} · {webhook_id}",
+                        words::delivery(delivery, lang),
+                        t("시도", "attempts")
                     ),
-                    None => format!("{} · {event_type}", t("파트너 알림", "Notice")),
-                },
-                format!(
-                    "{delivery} · {} {attempts} · {webhook_id}",
-                    t("시도", "attempts")
-                ),
-            ),
+                    vec![event_type, delivery.as_str().to_owned()],
+                )
+            }
         };
-        entries.push((at, what, detail));
+        entries.push((at, what, detail, codes));
     }
     for a in &actions {
+        let action = CaseAction::parse(&a.action);
         entries.push((
             a.at,
-            format!("{} · {}", t("콘솔 작업", "Console action"), a.action),
+            format!(
+                "{} · {}",
+                t("콘솔 작업", "Console action"),
+                action.map_or(a.action.as_str(), |x| words::action(x, lang))
+            ),
             format!(
                 "{}{}",
                 a.email,
@@ -511,14 +490,19 @@ pub async fn show(
                     .map(|d| format!(" · {d}"))
                     .unwrap_or_default()
             ),
+            vec![a.action.clone()],
         ));
     }
-    entries.sort_by_key(|(at, _, _)| *at);
+    entries.sort_by_key(|(at, ..)| *at);
     let items = entries
         .into_iter()
-        .map(|(at, what, detail)| {
+        .map(|(at, what, detail, codes)| {
+            let codes = codes
+                .into_iter()
+                .map(|c| view! { " " {words::code(c)} })
+                .collect_view();
             view! {
-                <li><time>{when(at)}</time>" "<strong>{what}</strong><br/><span class="muted">{detail}</span></li>
+                <li><time>{when(at)}</time>" "<strong>{what}</strong><br/><span class="muted">{detail}{codes}</span></li>
             }
         })
         .collect_view();
@@ -533,12 +517,12 @@ pub async fn show(
         <dl class="facts">
             <dt>{t("상태", "Status")}</dt><dd data-status=case.status.as_str()>{status_label(case.status, lang)}{(!by.is_empty()).then(|| format!(" · {by}"))}</dd>
             <dt>{t("파트너", "Partner")}</dt><dd>{case.partner_name.clone()}</dd>
-            <dt>{t("주문", "Order")}</dt><dd>{format!("{} · {} · {}", case.partner_order_id, krw(case.amount, lang), case.order_status)}</dd>
+            <dt>{t("주문", "Order")}</dt><dd>{format!("{} · {} · {}", case.partner_order_id, krw(case.amount, lang), words::order_status(&case.order_status, lang).unwrap_or(&case.order_status))}" "{words::code(case.order_status.clone())}</dd>
             <dt>{t("고객", "Customer")}</dt><dd>{format!("{} ({})", case.customer_name, case.partner_customer_id)}</dd>
             <dt>{t("구독", "Subscription")}</dt><dd>{case.partner_subscription_id.clone().unwrap_or_else(|| "–".into())}</dd>
             <dt>{t("결제 수단", "Payment method")}</dt><dd>{case.payment_info.clone().unwrap_or_else(|| "–".into())}</dd>
             <dt>{t("다음 메시지", "Next message")}</dt><dd>{case.next_stage_at.map(|at| format!("{} {} · {}", t("단계", "stage"), case.next_stage, when(at))).unwrap_or_else(|| "–".into())}</dd>
-            <dt>{t("다음 자동 재시도", "Next silent retry")}</dt><dd>{case.next_retry_at.map(when).unwrap_or_else(|| case.retry_stop.map_or("–", |s| stop_label(s, lang)).to_owned())}</dd>
+            <dt>{t("다음 자동 재시도", "Next silent retry")}</dt><dd>{case.next_retry_at.map(when).unwrap_or_else(|| case.retry_stop.map_or("–", |s| words::stop(s, lang)).to_owned())}</dd>
             <dt>{t("고객이 고른 결제일", "Date the customer chose")}</dt><dd>{case.selected_date.clone().unwrap_or_else(|| "–".into())}</dd>
         </dl>
         {controls}

@@ -23,6 +23,13 @@ pub enum ConsoleError {
     NotFound,
     #[error("too many attempts")]
     Throttled(Limited),
+    /// A form that does not parse (a hand-made post).
+    #[error("the form does not parse")]
+    BadForm,
+    /// Only the partner's admins (and operators) change its settings and
+    /// users.
+    #[error("admins only")]
+    AdminOnly,
     #[error("store: {0}")]
     Store(#[from] StoreError),
 }
@@ -38,6 +45,16 @@ impl IntoResponse for ConsoleError {
                 "This form expired or came from another site. Reload the page and try again.",
             ),
             ConsoleError::NotFound => (StatusCode::NOT_FOUND, "찾을 수 없습니다.", "Not found."),
+            ConsoleError::BadForm => (
+                StatusCode::BAD_REQUEST,
+                "양식을 읽을 수 없습니다. 페이지를 새로 고친 뒤 다시 시도해 주세요.",
+                "The form could not be read. Reload the page and try again.",
+            ),
+            ConsoleError::AdminOnly => (
+                StatusCode::FORBIDDEN,
+                "파트너 관리자만 설정과 사용자를 바꿀 수 있습니다.",
+                "Only the partner's admins change its settings and users.",
+            ),
             ConsoleError::Throttled(_) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "시도가 너무 많습니다. 잠시 뒤 다시 시도해 주세요.",

@@ -71,6 +71,12 @@ pub fn page(frame: Frame<'_>, main: impl IntoView + 'static) -> Html<String> {
     let lang = frame.lang;
     let t = move |ko, en| lang.t(ko, en);
     let operator = frame.user.role.partner_id().is_none();
+    // A partner's admins manage its users on the same page.
+    let admin = frame
+        .user
+        .role
+        .partner_id()
+        .is_some_and(|p| frame.user.role.administers(p));
     let mut nav = vec![
         (Section::Overview, "/console", t("개요", "Overview")),
         (Section::Cases, "/console/cases", t("케이스", "Cases")),
@@ -96,6 +102,8 @@ pub fn page(frame: Frame<'_>, main: impl IntoView + 'static) -> Html<String> {
             "/console/partners",
             t("파트너", "Partners"),
         ));
+    } else if admin {
+        nav.push((Section::Partners, "/console/partners", t("사용자", "Users")));
     }
     let nav = nav
         .into_iter()

@@ -9,7 +9,8 @@ use serde::Deserialize;
 
 use super::error::ConsoleError;
 use super::layout::{LANG_COOKIE, Lang, document};
-use super::session::{self, Signed, cookie, cookie_name, session_cookie};
+use super::post::Posted;
+use super::session::{self, cookie, cookie_name, session_cookie};
 use crate::domain::account::{Email, decoy_hash, password_matches};
 use crate::domain::token::{TokenHash, new_session_id};
 use crate::serve::PeerIp;
@@ -125,17 +126,14 @@ pub async fn submit(
     Ok(res)
 }
 
+/// Sign-out's form holds nothing but the CSRF token.
 #[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf: Option<String>,
-}
+pub struct NoFields {}
 
 pub async fn logout(
     State(state): State<AppState>,
-    signed: Signed,
-    Form(form): Form<CsrfForm>,
+    Posted { signed, .. }: Posted<NoFields>,
 ) -> Result<Response, ConsoleError> {
-    signed.check_csrf(&state, form.csrf.as_deref())?;
     state.store.end_console_session(&signed.session).await?;
     let mut res = Redirect::to("/console/login").into_response();
     res.headers_mut().insert(

@@ -17,10 +17,12 @@ mod login;
 mod notices;
 mod overview;
 mod partners;
+mod post;
 mod scenario;
 mod scope;
 mod session;
 mod settings;
+mod words;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};

@@ -2,7 +2,6 @@
 //! with its delivery log; redeliver one, or everything since a time (the
 //! API's redelivery, with its rate limit and 7-day window).
 
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -13,9 +12,12 @@ use serde::Deserialize;
 use super::cases::when;
 use super::error::ConsoleError;
 use super::layout::{Frame, Lang, Section, page, partner_picker, urlencode};
+use super::post::Posted;
 use super::scope::one_partner;
-use super::session::{self, Signed};
+use super::session::Signed;
+use super::words;
 use crate::api::events::{REDELIVER_MAX, REDELIVER_WINDOW_MS};
+use crate::domain::event::DeliveryStatus;
 use crate::state::AppState;
 
 const PAGE_SIZE: i64 = 50;
@@ -29,14 +31,9 @@ pub struct NoticesQuery {
 }
 
 fn delivery_label(status: &str, lang: Lang) -> &'static str {
-    match status {
-        "DELIVERED" => lang.t("전달됨", "Delivered"),
-        "PENDING" => lang.t("전송 대기·재시도 중", "Waiting or retrying"),
-        "FAILED" => lang.t("실패 (재시도 끝)", "Failed (retries ran out)"),
-        "DISABLED" => lang.t("중단 (410 응답)", "Stopped (endpoint answered 410)"),
-        "NO_ENDPOINT" => lang.t("알림 URL 없음", "No notify URL"),
-        _ => lang.t("알 수 없음", "Unknown"),
-    }
+    DeliveryStatus::parse(status).map_or(lang.t("알 수 없음", "Unknown"), |d| {
+        words::delivery(d, lang)
+    })
 }
 
 fn frame<'a>(lang: Lang, signed: &'a Signed, path: &'a str) -> Frame<'a> {
@@ -237,7 +234,6 @@ fn mask_billing_keys(value: &mut serde_json::Value) {
 
 #[derive(Deserialize)]
 pub struct RedeliverForm {
-    csrf: Option<String>,
     partner: Option<String>,
     webhook_id: Option<String>,
     since: Option<String>,
@@ -245,12 +241,8 @@ pub struct RedeliverForm {
 
 pub async fn redeliver(
     State(state): State<AppState>,
-    signed: Signed,
-    headers: HeaderMap,
-    Form(form): Form<RedeliverForm>,
+    Posted { signed, form, .. }: Posted<RedeliverForm>,
 ) -> Result<Response, ConsoleError> {
-    session::same_origin(&state, &headers)?;
-    signed.check_csrf(&state, form.csrf.as_deref())?;
     let partner = one_partner(&state, &signed, form.partner.as_deref())
         .await?
         .ok_or(ConsoleError::NotFound)?;

@@ -1,8 +1,9 @@
-//! `/console/partners` (operators only): the partners and the console
-//! accounts; create a partner (its Secret-Token shown once) and an account
-//! for a partner's staff or another operator; turn an account off.
+//! `/console/partners`: for operators, the partners and every console
+//! account; create a partner (its Secret-Token shown once) and an account
+//! for a partner's staff or another operator; turn an account off. A
+//! partner's admins see the same page for their partner's users only
+//! ("Users"); its members have no such page.
 
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -11,8 +12,9 @@ use serde::Deserialize;
 
 use super::error::ConsoleError;
 use super::layout::{Frame, Lang, Section, page};
-use super::session::{self, Signed};
-use crate::domain::account::{Email, NewPassword, Role};
+use super::post::{Posted, must_administer};
+use super::session::Signed;
+use crate::domain::account::{Email, NewPassword, PartnerRole, Role};
 use crate::domain::origin::AllowedOrigins;
 use crate::domain::token::{TokenHash, new_secret_token};
 use crate::state::AppState;
@@ -22,6 +24,23 @@ fn operator_only(signed: &Signed) -> Result<(), ConsoleError> {
         None => Ok(()),
         // Partner users have no such page.
         Some(_) => Err(ConsoleError::NotFound),
+    }
+}
+
+/// Whose users this account manages: every account (operators, `None`),
+/// or its own partner's (the partner's admins). Members: a 404.
+fn managed(signed: &Signed) -> Result<Option<i64>, ConsoleError> {
+    match signed.user.role {
+        Role::Operator => Ok(None),
+        Role::Partner(id, PartnerRole::Admin) => Ok(Some(id)),
+        Role::Partner(_, PartnerRole::Member) => Err(ConsoleError::NotFound),
+    }
+}
+
+fn role_words(lang: Lang, role: PartnerRole) -> &'static str {
+    match role {
+        PartnerRole::Admin => lang.t("관리자", "admin"),
+        PartnerRole::Member => lang.t("구성원", "member"),
     }
 }
 
@@ -47,8 +66,21 @@ async fn render(
     outcome: Outcome,
 ) -> Result<Html<String>, ConsoleError> {
     let t = move |ko, en| lang.t(ko, en);
-    let partners = state.store.list_partners().await?;
-    let users = state.store.list_console_users().await?;
+    let scope = managed(signed)?;
+    let partners: Vec<_> = state
+        .store
+        .list_partners()
+        .await?
+        .into_iter()
+        .filter(|p| scope.is_none_or(|own| own == p.id))
+        .collect();
+    let users: Vec<_> = state
+        .store
+        .list_console_users()
+        .await?
+        .into_iter()
+        .filter(|u| scope.is_none_or(|own| u.role.partner_id() == Some(own)))
+        .collect();
     let rows = partners
         .iter()
         .map(|p| {
@@ -76,7 +108,11 @@ async fn render(
         .map(|u| {
             let role = match u.role {
                 Role::Operator => t("운영자", "Operator").to_owned(),
-                Role::Partner(id) => names.get(&id).cloned().unwrap_or_default(),
+                Role::Partner(id, role) => format!(
+                    "{} · {}",
+                    names.get(&id).cloned().unwrap_or_default(),
+                    role_words(lang, role)
+                ),
             };
             let state = if u.disabled {
                 view! { <span class="muted">{t("꺼짐", "Off")}</span> }.into_any()
@@ -126,61 +162,99 @@ async fn render(
             .collect_view();
         view! { <ul class="error" role="alert">{items}</ul> }
     });
+    let partner_select = match scope {
+        None => view! {
+            <label for="u-partner">{t("볼 수 있는 파트너", "Partner it sees")}</label>
+            <select id="u-partner" name="partner">
+                <option value="">{t("모든 파트너 (운영자)", "Every partner (operator)")}</option>
+                {options}
+            </select>
+        }
+        .into_any(),
+        Some(own) => {
+            view! { <input type="hidden" name="partner" value=own.to_string()/> }.into_any()
+        }
+    };
+    let create_user = view! {
+        <h2>{t("계정 만들기", "Create an account")}</h2>
+        <form method="post" action="/console/users" class="stack">
+            <input type="hidden" name="csrf" value=csrf.clone()/>
+            <label for="u-email">{t("이메일", "E-mail")}</label>
+            <input id="u-email" name="email" type="email" required autocomplete="off"/>
+            <label for="u-password">{t("처음 비밀번호 (12자 이상, 따로 전달하세요)", "First password (12 characters or more; hand it over yourself)")}</label>
+            <input id="u-password" name="password" type="password" required minlength="12" autocomplete="new-password"/>
+            {partner_select}
+            <label for="u-role">{t("파트너 안에서의 역할", "Role at the partner")}</label>
+            <select id="u-role" name="role">
+                <option value="member">{t("구성원: 케이스를 보고 처리", "Member: reads and acts on cases")}</option>
+                <option value="admin">{t("관리자: 설정과 사용자도 변경", "Admin: also changes settings and users")}</option>
+            </select>
+            <button type="submit">{t("계정 만들기", "Create account")}</button>
+        </form>
+    };
+    // Operators also see and create partners.
+    let partners_part = scope.is_none().then(|| {
+        view! {
+            <div class="scroll" tabindex="0"><table>
+                <thead><tr><th scope="col">"ID"</th><th scope="col">{t("이름", "Name")}</th>
+                <th scope="col">{t("상호", "Business name")}</th><th scope="col">{t("허용 출처", "Origins")}</th>
+                <th scope="col">{t("보기", "Open")}</th></tr></thead>
+                <tbody>{rows}</tbody>
+            </table></div>
+            <h2>{t("파트너 만들기", "Create a partner")}</h2>
+            <form method="post" action="/console/partners" class="stack">
+                <input type="hidden" name="csrf" value=csrf.clone()/>
+                <label for="p-name">{t("이름 (영문, API와 CLI에서 씀)", "Name (used by the API and the CLI)")}</label>
+                <input id="p-name" name="name" required maxlength="64" autocomplete="off"/>
+                <label for="p-business">{t("상호 (고객에게 보임)", "Business name (customers see it)")}</label>
+                <input id="p-business" name="business_name" required maxlength="100" autocomplete="organization"/>
+                <label for="p-origins">{t("회수 페이지를 넣을 사이트의 출처 (한 줄에 하나, 예: https://shop.example)", "Origins of the sites that embed the page (one per line, e.g. https://shop.example)")}</label>
+                <textarea id="p-origins" name="origins" rows="3" required></textarea>
+                <button type="submit">{t("파트너 만들기", "Create partner")}</button>
+            </form>
+        }
+    });
+    let title = if scope.is_none() {
+        t("파트너와 계정", "Partners and accounts")
+    } else {
+        t("사용자", "Users")
+    };
     let main = view! {
-        <h1>{t("파트너와 계정", "Partners and accounts")}</h1>
+        <h1>{title}</h1>
         {token}
         {created}
         {disabled}
         {problems}
-        <div class="scroll" tabindex="0"><table>
-            <thead><tr><th scope="col">"ID"</th><th scope="col">{t("이름", "Name")}</th>
-            <th scope="col">{t("상호", "Business name")}</th><th scope="col">{t("허용 출처", "Origins")}</th>
-            <th scope="col">{t("보기", "Open")}</th></tr></thead>
-            <tbody>{rows}</tbody>
-        </table></div>
-        <h2>{t("파트너 만들기", "Create a partner")}</h2>
-        <form method="post" action="/console/partners" class="stack">
-            <input type="hidden" name="csrf" value=csrf.clone()/>
-            <label for="p-name">{t("이름 (영문, API와 CLI에서 씀)", "Name (used by the API and the CLI)")}</label>
-            <input id="p-name" name="name" required maxlength="64" autocomplete="off"/>
-            <label for="p-business">{t("상호 (고객에게 보임)", "Business name (customers see it)")}</label>
-            <input id="p-business" name="business_name" required maxlength="100" autocomplete="organization"/>
-            <label for="p-origins">{t("회수 페이지를 넣을 사이트의 출처 (한 줄에 하나, 예: https://shop.example)", "Origins of the sites that embed the page (one per line, e.g. https://shop.example)")}</label>
-            <textarea id="p-origins" name="origins" rows="3" required></textarea>
-            <button type="submit">{t("파트너 만들기", "Create partner")}</button>
-        </form>
+        {partners_part}
         <h2>{t("콘솔 계정", "Console accounts")}</h2>
         <div class="scroll" tabindex="0"><table>
             <thead><tr><th scope="col">{t("이메일", "E-mail")}</th><th scope="col">{t("권한", "Sees")}</th>
             <th scope="col">{t("상태", "State")}</th></tr></thead>
             <tbody>{user_rows}</tbody>
         </table></div>
-        <h2>{t("계정 만들기", "Create an account")}</h2>
-        <form method="post" action="/console/users" class="stack">
-            <input type="hidden" name="csrf" value=csrf/>
-            <label for="u-email">{t("이메일", "E-mail")}</label>
-            <input id="u-email" name="email" type="email" required autocomplete="off"/>
-            <label for="u-password">{t("처음 비밀번호 (12자 이상, 따로 전달하세요)", "First password (12 characters or more; hand it over yourself)")}</label>
-            <input id="u-password" name="password" type="password" required minlength="12" autocomplete="new-password"/>
-            <label for="u-partner">{t("볼 수 있는 파트너", "Partner it sees")}</label>
-            <select id="u-partner" name="partner">
-                <option value="">{t("모든 파트너 (운영자)", "Every partner (operator)")}</option>
-                {options}
-            </select>
-            <button type="submit">{t("계정 만들기", "Create account")}</button>
-        </form>
+        {create_user}
     };
-    Ok(page(
+    Ok(operator_page(signed, lang, main))
+}
+
+fn operator_page(signed: &Signed, lang: Lang, main: impl IntoView + 'static) -> Html<String> {
+    let operator = signed.own_partner().is_none();
+    page(
         Frame {
             lang,
-            title: t("파트너", "Partners").to_owned(),
+            title: if operator {
+                lang.t("파트너", "Partners")
+            } else {
+                lang.t("사용자", "Users")
+            }
+            .to_owned(),
             user: &signed.user,
             csrf: &signed.csrf,
             section: Section::Partners,
             path: "/console/partners",
         },
         main,
-    ))
+    )
 }
 
 pub async fn show(
@@ -189,7 +263,7 @@ pub async fn show(
     headers: HeaderMap,
     Query(q): Query<Notice>,
 ) -> Result<Html<String>, ConsoleError> {
-    operator_only(&signed)?;
+    managed(&signed)?;
     let outcome = Outcome {
         created_user: q.created,
         disabled_user: q.disabled,
@@ -200,7 +274,6 @@ pub async fn show(
 
 #[derive(Deserialize)]
 pub struct PartnerForm {
-    csrf: Option<String>,
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -211,14 +284,9 @@ pub struct PartnerForm {
 
 pub async fn create_partner(
     State(state): State<AppState>,
-    signed: Signed,
-    headers: HeaderMap,
-    Form(form): Form<PartnerForm>,
+    Posted { signed, lang, form }: Posted<PartnerForm>,
 ) -> Result<Response, ConsoleError> {
-    session::same_origin(&state, &headers)?;
-    signed.check_csrf(&state, form.csrf.as_deref())?;
     operator_only(&signed)?;
-    let lang = Lang::from_headers(&headers);
     let t = move |ko, en| lang.t(ko, en);
     let mut problems = Vec::new();
     let name = form.name.trim();
@@ -280,24 +348,20 @@ pub async fn create_partner(
 
 #[derive(Deserialize)]
 pub struct UserForm {
-    csrf: Option<String>,
     #[serde(default)]
     email: String,
     #[serde(default)]
     password: String,
     partner: Option<String>,
+    /// `admin` or `member`, for a partner's user (default: member).
+    role: Option<String>,
 }
 
 pub async fn create_user(
     State(state): State<AppState>,
-    signed: Signed,
-    headers: HeaderMap,
-    Form(form): Form<UserForm>,
+    Posted { signed, lang, form }: Posted<UserForm>,
 ) -> Result<Response, ConsoleError> {
-    session::same_origin(&state, &headers)?;
-    signed.check_csrf(&state, form.csrf.as_deref())?;
-    operator_only(&signed)?;
-    let lang = Lang::from_headers(&headers);
+    managed(&signed)?;
     let t = move |ko, en| lang.t(ko, en);
     let mut problems = Vec::new();
     let email = Email::parse(&form.email)
@@ -322,9 +386,29 @@ pub async fn create_user(
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        None => Some(Role::Operator),
+        // Only an operator makes another operator.
+        None => {
+            operator_only(&signed)?;
+            Some(Role::Operator)
+        }
         Some(raw) => match raw.parse::<i64>() {
-            Ok(id) if state.store.partner_by_id(id).await?.is_some() => Some(Role::Partner(id)),
+            Ok(id) if state.store.partner_by_id(id).await?.is_some() => {
+                must_administer(&signed, id)?;
+                match form
+                    .role
+                    .as_deref()
+                    .map_or(Some(PartnerRole::Member), PartnerRole::from_word)
+                {
+                    Some(role) => Some(Role::Partner(id, role)),
+                    None => {
+                        problems.push(t(
+                            "역할은 관리자 또는 구성원입니다.",
+                            "The role is admin or member.",
+                        ));
+                        None
+                    }
+                }
+            }
             _ => {
                 problems.push(t("그런 파트너가 없습니다.", "No such partner."));
                 None
@@ -338,7 +422,7 @@ pub async fn create_user(
         let now = state.clock.now().timestamp_millis();
         match state
             .store
-            .create_console_user(email, &hash, role, now)
+            .create_console_user(email, &hash, role, &signed.user.email, now)
             .await?
         {
             Some(user) => {
@@ -368,20 +452,16 @@ pub async fn create_user(
 
 #[derive(Deserialize)]
 pub struct DisableForm {
-    csrf: Option<String>,
     user: Option<String>,
 }
 
 /// Turns another account off: it cannot sign in, and its sessions end.
+/// A partner's admin turns off its own partner's users only.
 pub async fn disable_user(
     State(state): State<AppState>,
-    signed: Signed,
-    headers: HeaderMap,
-    Form(form): Form<DisableForm>,
+    Posted { signed, form, .. }: Posted<DisableForm>,
 ) -> Result<Response, ConsoleError> {
-    session::same_origin(&state, &headers)?;
-    signed.check_csrf(&state, form.csrf.as_deref())?;
-    operator_only(&signed)?;
+    let scope = managed(&signed)?;
     let id: i64 = form
         .user
         .as_deref()
@@ -393,10 +473,17 @@ pub async fn disable_user(
         .list_console_users()
         .await?
         .into_iter()
-        .find(|u| u.id == id && u.id != signed.user.id)
+        .find(|u| {
+            u.id == id
+                && u.id != signed.user.id
+                && scope.is_none_or(|own| u.role.partner_id() == Some(own))
+        })
         .ok_or(ConsoleError::NotFound)?;
     let now = state.clock.now().timestamp_millis();
-    state.store.disable_console_user(user.id, now).await?;
+    state
+        .store
+        .disable_console_user(&user, &signed.user.email, now)
+        .await?;
     tracing::info!(
         disabled = user.id,
         by = signed.user.id,

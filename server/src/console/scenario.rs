@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -16,8 +15,9 @@ use serde::Deserialize;
 use super::cases::when;
 use super::error::ConsoleError;
 use super::layout::{Frame, Lang, Section, page, partner_picker};
+use super::post::{Posted, must_administer};
 use super::scope::one_partner;
-use super::session::{self, Signed};
+use super::session::Signed;
 use crate::domain::scenario::{Channel, EndAction, Planned, Scenario};
 use crate::state::AppState;
 use crate::store::PartnerRecord;
@@ -335,6 +335,7 @@ async fn render(
             "saved. New cases use it; open cases keep the version they started with."))}</p>
     });
     let has_problems = !draft.problems.is_empty();
+    let admin = signed.user.role.administers(partner.id);
     let main = view! {
         <h1>{format!("{} · {}", t("회수 시나리오", "Recovery scenario"), partner.business_name)}</h1>
         {saved}
@@ -376,8 +377,9 @@ async fn render(
             <p class="note">{t("저장하면 새 버전이 되고, 새 케이스에만 적용됩니다.", "Saving makes a new version, for new cases only.")}</p>
             <div class="buttons">
                 <button type="submit" name="intent" value="preview" class="secondary">{t("미리보기", "Preview")}</button>
-                <button type="submit" name="intent" value="save">{t("새 버전으로 저장", "Save as a new version")}</button>
+                {admin.then(|| view! { <button type="submit" name="intent" value="save">{t("새 버전으로 저장", "Save as a new version")}</button> })}
             </div>
+            {(!admin).then(|| view! { <p class="note">{t("저장은 파트너 관리자만 할 수 있습니다.", "Only the partner's admins save a scenario.")}</p> })}
         </form>
         {preview}
         <h2>{t("버전", "Versions")}</h2>
@@ -425,17 +427,22 @@ pub async fn show(
 
 pub async fn submit(
     State(state): State<AppState>,
-    signed: Signed,
-    headers: HeaderMap,
-    Form(fields): Form<Fields>,
+    Posted {
+        signed,
+        lang,
+        form: fields,
+    }: Posted<Fields>,
 ) -> Result<Response, ConsoleError> {
-    session::same_origin(&state, &headers)?;
-    signed.check_csrf(&state, fields.get("csrf").map(String::as_str))?;
-    let lang = Lang::from_headers(&headers);
     let partner = one_partner(&state, &signed, fields.get("partner").map(String::as_str))
         .await?
         .ok_or(ConsoleError::NotFound)?;
     let save = fields.get("intent").map(String::as_str) == Some("save");
+    // The scenario decides what customers are sent and when their cards
+    // are charged: a setting, saved by the partner's admins only (anyone
+    // may preview).
+    if save {
+        must_administer(&signed, partner.id)?;
+    }
     let draft = match parse_fields(&fields) {
         Err(problems) => Draft {
             fields,

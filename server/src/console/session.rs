@@ -76,6 +76,19 @@ impl Signed {
         }
     }
 
+    /// The key that seals a secret kept for this session's next page
+    /// (`store::set_console_flash`): derived from the session id, which
+    /// the database never holds, so a copy of the database opens nothing.
+    pub fn flash_key(&self, state: &AppState) -> crate::sealing::CredentialsKey {
+        use hmac::{Hmac, Mac};
+        let mut mac =
+            Hmac::<sha2::Sha256>::new_from_slice(state.config.link_key.expose().as_bytes())
+                .expect("HMAC takes any key length");
+        mac.update(b"rebound-console-flash:");
+        mac.update(self.session_id.as_bytes());
+        crate::sealing::CredentialsKey::from_bytes(&mac.finalize().into_bytes().into())
+    }
+
     /// The partner this account may act for, if it names one; `None` for
     /// operators without a choice.
     pub fn own_partner(&self) -> Option<i64> {

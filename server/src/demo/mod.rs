@@ -46,7 +46,7 @@ pub async fn ensure_console_operator(store: &Store, now_ms: i64) -> Result<Strin
         }
         None => {
             store
-                .create_console_user(&email, &hash, Role::Operator, now_ms)
+                .create_console_user(&email, &hash, Role::Operator, "demo", now_ms)
                 .await?;
         }
     }

@@ -5,6 +5,8 @@
 //! slow. No SQL here.
 
 use argon2::Argon2;
+
+use super::case::UnknownText;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 /// Who an account is.
@@ -13,19 +15,84 @@ pub enum Role {
     /// Sees and manages every partner.
     Operator,
     /// Sees only this partner's data; anything else is a 404.
-    Partner(i64),
+    Partner(i64, PartnerRole),
+}
+
+/// What a partner's user may do on the partner's behalf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartnerRole {
+    /// Also changes the partner's settings (URLs, origins, secrets, gateway
+    /// accounts, the scenario) and its users: the fields that can send
+    /// customers or money elsewhere.
+    Admin,
+    /// Reads the figures and notices, and acts on cases.
+    Member,
+}
+
+impl PartnerRole {
+    /// `console_users.partner_role`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartnerRole::Admin => "ADMIN",
+            PartnerRole::Member => "MEMBER",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<PartnerRole, UnknownText> {
+        match raw {
+            "ADMIN" => Ok(PartnerRole::Admin),
+            "MEMBER" => Ok(PartnerRole::Member),
+            other => Err(UnknownText {
+                kind: "partner role",
+                value: other.to_owned(),
+            }),
+        }
+    }
+
+    /// A form's or flag's word for it (`admin`, `member`).
+    pub fn from_word(raw: &str) -> Option<PartnerRole> {
+        match raw.trim() {
+            "admin" => Some(PartnerRole::Admin),
+            "member" => Some(PartnerRole::Member),
+            _ => None,
+        }
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            PartnerRole::Admin => "admin",
+            PartnerRole::Member => "member",
+        }
+    }
 }
 
 impl Role {
-    /// `console_users.partner_id`.
-    pub fn from_partner_id(partner_id: Option<i64>) -> Role {
-        partner_id.map_or(Role::Operator, Role::Partner)
+    /// From `console_users.partner_id` and `partner_role` (a partner user
+    /// with no role stored reads as a member: the smaller power).
+    pub fn from_stored(partner_id: Option<i64>, role: Option<&str>) -> Result<Role, UnknownText> {
+        Ok(match partner_id {
+            None => Role::Operator,
+            Some(id) => Role::Partner(
+                id,
+                role.map(PartnerRole::parse)
+                    .transpose()?
+                    .unwrap_or(PartnerRole::Member),
+            ),
+        })
     }
 
     pub fn partner_id(self) -> Option<i64> {
         match self {
             Role::Operator => None,
-            Role::Partner(id) => Some(id),
+            Role::Partner(id, _) => Some(id),
+        }
+    }
+
+    /// `console_users.partner_role`: `None` for operators.
+    pub fn stored_role(self) -> Option<&'static str> {
+        match self {
+            Role::Operator => None,
+            Role::Partner(_, role) => Some(role.as_str()),
         }
     }
 
@@ -33,7 +100,15 @@ impl Role {
     pub fn sees(self, partner_id: i64) -> bool {
         match self {
             Role::Operator => true,
-            Role::Partner(own) => own == partner_id,
+            Role::Partner(own, _) => own == partner_id,
+        }
+    }
+
+    /// Whether this account may change `partner_id`'s settings and users.
+    pub fn administers(self, partner_id: i64) -> bool {
+        match self {
+            Role::Operator => true,
+            Role::Partner(own, role) => own == partner_id && role == PartnerRole::Admin,
         }
     }
 }
@@ -225,10 +300,35 @@ mod tests {
 
     #[test]
     fn a_partner_user_sees_its_own_partner_only() {
+        for role in [PartnerRole::Admin, PartnerRole::Member] {
+            assert!(Role::Partner(7, role).sees(7));
+            assert!(!Role::Partner(7, role).sees(8));
+        }
         assert!(Role::Operator.sees(7));
-        assert!(Role::Partner(7).sees(7));
-        assert!(!Role::Partner(7).sees(8));
-        assert_eq!(Role::from_partner_id(None), Role::Operator);
-        assert_eq!(Role::from_partner_id(Some(3)).partner_id(), Some(3));
+        assert_eq!(Role::from_stored(None, None).unwrap(), Role::Operator);
+        assert_eq!(
+            Role::from_stored(Some(3), Some("ADMIN")).unwrap(),
+            Role::Partner(3, PartnerRole::Admin)
+        );
+    }
+
+    #[test]
+    fn only_operators_and_the_partners_own_admins_change_its_settings() {
+        assert!(Role::Operator.administers(7));
+        assert!(Role::Partner(7, PartnerRole::Admin).administers(7));
+        assert!(!Role::Partner(7, PartnerRole::Admin).administers(8));
+        assert!(!Role::Partner(7, PartnerRole::Member).administers(7));
+        assert_eq!(
+            Role::from_stored(Some(3), None).unwrap(),
+            Role::Partner(3, PartnerRole::Member),
+            "no role stored: the smaller power"
+        );
+        assert!(Role::from_stored(Some(3), Some("OWNER")).is_err());
+        for r in [PartnerRole::Admin, PartnerRole::Member] {
+            assert_eq!(PartnerRole::parse(r.as_str()).unwrap(), r);
+            assert_eq!(PartnerRole::from_word(r.word()), Some(r));
+            assert_eq!(Role::Partner(1, r).stored_role(), Some(r.as_str()));
+        }
+        assert_eq!(Role::Operator.stored_role(), None);
     }
 }

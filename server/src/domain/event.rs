@@ -54,6 +54,21 @@ pub fn is_webhook_id(raw: &str) -> bool {
     })
 }
 
+crate::domain::case::stored_enum!(
+    /// A notice's delivery (`events.status`).
+    DeliveryStatus, "notice status" {
+        /// Due, or waiting for its next try.
+        Pending => "PENDING",
+        Delivered => "DELIVERED",
+        /// Every try failed.
+        Failed => "FAILED",
+        /// The endpoint answered 410 Gone: nothing more is sent to it.
+        Disabled => "DISABLED",
+        /// The partner has no notify URL.
+        NoEndpoint => "NO_ENDPOINT",
+    }
+);
+
 /// STOVE's subscription status codes (`subs_status_code`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubsStatus {

@@ -16,6 +16,7 @@ pub mod price;
 pub mod product;
 pub mod retry;
 pub mod scenario;
+pub mod settings;
 pub mod subscription;
 pub mod token;
 

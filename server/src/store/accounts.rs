@@ -4,6 +4,7 @@ use sqlx::FromRow;
 
 use super::{Store, StoreError};
 use crate::domain::account::{Email, Role, session_alive};
+use crate::domain::settings::{Setting, SettingChange};
 use crate::domain::token::TokenHash;
 
 /// A console account.
@@ -23,23 +24,43 @@ struct UserRow {
     id: i64,
     email: String,
     partner_id: Option<i64>,
+    partner_role: Option<String>,
     password_hash: String,
     disabled_at: Option<i64>,
 }
 
-impl From<UserRow> for ConsoleUser {
-    fn from(r: UserRow) -> Self {
-        ConsoleUser {
+impl TryFrom<UserRow> for ConsoleUser {
+    type Error = StoreError;
+
+    fn try_from(r: UserRow) -> Result<Self, StoreError> {
+        Ok(ConsoleUser {
             id: r.id,
             email: r.email,
-            role: Role::from_partner_id(r.partner_id),
+            role: Role::from_stored(r.partner_id, r.partner_role.as_deref())?,
             password_hash: r.password_hash,
             disabled: r.disabled_at.is_some(),
-        }
+        })
     }
 }
 
-const USER_COLUMNS: &str = "u.id, u.email, u.partner_id, u.password_hash, u.disabled_at";
+#[derive(FromRow)]
+struct SessionRow {
+    created_at: i64,
+    last_seen_at: i64,
+    #[sqlx(flatten)]
+    user: UserRow,
+}
+
+const USER_COLUMNS: &str =
+    "u.id, u.email, u.partner_id, u.partner_role, u.password_hash, u.disabled_at";
+
+/// A partner user as the settings history names it.
+fn user_value(user: &ConsoleUser) -> String {
+    match user.role {
+        Role::Operator => user.email.clone(),
+        Role::Partner(_, role) => format!("{} ({})", user.email, role.word()),
+    }
+}
 
 /// A session's last use is written at most this often; the idle expiry
 /// (hours) cannot tell the difference.
@@ -52,22 +73,30 @@ impl Store {
         email: &Email,
         password_hash: &str,
         role: Role,
+        by: &str,
         now_ms: i64,
     ) -> Result<Option<ConsoleUser>, StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
         let row: Option<UserRow> = sqlx::query_as(
-            "INSERT INTO console_users (email, password_hash, partner_id, created_at, password_changed_at) \
-             VALUES ($1, $2, $3, $4, $4) ON CONFLICT (email) DO NOTHING \
-             RETURNING id, email, partner_id, password_hash, disabled_at",
+            "INSERT INTO console_users (email, password_hash, partner_id, partner_role, created_at, \
+                                        password_changed_at) \
+             VALUES ($1, $2, $3, $5, $4, $4) ON CONFLICT (email) DO NOTHING \
+             RETURNING id, email, partner_id, partner_role, password_hash, disabled_at",
         )
         .bind(email.as_str())
         .bind(password_hash)
         .bind(role.partner_id())
         .bind(now_ms)
+        .bind(role.stored_role())
         .fetch_optional(&mut *tx)
         .await?;
+        let user: Option<ConsoleUser> = row.map(TryInto::try_into).transpose()?;
+        if let (Some(user), Some(partner_id)) = (&user, role.partner_id()) {
+            let change = SettingChange::of(Setting::User, None, Some(&user_value(user)));
+            super::settings::record(&mut tx, partner_id, change.as_slice(), by, now_ms).await?;
+        }
         tx.commit().await?;
-        Ok(row.map(Into::into))
+        Ok(user)
     }
 
     /// The account that may sign in with this address (a turned-off one
@@ -82,7 +111,7 @@ impl Store {
         .bind(email.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(Into::into))
+        row.map(TryInto::try_into).transpose()
     }
 
     /// Every account, operators first, then by partner and address.
@@ -92,7 +121,7 @@ impl Store {
         ))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        rows.into_iter().map(TryInto::try_into).collect()
     }
 
     /// Starts a session (the caller made the id and keeps it for the
@@ -133,20 +162,22 @@ impl Store {
         id: &TokenHash,
         now_ms: i64,
     ) -> Result<Option<ConsoleUser>, StoreError> {
-        type Row = (i64, i64, i64, String, Option<i64>, String, Option<i64>);
-        let row: Option<Row> = sqlx::query_as(
-            "SELECT s.created_at, s.last_seen_at, u.id, u.email, u.partner_id, u.password_hash, \
-                    u.disabled_at \
-             FROM console_sessions s JOIN console_users u ON u.id = s.user_id WHERE s.id_hash = $1",
-        )
+        let row: Option<SessionRow> = sqlx::query_as(&format!(
+            "SELECT s.created_at, s.last_seen_at, {USER_COLUMNS} \
+             FROM console_sessions s JOIN console_users u ON u.id = s.user_id WHERE s.id_hash = $1"
+        ))
         .bind(&id.0)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((created, last_seen, user_id, email, partner_id, password_hash, disabled_at)) =
-            row
+        let Some(SessionRow {
+            created_at: created,
+            last_seen_at: last_seen,
+            user,
+        }) = row
         else {
             return Ok(None);
         };
+        let disabled_at = user.disabled_at;
         let alive = session_alive(created, last_seen, now_ms) && disabled_at.is_none();
         if !alive || now_ms - last_seen >= SESSION_TOUCH_MS {
             let (mut tx, _write) = self.begin_write().await?;
@@ -162,16 +193,46 @@ impl Store {
                 .await?;
             tx.commit().await?;
         }
-        Ok(alive.then(|| {
-            UserRow {
-                id: user_id,
-                email,
-                partner_id,
-                password_hash,
-                disabled_at,
-            }
-            .into()
-        }))
+        alive.then(|| user.try_into()).transpose()
+    }
+
+    /// Keeps a sealed secret for this session's next page (one at a time).
+    pub async fn set_console_flash(
+        &self,
+        session: &TokenHash,
+        sealed: &str,
+    ) -> Result<(), StoreError> {
+        let (mut tx, _write) = self.begin_write().await?;
+        sqlx::query("UPDATE console_sessions SET flash = $2 WHERE id_hash = $1")
+            .bind(&session.0)
+            .bind(sealed)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The sealed secret kept for this session, taken: a second look finds
+    /// none, so a reload never shows it again.
+    pub async fn take_console_flash(
+        &self,
+        session: &TokenHash,
+    ) -> Result<Option<String>, StoreError> {
+        let (mut tx, _write) = self.begin_write().await?;
+        let (flash,): (Option<String>,) =
+            sqlx::query_as("SELECT flash FROM console_sessions WHERE id_hash = $1")
+                .bind(&session.0)
+                .fetch_optional(&mut *tx)
+                .await?
+                .unwrap_or((None,));
+        if flash.is_some() {
+            sqlx::query("UPDATE console_sessions SET flash = NULL WHERE id_hash = $1")
+                .bind(&session.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(flash)
     }
 
     /// Sign-out: this session ends.
@@ -189,16 +250,24 @@ impl Store {
     /// False if it was off already (or is not there).
     pub async fn disable_console_user(
         &self,
-        user_id: i64,
+        user: &ConsoleUser,
+        by: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
+        let change = user.role.partner_id().and_then(|p| {
+            Some((
+                p,
+                SettingChange::of(Setting::User, Some(&user_value(user)), None)?,
+            ))
+        });
         self.change_account_ending_sessions(
-            user_id,
+            user.id,
             sqlx::query(
                 "UPDATE console_users SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL",
             )
-            .bind(user_id)
+            .bind(user.id)
             .bind(now_ms),
+            change.as_ref().map(|(p, c)| (*p, c, by, now_ms)),
         )
         .await
     }
@@ -219,6 +288,7 @@ impl Store {
             .bind(user_id)
             .bind(password_hash)
             .bind(now_ms),
+            None,
         )
         .await
     }
@@ -229,6 +299,7 @@ impl Store {
         &self,
         user_id: i64,
         update: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+        recorded: Option<(i64, &SettingChange, &str, i64)>,
     ) -> Result<bool, StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
         let changed = update.execute(&mut *tx).await?.rows_affected() == 1;
@@ -236,6 +307,16 @@ impl Store {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
+        if let (true, Some((partner_id, change, by, now_ms))) = (changed, recorded) {
+            super::settings::record(
+                &mut tx,
+                partner_id,
+                std::slice::from_ref(change),
+                by,
+                now_ms,
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(changed)
     }

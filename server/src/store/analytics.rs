@@ -46,7 +46,47 @@ fn end_action(raw: Option<&str>) -> Result<Option<EndAction>, StoreError> {
     }
 }
 
+/// The Postgres advisory lock key of the analytics fold ("rebound" in
+/// ASCII): every instance on one database takes the same lock.
+const FOLD_LOCK_KEY: i64 = 0x0072_6562_6f75_6e64;
+
+/// The analytics fold's turn (`Store::analytics_fold_turn`): while it is
+/// held, no other fold of this process, or on Postgres of any process on
+/// the database, runs. Dropping it ends the turn.
+pub struct FoldTurn {
+    _local: tokio::sync::OwnedMutexGuard<()>,
+    /// On Postgres: the transaction holding `pg_advisory_xact_lock`. Its
+    /// end (commit, rollback, or the connection dying with the process)
+    /// releases the lock, so a crashed fold never keeps it.
+    _shared: Option<sqlx::Transaction<'static, sqlx::Any>>,
+}
+
 impl Store {
+    /// Waits for the analytics fold's turn. Two folds at once could write
+    /// older figures over newer ones: each reads the change log, then the
+    /// cases, then writes, and the later reader may write first. Readers
+    /// fold too (`analytics_days`), so this is not only the worker's.
+    pub async fn analytics_fold_turn(&self) -> Result<FoldTurn, StoreError> {
+        let local = self.fold_gate.clone().lock_owned().await;
+        let shared = match self.backend {
+            super::Backend::Sqlite => None,
+            super::Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                // COUNT(*) around it: the lock function returns `void`,
+                // which the Any driver cannot describe.
+                sqlx::query("SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock($1)) l")
+                    .bind(FOLD_LOCK_KEY)
+                    .execute(&mut *tx)
+                    .await?;
+                Some(tx)
+            }
+        };
+        Ok(FoldTurn {
+            _local: local,
+            _shared: shared,
+        })
+    }
+
     /// The figures of each Korean day in `[from, to]` (inclusive) that has
     /// any, for one partner or (operators) every partner summed. Days that
     /// changed since they were computed are recomputed first, so the
@@ -85,6 +125,7 @@ impl Store {
         partner_id: Option<i64>,
         now_ms: i64,
     ) -> Result<usize, StoreError> {
+        let _turn = self.analytics_fold_turn().await?;
         let mut recomputed = 0;
         loop {
             let changes: Vec<(i64, i64, i64)> = sqlx::query_as(

@@ -8,7 +8,9 @@ use sqlx::FromRow;
 use super::{Store, StoreError};
 use crate::domain::case::{CaseStatus, ChargeSource, ChargeStatus, StageStatus};
 use crate::domain::decline::DeclineClass;
+use crate::domain::event::DeliveryStatus;
 use crate::domain::retry::Stop;
+use crate::domain::scenario::Channel;
 
 /// Which cases a list shows.
 #[derive(Debug, Clone, Default)]
@@ -99,7 +101,7 @@ pub enum TimelineItem {
     /// stage sent again.
     Stage {
         stage: i64,
-        channel: String,
+        channel: Channel,
         status: StageStatus,
         provider_ref: Option<String>,
         error: Option<String>,
@@ -115,7 +117,7 @@ pub enum TimelineItem {
     Notice {
         webhook_id: String,
         event_type: String,
-        delivery: String,
+        delivery: DeliveryStatus,
         attempts: i64,
     },
 }
@@ -220,7 +222,7 @@ impl Store {
                 sent.unwrap_or(created),
                 TimelineItem::Stage {
                     stage,
-                    channel,
+                    channel: Channel::parse(&channel)?,
                     status,
                     provider_ref,
                     error,
@@ -267,7 +269,7 @@ impl Store {
                 TimelineItem::Notice {
                     webhook_id,
                     event_type,
-                    delivery,
+                    delivery: DeliveryStatus::parse(&delivery)?,
                     attempts,
                 },
             ));

@@ -8,6 +8,7 @@ use sqlx::{Any, FromRow, Transaction};
 
 use super::{Backend, Leased, ROWS_PER_STATEMENT, Store, StoreError, WorkQueue, placeholders};
 use crate::domain::event::{self, Event, Subject};
+use crate::domain::settings::{Setting, SettingChange};
 
 /// What an event is about: its subject's ids are loaded from it.
 #[derive(Debug, Clone, Copy)]
@@ -308,7 +309,7 @@ async fn case_livemode(
 /// carry no settings, so it is the process's.
 static LIVEMODE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-fn livemode() -> bool {
+pub(super) fn livemode() -> bool {
     LIVEMODE.load(std::sync::atomic::Ordering::Relaxed)
 }
 
@@ -407,8 +408,9 @@ impl Store {
         self.claim_due(
             &EVENTS,
             "SELECT e.id, e.partner_id, e.webhook_id, e.body, e.attempts, e.created_at, \
-                    p.notify_url, p.notify_disabled_at, p.webhook_secret, p.webhook_secret_previous, \
-                    p.webhook_previous_until \
+                    COALESCE(e.endpoint, p.notify_url) AS notify_url, \
+                    CASE WHEN e.endpoint IS NULL THEN p.notify_disabled_at END AS notify_disabled_at, \
+                    p.webhook_secret, p.webhook_secret_previous, p.webhook_previous_until \
              FROM {due} JOIN events e ON e.id = due.id JOIN partners p ON p.id = e.partner_id \
              ORDER BY e.id",
             now_ms,
@@ -462,7 +464,8 @@ impl Store {
             if o.next == NextStep::DisableEndpoint {
                 sqlx::query(
                     "UPDATE partners SET notify_disabled_at = $2 WHERE id = \
-                     (SELECT partner_id FROM events WHERE id = $1) AND notify_disabled_at IS NULL",
+                     (SELECT partner_id FROM events WHERE id = $1 AND endpoint IS NULL) \
+                       AND notify_disabled_at IS NULL",
                 )
                 .bind(o.event_id)
                 .bind(now_ms)
@@ -600,7 +603,10 @@ impl Store {
         partner_id: i64,
         fresh: &str,
         previous_until_ms: i64,
+        by: &str,
+        now_ms: i64,
     ) -> Result<(), StoreError> {
+        let (mut tx, _write) = self.begin_write().await?;
         sqlx::query(
             "UPDATE partners SET webhook_secret_previous = webhook_secret, webhook_previous_until = $3, \
                     webhook_secret = $2 WHERE id = $1",
@@ -608,8 +614,17 @@ impl Store {
         .bind(partner_id)
         .bind(fresh)
         .bind(previous_until_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        super::settings::record(
+            &mut tx,
+            partner_id,
+            &[SettingChange::rotated(Setting::WebhookSecret)],
+            by,
+            now_ms,
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 

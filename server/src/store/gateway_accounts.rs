@@ -2,10 +2,11 @@
 //! stored sealed (`sealing.rs`) and read back only by the gateway registry,
 //! which builds the adapter; no listing carries it.
 
-use sqlx::FromRow;
+use sqlx::{Any, FromRow, Transaction};
 
 use super::{Store, StoreError};
 use crate::domain::gateway_account::{AccountSettings, AdapterKind, CustomerKeyRule};
+use crate::domain::settings::{ROTATED, Setting, SettingChange};
 
 /// An account as the console and the CLI show it: never its secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +80,68 @@ impl TryFrom<AccountRow> for GatewayAccount {
     }
 }
 
+/// An account as the settings history names it: never its secret.
+fn described(
+    payment_gateway: &str,
+    kind: AdapterKind,
+    livemode: bool,
+    customer_keys: CustomerKeyRule,
+    settings: &AccountSettings,
+) -> String {
+    let ids = [
+        settings.store_id.as_deref().map(|v| format!("store {v}")),
+        settings
+            .channel_key
+            .as_deref()
+            .map(|v| format!("channel {v}")),
+        settings
+            .client_key
+            .as_deref()
+            .map(|v| format!("client key {v}")),
+    ];
+    [
+        Some(payment_gateway.to_owned()),
+        Some(kind.as_str().to_owned()),
+        Some(if livemode { "live" } else { "test" }.to_owned()),
+        Some(format!("customer keys {}", customer_keys.as_str())),
+    ]
+    .into_iter()
+    .chain(ids)
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" · ")
+}
+
+/// Retires the partner's current account for the PG, in the caller's
+/// transaction; how the history names it, if there was one.
+async fn retire(
+    tx: &mut Transaction<'_, Any>,
+    partner_id: i64,
+    payment_gateway: &str,
+    now_ms: i64,
+) -> Result<Option<String>, StoreError> {
+    let row: Option<AccountRow> = sqlx::query_as(&format!(
+        "UPDATE gateway_accounts SET retired_at = $3 \
+         WHERE partner_id = $1 AND payment_gateway = $2 AND retired_at IS NULL RETURNING {COLUMNS}"
+    ))
+    .bind(partner_id)
+    .bind(payment_gateway)
+    .bind(now_ms)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|r| {
+        let a = GatewayAccount::try_from(r)?;
+        Ok(described(
+            &a.payment_gateway,
+            a.kind,
+            a.livemode,
+            a.customer_keys,
+            &a.settings,
+        ))
+    })
+    .transpose()
+}
+
 impl Store {
     /// Adds the partner's account for `payment_gateway`, retiring the one
     /// it replaces in the same transaction. Charges already sent through
@@ -91,15 +154,7 @@ impl Store {
         let settings = serde_json::to_string(a.settings)
             .map_err(|_| StoreError::Integrity("account settings do not serialize"))?;
         let (mut tx, _write) = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE gateway_accounts SET retired_at = $3 \
-             WHERE partner_id = $1 AND payment_gateway = $2 AND retired_at IS NULL",
-        )
-        .bind(a.partner_id)
-        .bind(a.payment_gateway)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
+        let replaced = retire(&mut tx, a.partner_id, a.payment_gateway, now_ms).await?;
         let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO gateway_accounts (partner_id, payment_gateway, kind, livemode, customer_keys, \
                                            settings, credentials, created_at, created_by) \
@@ -116,6 +171,21 @@ impl Store {
         .bind(a.by)
         .fetch_one(&mut *tx)
         .await?;
+        let new = described(
+            a.payment_gateway,
+            a.kind,
+            a.livemode,
+            a.customer_keys,
+            a.settings,
+        );
+        let change = SettingChange::of(Setting::GatewayAccount, replaced.as_deref(), Some(&new))
+            // The same account again: new credentials, recorded as such.
+            .unwrap_or_else(|| SettingChange {
+                setting: Setting::GatewayAccount,
+                old: replaced,
+                new: Some(format!("{new} · {ROTATED}")),
+            });
+        super::settings::record(&mut tx, a.partner_id, &[change], a.by, now_ms).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -127,18 +197,17 @@ impl Store {
         &self,
         partner_id: i64,
         payment_gateway: &str,
+        by: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE gateway_accounts SET retired_at = $3 \
-             WHERE partner_id = $1 AND payment_gateway = $2 AND retired_at IS NULL",
-        )
-        .bind(partner_id)
-        .bind(payment_gateway)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() > 0)
+        let (mut tx, _write) = self.begin_write().await?;
+        let Some(retired) = retire(&mut tx, partner_id, payment_gateway, now_ms).await? else {
+            return Ok(false);
+        };
+        let change = SettingChange::of(Setting::GatewayAccount, Some(&retired), None);
+        super::settings::record(&mut tx, partner_id, change.as_slice(), by, now_ms).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The partner's current accounts, by PG.

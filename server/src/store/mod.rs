@@ -60,6 +60,7 @@ mod products;
 mod refunds;
 mod resends;
 mod seed;
+mod settings;
 mod subscriptions;
 mod upsert;
 
@@ -127,6 +128,7 @@ pub(crate) fn charge_allowing(event: crate::domain::case::ChargeEvent) -> String
 
 pub use crate::domain::case::CaseStatus;
 pub use accounts::ConsoleUser;
+pub use analytics::FoldTurn;
 pub use card_windows::CardWindow;
 pub use case_views::{CaseDetail, CaseFilter, CaseListRow, TimelineItem};
 pub use cases::CaseRecord;
@@ -150,6 +152,7 @@ pub use resends::{
     DueResend, RESEND_EVERY_MS, RESEND_GAP_MS, ResendRequest, ResendResult, ResendTry,
 };
 pub use seed::{DemoCase, FailedOrderSeed, OutcomeSeed};
+pub use settings::SettingsHistoryRow;
 pub use subscriptions::SubscriptionRecord;
 pub use upsert::UpsertOutcome;
 
@@ -265,6 +268,9 @@ pub struct Store {
     /// charges that sleeping was most of their time. (Other processes on
     /// the same file still meet the busy handler.) `None` on Postgres.
     write_gate: Option<Arc<tokio::sync::Semaphore>>,
+    /// One analytics fold at a time in this process (`analytics_fold_turn`;
+    /// on Postgres an advisory lock also covers other processes).
+    fold_gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A write transaction's turn at the SQLite write gate; held until the
@@ -326,6 +332,7 @@ impl Store {
             pool,
             backend,
             write_gate,
+            fold_gate: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 

@@ -4,6 +4,7 @@ use sqlx::FromRow;
 
 use super::{Store, StoreError};
 use crate::domain::origin::AllowedOrigins;
+use crate::domain::settings::{Setting, SettingChange};
 use crate::domain::token::TokenHash;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,6 +188,7 @@ impl Store {
         partner_id: i64,
         token: &TokenHash,
         grace_ms: i64,
+        by: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
@@ -199,10 +201,20 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         insert_token(&mut tx, partner_id, token, now_ms).await?;
+        super::settings::record(
+            &mut tx,
+            partner_id,
+            &[SettingChange::rotated(Setting::SecretToken)],
+            by,
+            now_ms,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
+    /// Sets the origins with no trace in the settings history: for seeding
+    /// and tests. People change settings through `save_partner_urls`.
     pub async fn set_partner_origins(
         &self,
         partner_id: i64,
@@ -216,6 +228,8 @@ impl Store {
         Ok(())
     }
 
+    /// Sets the notify URL with no trace in the settings history: for
+    /// seeding, benchmarks and tests (`save_partner_urls` records).
     pub async fn set_partner_notify_url(
         &self,
         partner_id: i64,
@@ -230,6 +244,7 @@ impl Store {
         Ok(())
     }
 
+    /// Sets the recovery page URL with no trace (seeding and tests).
     pub async fn set_partner_recovery_url(
         &self,
         partner_id: i64,

@@ -6,7 +6,7 @@ use crate::common;
 
 use common::{TestApp, create_partner};
 use rebound::domain::account::{
-    Email, NewPassword, Role, SESSION_IDLE_MS, SESSION_MAX_MS, password_matches,
+    Email, NewPassword, PartnerRole, Role, SESSION_IDLE_MS, SESSION_MAX_MS, password_matches,
 };
 use rebound::domain::token::{TokenHash, new_session_id};
 
@@ -21,14 +21,26 @@ async fn an_operator_signs_in_and_the_session_lives_until_idle_or_old() {
     let hash = NewPassword::parse("correct horse battery").unwrap().hash();
     let admin = app
         .store
-        .create_console_user(&email("admin@example.com"), &hash, Role::Operator, now)
+        .create_console_user(
+            &email("admin@example.com"),
+            &hash,
+            Role::Operator,
+            "test",
+            now,
+        )
         .await
         .unwrap()
         .expect("created");
     assert_eq!(admin.role, Role::Operator);
     assert!(
         app.store
-            .create_console_user(&email("ADMIN@example.com"), &hash, Role::Operator, now)
+            .create_console_user(
+                &email("ADMIN@example.com"),
+                &hash,
+                Role::Operator,
+                "test",
+                now
+            )
             .await
             .unwrap()
             .is_none(),
@@ -121,13 +133,14 @@ async fn sign_out_ends_one_session_and_a_new_password_ends_them_all() {
         .create_console_user(
             &email("ops@globex.example"),
             &hash,
-            Role::Partner(partner.id),
+            Role::Partner(partner.id, PartnerRole::Admin),
+            "test",
             now,
         )
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(user.role, Role::Partner(partner.id));
+    assert_eq!(user.role, Role::Partner(partner.id, PartnerRole::Admin));
     let (phone, laptop, tablet) = (new_session_id(), new_session_id(), new_session_id());
     for s in [&phone, &laptop, &tablet] {
         assert!(

@@ -298,3 +298,45 @@ async fn a_failure_reported_late_counts_on_the_day_it_failed() {
     // Rebound heard of it, it would be within the first hour).
     assert_eq!(day["totals"]["medianRecoveryHours"], 120);
 }
+
+/// Issue 24, item 5: two folds at once could write older figures over
+/// newer ones, so a fold waits for the one running. Held here by the test;
+/// on Postgres a second store (as another instance would open) waits too.
+#[tokio::test]
+async fn a_fold_waits_while_another_fold_runs_even_on_another_instance() {
+    let app = TestApp::builder().spawn().await;
+    seed_case(&app, "fold_card").await;
+    let now = app.clock.now_ms();
+    let waits_for = |store: rebound::store::Store| async move {
+        let fold = tokio::spawn(async move { store.fold_analytics(None, now).await });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        fold
+    };
+
+    let turn = app.store.analytics_fold_turn().await.unwrap();
+    let same_process = waits_for(app.store.clone()).await;
+    assert!(
+        !same_process.is_finished(),
+        "a fold ran during another's turn"
+    );
+    drop(turn);
+    let folded = same_process.await.unwrap().unwrap();
+    assert!(
+        folded >= 1,
+        "the waiting fold then folds the new case's day"
+    );
+
+    if app.database_url.starts_with("postgres") {
+        let other = rebound::store::Store::connect(&app.database_url)
+            .await
+            .unwrap();
+        let turn = app.store.analytics_fold_turn().await.unwrap();
+        let other_instance = waits_for(other).await;
+        assert!(
+            !other_instance.is_finished(),
+            "another instance's fold ran during this one's turn"
+        );
+        drop(turn);
+        other_instance.await.unwrap().unwrap();
+    }
+}

@@ -217,6 +217,7 @@ async fn a_rotated_token_keeps_the_old_one_for_the_grace_period() {
             app.partner.id,
             &rebound::domain::token::TokenHash::of(&new_secret),
             3_600_000,
+            "test",
             now,
         )
         .await

@@ -8,7 +8,7 @@ use common::console::{
     PASSWORD, account, act, analytics, case_page, csrf_in, get, session_of, sign_in, signed_in,
 };
 use common::{create_partner, spawn_app};
-use rebound::domain::account::{NewPassword, Role, SESSION_IDLE_MS};
+use rebound::domain::account::{NewPassword, PartnerRole, Role, SESSION_IDLE_MS};
 use reqwest::StatusCode;
 use reqwest::header::{LOCATION, SET_COOKIE};
 
@@ -184,7 +184,12 @@ async fn a_session_ends_when_idle_and_when_the_password_changes() {
 #[tokio::test]
 async fn a_partner_user_changes_the_first_password_and_every_other_sign_in_ends() {
     let app = spawn_app().await;
-    account(&app, "dev@partner.example", Role::Partner(app.partner.id)).await;
+    account(
+        &app,
+        "dev@partner.example",
+        Role::Partner(app.partner.id, PartnerRole::Admin),
+    )
+    .await;
     let laptop = signed_in(&app, "dev@partner.example").await;
     let phone = signed_in(&app, "dev@partner.example").await;
     let change = |current: &'static str, new: &'static str, again: &'static str| {
@@ -263,7 +268,12 @@ async fn a_partner_user_changes_the_first_password_and_every_other_sign_in_ends(
 async fn an_operator_turns_off_a_leavers_account_and_its_sessions_end() {
     let app = spawn_app().await;
     account(&app, "ops@rebound.example", Role::Operator).await;
-    let leaver = account(&app, "dev@partner.example", Role::Partner(app.partner.id)).await;
+    let leaver = account(
+        &app,
+        "dev@partner.example",
+        Role::Partner(app.partner.id, PartnerRole::Admin),
+    )
+    .await;
     let ops = signed_in(&app, "ops@rebound.example").await;
     let theirs = signed_in(&app, "dev@partner.example").await;
     let off = |cookie: &str, user: i64| {
@@ -327,7 +337,12 @@ async fn an_operator_turns_off_a_leavers_account_and_its_sessions_end() {
 async fn a_partner_user_sees_its_own_figures_and_no_other_partners() {
     let app = spawn_app().await;
     let (other, _) = create_partner(&app.store, "other", &[common::PARTNER_ORIGIN]).await;
-    account(&app, "dev@partner.example", Role::Partner(app.partner.id)).await;
+    account(
+        &app,
+        "dev@partner.example",
+        Role::Partner(app.partner.id, PartnerRole::Member),
+    )
+    .await;
     let cookie = signed_in(&app, "dev@partner.example").await;
     let html = get(&app, "/console", &cookie).await.text().await.unwrap();
     assert!(!html.contains("모든 파트너"), "no partner picker");
@@ -424,7 +439,7 @@ async fn an_operator_retries_a_charge_from_the_console_once_however_often_presse
         "단계 1",
         "결제 시도",
         "파트너 알림",
-        "콘솔 작업 · retry_now",
+        "콘솔 작업 · 지금 결제 재시도",
         "ops@rebound.example",
     ] {
         assert!(page.contains(seen), "{seen}");
@@ -544,9 +559,9 @@ async fn an_operator_resends_the_current_stage_once_however_often_pressed() {
     let cookie = signed_in(&app, "ops@rebound.example").await;
     let page = case_page(&app, &cookie, case.case_id).await;
     for seen in [
-        "단계 1 · ALIMTALK · 다시 보냄",
-        "SENT · ops@rebound.example",
-        "콘솔 작업 · resend_stage",
+        "단계 1 · 카카오 알림톡 · 다시 보냄",
+        "발송됨 · ops@rebound.example",
+        "콘솔 작업 · 현재 단계 메시지 다시 보내기",
         "queued stage 1",
         "already_waiting",
     ] {
@@ -585,7 +600,10 @@ async fn a_resend_asked_for_before_the_customer_paid_is_not_sent() {
         "no reminder to pay after paying"
     );
     let page = case_page(&app, &cookie, case.case_id).await;
-    assert!(page.contains("SKIPPED · ops@rebound.example"), "{page}");
+    assert!(
+        page.contains("건너뜀 (케이스 종료) · ops@rebound.example"),
+        "{page}"
+    );
     assert!(
         !page.contains("resend_stage\""),
         "a recovered case offers no resend"
@@ -598,7 +616,12 @@ async fn a_partner_user_cannot_see_or_act_on_another_partners_case() {
     let (other, _) = create_partner(&app.store, "other", &[common::PARTNER_ORIGIN]).await;
     let theirs = common::seed_case_for(&app, other.id, "their-order").await;
     let ours = common::seed_case(&app, "sandbox_success").await;
-    account(&app, "dev@partner.example", Role::Partner(app.partner.id)).await;
+    account(
+        &app,
+        "dev@partner.example",
+        Role::Partner(app.partner.id, PartnerRole::Admin),
+    )
+    .await;
     let cookie = signed_in(&app, "dev@partner.example").await;
     assert_eq!(
         get(&app, &format!("/console/cases/{theirs}"), &cookie)
@@ -655,4 +678,70 @@ async fn a_partner_user_cannot_see_or_act_on_another_partners_case() {
             .0,
         "CANCELED"
     );
+}
+
+/// Issue 24, item 7: the Korean case page says every status, channel,
+/// decline and reason in words; the stored codes stay beside them, small.
+#[tokio::test]
+async fn the_korean_case_page_says_statuses_in_words_with_codes_only_small() {
+    let app = spawn_app().await;
+    let engine = app.message_engine().await;
+    account(&app, "ops@rebound.example", Role::Operator).await;
+    let cookie = signed_in(&app, "ops@rebound.example").await;
+    let case = common::seed_case(&app, "sandbox_expired_card").await;
+    engine.run_due(100).await.unwrap();
+    act(&app, &cookie, case.case_id, "retry_now").await;
+    let clock: rebound::clock::SharedClock = app.clock.clone();
+    rebound::notify::Notifier::new(app.store.clone(), clock, true)
+        .run_due(100)
+        .await
+        .unwrap();
+    let page = case_page(&app, &cookie, case.case_id).await;
+    let codes = page.matches("<small class=\"code\">").count();
+    assert!(codes >= 6, "the codes stay, small: {codes}");
+    // What a reader sees once the small codes and the markup are gone.
+    let mut text = String::new();
+    let mut rest = page.as_str();
+    while let Some(at) = rest.find("<small class=\"code\">") {
+        text.push_str(&rest[..at]);
+        rest = &rest[at..];
+        rest = &rest[rest.find("</small>").unwrap() + 8..];
+    }
+    text.push_str(rest);
+    let mut seen = String::new();
+    let mut in_tag = false;
+    for c in text.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                seen.push(' ');
+            }
+            c if !in_tag => seen.push(c),
+            _ => {}
+        }
+    }
+    for code in [
+        "ALIMTALK",
+        "SENT",
+        "FAILED",
+        "NO_ENDPOINT",
+        "PAYMENT_FAILURE",
+        "INVALID_CARD_EXPIRATION",
+        "retry_now",
+        "stage.sent",
+    ] {
+        assert!(!seen.contains(code), "{code} shown as words' stand-in");
+    }
+    for words in [
+        "카카오 알림톡",
+        "발송됨",
+        "알림 URL 없음",
+        "결제 실패",
+        "거절됨",
+        "영구 거절",
+        "지금 결제 재시도",
+    ] {
+        assert!(seen.contains(words), "{words}");
+    }
 }

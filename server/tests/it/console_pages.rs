@@ -5,10 +5,10 @@
 
 use crate::common;
 
-use common::console::{account, get, post_form, signed_in};
+use common::console::{PASSWORD, account, get, post_form, signed_in};
 use common::receiver::Receiver;
 use common::{create_partner, seed_case, spawn_app};
-use rebound::domain::account::Role;
+use rebound::domain::account::{PartnerRole, Role};
 use reqwest::StatusCode;
 
 #[tokio::test]
@@ -133,7 +133,12 @@ async fn an_operator_creates_a_partner_and_its_user_and_partners_cannot() {
 #[tokio::test]
 async fn a_saved_scenario_is_a_new_version_for_new_cases_and_a_bad_one_is_explained() {
     let app = spawn_app().await;
-    account(&app, "dev@partner.example", Role::Partner(app.partner.id)).await;
+    account(
+        &app,
+        "dev@partner.example",
+        Role::Partner(app.partner.id, PartnerRole::Admin),
+    )
+    .await;
     let cookie = signed_in(&app, "dev@partner.example").await;
     let before = seed_case(&app, "sandbox_success").await;
     let form = |hour: &'static str, intent: &'static str| {
@@ -252,7 +257,12 @@ async fn notices_are_listed_redelivered_and_tested_from_the_console() {
         .await
         .unwrap();
     let receiver = Receiver::start(&secret).await;
-    account(&app, "dev@partner.example", Role::Partner(app.partner.id)).await;
+    account(
+        &app,
+        "dev@partner.example",
+        Role::Partner(app.partner.id, PartnerRole::Admin),
+    )
+    .await;
     let cookie = signed_in(&app, "dev@partner.example").await;
     let case = seed_case(&app, "sandbox_success").await;
     app.run_engine_until(&engine, app.clock.now_ms() + 60_000)
@@ -400,6 +410,7 @@ async fn notices_are_listed_redelivered_and_tested_from_the_console() {
             ("do", "urls"),
             ("origins", common::PARTNER_ORIGIN),
             ("notify_url", "ftp://partner.example/hook"),
+            ("current_password", PASSWORD),
         ],
     )
     .await;
@@ -413,10 +424,15 @@ async fn notices_are_listed_redelivered_and_tested_from_the_console() {
             ("do", "urls"),
             ("origins", common::PARTNER_ORIGIN),
             ("notify_url", &receiver.url),
+            ("current_password", PASSWORD),
         ],
     )
     .await;
-    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "saved, then shown by a GET"
+    );
     let res = post_form(
         &app,
         &cookie,
@@ -474,10 +490,16 @@ async fn notices_are_listed_redelivered_and_tested_from_the_console() {
         &cookie,
         "/console/settings",
         "/console/settings",
-        &[("do", "rotate_token"), ("grace_hours", "24")],
+        &[
+            ("do", "rotate_token"),
+            ("grace_hours", "24"),
+            ("current_password", PASSWORD),
+        ],
     )
     .await;
-    let html = res.text().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let next = res.headers()["location"].to_str().unwrap().to_owned();
+    let html = get(&app, &next, &cookie).await.text().await.unwrap();
     let at = html.find("data-secret=\"new\">").unwrap() + 18;
     let fresh = &html[at..at + 49];
     for token in [fresh, app.secret.as_str()] {

@@ -305,6 +305,7 @@ async fn sigkill_while_resending_sends_each_resend_exactly_once_200_cases_12_kil
                 .unwrap()
                 .hash(),
             Role::Operator,
+            "test",
             now,
         )
         .await

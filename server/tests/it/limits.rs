@@ -562,3 +562,83 @@ async fn a_second_tap_waits_for_the_first_charge_without_holding_a_connection() 
     }
     assert_eq!(app.scripted().received().len(), 1, "charged once");
 }
+
+/// Issue 24, item 2: the per-address page and sign-in rates are settings
+/// (here 3 page actions and 2 sign-ins a minute from one address).
+#[tokio::test]
+async fn the_page_and_sign_in_rates_per_address_are_settings() {
+    let app = TestApp::builder()
+        .setting("REBOUND_PAGE_RATE", "3")
+        .setting("REBOUND_SIGN_IN_RATE", "2")
+        .spawn()
+        .await;
+    for n in 0..3 {
+        let res = action(&app, "/embed/recovery/action/remind", &new_recovery_token()).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "page action {n}");
+    }
+    let res = action(&app, "/embed/recovery/action/remind", &new_recovery_token()).await;
+    refused(res, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
+
+    // Two accounts named from one address, then a third is refused before
+    // its password is checked.
+    let sign_in = |n: usize| {
+        app.browser
+            .post(app.url("/console/login"))
+            .form(&[
+                ("email", format!("someone{n}@example.com")),
+                ("password", "not the password at all".to_owned()),
+            ])
+            .send()
+    };
+    for n in 0..2 {
+        let status = sign_in(n).await.unwrap().status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "sign-in {n} is checked");
+    }
+    assert_eq!(
+        sign_in(2).await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+/// Issue 24, item 4: a client that asks for a large response and reads
+/// none of it is cut off after the write timeout (here 1 s), freeing its
+/// connection slot (here one per address). One 32 MiB file, more than the
+/// kernel's socket buffers hold.
+#[tokio::test]
+async fn a_client_that_reads_nothing_is_cut_off_and_its_slot_freed() {
+    let app = TestApp::builder()
+        .setting("REBOUND_WRITE_TIMEOUT_SECS", "1")
+        .setting("REBOUND_MAX_CONNECTIONS_PER_ADDRESS", "1")
+        .spawn()
+        .await;
+    let site = app.sdk_dir.parent().unwrap().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("big.bin"), vec![7u8; 32 << 20]).unwrap();
+    let addr: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket.connect(addr).await.unwrap();
+    stalled
+        .write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // It reads nothing. Within a few write timeouts its one slot is free
+    // again and the same address is served.
+    let started = Instant::now();
+    let mut served = false;
+    while started.elapsed() < Duration::from_secs(15) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let Ok(res) = app.client.get(app.url("/healthz")).send().await else {
+            continue;
+        };
+        if res.status() == StatusCode::OK {
+            served = true;
+            break;
+        }
+    }
+    assert!(
+        served,
+        "the stalled reader still holds the address's only slot"
+    );
+    drop(stalled);
+}

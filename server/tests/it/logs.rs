@@ -191,11 +191,18 @@ async fn gateway_secrets_at_work(app: &TestApp) -> Vec<String> {
             ("channel_key", "channel-key-kcp"),
             ("customer_keys", "order-only"),
             ("mode", "test"),
+            ("current_password", console::PASSWORD),
         ])
         .send()
         .await
         .unwrap();
-    let saved = res.text().await.unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::SEE_OTHER);
+    let next = res.headers()["location"].to_str().unwrap().to_owned();
+    let saved = console::get(app, &next, &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(
         saved.contains("store-console-0001") && saved.contains("data-gateway-account=\"KCP\""),
         "the account is listed: {saved}"

@@ -34,4 +34,5 @@ mod retries;
 mod retry_processes;
 mod scenario;
 mod sdk;
+mod settings_audit;
 mod startup;

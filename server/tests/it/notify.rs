@@ -309,7 +309,13 @@ async fn during_a_secret_rotation_both_secrets_sign() {
     let old = receiver.state.lock().unwrap().secret.clone();
     let until = app.clock.now_ms() + 3_600_000;
     app.store
-        .rotate_webhook_secret(app.partner.id, &rebound::notify::new_secret(), until)
+        .rotate_webhook_secret(
+            app.partner.id,
+            &rebound::notify::new_secret(),
+            until,
+            "test",
+            app.clock.now_ms(),
+        )
         .await
         .unwrap();
     let new = app

@@ -14,6 +14,7 @@ pub async fn account(app: &TestApp, email: &str, role: Role) -> i64 {
             &Email::parse(email).unwrap(),
             &NewPassword::parse(PASSWORD).unwrap().hash(),
             role,
+            "test",
             app.clock.now_ms(),
         )
         .await
