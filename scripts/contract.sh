@@ -45,9 +45,9 @@ echo "==> openapi-spec-validator"
 echo "==> schemathesis: every check, every operation"
 # Bounded: a few dozen examples an operation keeps the step near a minute.
 # The seed makes a failure reproducible from the log.
-"$venv/bin/st" run "$work/openapi.json" --url "http://127.0.0.1:$port" \
+"$venv/bin/st" --no-color --config-file contract/schemathesis.toml run "$work/openapi.json" --url "http://127.0.0.1:$port" \
   --header "Secret-Token: $token" --checks all --max-examples "${CONTRACT_EXAMPLES:-25}" \
-  --workers 2 --seed "${CONTRACT_SEED:-2024}" --no-color --suppress-health-check all \
+  --workers 2 --seed "${CONTRACT_SEED:-2024}" --suppress-health-check all \
   --request-timeout 10 || {
     echo "schemathesis found requests the schema and the server disagree on (server log: $work/server.log)" >&2
     trap - EXIT

@@ -3,7 +3,9 @@
 //! Definitions: `domain::analytics` and README's "Recovery analytics".
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
+
+use super::json::ApiQuery;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AuthPartner};
@@ -21,11 +23,14 @@ use crate::store::{Store, StoreError};
 pub struct AnalyticsQuery {
     /// First Korean day of the period, `YYYY-MM-DD` (default: 29 days
     /// before `to`).
+    #[param(value_type = Option<String>, format = Date, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     from: Option<String>,
     /// Last Korean day of the period, included (default: today, KST). At
     /// most 366 days after `from`.
+    #[param(value_type = Option<String>, format = Date, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     to: Option<String>,
     /// `day` (default) or `week` (Monday to Sunday, KST): how `series` is cut.
+    #[param(schema_with = super::schema::analytics_interval)]
     interval: Option<String>,
 }
 
@@ -279,7 +284,7 @@ pub fn parse_query(
 pub async fn report(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
-    Query(q): Query<AnalyticsQuery>,
+    ApiQuery(q): ApiQuery<AnalyticsQuery>,
 ) -> Result<Json<Report>, ApiError> {
     let now_ms = state.clock.now().timestamp_millis();
     let (period, interval) = parse_query(

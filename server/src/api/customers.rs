@@ -16,9 +16,14 @@ use crate::store::CustomerRecord;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateCustomer {
+    #[schema(schema_with = super::schema::text_100, required = true)]
     name: Option<String>,
+    #[schema(schema_with = super::schema::email, required = true)]
     email: Option<String>,
+    /// 8 to 15 digits; spaces, dashes and a leading `+` allowed.
+    #[schema(schema_with = super::schema::phone, required = true)]
     phone: Option<String>,
+    #[schema(schema_with = super::schema::text_100, required = true)]
     partner_customer_id: Option<String>,
     #[serde(default)]
     replace_if_exists: bool,

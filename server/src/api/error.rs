@@ -72,6 +72,11 @@ impl ApiError {
         ApiError::Validation(vec![FieldError::new(field, message)])
     }
 
+    /// A rule beyond the OpenAPI document broken (`FieldError::rule`): 422.
+    pub fn rule(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::Validation(vec![FieldError::rule(field, message)])
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::MalformedJson(_) => (StatusCode::BAD_REQUEST, "MALFORMED_JSON"),
@@ -79,6 +84,11 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE")
             }
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
+            // Only rules beyond the OpenAPI document broken: well-formed,
+            // but unprocessable.
+            ApiError::Validation(v) if !v.is_empty() && v.iter().all(|e| e.rule) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED")
+            }
             ApiError::Validation(_) => (StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),

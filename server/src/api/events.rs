@@ -3,10 +3,12 @@
 //! log, and ask for redelivery.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
+use super::json::ApiQuery;
+use super::schema::MAX_SAFE_INTEGER;
 use super::{ApiError, AuthPartner};
 use crate::state::AppState;
 use crate::store::{AttemptRow, EventRow};
@@ -27,11 +29,14 @@ fn webhook_id(raw: &str) -> Result<&str, ApiError> {
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Unix milliseconds: events created at or after it (default: all).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 9_007_199_254_740_991_i64)]
     since: Option<String>,
     /// Paging: events after the one with this `cursor` (the previous page's
     /// `nextCursor`).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 9_007_199_254_740_991_i64)]
     cursor: Option<String>,
     /// 1 to 500, default 100.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
     limit: Option<String>,
 }
 
@@ -118,6 +123,8 @@ pub struct EventDetailDto {
 pub struct RedeliverBody {
     /// Unix milliseconds, at most 7 days ago: the notices created at or
     /// after it go again, oldest first, up to 1,000 per call.
+    #[schema(minimum = 0, maximum = 9_007_199_254_740_991_i64)]
+    #[serde(deserialize_with = "super::json::whole_required")]
     since: i64,
 }
 
@@ -165,10 +172,10 @@ fn number(
 pub async fn list(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
-    Query(q): Query<EventsQuery>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Json<EventPage>, ApiError> {
-    let since = number("since", q.since.as_deref(), 0, 0..=i64::MAX)?;
-    let after = number("cursor", q.cursor.as_deref(), 0, 0..=i64::MAX)?;
+    let since = number("since", q.since.as_deref(), 0, 0..=MAX_SAFE_INTEGER)?;
+    let after = number("cursor", q.cursor.as_deref(), 0, 0..=MAX_SAFE_INTEGER)?;
     let limit = number("limit", q.limit.as_deref(), 100, 1..=MAX_LIMIT)?;
     let rows = state
         .store
@@ -237,11 +244,11 @@ pub async fn redeliver_since(
         .redeliver(partner.id)
         .map_err(ApiError::RateLimited)?;
     let now = state.clock.now().timestamp_millis();
-    if body.since < 0 {
+    if !(0..=MAX_SAFE_INTEGER).contains(&body.since) {
         return Err(ApiError::invalid("since", "must be Unix milliseconds"));
     }
     if body.since < now - REDELIVER_WINDOW_MS {
-        return Err(ApiError::invalid(
+        return Err(ApiError::rule(
             "since",
             "must be within the last 7 days (older notices: redeliver them one by one)",
         ));

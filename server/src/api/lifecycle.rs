@@ -18,9 +18,15 @@ use crate::store::{CaseEnd, Settlement};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct StartRecovery {
+    #[schema(value_type = i64, minimum = 1, maximum = 9_007_199_254_740_991_i64, required = true)]
+    #[serde(default, deserialize_with = "super::json::whole")]
     subscription_id: Option<i64>,
+    #[schema(value_type = i64, minimum = 1, maximum = 9_007_199_254_740_991_i64, required = true)]
+    #[serde(default, deserialize_with = "super::json::whole")]
     order_id: Option<i64>,
+    #[schema(schema_with = super::schema::optional_text_100)]
     error_code: Option<String>,
+    #[schema(schema_with = super::schema::optional_text_500)]
     error_message: Option<String>,
 }
 

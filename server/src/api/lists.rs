@@ -1,7 +1,9 @@
 //! `GET /api/v1/cover/{resource}?page=&size=`: paged lists, newest first.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
+
+use super::json::ApiQuery;
 use serde::{Deserialize, Serialize};
 
 use super::customers::CustomerDto;
@@ -18,7 +20,11 @@ pub const MAX_PAGE_SIZE: i64 = 100;
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Zero-based, default 0.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 1000000)]
     page: Option<String>,
+    /// 1 to 100, default 20.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     size: Option<String>,
 }
 
@@ -93,7 +99,7 @@ where
 pub async fn customers(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
-    Query(q): Query<PageQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<CustomerDto>>, ApiError> {
     let (state, partner_id) = (&state, partner.id);
     list(state, partner_id, Listing::Customers, &q, |id| async move {
@@ -106,7 +112,7 @@ pub async fn customers(
 pub async fn products(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
-    Query(q): Query<PageQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<ProductDto>>, ApiError> {
     let (state, partner_id) = (&state, partner.id);
     list(state, partner_id, Listing::Products, &q, |id| async move {
@@ -119,7 +125,7 @@ pub async fn products(
 pub async fn prices(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
-    Query(q): Query<PageQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<PriceDto>>, ApiError> {
     let (state, partner_id) = (&state, partner.id);
     list(state, partner_id, Listing::Prices, &q, |id| async move {
@@ -135,7 +141,7 @@ pub async fn prices(
 pub async fn orders(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
-    Query(q): Query<PageQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<OrderDto>>, ApiError> {
     let (state, partner_id) = (&state, partner.id);
     list(state, partner_id, Listing::Orders, &q, |id| async move {
@@ -152,7 +158,7 @@ pub async fn orders(
 pub async fn subscriptions(
     State(state): State<AppState>,
     AuthPartner(partner): AuthPartner,
-    Query(q): Query<PageQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<super::subscriptions::SubscriptionDto>>, ApiError> {
     let (state, partner_id) = (&state, partner.id);
     list(

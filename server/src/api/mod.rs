@@ -14,6 +14,7 @@ mod openapi;
 mod orders;
 mod prices;
 mod products;
+mod schema;
 mod subscriptions;
 mod throttle;
 pub mod trace;

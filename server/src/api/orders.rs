@@ -18,30 +18,54 @@ use crate::store::{OrderRefused, OrderView, UnknownRef};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateItem {
+    /// A price of yours; each at most once per order.
+    #[schema(value_type = i64, minimum = 1, maximum = 9_007_199_254_740_991_i64, required = true)]
+    #[serde(default, deserialize_with = "super::json::whole")]
     price_id: Option<i64>,
+    #[schema(value_type = i64, minimum = 1, maximum = 10000, required = true)]
+    #[serde(default, deserialize_with = "super::json::whole")]
     quantity: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateOrder {
+    #[schema(value_type = i64, minimum = 1, maximum = 9_007_199_254_740_991_i64, required = true)]
+    #[serde(default, deserialize_with = "super::json::whole")]
     customer_id: Option<i64>,
+    /// Won.
+    #[schema(value_type = i64, minimum = 0, maximum = 100_000_000_000_i64, required = true)]
+    #[serde(default, deserialize_with = "super::json::whole")]
     amount: Option<i64>,
+    /// Won; at most `amount`.
+    #[schema(value_type = i64, minimum = 0, maximum = 100_000_000_000_i64, required = true)]
+    #[serde(default, deserialize_with = "super::json::whole")]
     amount_returned: Option<i64>,
+    #[schema(value_type = Vec<CreateItem>, min_items = 1, max_items = 100, required = true)]
     items: Option<Vec<CreateItem>>,
+    #[schema(schema_with = super::schema::text_100, required = true)]
     partner_order_id: Option<String>,
+    #[schema(schema_with = super::schema::payment_gateway, required = true)]
     payment_gateway: Option<String>,
+    #[schema(schema_with = super::schema::optional_time)]
     payment_date: Option<String>,
+    /// The billing key.
+    #[schema(schema_with = super::schema::optional_text_512)]
     id_key: Option<String>,
     /// Rebound's extension: the Toss `customerKey` the `idKey` was issued
     /// under (Toss charges a key only with its own). 2 to 300 letters,
     /// digits and `-_=.@`; needs `idKey`.
-    #[schema(min_length = 2, max_length = 300)]
+    #[schema(schema_with = super::schema::customer_key)]
     customer_key: Option<String>,
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 9_007_199_254_740_991_i64)]
+    #[serde(default, deserialize_with = "super::json::whole")]
     subscription_id: Option<i64>,
+    #[schema(schema_with = super::schema::optional_text_100)]
     payment_info: Option<String>,
     payment_failed: Option<bool>,
+    #[schema(schema_with = super::schema::optional_text_100)]
     error_code: Option<String>,
+    #[schema(schema_with = super::schema::optional_text_500)]
     error_message: Option<String>,
     /// Accepted for StepCover compatibility; cancellation goes through
     /// `PATCH /order/cancel/{id}`.

@@ -15,12 +15,25 @@ use crate::store::{PriceRecord, ProductRecord, Store, StoreError};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreatePrice {
+    #[schema(schema_with = super::schema::text_200, required = true)]
     name: Option<String>,
+    #[schema(value_type = i64, minimum = 1, maximum = 9_007_199_254_740_991_i64, required = true)]
+    #[serde(default, deserialize_with = "super::json::whole")]
     product_id: Option<i64>,
+    /// Won.
+    #[schema(value_type = i64, minimum = 0, maximum = 100_000_000_000_i64, required = true)]
+    #[serde(default, deserialize_with = "super::json::whole")]
     price: Option<i64>,
+    /// Absent: recurring when `recurringInterval` is given. When false,
+    /// `recurringInterval` must be absent; when true, present.
     is_recurring: Option<bool>,
+    #[schema(schema_with = super::schema::text_100, required = true)]
     partner_price_id: Option<String>,
+    #[schema(schema_with = super::schema::optional_interval)]
     recurring_interval: Option<String>,
+    /// Default 1.
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "super::json::whole")]
     recurring_interval_count: Option<i64>,
     #[serde(default)]
     replace_if_exists: bool,

@@ -14,8 +14,12 @@ use crate::store::ProductRecord;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateProduct {
+    #[schema(schema_with = super::schema::text_200, required = true)]
     name: Option<String>,
+    #[schema(schema_with = super::schema::text_100, required = true)]
     partner_product_id: Option<String>,
+    /// An absolute http(s) URL: the page shows it.
+    #[schema(schema_with = super::schema::image_url)]
     featured_image_url: Option<String>,
     #[serde(default)]
     replace_if_exists: bool,

@@ -17,19 +17,33 @@ use crate::store::{CustomerRecord, StoreError, SubscriptionRecord};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateSubscription {
+    #[schema(value_type = i64, minimum = 1, maximum = 9_007_199_254_740_991_i64, required = true)]
+    #[serde(default, deserialize_with = "super::json::whole")]
     customer_id: Option<i64>,
+    #[schema(schema_with = super::schema::time, required = true)]
     current_period_start: Option<String>,
+    /// Not before `currentPeriodStart`.
+    #[schema(schema_with = super::schema::time, required = true)]
     current_period_end: Option<String>,
+    #[schema(schema_with = super::schema::interval, required = true)]
     recurring_interval: Option<String>,
+    #[schema(value_type = i64, minimum = 1, maximum = 1000, required = true)]
+    #[serde(default, deserialize_with = "super::json::whole")]
     recurring_interval_count: Option<i64>,
+    #[schema(schema_with = super::schema::text_100, required = true)]
     partner_subscription_id: Option<String>,
+    #[schema(schema_with = super::schema::optional_time)]
     trial_start: Option<String>,
+    #[schema(schema_with = super::schema::optional_time)]
     trial_end: Option<String>,
     cancel_at_period_end: Option<bool>,
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 9_007_199_254_740_991_i64)]
+    #[serde(default, deserialize_with = "super::json::whole")]
     initial_order_id: Option<i64>,
     /// StepCover's guide shows `paymentFailed` here by mistake; it is named
-    /// in the error instead of being silently ignored.
-    #[schema(value_type = Option<bool>)]
+    /// in the error instead of being silently ignored (so the schema has
+    /// no such field).
+    #[schema(ignore)]
     payment_failed: Option<IgnoredAny>,
     #[allow(dead_code)]
     start: Option<String>,

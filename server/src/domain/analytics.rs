@@ -342,9 +342,21 @@ impl Period {
         today: NaiveDate,
     ) -> Result<Period, Vec<super::FieldError>> {
         use super::FieldError;
+        // Exactly `YYYY-MM-DD` (RFC 3339's full-date): chrono alone would
+        // also take `2026-1-5`.
         let date = |field: &str, raw: &str| {
-            NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-                .map_err(|_| FieldError::new(field, "must be a date as YYYY-MM-DD (Korean days)"))
+            let shaped = raw.len() == 10
+                && raw.bytes().enumerate().all(|(i, b)| {
+                    if i == 4 || i == 7 {
+                        b == b'-'
+                    } else {
+                        b.is_ascii_digit()
+                    }
+                });
+            shaped
+                .then(|| NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok())
+                .flatten()
+                .ok_or_else(|| FieldError::new(field, "must be a date as YYYY-MM-DD (Korean days)"))
         };
         let mut problems = super::Problems::default();
         let to = match to {
@@ -360,10 +372,10 @@ impl Period {
             return Err(vec![FieldError::new("from", "must be a date")]);
         };
         if from > to {
-            return Err(vec![FieldError::new("from", "must not be after to")]);
+            return Err(vec![FieldError::rule("from", "must not be after to")]);
         }
         if (to - from).num_days() >= MAX_DAYS {
-            return Err(vec![FieldError::new(
+            return Err(vec![FieldError::rule(
                 "from",
                 format!("the period may span at most {MAX_DAYS} days"),
             )]);

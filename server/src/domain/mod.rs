@@ -26,6 +26,11 @@ pub struct FieldError {
     /// The field's name in the partner's JSON (camelCase).
     pub field: String,
     pub message: String,
+    /// A rule between fields, or of time, that the OpenAPI document cannot
+    /// state (`amountReturned` at most `amount`, a period's end after its
+    /// start): a request that breaks only such rules is well-formed but
+    /// unprocessable (422), not malformed (400).
+    pub rule: bool,
 }
 
 impl FieldError {
@@ -33,6 +38,15 @@ impl FieldError {
         FieldError {
             field: field.into(),
             message: message.into(),
+            rule: false,
+        }
+    }
+
+    /// A broken rule between fields or of time (see `rule`).
+    pub fn rule(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            rule: true,
+            ..FieldError::new(field, message)
         }
     }
 }
@@ -66,17 +80,20 @@ impl Problems {
     }
 }
 
-/// A required, trimmed, bounded text field.
+/// A required, trimmed, bounded text field. The bound counts the value as
+/// sent, surrounding white space included, as the OpenAPI document's
+/// `maxLength` does (`api::schema`).
 pub fn required_text(
     field: &str,
     value: Option<&str>,
     max_chars: usize,
 ) -> Result<String, FieldError> {
-    let v = value.map(str::trim).unwrap_or_default();
+    let raw = value.unwrap_or_default();
+    let v = raw.trim();
     if v.is_empty() {
         return Err(FieldError::new(field, "is required"));
     }
-    if v.chars().count() > max_chars {
+    if raw.chars().count() > max_chars {
         return Err(FieldError::new(
             field,
             format!("must be at most {max_chars} characters"),
@@ -97,7 +114,7 @@ pub fn optional_text(
     value: Option<&str>,
     max_chars: usize,
 ) -> Result<Option<String>, FieldError> {
-    match value.map(str::trim).filter(|v| !v.is_empty()) {
+    match value.filter(|v| !v.trim().is_empty()) {
         None => Ok(None),
         Some(v) => required_text(field, Some(v), max_chars).map(Some),
     }

@@ -136,7 +136,7 @@ fn items(value: Option<&[ItemInput]>) -> Result<Vec<OrderItem>, FieldError> {
             }
         };
         if out.iter().any(|o| o.price_id == price_id) {
-            return Err(FieldError::new(
+            return Err(FieldError::rule(
                 format!("items[{i}].priceId"),
                 "appears twice; use quantity instead",
             ));
@@ -155,7 +155,7 @@ impl NewOrder {
         if let (Some(a), Some(r)) = (amount, amount_returned)
             && r > a
         {
-            p.check::<()>(Err(FieldError::new(
+            p.check::<()>(Err(FieldError::rule(
                 "amountReturned",
                 "must not exceed amount",
             )));
@@ -180,7 +180,7 @@ impl NewOrder {
         let id_key = p.check(optional_text("idKey", input.id_key, 512));
         let customer_key = p.check(match input.customer_key.map(str::trim) {
             None | Some("") => Ok(None),
-            Some(_) if input.id_key.is_none_or(|k| k.trim().is_empty()) => Err(FieldError::new(
+            Some(_) if input.id_key.is_none_or(|k| k.trim().is_empty()) => Err(FieldError::rule(
                 "customerKey",
                 "goes with idKey: the customer key that billing key was issued under",
             )),

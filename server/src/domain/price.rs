@@ -99,13 +99,24 @@ impl NewPrice {
         let recurring = input
             .is_recurring
             .unwrap_or(input.recurring_interval.is_some());
+        // A count out of range is refused even when unused, as the OpenAPI
+        // document's range says.
+        if let Some(c) = input.recurring_interval_count
+            && !(1..=MAX_INTERVAL_COUNT).contains(&c)
+            && !recurring
+        {
+            p.check::<()>(Err(FieldError::new(
+                "recurringIntervalCount",
+                format!("must be between 1 and {MAX_INTERVAL_COUNT}"),
+            )));
+        }
         let recurrence = p.check(match (recurring, input.recurring_interval) {
             (false, None) => Ok(None),
-            (false, Some(_)) => Err(FieldError::new(
+            (false, Some(_)) => Err(FieldError::rule(
                 "recurringInterval",
                 "must be absent when isRecurring is false",
             )),
-            (true, None) => Err(FieldError::new(
+            (true, None) => Err(FieldError::rule(
                 "recurringInterval",
                 "is required when isRecurring is true",
             )),

@@ -41,11 +41,13 @@ impl NewProduct {
 /// The page shows this image, so only absolute http(s) URLs: never
 /// `javascript:` or `data:` from a partner's database.
 fn optional_image_url(value: Option<&str>) -> Result<Option<String>, FieldError> {
-    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+    let Some(raw) = value.filter(|v| !v.trim().is_empty()) else {
         return Ok(None);
     };
+    let v = raw.trim();
     let field = "featuredImageUrl";
-    if v.len() > MAX_URL {
+    // As sent, in characters, like the OpenAPI document's `maxLength`.
+    if raw.chars().count() > MAX_URL {
         return Err(FieldError::new(
             field,
             format!("must be at most {MAX_URL} characters"),

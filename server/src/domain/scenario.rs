@@ -197,19 +197,10 @@ impl Scenario {
     /// Parses and checks an operator's definition: 1 to 10 stages, the
     /// first at or after the failure, strictly increasing, within 60 days.
     pub fn parse(json: &str) -> Result<Scenario, Problems> {
-        let s: Scenario = serde_json::from_str(json).map_err(|e| {
-            Problems(vec![FieldError {
-                field: "scenario".into(),
-                message: e.to_string(),
-            }])
-        })?;
+        let s: Scenario = serde_json::from_str(json)
+            .map_err(|e| Problems(vec![FieldError::new("scenario", e.to_string())]))?;
         let mut problems = Vec::new();
-        let mut bad = |field: &str, message: &str| {
-            problems.push(FieldError {
-                field: field.into(),
-                message: message.into(),
-            })
-        };
+        let mut bad = |field: &str, message: &str| problems.push(FieldError::new(field, message));
         if s.stages.is_empty() || s.stages.len() > 10 {
             bad("stages", "between 1 and 10 stages");
         }

@@ -47,7 +47,7 @@ impl NewSubscription {
         if let (Some(s), Some(e)) = (start, end)
             && e < s
         {
-            p.check::<()>(Err(FieldError::new(
+            p.check::<()>(Err(FieldError::rule(
                 "currentPeriodEnd",
                 "must not be before currentPeriodStart",
             )));

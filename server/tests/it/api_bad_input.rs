@@ -327,3 +327,76 @@ async fn lists_are_paged_newest_first_and_check_their_parameters() {
         );
     }
 }
+
+/// Issue 24, item 6: the OpenAPI document is the contract. A whole number
+/// written `2.0` is an `integer` to it, so the API takes it; a rule between
+/// fields that it cannot state is a 422 (well-formed, unprocessable), and
+/// what it forbids a 400; a repeated query parameter is refused in
+/// StepPay's error shape, not as plain text.
+#[tokio::test]
+async fn the_api_answers_as_its_openapi_document_says() {
+    let app = spawn_app().await;
+    let (customer, _, price) = common::create_catalog(&app).await;
+    let order = |amount_returned: Value, quantity: Value, id: &str| {
+        json!({
+            "customerId": customer, "amount": 9900, "amountReturned": amount_returned,
+            "items": [{"priceId": price, "quantity": quantity}], "partnerOrderId": id,
+            "paymentGateway": "TOSS"
+        })
+    };
+    let res = app
+        .post_json("/api/v1/cover/order", &order(json!(0), json!(2.0), "whole"))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED, "2.0 is a whole number");
+    let res = app
+        .post_json("/api/v1/cover/order", &order(json!(0), json!(2.5), "half"))
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "2.5 is not");
+    let res = app
+        .post_json(
+            "/api/v1/cover/order",
+            &order(json!(10_000), json!(1), "over"),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["errorCode"], "VALIDATION_FAILED");
+    assert_eq!(body["details"][0]["field"], "amountReturned");
+    let res = app.get("/api/v1/cover/order?size=5&size=6").await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let body: Value = res.json().await.unwrap();
+    assert!(body["traceId"].is_string());
+    // The document itself says so: integers with bounds, required fields,
+    // and the patterns the parsers enforce.
+    let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    let order = &doc["components"]["schemas"]["CreateOrder"];
+    let required: Vec<&str> = order["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for field in [
+        "customerId",
+        "amount",
+        "items",
+        "partnerOrderId",
+        "paymentGateway",
+    ] {
+        assert!(required.contains(&field), "{field}");
+    }
+    assert_eq!(
+        order["properties"]["amount"]["maximum"],
+        100_000_000_000_i64
+    );
+    assert_eq!(order["additionalProperties"], false);
+    let customer = &doc["components"]["schemas"]["CreateCustomer"]["properties"];
+    assert!(customer["phone"]["pattern"].is_string());
+    assert_eq!(customer["name"]["maxLength"], 100);
+}
