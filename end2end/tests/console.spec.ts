@@ -65,6 +65,8 @@ test("operators and partners run recovery from the console", async ({ page, requ
   await page.getByLabel("이메일").fill(staff);
   await page.getByLabel(/처음 비밀번호/).fill(PASSWORD);
   await page.getByLabel("볼 수 있는 파트너").selectOption({ label: partnerName });
+  // The partner's admin: it saves the scenario below.
+  await page.getByLabel("파트너 안에서의 역할").selectOption("admin");
   await page.getByRole("button", { name: "계정 만들기" }).click();
   await expect(page.getByRole("status")).toContainText(staff);
   await signOut(page);
@@ -125,7 +127,7 @@ test("operators and partners run recovery from the console", async ({ page, requ
   await page.getByRole("button", { name: "지금 결제 재시도" }).click();
   await expect(page.getByRole("status")).toContainText("케이스가 회수되었습니다");
   await expect(page.locator("[data-status]")).toHaveAttribute("data-status", "RECOVERED");
-  await expect(page.locator(".timeline")).toContainText("콘솔 작업 · retry_now");
+  await expect(page.locator(".timeline")).toContainText("콘솔 작업 · 지금 결제 재시도");
   await expect(page.locator(".timeline")).toContainText(staff);
 
   // The scenario: two stages a day apart, canceling at the end; a refused

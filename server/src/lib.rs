@@ -15,6 +15,7 @@ pub mod domain;
 pub mod embed;
 pub mod engine;
 pub mod gateway;
+pub mod hashing;
 pub mod html;
 pub mod limits;
 pub mod loadtest;

@@ -254,6 +254,8 @@ impl ApplicationBuilder {
             clock,
             limits: Arc::new(crate::limits::RateLimits::new(&config.rates)),
             settled,
+            // As many hashing threads as sign-ins are let in at once.
+            hasher: crate::hashing::Hasher::new(config.http.max_sign_ins),
             config: Arc::new(config),
             leptos,
             stopping,

@@ -26,6 +26,8 @@ pub struct AppState {
     pub limits: Arc<RateLimits>,
     /// Wakes page requests waiting on a charge in flight.
     pub settled: Settled,
+    /// Password hashes, on low-priority threads of their own.
+    pub hasher: crate::hashing::Hasher,
 }
 
 impl AppState {

@@ -90,6 +90,59 @@ fn field_in_message(msg: &str) -> Option<String> {
     Some(msg[start..end].to_owned())
 }
 
+/// A query string extractor whose failure (a repeated or malformed
+/// parameter) is an [`ApiError`] in StepPay's shape, like the body's,
+/// never axum's plain-text rejection.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
+            .map(ApiQuery)
+            .map_err(|e| ApiError::invalid("query", e.to_string()))
+    }
+}
+
+/// A whole number as JSON Schema's `integer` reads it: `961` and `961.0`
+/// alike (the OpenAPI document says `integer`, and a JSON writer may put
+/// either). For `Option<i64>` request fields, with `#[serde(default)]`.
+pub fn whole<'de, D>(d: D) -> Result<Option<i64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize;
+    use serde::de::Error;
+    let n: Option<serde_json::Number> = Option::deserialize(d)?;
+    n.map(|n| {
+        n.as_i64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() <= 9.0e18)
+                    .map(|f| f as i64)
+            })
+            .ok_or_else(|| D::Error::custom("expected a whole number"))
+    })
+    .transpose()
+}
+
+/// As [`whole`], for a required field.
+pub fn whole_required<'de, D>(d: D) -> Result<i64, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error;
+    whole(d)?.ok_or_else(|| D::Error::custom("expected a whole number"))
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;
@@ -153,57 +206,4 @@ mod tests {
             Err(ApiError::MalformedJson(_))
         ));
     }
-}
-
-/// A query string extractor whose failure (a repeated or malformed
-/// parameter) is an [`ApiError`] in StepPay's shape, like the body's,
-/// never axum's plain-text rejection.
-pub struct ApiQuery<T>(pub T);
-
-impl<S, T> axum::extract::FromRequestParts<S> for ApiQuery<T>
-where
-    S: Send + Sync,
-    T: DeserializeOwned,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
-            .map(ApiQuery)
-            .map_err(|e| ApiError::invalid("query", e.to_string()))
-    }
-}
-
-/// A whole number as JSON Schema's `integer` reads it: `961` and `961.0`
-/// alike (the OpenAPI document says `integer`, and a JSON writer may put
-/// either). For `Option<i64>` request fields, with `#[serde(default)]`.
-pub fn whole<'de, D>(d: D) -> Result<Option<i64>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    use serde::Deserialize;
-    use serde::de::Error;
-    let n: Option<serde_json::Number> = Option::deserialize(d)?;
-    n.map(|n| {
-        n.as_i64()
-            .or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && f.abs() <= 9.0e18)
-                    .map(|f| f as i64)
-            })
-            .ok_or_else(|| D::Error::custom("expected a whole number"))
-    })
-    .transpose()
-}
-
-/// As [`whole`], for a required field.
-pub fn whole_required<'de, D>(d: D) -> Result<i64, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    use serde::de::Error;
-    whole(d)?.ok_or_else(|| D::Error::custom("expected a whole number"))
 }

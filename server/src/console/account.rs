@@ -12,9 +12,9 @@ use serde::Deserialize;
 
 use super::error::ConsoleError;
 use super::layout::{Frame, Lang, Section, page};
-use super::post::Posted;
+use super::post::{Posted, password_again};
 use super::session::{self, Signed, session_cookie};
-use crate::domain::account::{NewPassword, password_matches};
+use crate::domain::account::NewPassword;
 use crate::domain::token::{TokenHash, new_session_id};
 use crate::serve::PeerIp;
 use crate::state::AppState;
@@ -118,24 +118,18 @@ pub async fn submit(
     }
     // A stolen session must not make this form a password oracle: each
     // check of the current password counts as a sign-in try.
-    state
-        .limits
-        .login(&signed.user.email, ip)
-        .map_err(ConsoleError::Throttled)?;
-    let stored = signed.user.password_hash.clone();
-    let current = form.current;
-    let matches = tokio::task::spawn_blocking(move || password_matches(&current, &stored))
-        .await
-        .unwrap_or(false);
+    let matches = password_again(&state, &signed, ip, &form.current).await?;
     if !matches {
         return Ok(refuse(lang.t(
             "지금 비밀번호가 올바르지 않습니다.",
             "The current password is wrong.",
         )));
     }
-    let hash = tokio::task::spawn_blocking(move || new.hash())
+    let hash = state
+        .hasher
+        .run(move || new.hash())
         .await
-        .map_err(|_| ConsoleError::NotFound)?;
+        .ok_or(ConsoleError::NotFound)?;
     let now = state.clock.now().timestamp_millis();
     // Ends every session of the account, this one too; then a new one here.
     state

@@ -94,7 +94,9 @@ pub async fn submit(
         .as_ref()
         .map_or_else(|| decoy_hash().to_owned(), |u| u.password_hash.clone());
     let password = form.password;
-    let matches = tokio::task::spawn_blocking(move || password_matches(&password, &stored))
+    let matches = state
+        .hasher
+        .run(move || password_matches(&password, &stored))
         .await
         .unwrap_or(false);
     let Some(user) = user.filter(|_| matches) else {

@@ -416,9 +416,11 @@ pub async fn create_user(
         },
     };
     if let (Some(email), Some(password), Some(role)) = (&email, password, role) {
-        let hash = tokio::task::spawn_blocking(move || password.hash())
+        let hash = state
+            .hasher
+            .run(move || password.hash())
             .await
-            .map_err(|_| ConsoleError::NotFound)?;
+            .ok_or(ConsoleError::NotFound)?;
         let now = state.clock.now().timestamp_millis();
         match state
             .store

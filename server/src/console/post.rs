@@ -72,9 +72,9 @@ pub async fn password_again(
         .map_err(ConsoleError::Throttled)?;
     let stored = signed.user.password_hash.clone();
     let attempt = attempt.to_owned();
-    Ok(
-        tokio::task::spawn_blocking(move || password_matches(&attempt, &stored))
-            .await
-            .unwrap_or(false),
-    )
+    Ok(state
+        .hasher
+        .run(move || password_matches(&attempt, &stored))
+        .await
+        .unwrap_or(false))
 }

@@ -323,14 +323,9 @@ async fn a_fold_waits_while_another_fold_runs_even_on_another_instance() {
     let app = TestApp::builder().spawn().await;
     seed_case(&app, "fold_card").await;
     let now = app.clock.now_ms();
-    let waits_for = |store: rebound::store::Store| async move {
-        let fold = tokio::spawn(async move { store.fold_analytics(None, now).await });
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        fold
-    };
 
     let turn = app.store.analytics_fold_turn().await.unwrap();
-    let same_process = waits_for(app.store.clone()).await;
+    let same_process = fold_started(app.store.clone(), now).await;
     assert!(
         !same_process.is_finished(),
         "a fold ran during another's turn"
@@ -347,7 +342,7 @@ async fn a_fold_waits_while_another_fold_runs_even_on_another_instance() {
             .await
             .unwrap();
         let turn = app.store.analytics_fold_turn().await.unwrap();
-        let other_instance = waits_for(other).await;
+        let other_instance = fold_started(other, now).await;
         assert!(
             !other_instance.is_finished(),
             "another instance's fold ran during this one's turn"
@@ -355,4 +350,14 @@ async fn a_fold_waits_while_another_fold_runs_even_on_another_instance() {
         drop(turn);
         other_instance.await.unwrap().unwrap();
     }
+}
+
+/// A fold of `store`, started and given 300 ms.
+async fn fold_started(
+    store: rebound::store::Store,
+    now: i64,
+) -> tokio::task::JoinHandle<Result<usize, rebound::store::StoreError>> {
+    let fold = tokio::spawn(async move { store.fold_analytics(None, now).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    fold
 }
