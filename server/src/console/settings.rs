@@ -152,7 +152,8 @@ async fn render(
         state.store.partner_settings(partner.id).await?;
     let admin = signed.user.role.administers(partner.id);
     // Members see the settings; only admins get the forms.
-    let form = |action: &'static str, body: AnyView| {
+    // The fields, the password asked again (for a change), the button.
+    let form = |action: &'static str, body: AnyView, button: AnyView| {
         admin.then(|| {
             let password = (action != "test_notice").then(|| password_field(lang, action));
             view! {
@@ -162,6 +163,7 @@ async fn render(
                     <input type="hidden" name="do" value=action/>
                     {body}
                     {password}
+                    {button}
                 </form>
             }
         })
@@ -224,9 +226,8 @@ async fn render(
             <label for="notify_url">{t("알림 URL (서버 알림을 받을 곳; 비우면 보내지 않음)", "Notify URL (where server notices go; empty: none)")}</label>
             <input id="notify_url" name="notify_url" type="url" value=notify_url.unwrap_or_default()/>
             {disabled}
-            <button type="submit">{t("저장", "Save")}</button>
-        }.into_any())}
-        {form("test_notice", view! {
+        }.into_any(), view! { <button type="submit">{t("저장", "Save")}</button> }.into_any())}
+        {form("test_notice", ().into_any(), view! {
             <button type="submit" class="secondary">{t("테스트 알림 보내기", "Send a test notice")}</button>
         }.into_any())}
         <h2>"Secret-Token"</h2>
@@ -238,13 +239,11 @@ async fn render(
                 <option value="24" selected=true>{t("24시간", "24 hours")}</option>
                 <option value="72">{t("72시간", "72 hours")}</option>
             </select>
-            <button type="submit" class="secondary">{t("새 토큰 발급", "Issue a new token")}</button>
-        }.into_any())}
+        }.into_any(), view! { <button type="submit" class="secondary">{t("새 토큰 발급", "Issue a new token")}</button> }.into_any())}
         <h2>{t("알림 서명 비밀키", "Notice signing secret")}</h2>
         {form("rotate_webhook_secret", view! {
             <p class="muted">{t("새 비밀키를 만들고, 이전 키도 24시간 동안 함께 서명합니다.", "Makes a new secret; the old one also signs for 24 hours.")}</p>
-            <button type="submit" class="secondary">{t("새 비밀키 발급", "Issue a new secret")}</button>
-        }.into_any())}
+        }.into_any(), view! { <button type="submit" class="secondary">{t("새 비밀키 발급", "Issue a new secret")}</button> }.into_any())}
         <h2>{t("결제 대행사", "Payment gateway")}</h2>
         {gateway}
         {accounts_section(state, signed, lang, partner, admin).await?}
@@ -415,13 +414,13 @@ async fn history_section(
             })
             .collect_view();
         view! {
-            <table data-settings-history="">
+            <div class="scroll" tabindex="0"><table data-settings-history="">
                 <thead><tr>
                     <th>{t("시각", "When")}</th><th>{t("누가", "Who")}</th><th>{t("항목", "Setting")}</th>
                     <th>{t("이전", "Before")}</th><th>{t("이후", "After")}</th>
                 </tr></thead>
                 <tbody>{items}</tbody>
-            </table>
+            </table></div>
         }
         .into_any()
     };
