@@ -275,22 +275,7 @@ async fn accounts_section(
     let rows = accounts
         .iter()
         .map(|a| {
-            let settings = &a.settings;
-            let ids = [
-                settings.store_id.as_deref().map(|v| format!("store {v}")),
-                settings
-                    .channel_key
-                    .as_deref()
-                    .map(|v| format!("channel {v}")),
-                settings
-                    .client_key
-                    .as_deref()
-                    .map(|v| format!("client key {v}")),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" · ");
+            let ids = a.settings.ids().join(" · ");
             view! {
                 <tr data-gateway-account=a.payment_gateway.clone()>
                     <td>{a.payment_gateway.clone()}</td>

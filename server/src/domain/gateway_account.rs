@@ -107,6 +107,21 @@ pub struct AccountSettings {
 }
 
 impl AccountSettings {
+    /// Its ids as the console and the settings history name them (`store
+    /// ...`, `channel ...`, `client key ...`): none of them is a secret.
+    pub fn ids(&self) -> Vec<String> {
+        [
+            self.store_id.as_deref().map(|v| format!("store {v}")),
+            self.channel_key.as_deref().map(|v| format!("channel {v}")),
+            self.client_key
+                .as_deref()
+                .map(|v| format!("client key {v}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
     /// What the kind needs before it can charge and issue keys.
     pub fn check(&self, kind: AdapterKind) -> Result<(), String> {
         let missing = |what: &str| Err(format!("a {} account needs {what}", kind.as_str()));

@@ -88,26 +88,14 @@ fn described(
     customer_keys: CustomerKeyRule,
     settings: &AccountSettings,
 ) -> String {
-    let ids = [
-        settings.store_id.as_deref().map(|v| format!("store {v}")),
-        settings
-            .channel_key
-            .as_deref()
-            .map(|v| format!("channel {v}")),
-        settings
-            .client_key
-            .as_deref()
-            .map(|v| format!("client key {v}")),
-    ];
     [
-        Some(payment_gateway.to_owned()),
-        Some(kind.as_str().to_owned()),
-        Some(if livemode { "live" } else { "test" }.to_owned()),
-        Some(format!("customer keys {}", customer_keys.as_str())),
+        payment_gateway.to_owned(),
+        kind.as_str().to_owned(),
+        if livemode { "live" } else { "test" }.to_owned(),
+        format!("customer keys {}", customer_keys.as_str()),
     ]
     .into_iter()
-    .chain(ids)
-    .flatten()
+    .chain(settings.ids())
     .collect::<Vec<_>>()
     .join(" · ")
 }
