@@ -218,21 +218,30 @@ impl Store {
         &self,
         session: &TokenHash,
     ) -> Result<Option<String>, StoreError> {
-        let (mut tx, _write) = self.begin_write().await?;
+        // A plain read first: most views of the page have nothing kept, and
+        // need no turn at the write gate.
         let (flash,): (Option<String>,) =
             sqlx::query_as("SELECT flash FROM console_sessions WHERE id_hash = $1")
                 .bind(&session.0)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&self.pool)
                 .await?
                 .unwrap_or((None,));
-        if flash.is_some() {
-            sqlx::query("UPDATE console_sessions SET flash = NULL WHERE id_hash = $1")
-                .bind(&session.0)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let Some(flash) = flash else {
+            return Ok(None);
+        };
+        // Taken by whoever clears it: two looks at once show it once.
+        let (mut tx, _write) = self.begin_write().await?;
+        let taken = sqlx::query(
+            "UPDATE console_sessions SET flash = NULL WHERE id_hash = $1 AND flash = $2",
+        )
+        .bind(&session.0)
+        .bind(&flash)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
         tx.commit().await?;
-        Ok(flash)
+        Ok(taken.then_some(flash))
     }
 
     /// Sign-out: this session ends.
