@@ -66,6 +66,10 @@ pub enum Command {
     /// the order some other way), and giving them back.
     #[command(subcommand)]
     Refund(RefundCommand),
+    /// A partner's experiments: arms of new cases, one of them perhaps a
+    /// holdout that gets no messages and no silent retries.
+    #[command(subcommand)]
+    Experiment(ExperimentCommand),
     /// Measurements for `make bench`; give it a fresh DATABASE_URL.
     #[command(subcommand, hide = true)]
     Bench(BenchCommand),
@@ -205,6 +209,48 @@ pub enum GatewayCommand {
 }
 
 #[derive(Subcommand)]
+pub enum ExperimentCommand {
+    /// Start one (a partner runs one at a time). Without --arm: the current
+    /// scenario for 90 % of new cases and a 10 % holdout.
+    Start {
+        #[arg(long)]
+        partner: String,
+        #[arg(long, default_value = "Rebound against no dunning")]
+        name: String,
+        /// `name=current:PERCENT` (the current scenario), `name=vN:PERCENT`
+        /// (scenario version N) or `name=holdout:PERCENT` (at most 20);
+        /// two to four, adding up to 100. The first scenario arm is the
+        /// control.
+        #[arg(long = "arm")]
+        arms: Vec<String>,
+        /// Closed cases each arm needs before the figures are a verdict.
+        #[arg(long, default_value_t = crate::domain::experiment::DEFAULT_HORIZON)]
+        horizon: u64,
+        /// Days after its failure a case may recover and count.
+        #[arg(long, default_value_t = crate::domain::experiment::DEFAULT_WINDOW_DAYS)]
+        window_days: u32,
+    },
+    /// Stop the running one: no new case joins; its cases keep their arms.
+    Stop {
+        #[arg(long)]
+        partner: String,
+        /// The experiment's id (`server experiment list`).
+        id: i64,
+    },
+    /// The partner's experiments.
+    List {
+        #[arg(long)]
+        partner: String,
+    },
+    /// One experiment's figures, as the API answers them (JSON).
+    Show {
+        #[arg(long)]
+        partner: String,
+        id: i64,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum RefundCommand {
     /// Charges waiting for a refund (or for a lost refund answer).
     List {
@@ -242,6 +288,17 @@ pub enum DevCommand {
         #[arg(long, default_value_t = 20)]
         cases: usize,
         #[arg(long, default_value_t = 1)]
+        days: i64,
+    },
+    /// Fill the partner's running experiment with made-up cases of known
+    /// rates per arm (the first scenario arm 45 %, others 38 %, the holdout
+    /// 12 %), failed over the last --days.
+    SeedExperiment {
+        #[arg(long)]
+        partner: String,
+        #[arg(long, default_value_t = 2_000)]
+        cases: usize,
+        #[arg(long, default_value_t = 60)]
         days: i64,
     },
 }
@@ -429,6 +486,33 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             );
             Ok(())
         }
+        Command::Dev(DevCommand::SeedExperiment {
+            partner,
+            cases,
+            days,
+        }) => {
+            let store = store().await?;
+            let partner = find_partner(&store, &partner).await?;
+            let e = store.running_experiment(partner.id).await?.ok_or_else(|| {
+                CliError::Usage(format!(
+                    "{} runs no experiment (`server experiment start --partner {}`)",
+                    partner.name, partner.name
+                ))
+            })?;
+            let now = chrono::Utc::now().timestamp_millis() + store.dev_clock_offset_ms().await?;
+            let arms: Vec<_> = e.arms.iter().map(|a| (a.kind, a.share)).collect();
+            let sample =
+                crate::domain::experiment::sample_cases(cases, &arms, now, days.clamp(1, 366));
+            let prefix = format!("seeded-x{}-{}", e.id, crate::domain::token::new_id());
+            let n = store
+                .seed_experiment(partner.id, e.id, &prefix, &sample)
+                .await?;
+            println!(
+                "seeded {n} cases into experiment {} of {}",
+                e.id, partner.name
+            );
+            Ok(())
+        }
         Command::Admin(AdminCommand::Create {
             email,
             partner,
@@ -476,6 +560,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Gateway(cmd) => gateway(cmd, &store().await?).await,
         Command::Refund(cmd) => refund(cmd, store().await?).await,
+        Command::Experiment(cmd) => experiment(cmd, store().await?).await,
         Command::LinkKey(LinkKeyCommand::Generate) => {
             println!("{}", LinkKey::generate().expose());
             Ok(())
@@ -718,6 +803,98 @@ async fn gateway(cmd: GatewayCommand, store: &Store) -> Result<(), CliError> {
                 )))
             }
         }
+    }
+}
+
+async fn experiment(cmd: ExperimentCommand, store: Store) -> Result<(), CliError> {
+    use crate::domain::experiment::{ArmSpec, ExperimentSpec};
+    let now_ms = || chrono::Utc::now().timestamp_millis();
+    match cmd {
+        ExperimentCommand::Start {
+            partner,
+            name,
+            arms,
+            horizon,
+            window_days,
+        } => {
+            let partner = find_partner(&store, &partner).await?;
+            let arms = if arms.is_empty() {
+                vec![
+                    "rebound=current:90".to_owned(),
+                    "holdout=holdout:10".to_owned(),
+                ]
+            } else {
+                arms
+            };
+            let usage = |e: Vec<crate::domain::FieldError>| {
+                CliError::Usage(
+                    e.iter()
+                        .map(|e| format!("{}: {}", e.field, e.message))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            };
+            let arms = arms
+                .iter()
+                .map(|a| ArmSpec::parse("arm", a))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| usage(vec![e]))?;
+            let spec = ExperimentSpec::check(&name, arms, horizon, window_days).map_err(usage)?;
+            let id = store
+                .start_experiment(partner.id, &spec, "cli", now_ms())
+                .await
+                .map_err(experiment_error)?;
+            println!(
+                "experiment {id} started for {}: {}",
+                partner.name, spec.name
+            );
+            Ok(())
+        }
+        ExperimentCommand::Stop { partner, id } => {
+            let partner = find_partner(&store, &partner).await?;
+            store
+                .stop_experiment(partner.id, id, now_ms())
+                .await
+                .map_err(experiment_error)?;
+            println!("experiment {id} stopped: no new case joins; its cases keep their arms");
+            Ok(())
+        }
+        ExperimentCommand::List { partner } => {
+            let partner = find_partner(&store, &partner).await?;
+            let rows = store.experiments(partner.id).await?;
+            if rows.is_empty() {
+                println!("{} has no experiment", partner.name);
+            }
+            for e in rows {
+                let arms: Vec<String> = e
+                    .arms
+                    .iter()
+                    .map(|a| format!("{} {}%", a.name, f64::from(a.share) / 100.0))
+                    .collect();
+                println!("{}\t{}\t{}\t{}", e.id, e.status, e.name, arms.join(", "));
+            }
+            Ok(())
+        }
+        ExperimentCommand::Show { partner, id } => {
+            let partner = find_partner(&store, &partner).await?;
+            let e = store.experiment(partner.id, id).await?.ok_or_else(|| {
+                CliError::Usage(format!("{} has no experiment {id}", partner.name))
+            })?;
+            let report = crate::api::experiments::build(&store, &e, now_ms()).await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report)
+                    .map_err(|e| CliError::Usage(e.to_string()))?
+            );
+            Ok(())
+        }
+    }
+}
+
+fn experiment_error(e: crate::store::ExperimentError) -> CliError {
+    match e {
+        crate::store::ExperimentError::Store(e) => CliError::Store(e),
+        other => CliError::Usage(other.to_string()),
     }
 }
 

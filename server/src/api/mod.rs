@@ -6,6 +6,7 @@ mod auth;
 mod customers;
 pub mod error;
 pub mod events;
+pub mod experiments;
 mod idempotency;
 mod json;
 mod lifecycle;
@@ -57,6 +58,8 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(lifecycle::id_key))
         .routes(routes!(lifecycle::start_recovery))
         .routes(routes!(analytics::report))
+        .routes(routes!(experiments::list))
+        .routes(routes!(experiments::get))
         .routes(routes!(events::list))
         .routes(routes!(events::redeliver_since))
         .routes(routes!(events::get))

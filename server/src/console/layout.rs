@@ -50,6 +50,7 @@ pub enum Section {
     Notices,
     Scenario,
     Settings,
+    Experiments,
     Partners,
     /// The account's own page (the e-mail in the bar).
     Account,
@@ -89,6 +90,11 @@ pub fn page(frame: Frame<'_>, main: impl IntoView + 'static) -> Html<String> {
             Section::Scenario,
             "/console/scenario",
             t("시나리오", "Scenario"),
+        ),
+        (
+            Section::Experiments,
+            "/console/experiments",
+            t("실험", "Experiments"),
         ),
         (
             Section::Settings,

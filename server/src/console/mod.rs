@@ -12,6 +12,7 @@ mod actions;
 mod cases;
 mod charts;
 mod error;
+mod experiments;
 mod layout;
 mod login;
 mod notices;
@@ -75,6 +76,12 @@ pub fn router() -> Router<AppState> {
         .route("/console/cases", get(cases::list))
         .route("/console/cases/{id}", get(cases::show))
         .route("/console/cases/{id}/action", post(actions::submit))
+        .route(
+            experiments::PATH,
+            get(experiments::list).post(experiments::start),
+        )
+        .route("/console/experiments/{id}", get(experiments::show))
+        .route("/console/experiments/{id}/stop", post(experiments::stop))
         .route("/console/notices", get(notices::list))
         .route("/console/notices/redeliver", post(notices::redeliver))
         .route("/console/notices/{id}", get(notices::show))

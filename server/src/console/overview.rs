@@ -56,6 +56,14 @@ pub async fn show(
         ),
     };
     let report = analytics::build(&state.store, partner, period, interval, now).await?;
+    // The running experiment's money, in the partner's overview.
+    let experiment = match partner {
+        Some(p) => match state.store.running_experiment(p).await? {
+            Some(e) => Some(crate::api::experiments::build(&state.store, &e, now).await?),
+            None => None,
+        },
+        None => None,
+    };
     let partners = match signed.own_partner() {
         Some(_) => Vec::new(),
         None => state.store.list_partners().await?,
@@ -100,6 +108,7 @@ pub async fn show(
                 "Each case counts in the period its payment failed (the Korean day, KST), whatever happened to it later: a cohort view.",
             )}
         </p>
+        {experiment.map(|e| running_experiment(&e, lang))}
         {figures(&report.totals, lang)}
         {charts_section(&report, lang)}
     };
@@ -114,6 +123,46 @@ pub async fn show(
         },
         main,
     ))
+}
+
+/// The running experiment's incremental recovery, per scenario arm.
+fn running_experiment(
+    e: &crate::api::experiments::ExperimentReport,
+    lang: Lang,
+) -> impl IntoView + use<> {
+    let t = move |ko, en| lang.t(ko, en);
+    let href = format!("/console/experiments/{}", e.id);
+    let items = e
+        .arms
+        .iter()
+        .filter_map(|a| a.incremental.map(|i| (a.name.clone(), i)))
+        .map(|(name, i)| {
+            view! {
+                <div class="figure" data-figure="incremental">
+                    <dt>{format!("{} {name}", t("추가 회수 금액:", "Incremental recovery:"))}</dt>
+                    <dd class="value">{krw(i.won, lang)}</dd>
+                    <dd class="definition">{format!("95% {} {} ~ {}", t("신뢰구간", "CI"), krw(i.low, lang), krw(i.high, lang))}</dd>
+                </div>
+            }
+        })
+        .collect_view();
+    let status = if e.ready {
+        t("판정 기준에 도달했습니다.", "The fixed horizon is reached.").to_owned()
+    } else {
+        format!(
+            "{} {}{}",
+            t("아직 판단 전입니다: 마감된 케이스가", "No verdict yet:"),
+            e.more_closed_cases_needed,
+            t("건 더 필요합니다.", " more closed cases needed.")
+        )
+    };
+    view! {
+        <section aria-labelledby="experiment-h">
+            <h2 id="experiment-h">{t("진행 중인 실험", "Running experiment")}": "<a href=href>{e.name.clone()}</a></h2>
+            <p class="note">{status}</p>
+            <dl class="figures">{items}</dl>
+        </section>
+    }
 }
 
 /// One figure: its name, value and definition.

@@ -57,6 +57,10 @@ pub fn stop(stop: Stop, lang: Lang) -> &'static str {
         Stop::UnknownLimit => lang.t("알 수 없는 거절 반복", "Repeated unreadable declines"),
         Stop::LadderDone => lang.t("재시도 일정 끝", "Every retry step tried"),
         Stop::NoBillingKey => lang.t("저장된 카드 없음", "No card on file"),
+        Stop::Holdout => lang.t(
+            "실험 대조군: 자동 재시도 없음",
+            "Experiment holdout: no retries",
+        ),
         Stop::NoAdapter => lang.t(
             "이 주문의 PG에 결제 계정 없음",
             "No gateway account for the order's PG",

@@ -143,6 +143,9 @@ pub struct Subject {
     pub subscription_id: Option<i64>,
     pub partner_subscription_id: Option<String>,
     pub partner_customer_id: Option<String>,
+    /// The experiment the case is in and its arm's name (issue 25): the
+    /// notice carries them as `data.experiment` and `data.arm`.
+    pub experiment: Option<(i64, String)>,
 }
 
 /// A payment, as its notices describe it.
@@ -197,6 +200,10 @@ pub fn body(
             json!(subject.partner_customer_id),
         );
         map.insert("subs_status_code".into(), json!(e.status.as_str()));
+        if let Some((experiment, arm)) = &subject.experiment {
+            map.insert("experiment".into(), json!(experiment));
+            map.insert("arm".into(), json!(arm));
+        }
     }
     json!({
         "noti_type": e.event_type.as_str(),
@@ -344,6 +351,7 @@ mod tests {
             subscription_id: Some(2),
             partner_subscription_id: Some("s-1".into()),
             partner_customer_id: Some("c-1".into()),
+            experiment: None,
         };
         let b = body(
             &Event::payment_completed(&Payment {

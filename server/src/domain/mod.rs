@@ -9,6 +9,7 @@ pub mod case;
 pub mod customer;
 pub mod decline;
 pub mod event;
+pub mod experiment;
 pub mod gateway_account;
 pub mod order;
 pub mod origin;
@@ -17,6 +18,7 @@ pub mod product;
 pub mod retry;
 pub mod scenario;
 pub mod settings;
+pub mod stats;
 pub mod subscription;
 pub mod token;
 

@@ -172,6 +172,9 @@ stored_enum!(
         LadderDone => "LADDER_DONE",
         /// The order has no billing key.
         NoBillingKey => "NO_BILLING_KEY",
+        /// The case is in an experiment's holdout: only a date the customer
+        /// chose is charged.
+        Holdout => "HOLDOUT",
         /// The order's `paymentGateway` has no adapter here.
         NoAdapter => "NO_ADAPTER",
         /// A Toss key whose customer key nobody named: charging it with a

@@ -7,6 +7,7 @@ use super::events::{self, About};
 use super::{Store, StoreError, allowing};
 use crate::domain::case::{CaseEvent, CaseStatus};
 use crate::domain::event::Event;
+use crate::domain::experiment::ArmKind;
 use crate::domain::gateway_account::{Adapter, AdapterKind, CustomerKeyRule};
 use crate::domain::origin::AllowedOrigins;
 use crate::domain::retry::Stop;
@@ -423,12 +424,26 @@ pub(super) async fn open_case(
         )
         .await?;
     }
+    // A running experiment deals the case into an arm: a scenario arm's
+    // version, or the holdout's (the current scenario for the page, and no
+    // stage due: nothing goes out unless the customer asks for it).
+    let arm = super::experiments::assign(tx, c.partner_id, c.order_id).await?;
+    let (in_arm, arm_scenario) = match &arm {
+        Some(a) if a.kind == ArmKind::Scenario => (1_i64, a.scenario_id),
+        _ => (0, None),
+    };
+    let first_stage_at = match &arm {
+        Some(a) if a.kind == ArmKind::Holdout => None,
+        _ => Some(c.now_ms),
+    };
     let opened: Option<(i64,)> = sqlx::query_as(concat!(
         "INSERT INTO recovery_cases (partner_id, order_id, subscription_id, token_hash, status, failed_at, \
-                                     failure_code, failure_reason, next_stage_at, opened_at, scenario_id) \
-         SELECT $1, $2, $3, $4, 'OPEN', $5, error_code, error_message, $6, $6, ",
+                                     failure_code, failure_reason, next_stage_at, opened_at, scenario_id, \
+                                     experiment_id, experiment_arm) \
+         SELECT $1, $2, $3, $4, 'OPEN', $5, error_code, error_message, $7, $6, \
+                CASE WHEN $8 = 1 THEN $9 ELSE ",
         current_scenario_id!(),
-        " FROM orders WHERE id = $2 \
+        " END, $10, $11 FROM orders WHERE id = $2 \
          ON CONFLICT (order_id) WHERE status IN ('OPEN', 'PAYING') DO NOTHING RETURNING id",
     ))
     .bind(c.partner_id)
@@ -437,6 +452,11 @@ pub(super) async fn open_case(
     .bind(&c.token.0)
     .bind(c.failed_at_ms)
     .bind(c.now_ms)
+    .bind(first_stage_at)
+    .bind(in_arm)
+    .bind(arm_scenario)
+    .bind(arm.as_ref().map(|a| a.experiment_id))
+    .bind(arm.as_ref().map(|a| a.position))
     .fetch_optional(&mut **tx)
     .await?;
     let Some((case_id,)) = opened else {

@@ -1210,7 +1210,11 @@ fn plan_for(f: &CaseFacts, now_ms: i64) -> Option<Plan> {
     Some(if f.ended && f.scenario.end_action == EndAction::Cancel {
         Plan::Stop(Stop::SubscriptionCanceled)
     } else if f.has_billing_key {
-        retry::plan(&f.policy(), &f.retry_facts(now_ms))
+        match retry::plan(&f.policy(), &f.retry_facts(now_ms)) {
+            // The holdout's ladder is empty: say why.
+            Plan::Stop(Stop::LadderDone) if f.holdout => Plan::Stop(Stop::Holdout),
+            plan => plan,
+        }
     } else {
         Plan::Stop(Stop::NoBillingKey)
     })

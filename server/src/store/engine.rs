@@ -65,6 +65,8 @@ pub(super) struct DueRow {
     partner_customer_id: String,
     next_retry_at: Option<i64>,
     retry_stop: Option<String>,
+    experiment_id: Option<i64>,
+    experiment_arm: Option<String>,
 }
 
 /// What a `DueRow` reads of case `c` (with `DUE_CASE_JOINS`).
@@ -76,7 +78,9 @@ pub(super) const DUE_CASE_COLUMNS: &str = "c.id, c.partner_id, c.scenario_id, c.
       JOIN products pr ON pr.id = pc.product_id WHERE oi.order_id = o.id \
       ORDER BY oi.price_id LIMIT 1) AS product_name, \
      o.amount, o.id AS order_id, o.partner_order_id, s.partner_subscription_id, \
-     cu.partner_customer_id, c.next_retry_at, c.retry_stop";
+     cu.partner_customer_id, c.next_retry_at, c.retry_stop, c.experiment_id, \
+     (SELECT xa.name FROM experiment_arms xa WHERE xa.experiment_id = c.experiment_id \
+      AND xa.position = c.experiment_arm) AS experiment_arm";
 
 /// The tables `DUE_CASE_COLUMNS` reads, joined to case `c`.
 pub(super) const DUE_CASE_JOINS: &str = "JOIN partners p ON p.id = c.partner_id \
@@ -107,6 +111,7 @@ impl From<DueRow> for DueCase {
                 subscription_id: r.subscription_id,
                 partner_subscription_id: r.partner_subscription_id,
                 partner_customer_id: Some(r.partner_customer_id),
+                experiment: r.experiment_id.zip(r.experiment_arm),
             },
             id: r.id,
             partner_id: r.partner_id,

@@ -26,6 +26,8 @@ struct SubjectRow {
     subscription_id: Option<i64>,
     partner_subscription_id: Option<String>,
     partner_customer_id: Option<String>,
+    experiment_id: Option<i64>,
+    experiment_arm: Option<String>,
 }
 
 impl SubjectRow {
@@ -39,16 +41,19 @@ impl SubjectRow {
                 subscription_id: self.subscription_id,
                 partner_subscription_id: self.partner_subscription_id,
                 partner_customer_id: self.partner_customer_id,
+                experiment: self.experiment_id.zip(self.experiment_arm),
             },
         )
     }
 }
 
 const CASE_SUBJECT: &str = "SELECT c.partner_id, c.id AS case_id, o.id AS order_id, o.partner_order_id, \
-        s.id AS subscription_id, s.partner_subscription_id, cu.partner_customer_id \
+        s.id AS subscription_id, s.partner_subscription_id, cu.partner_customer_id, \
+        c.experiment_id, xa.name AS experiment_arm \
      FROM recovery_cases c JOIN orders o ON o.id = c.order_id \
      JOIN customers cu ON cu.id = o.customer_id \
-     LEFT JOIN subscriptions s ON s.id = c.subscription_id";
+     LEFT JOIN subscriptions s ON s.id = c.subscription_id \
+     LEFT JOIN experiment_arms xa ON xa.experiment_id = c.experiment_id AND xa.position = c.experiment_arm";
 
 async fn subject(
     tx: &mut Transaction<'_, Any>,
@@ -64,7 +69,8 @@ async fn subject(
             }
             About::Subscription(id) => sqlx::query_as(
                 "SELECT s.partner_id, NULL AS case_id, NULL AS order_id, NULL AS partner_order_id, \
-                        s.id AS subscription_id, s.partner_subscription_id, cu.partner_customer_id \
+                        s.id AS subscription_id, s.partner_subscription_id, cu.partner_customer_id, \
+                        NULL AS experiment_id, NULL AS experiment_arm \
                  FROM subscriptions s JOIN customers cu ON cu.id = s.customer_id WHERE s.id = $1",
             )
             .bind(id)

@@ -48,6 +48,7 @@ mod console_actions;
 mod customers;
 mod engine;
 mod events;
+mod experiments;
 mod gateway_accounts;
 mod idempotency;
 mod lifecycle;
@@ -139,6 +140,7 @@ pub use console_actions::ConsoleActionRow;
 pub use customers::CustomerRecord;
 pub use engine::{DueCase, StageOutcome, StageResult, StageStart, StageState};
 pub use events::{AttemptOutcome, AttemptRow, DueEvent, EventRow, NextStep};
+pub use experiments::{ArmRow, ExperimentError, ExperimentRow};
 pub use gateway_accounts::{GatewayAccount, NewGatewayAccount, sealed_for};
 pub use idempotency::KeyState;
 pub use lifecycle::{CaseEnd, Recovery, Settlement};
@@ -271,6 +273,8 @@ pub struct Store {
     /// One analytics fold at a time in this process (`analytics_fold_turn`;
     /// on Postgres an advisory lock also covers other processes).
     fold_gate: Arc<tokio::sync::Mutex<()>>,
+    /// Experiments' tallies, each kept a few seconds (`experiment_tallies`).
+    experiment_cache: Arc<experiments::TallyCache>,
 }
 
 /// A write transaction's turn at the SQLite write gate; held until the
@@ -333,6 +337,7 @@ impl Store {
             backend,
             write_gate,
             fold_gate: Arc::new(tokio::sync::Mutex::new(())),
+            experiment_cache: Arc::default(),
         })
     }
 

@@ -14,6 +14,7 @@ use super::StoreError;
 use super::cases::stored_scenario;
 use crate::domain::case::{CaseStatus, ChargeSource, ChargeStatus};
 use crate::domain::decline::{CodeSource, Decline, DeclineClass, Wait, classify};
+use crate::domain::experiment::ArmKind;
 use crate::domain::gateway_account::{Adapter, AdapterKind, CustomerKeyRule, Route, route};
 use crate::domain::retry::{self, Attempt, Blocked, RetryFacts, RetryPolicy};
 use crate::domain::scenario::Scenario;
@@ -57,6 +58,10 @@ pub struct CaseFacts {
     pub key_charged_at: Vec<i64>,
     /// The case's minute in the retry hour.
     pub spread_ms: i64,
+    /// The case is in an experiment's holdout: Rebound starts nothing by
+    /// itself, so no silent retries; a date the customer chose is still
+    /// charged.
+    pub holdout: bool,
 }
 
 impl CaseFacts {
@@ -65,6 +70,11 @@ impl CaseFacts {
     pub fn policy(&self) -> RetryPolicy {
         RetryPolicy {
             enabled: self.scenario.retries.enabled && self.partner_retries_on,
+            ladder_days: if self.holdout {
+                Vec::new()
+            } else {
+                self.scenario.retries.ladder_days.clone()
+            },
             ..self.scenario.retries.clone()
         }
     }
@@ -148,6 +158,7 @@ struct CaseRow {
     gateway_problem: i64,
     scenario_id: Option<i64>,
     definition: Option<String>,
+    holdout: i64,
 }
 
 #[derive(FromRow)]
@@ -190,14 +201,18 @@ pub(super) async fn case_facts(
                     c.ended_at, o.id_key, o.payment_gateway, o.billing_customer_key, cu.partner_customer_id, \
                     ga.id AS account_id, ga.kind AS account_kind, ga.customer_keys AS account_keys, \
                     CAST(CASE WHEN p.gateway_problem IS NULL THEN 0 ELSE 1 END AS BIGINT) AS gateway_problem, \
-                    c.scenario_id, s.definition \
+                    c.scenario_id, s.definition, \
+                    CAST(CASE WHEN xa.kind = '{holdout}' THEN 1 ELSE 0 END AS BIGINT) AS holdout \
              FROM recovery_cases c JOIN orders o ON o.id = c.order_id \
              JOIN customers cu ON cu.id = o.customer_id \
              JOIN partners p ON p.id = c.partner_id \
              LEFT JOIN gateway_accounts ga ON ga.partner_id = c.partner_id \
                   AND ga.payment_gateway = o.payment_gateway AND ga.retired_at IS NULL \
              LEFT JOIN scenarios s ON s.id = c.scenario_id \
-             WHERE c.id IN ({ids})"
+             LEFT JOIN experiment_arms xa ON xa.experiment_id = c.experiment_id \
+                  AND xa.position = c.experiment_arm \
+             WHERE c.id IN ({ids})",
+            holdout = ArmKind::Holdout.as_str()
         ))
         .persistent(false)
         .fetch_all(&mut **tx)
@@ -327,6 +342,7 @@ pub(super) async fn case_facts(
                     customer_today,
                     key_charged_at: elsewhere.remove(&c.id).unwrap_or_default(),
                     spread_ms: retry::slot_spread_ms(c.id),
+                    holdout: c.holdout != 0,
                 },
             );
         }

@@ -19,6 +19,7 @@ mod console;
 mod console_pages;
 mod embed_page;
 mod engine_processes;
+mod experiments;
 mod gateway_accounts;
 mod gateway_portone;
 mod gateway_toss;
