@@ -43,6 +43,15 @@ fn frame<'a>(lang: Lang, signed: &'a Signed, title: String, path: &'a str) -> Fr
     }
 }
 
+/// A p-value as people read it: three decimals, or `< 0.001`.
+fn p_text(p: f64) -> String {
+    if p < 0.001 {
+        "p < 0.001".to_owned()
+    } else {
+        format!("p = {p:.3}")
+    }
+}
+
 /// A percentage point figure, signed: `+12.4%p`.
 fn points(d: f64) -> String {
     format!("{:+.1}%p", d * 100.0)
@@ -94,12 +103,12 @@ pub fn sentences(r: &ExperimentReport, lang: Lang) -> Vec<String> {
             let significant = d.p_value < 0.05;
             out.push(match lang {
                 Lang::Ko => format!(
-                    "{}: {control}보다 {} (95% 신뢰구간 {} ~ {}, p = {:.3}). {}",
+                    "{}: {control}보다 {} (95% 신뢰구간 {} ~ {}, {}). {}",
                     a.name,
                     points(d.difference),
                     points(d.interval.low),
                     points(d.interval.high),
-                    d.p_value,
+                    p_text(d.p_value),
                     if significant {
                         "5% 수준에서 유의한 차이입니다."
                     } else {
@@ -107,12 +116,12 @@ pub fn sentences(r: &ExperimentReport, lang: Lang) -> Vec<String> {
                     }
                 ),
                 Lang::En => format!(
-                    "{} against {control}: {} (95 % CI {} to {}, p = {:.3}). {}",
+                    "{} against {control}: {} (95 % CI {} to {}, {}). {}",
                     a.name,
                     points(d.difference),
                     points(d.interval.low),
                     points(d.interval.high),
-                    d.p_value,
+                    p_text(d.p_value),
                     if significant {
                         "The difference is significant at 5 %."
                     } else {
@@ -242,13 +251,13 @@ async fn render_list(
             "실험은 Rebound가 실제로 더 회수한 금액을 보여 줍니다: 회수율은 회수 인정 기간이 끝난 케이스만으로 계산하고, 진행 중인 케이스는 따로 셉니다.",
             "An experiment shows the money Rebound itself brought back: rates count only cases whose recovery window has closed; cases in progress are counted apart.",
         )}</p>
-        <table>
+        <div class="scroll" tabindex="0"><table>
             <thead><tr>
                 <th scope="col">{t("이름", "Name")}</th><th scope="col">{t("상태", "Status")}</th>
                 <th scope="col">{t("그룹", "Arms")}</th><th scope="col">{t("시작", "Started")}</th>
             </tr></thead>
             <tbody>{items}</tbody>
-        </table>
+        </table></div>
         {rows.is_empty().then(|| view! { <p>{t("아직 실험이 없습니다.", "No experiment yet.")}</p> })}
         {start}
     };
@@ -630,11 +639,11 @@ fn arms_table(r: &ExperimentReport, lang: Lang) -> impl IntoView + use<> {
                 || "–".to_owned(),
                 |d| {
                     format!(
-                        "{} ({} ~ {}), p = {:.3}",
+                        "{} ({} ~ {}), {}",
                         points(d.difference),
                         points(d.interval.low),
                         points(d.interval.high),
-                        d.p_value
+                        p_text(d.p_value)
                     )
                 },
             )
@@ -663,7 +672,7 @@ fn arms_table(r: &ExperimentReport, lang: Lang) -> impl IntoView + use<> {
     view! {
         <section aria-labelledby="arms-h">
             <h2 id="arms-h">{t("그룹별 수치", "The arms side by side")}</h2>
-            <div class="scroll">
+            <div class="scroll" tabindex="0" role="region" aria-labelledby="arms-h">
                 <table class="arms">
                     <thead><tr><th scope="col">{t("지표", "Figure")}</th>{head}</tr></thead>
                     <tbody>{body}</tbody>
@@ -729,7 +738,7 @@ fn curves(r: &ExperimentReport, lang: Lang) -> impl IntoView + use<> {
                 <div class="chart" inner_html=svg></div>
                 <ul class="legend">{legend}</ul>
                 <details><summary>{t("표로 보기", "As a table")}</summary>
-                    <table><thead><tr><th scope="col">{t("경과일", "Day")}</th>{head}</tr></thead><tbody>{rows}</tbody></table>
+                    <div class="scroll" tabindex="0"><table><thead><tr><th scope="col">{t("경과일", "Day")}</th>{head}</tr></thead><tbody>{rows}</tbody></table></div>
                 </details>
             </figure>
         </section>
