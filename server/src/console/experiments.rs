@@ -75,7 +75,27 @@ pub fn sentences(r: &ExperimentReport, lang: Lang) -> Vec<String> {
     let mut out = Vec::new();
     let holdout = r.holdout.clone().unwrap_or_default();
     for a in r.arms.iter().filter(|a| a.kind == "SCENARIO") {
-        if let (Some(d), Some(inc)) = (a.vs_holdout, a.incremental) {
+        if let (Some(d), Some(inc)) = (a.vs_holdout, a.incremental)
+            && inc.low <= 0
+        {
+            // The interval reaches zero: no money can be claimed.
+            out.push(match lang {
+                Lang::Ko => format!(
+                    "{}: 메시지·재시도 없는 그룹({holdout})과 차이가 있다고 말할 수 없습니다 ({}, 95% 신뢰구간 {} ~ {}).",
+                    a.name,
+                    points(d.difference),
+                    points(d.interval.low),
+                    points(d.interval.high)
+                ),
+                Lang::En => format!(
+                    "{} cannot be told apart from {holdout} (no messages, no retries): {}, 95 % CI {} to {}.",
+                    a.name,
+                    points(d.difference),
+                    points(d.interval.low),
+                    points(d.interval.high)
+                ),
+            });
+        } else if let (Some(d), Some(inc)) = (a.vs_holdout, a.incremental) {
             out.push(match lang {
                 Lang::Ko => format!(
                     "{}: 메시지·재시도 없는 그룹({holdout})보다 {} 더 회수했습니다 (95% 신뢰구간 {} ~ {}). 그렇지 않았다면 잃었을 약 {}입니다 (95% 신뢰구간 {} ~ {}).",
@@ -748,6 +768,77 @@ fn curves(r: &ExperimentReport, lang: Lang) -> impl IntoView + use<> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn report(incremental_low: i64, ready: bool) -> ExperimentReport {
+        use crate::api::experiments::{Bounds, Difference, IncrementalDto};
+        let arm = |name: &str, kind: &str| ArmDto {
+            name: name.into(),
+            kind: kind.into(),
+            scenario_version: None,
+            share_percent: 50.0,
+            cases: 100,
+            closed: 100,
+            recovered: 30,
+            closed_amount: 1_000_000,
+            recovered_amount: 300_000,
+            in_progress: 0,
+            in_progress_recovered: 0,
+            rate: Some(0.3),
+            rate_interval: None,
+            vs_control: None,
+            vs_holdout: (kind == "SCENARIO").then_some(Difference {
+                difference: 0.1,
+                interval: Bounds {
+                    low: -0.02,
+                    high: 0.22,
+                },
+                z: 1.5,
+                p_value: 0.13,
+            }),
+            incremental: (kind == "SCENARIO").then_some(IncrementalDto {
+                won: 100_000,
+                low: incremental_low,
+                high: 220_000,
+            }),
+            curve: Vec::new(),
+        };
+        ExperimentReport {
+            id: 1,
+            name: "x".into(),
+            status: "RUNNING".into(),
+            started_at: None,
+            stopped_at: None,
+            horizon: 100,
+            window_days: 30,
+            ready,
+            more_closed_cases_needed: if ready { 0 } else { 40 },
+            control: Some("rebound".into()),
+            holdout: Some("holdout".into()),
+            as_of: None,
+            arms: vec![arm("rebound", "SCENARIO"), arm("holdout", "HOLDOUT")],
+        }
+    }
+
+    #[test]
+    fn the_sentence_claims_money_only_when_the_interval_is_above_zero() {
+        let claimed = sentences(&report(20_000, true), Lang::En);
+        assert!(
+            claimed[0].contains("about ₩100,000 that would otherwise be lost"),
+            "{claimed:?}"
+        );
+        let unclear = sentences(&report(-20_000, true), Lang::Ko);
+        assert!(
+            unclear[0].contains("차이가 있다고 말할 수 없습니다"),
+            "{unclear:?}"
+        );
+        assert!(!unclear[0].contains("잃었을"), "{unclear:?}");
+        let early = sentences(&report(20_000, false), Lang::En);
+        assert_eq!(early.len(), 1);
+        assert!(
+            early[0].starts_with("Not enough data yet: 40 more closed cases needed"),
+            "{early:?}"
+        );
+    }
 
     #[test]
     fn every_refusal_of_the_start_form_is_explained_in_korean() {

@@ -59,7 +59,10 @@ pub async fn show(
     // The running experiment's money, in the partner's overview.
     let experiment = match partner {
         Some(p) => match state.store.running_experiment(p).await? {
-            Some(e) => Some(crate::api::experiments::build(&state.store, &e, now).await?),
+            Some(e) => Some((
+                crate::api::experiments::build(&state.store, &e, now).await?,
+                p,
+            )),
             None => None,
         },
         None => None,
@@ -108,7 +111,7 @@ pub async fn show(
                 "Each case counts in the period its payment failed (the Korean day, KST), whatever happened to it later: a cohort view.",
             )}
         </p>
-        {experiment.map(|e| running_experiment(&e, lang))}
+        {experiment.map(|(e, p)| running_experiment(&e, p, lang))}
         {figures(&report.totals, lang)}
         {charts_section(&report, lang)}
     };
@@ -128,10 +131,11 @@ pub async fn show(
 /// The running experiment's incremental recovery, per scenario arm.
 fn running_experiment(
     e: &crate::api::experiments::ExperimentReport,
+    partner_id: i64,
     lang: Lang,
 ) -> impl IntoView + use<> {
     let t = move |ko, en| lang.t(ko, en);
-    let href = format!("/console/experiments/{}", e.id);
+    let href = format!("/console/experiments/{}?partner={partner_id}", e.id);
     let items = e
         .arms
         .iter()

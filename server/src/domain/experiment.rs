@@ -417,11 +417,17 @@ pub fn figures(arms: &[(ArmKind, &ArmTally)]) -> Vec<ArmFigures> {
                     let base = held.recovered as f64 / held.closed.max(1) as f64;
                     let cmp = vs_holdout?;
                     let owed = t.closed_owed as f64;
-                    let band = cmp.interval.scaled(owed);
+                    let won = t.recovered_amount as f64 - base * owed;
+                    // The difference's margins in won, around the amount
+                    // itself: when amounts differ between cases the point
+                    // (by amount) and the count-based difference part, and
+                    // the interval must still hold the point.
+                    let below = (cmp.difference - cmp.interval.low).max(0.0) * owed;
+                    let above = (cmp.interval.high - cmp.difference).max(0.0) * owed;
                     Some(Incremental {
-                        won: (t.recovered_amount as f64 - base * owed).round() as i64,
-                        low: band.low.round() as i64,
-                        high: band.high.round() as i64,
+                        won: won.round() as i64,
+                        low: (won - below).round() as i64,
+                        high: (won + above).round() as i64,
                     })
                 });
             ArmFigures {
@@ -656,11 +662,22 @@ mod tests {
         let band = stats::newcombe(400, 1_000, 10, 100)
             .unwrap()
             .scaled(10_000_000.0);
-        assert_eq!(
-            (inc.low, inc.high),
-            (band.low.round() as i64, band.high.round() as i64)
+        // Equal amounts: the difference's interval times what was owed.
+        assert!(
+            (inc.low - band.low.round() as i64).abs() <= 1,
+            "{inc:?} {band:?}"
+        );
+        assert!(
+            (inc.high - band.high.round() as i64).abs() <= 1,
+            "{inc:?} {band:?}"
         );
         assert!(inc.low < inc.won && inc.won < inc.high);
+        // Amounts that differ: the interval still holds the point.
+        let mut rich = tally(400, 1_000, 10_000);
+        rich.recovered_amount = 400 * 50_000;
+        let f2 = figures(&[(ArmKind::Scenario, &rich), (ArmKind::Holdout, &held)]);
+        let i2 = f2[0].incremental.unwrap();
+        assert!(i2.low < i2.won && i2.won < i2.high, "{i2:?}");
         assert!(
             f[0].vs_control.is_none(),
             "the control is not compared with itself"

@@ -71,6 +71,7 @@ pub struct CaseRecord {
 
 #[derive(FromRow)]
 struct CaseRow {
+    arm_kind: Option<String>,
     id: i64,
     status: String,
     business_name: String,
@@ -125,7 +126,9 @@ macro_rules! case_record_select {
                     (SELECT ch.failure_reason FROM charges ch WHERE ch.case_id = c.id \
                      ORDER BY ch.id DESC LIMIT 1) AS last_decline, \
                     (SELECT COUNT(*) FROM charges ch WHERE ch.case_id = c.id AND ch.status = 'SUCCEEDED') AS paid_here, \
-                    c.retry_stop, c.next_retry_at \
+                    c.retry_stop, c.next_retry_at, \
+                    (SELECT xa.kind FROM experiment_arms xa WHERE xa.experiment_id = c.experiment_id \
+                     AND xa.position = c.experiment_arm) AS arm_kind \
              FROM recovery_cases c \
              JOIN partners p ON p.id = c.partner_id \
              JOIN orders o ON o.id = c.order_id \
@@ -199,7 +202,16 @@ impl TryFrom<CaseRow> for CaseRecord {
             remind_count: r.remind_count,
             date_change_count: r.date_change_count,
             method_changed_at_ms: r.method_changed_at,
-            scenario: stored_scenario(r.scenario_definition.as_deref())?,
+            scenario: {
+                let mut s = stored_scenario(r.scenario_definition.as_deref())?;
+                // The holdout is sent nothing: the page offers no reminder
+                // it would not send.
+                if r.arm_kind.as_deref().map(ArmKind::parse).transpose()? == Some(ArmKind::Holdout)
+                {
+                    s.remind_limit = 0;
+                }
+                s
+            },
             last_decline: r.last_decline,
             paid_here: r.paid_here > 0,
             retry_stop: r.retry_stop.as_deref().map(Stop::parse).transpose()?,
@@ -462,6 +474,26 @@ pub(super) async fn open_case(
     let Some((case_id,)) = opened else {
         return Ok(None);
     };
+    if arm.as_ref().is_some_and(|a| a.kind == ArmKind::Holdout) {
+        // No message, but the scenario's end all the same (the
+        // subscription paused or canceled, its notice sent), when the
+        // scenario would have ended it: a reminder or a date the customer
+        // asks for only moves that later.
+        let (definition,): (Option<String>,) = sqlx::query_as(
+            "SELECT s.definition FROM recovery_cases c LEFT JOIN scenarios s ON s.id = c.scenario_id WHERE c.id = $1",
+        )
+        .bind(case_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        let scenario = stored_scenario(definition.as_deref())?;
+        let end_step = scenario.stages.len() as i64 + 1;
+        sqlx::query("UPDATE recovery_cases SET next_stage = $2, next_stage_at = $3 WHERE id = $1")
+            .bind(case_id)
+            .bind(end_step)
+            .bind(scenario.due_at(c.failed_at_ms, end_step).max(c.now_ms))
+            .execute(&mut **tx)
+            .await?;
+    }
     events::record(
         tx,
         About::Case(case_id),

@@ -226,11 +226,19 @@ impl Store {
         )
         .await?;
         let recovery = match inserted {
-            Some(case_id) => Recovery {
-                case_id,
-                next_stage_at_ms: Some(now_ms),
-                created: true,
-            },
+            Some(case_id) => {
+                // Now, unless the case is in a holdout (no message due).
+                let (next,): (Option<i64>,) =
+                    sqlx::query_as("SELECT next_stage_at FROM recovery_cases WHERE id = $1")
+                        .bind(case_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                Recovery {
+                    case_id,
+                    next_stage_at_ms: next,
+                    created: true,
+                }
+            }
             None => {
                 let (case_id, next): (i64, Option<i64>) = sqlx::query_as(
                     "SELECT id, next_stage_at FROM recovery_cases \

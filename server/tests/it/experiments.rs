@@ -233,6 +233,30 @@ async fn two_arms_and_a_holdout_over_300_cases_show_what_rebound_brought_back() 
         holdout_stop.iter().all(|s| s.as_deref() == Some("HOLDOUT")),
         "{holdout_stop:?}"
     );
+    // The holdout's page offers no reminder (none would be sent); the
+    // other arms' pages do. Its end is due when the scenario's would be.
+    let (_, held) = in_arm(2)[0];
+    let (_, messaged) = in_arm(1)[0];
+    let remind = "/embed/recovery/action/remind";
+    assert!(
+        app.page("/embed/recovery", &messaged.token)
+            .await
+            .contains(remind)
+    );
+    assert!(
+        !app.page("/embed/recovery", &held.token)
+            .await
+            .contains(remind),
+        "a reminder offered to the holdout"
+    );
+    let end = Scenario::default().due_at(start, Scenario::default().stages.len() as i64 + 1);
+    let due = app
+        .texts(&format!(
+            "SELECT CAST(next_stage_at AS TEXT) FROM recovery_cases WHERE id = {}",
+            held.case_id
+        ))
+        .await;
+    assert_eq!(due, [Some(end.to_string())]);
 
     // Notices carry the experiment and the arm.
     let started = app.notices().await;
@@ -246,8 +270,24 @@ async fn two_arms_and_a_holdout_over_300_cases_show_what_rebound_brought_back() 
         assert_eq!(n["data"]["arm"], "messages");
     }
 
-    // Day 15: every window has closed.
+    // Day 15: every window has closed; the holdout's cases ended as the
+    // scenario would have ended them, without a message.
     app.run_engine_until(&engine, start + 15 * DAY).await;
+    let statuses = app
+        .texts(&format!(
+            "SELECT DISTINCT status FROM recovery_cases WHERE experiment_id = {id} AND experiment_arm = 2 ORDER BY status"
+        ))
+        .await;
+    assert_eq!(
+        statuses,
+        [Some("ENDED".to_owned()), Some("RECOVERED".to_owned())]
+    );
+    for (_, c) in in_arm(2) {
+        assert!(
+            app.messages(c.case_id).await.is_empty(),
+            "a holdout case got a message"
+        );
+    }
     let now = app.clock.now_ms();
     let done = report(&app, id).await;
     assert_eq!(done["ready"], true, "{done}");
