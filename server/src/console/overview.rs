@@ -37,7 +37,7 @@ pub async fn show(
     let parsed = analytics::parse_query(
         q.from.as_deref().filter(|s| !s.is_empty()),
         q.to.as_deref().filter(|s| !s.is_empty()),
-        q.interval.as_deref(),
+        q.interval.as_deref().filter(|s| !s.is_empty()),
         now,
     );
     // A bad period is explained on the page, over the default period.

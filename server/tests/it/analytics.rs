@@ -250,6 +250,7 @@ async fn a_bad_period_is_refused_with_the_field_named() {
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
         ("interval=month", "interval", StatusCode::BAD_REQUEST),
+        ("interval=", "interval", StatusCode::BAD_REQUEST),
         (
             "interval=day&interval=week",
             "query",
